@@ -1,0 +1,123 @@
+//! The `organizeo` command line: `serve` (the default) and `migrate`.
+//! Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::{Settings, SETTINGS};
+use crate::startup::{Application, StartError};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "organizeo",
+    version,
+    about = "Organizeo: multi-tenant CRM, messaging and live dashboards in one binary"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./organizeo.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+fn configuration_help() -> String {
+    let mut out = String::from(
+        "Configuration: built-in defaults, then the TOML file, then environment variables.\n\n",
+    );
+    out.push_str(&format!(
+        "  {:<36} {:<26} {}\n",
+        "ENVIRONMENT (file key)", "DEFAULT", "MEANING"
+    ));
+    for s in SETTINGS {
+        out.push_str(&format!(
+            "  {:<36} {:<26} {}\n",
+            format!("{} ({})", s.env, s.key),
+            s.default,
+            s.meaning
+        ));
+    }
+    out.push_str("\nA bad value stops start-up with a message naming the setting and exit code 2.");
+    out
+}
+
+pub fn main() -> ExitCode {
+    let matches = Cli::command()
+        .after_long_help(configuration_help())
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let settings = match Settings::from_env(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("organizeo: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => match crate::db::migrate(&settings.database_url) {
+            Ok(applied) if applied.is_empty() => {
+                println!(
+                    "database {} is up to date; no pending migrations",
+                    settings.database_url
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(applied) => {
+                for v in &applied {
+                    println!("applied {v}");
+                }
+                println!(
+                    "database {} migrated ({} applied)",
+                    settings.database_url,
+                    applied.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("organizeo: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve => serve(settings),
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    let system = actix_web::rt::System::new();
+    let outcome = system.block_on(async move {
+        let app = Application::build(settings, Clock::system())?;
+        app.run_until_stopped()
+            .await
+            .map_err(|e| StartError::Other(e.into()))
+    });
+    match outcome {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(StartError::Config(e)) => {
+            eprintln!("organizeo: configuration error: {e}");
+            ExitCode::from(2)
+        }
+        Err(StartError::Other(e)) => {
+            eprintln!("organizeo: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! Configuration: built-in defaults, overridden by an optional `organizeo.toml`, overridden
+//! by `ORGANIZEO_*` environment variables.
+//!
+//! Every value is parsed here, once; a bad value is a [`ConfigError`] naming the setting, and
+//! the CLI turns it into a one-line message and exit code 2. This module must never log or
+//! print a secret: [`DatabaseUrl`] redacts its password when displayed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The file read when `--config` is not given (only if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "organizeo.toml";
+
+/// What a bad setting looks like to the operator: which setting, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which database a URL selects. SQLite keeps a path; PostgreSQL keeps the libpq URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "sqlite:// needs a file path, e.g. sqlite://./data/organizeo.db".into(),
+                );
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(Self::Postgres(raw.to_string()))
+        } else {
+            Err("expected a sqlite://PATH or postgres://… URL".into())
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Displays the URL with any password replaced by `***`, so it is safe in logs.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact_url_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    // scheme://user:password@host/… → scheme://user:***@host/…
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return redact_query_password(url);
+    };
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let redacted = if userinfo.contains(':') {
+        format!("{scheme}://{user}:***@{host}{tail}")
+    } else {
+        format!("{scheme}://{userinfo}@{host}{tail}")
+    };
+    redact_query_password(&redacted)
+}
+
+fn redact_query_password(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
+/// The whole, validated configuration of one `organizeo` process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub db_pool_size: u32,
+    pub migrate_on_start: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub max_body_bytes: usize,
+    pub session_ttl: Duration,
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DatabaseUrl::Sqlite(PathBuf::from("./data/organizeo.db")),
+            db_pool_size: 10,
+            migrate_on_start: true,
+            tls_cert: None,
+            tls_key: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            session_ttl: Duration::from_secs(12 * 3600),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One documented setting: its file key, its environment variable and what it means.
+pub struct SettingDoc {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// The configuration table shown by `--help` and kept in step with the README.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "listen",
+        env: "ORGANIZEO_LISTEN",
+        default: "127.0.0.1:8080",
+        meaning: "address and port to serve on",
+    },
+    SettingDoc {
+        key: "database_url",
+        env: "ORGANIZEO_DATABASE_URL",
+        default: "sqlite://./data/organizeo.db",
+        meaning: "sqlite://PATH (embedded) or postgres://USER@HOST/DB",
+    },
+    SettingDoc {
+        key: "db_pool_size",
+        env: "ORGANIZEO_DB_POOL_SIZE",
+        default: "10",
+        meaning: "database connections kept open (1-1000)",
+    },
+    SettingDoc {
+        key: "migrate_on_start",
+        env: "ORGANIZEO_MIGRATE_ON_START",
+        default: "true",
+        meaning: "apply pending migrations when `serve` starts",
+    },
+    SettingDoc {
+        key: "tls_cert",
+        env: "ORGANIZEO_TLS_CERT",
+        default: "(none)",
+        meaning: "PEM certificate chain; with tls_key serves HTTPS (TLS 1.2/1.3)",
+    },
+    SettingDoc {
+        key: "tls_key",
+        env: "ORGANIZEO_TLS_KEY",
+        default: "(none)",
+        meaning: "PEM private key for tls_cert",
+    },
+    SettingDoc {
+        key: "log_format",
+        env: "ORGANIZEO_LOG_FORMAT",
+        default: "text",
+        meaning: "text or json",
+    },
+    SettingDoc {
+        key: "log_level",
+        env: "ORGANIZEO_LOG",
+        default: "info",
+        meaning: "tracing filter, e.g. info or organizeo=debug",
+    },
+    SettingDoc {
+        key: "max_body_bytes",
+        env: "ORGANIZEO_MAX_BODY_BYTES",
+        default: "1048576",
+        meaning: "largest request body accepted (413 beyond)",
+    },
+    SettingDoc {
+        key: "session_ttl_minutes",
+        env: "ORGANIZEO_SESSION_TTL_MINUTES",
+        default: "720",
+        meaning: "lifetime of a sign-in token",
+    },
+    SettingDoc {
+        key: "workers",
+        env: "ORGANIZEO_WORKERS",
+        default: "(cores)",
+        meaning: "HTTP worker threads",
+    },
+    SettingDoc {
+        key: "shutdown_timeout_seconds",
+        env: "ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS",
+        default: "30",
+        meaning: "grace period for in-flight requests on SIGTERM/SIGINT",
+    },
+];
+
+/// The file layer: every key optional, unknown keys refused (a typo must not pass silently).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    db_pool_size: Option<i64>,
+    migrate_on_start: Option<bool>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    max_body_bytes: Option<i64>,
+    session_ttl_minutes: Option<i64>,
+    workers: Option<i64>,
+    shutdown_timeout_seconds: Option<i64>,
+}
+
+impl Settings {
+    /// Loads defaults < file < environment. `file` is `--config`; without it
+    /// `organizeo.toml` in the working directory is read if present.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = Settings::default();
+        let file_layer = match file {
+            Some(path) => Some(read_file(path)?),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?)
+            }
+            None => None,
+        };
+        if let Some(f) = file_layer {
+            settings.apply_file(f)?;
+        }
+        settings.apply_env(env)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Loads from the real process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, &|k| std::env::var(k).ok())
+    }
+
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = f.listen {
+            self.listen = parse_listen("listen", &v)?;
+        }
+        if let Some(v) = f.database_url {
+            self.database_url =
+                DatabaseUrl::parse(&v).map_err(|m| ConfigError::new("database_url", m))?;
+        }
+        if let Some(v) = f.db_pool_size {
+            self.db_pool_size = in_range("db_pool_size", v, 1, 1000)? as u32;
+        }
+        if let Some(v) = f.migrate_on_start {
+            self.migrate_on_start = v;
+        }
+        if let Some(v) = f.tls_cert {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = f.tls_key {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = f.log_format {
+            self.log_format = parse_log_format("log_format", &v)?;
+        }
+        if let Some(v) = f.log_level {
+            self.log_level = v;
+        }
+        if let Some(v) = f.max_body_bytes {
+            self.max_body_bytes = in_range("max_body_bytes", v, 1024, 1 << 30)? as usize;
+        }
+        if let Some(v) = f.session_ttl_minutes {
+            self.session_ttl =
+                Duration::from_secs(in_range("session_ttl_minutes", v, 1, 525_600)? as u64 * 60);
+        }
+        if let Some(v) = f.workers {
+            self.workers = in_range("workers", v, 1, 1024)? as usize;
+        }
+        if let Some(v) = f.shutdown_timeout_seconds {
+            self.shutdown_timeout =
+                Duration::from_secs(in_range("shutdown_timeout_seconds", v, 0, 3600)? as u64);
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = get("ORGANIZEO_LISTEN") {
+            self.listen = parse_listen("ORGANIZEO_LISTEN", &v)?;
+        }
+        if let Some(v) = get("ORGANIZEO_DATABASE_URL") {
+            self.database_url = DatabaseUrl::parse(&v)
+                .map_err(|m| ConfigError::new("ORGANIZEO_DATABASE_URL", m))?;
+        }
+        if let Some(v) = get("ORGANIZEO_DB_POOL_SIZE") {
+            self.db_pool_size = parse_int("ORGANIZEO_DB_POOL_SIZE", &v, 1, 1000)? as u32;
+        }
+        if let Some(v) = get("ORGANIZEO_MIGRATE_ON_START") {
+            self.migrate_on_start = parse_bool("ORGANIZEO_MIGRATE_ON_START", &v)?;
+        }
+        if let Some(v) = get("ORGANIZEO_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("ORGANIZEO_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("ORGANIZEO_LOG_FORMAT") {
+            self.log_format = parse_log_format("ORGANIZEO_LOG_FORMAT", &v)?;
+        }
+        if let Some(v) = get("ORGANIZEO_LOG") {
+            self.log_level = v;
+        }
+        if let Some(v) = get("ORGANIZEO_MAX_BODY_BYTES") {
+            self.max_body_bytes =
+                parse_int("ORGANIZEO_MAX_BODY_BYTES", &v, 1024, 1 << 30)? as usize;
+        }
+        if let Some(v) = get("ORGANIZEO_SESSION_TTL_MINUTES") {
+            self.session_ttl = Duration::from_secs(
+                parse_int("ORGANIZEO_SESSION_TTL_MINUTES", &v, 1, 525_600)? as u64 * 60,
+            );
+        }
+        if let Some(v) = get("ORGANIZEO_WORKERS") {
+            self.workers = parse_int("ORGANIZEO_WORKERS", &v, 1, 1024)? as usize;
+        }
+        if let Some(v) = get("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS") {
+            self.shutdown_timeout =
+                Duration::from_secs(
+                    parse_int("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS", &v, 0, 3600)? as u64,
+                );
+        }
+        Ok(())
+    }
+
+    /// Cross-setting rules, checked after every layer is applied.
+    fn check(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => Err(ConfigError::new(
+                "ORGANIZEO_TLS_KEY",
+                "tls_cert is set but tls_key is not",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "ORGANIZEO_TLS_CERT",
+                "tls_key is set but tls_cert is not",
+            )),
+            _ => Ok(()),
+        }?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("ORGANIZEO_LOG", format!("invalid log filter: {e}")))?;
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.message().to_string();
+        ConfigError::new(&name, msg)
+    })
+}
+
+fn parse_listen(setting: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| {
+        ConfigError::new(
+            setting,
+            format!("'{v}' is not an address:port such as 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn parse_log_format(setting: &str, v: &str) -> Result<LogFormat, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError::new(
+            setting,
+            format!("'{v}' is not text or json"),
+        )),
+    }
+}
+
+fn parse_bool(setting: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(
+            setting,
+            format!("'{v}' is not true or false"),
+        )),
+    }
+}
+
+fn parse_int(setting: &str, v: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(setting, format!("'{v}' is not a whole number")))?;
+    in_range(setting, n, min, max)
+}
+
+fn in_range(setting: &str, n: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    if n < min || n > max {
+        return Err(ConfigError::new(
+            setting,
+            format!("{n} is outside {min}..={max}"),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn env_overrides_defaults() {
+        let s = Settings::load(
+            None,
+            &env_of(&[
+                ("ORGANIZEO_LISTEN", "0.0.0.0:9000"),
+                ("ORGANIZEO_LOG_FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Settings::load(None, &env_of(&[("ORGANIZEO_DB_POOL_SIZE", "zero")])).unwrap_err();
+        assert_eq!(e.setting, "ORGANIZEO_DB_POOL_SIZE");
+        let e =
+            Settings::load(None, &env_of(&[("ORGANIZEO_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(e.setting, "ORGANIZEO_DATABASE_URL");
+        let e = Settings::load(None, &env_of(&[("ORGANIZEO_TLS_CERT", "/x.pem")])).unwrap_err();
+        assert_eq!(e.setting, "ORGANIZEO_TLS_KEY");
+    }
+
+    #[test]
+    fn database_url_display_hides_password() {
+        let u =
+            DatabaseUrl::parse("postgres://app:s3cret@db:5432/org?sslmode=require&password=other")
+                .unwrap();
+        let shown = u.to_string();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("postgres://app:***@db:5432/org"),
+            "{shown}"
+        );
+    }
+}

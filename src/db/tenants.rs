@@ -1,0 +1,109 @@
+//! Portals (tenants) and memberships: who belongs to which portal, with which role.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{memberships, tenants};
+use super::{DbConnection, TenantDb};
+use crate::domain::{Role, TenantId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub parent_tenant_id: Option<String>,
+    pub branding: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct MembershipRow {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl MembershipRow {
+    pub fn role(&self) -> Role {
+        // The column has a CHECK constraint; an unknown value can only come from manual
+        // tampering, and the least privilege is the safe reading of it.
+        Role::parse(&self.role).unwrap_or(Role::Viewer)
+    }
+}
+
+/// Creates a portal with `owner` as its first owner.
+pub fn create(
+    conn: &mut DbConnection,
+    name: &str,
+    owner: &UserId,
+    now: NaiveDateTime,
+) -> QueryResult<TenantRow> {
+    let row = TenantRow {
+        id: TenantId::new().to_string(),
+        name: name.to_string(),
+        parent_tenant_id: None,
+        branding: None,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(tenants::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::insert_into(memberships::table)
+        .values(&MembershipRow {
+            tenant_id: row.id.clone(),
+            user_id: owner.to_string(),
+            role: Role::Owner.as_str().to_string(),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// The portals a user belongs to, oldest membership first. User-scoped, not tenant-scoped:
+/// it is how a user chooses a portal at sign-in.
+pub fn portals_of(
+    conn: &mut DbConnection,
+    user: &UserId,
+) -> QueryResult<Vec<(TenantRow, MembershipRow)>> {
+    tenants::table
+        .inner_join(memberships::table)
+        .filter(memberships::user_id.eq(user.as_str()))
+        .order((memberships::created_at.asc(), tenants::id.asc()))
+        .select((TenantRow::as_select(), MembershipRow::as_select()))
+        .load(conn)
+}
+
+impl TenantDb<'_> {
+    /// This portal's own row.
+    pub fn tenant(&mut self) -> QueryResult<TenantRow> {
+        let (conn, tid) = self.parts();
+        tenants::table
+            .find(tid)
+            .select(TenantRow::as_select())
+            .first(conn)
+    }
+
+    pub fn rename(&mut self, name: &str, now: NaiveDateTime) -> QueryResult<TenantRow> {
+        let (conn, tid) = self.parts();
+        diesel::update(tenants::table.find(tid))
+            .set((tenants::name.eq(name), tenants::updated_at.eq(now)))
+            .execute(conn)?;
+        self.tenant()
+    }
+
+    /// A user's membership in this portal, if any.
+    pub fn membership(&mut self, user: &UserId) -> QueryResult<Option<MembershipRow>> {
+        let (conn, tid) = self.parts();
+        memberships::table
+            .filter(memberships::tenant_id.eq(tid))
+            .filter(memberships::user_id.eq(user.as_str()))
+            .select(MembershipRow::as_select())
+            .first(conn)
+            .optional()
+    }
+}

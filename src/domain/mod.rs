@@ -1,0 +1,12 @@
+//! Domain types that carry their rules: a value of one of these types is valid by
+//! construction ("parse, don't validate"). No I/O here.
+
+pub mod email;
+pub mod ids;
+pub mod password;
+pub mod role;
+
+pub use email::EmailAddress;
+pub use ids::{SessionId, TenantId, UserId};
+pub use password::Password;
+pub use role::Role;

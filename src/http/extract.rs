@@ -1,0 +1,256 @@
+//! Request extractors shared by every handler:
+//! - [`Json`]: a JSON body with the size limit, 415 for non-JSON, 400 for malformed JSON,
+//!   and 422 naming the field for a wrong type or a missing field;
+//! - [`Auth`]: the signed-in user behind a bearer token (401 otherwise);
+//! - [`client_info`]: where a request came from, for sessions and the audit log.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::db::sessions::{self, ClientInfo};
+use crate::db::TenantDb;
+use crate::domain::{Role, SessionId, TenantId, UserId};
+use crate::error::{AppError, FieldError};
+use crate::security::tokens;
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))
+}
+
+/// A JSON request body.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = AppError;
+    type Future = LocalFuture<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.max_body_bytes)
+            .unwrap_or(1024 * 1024);
+        let content_type = req.content_type().to_ascii_lowercase();
+        // A missing Content-Type is read as JSON (curl -d sends form encoding by default,
+        // and refusing that would only annoy); any other explicit type is refused.
+        let is_json = content_type.is_empty()
+            || content_type == "application/json"
+            || (content_type.starts_with("application/") && content_type.ends_with("+json"));
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(AppError::UnsupportedMediaType {
+                    detail: format!("expected Content-Type: application/json, got {content_type}"),
+                });
+            }
+            if declared_len.is_some_and(|n| n > limit) {
+                return Err(AppError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| AppError::BadRequest {
+                    code: "bad_request",
+                    detail: format!("could not read the request body: {e}"),
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(AppError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Deserializes, telling apart broken JSON (400) from JSON of the wrong shape (422).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::BadRequest {
+            code: "malformed_json",
+            detail: "the request body is empty; expected a JSON object".into(),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => shape_error(&path, &inner),
+            _ => AppError::BadRequest {
+                code: "malformed_json",
+                detail: format!("the request body is not valid JSON: {inner}"),
+            },
+        }
+    })?;
+    de.end().map_err(|e| AppError::BadRequest {
+        code: "malformed_json",
+        detail: format!("unexpected data after the JSON value: {e}"),
+    })?;
+    Ok(value)
+}
+
+fn shape_error(path: &str, err: &serde_json::Error) -> AppError {
+    // serde_json appends " at line L column C"; the field name says more to a client.
+    let full = err.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full).to_string();
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        let field = if path == "." {
+            missing.to_string()
+        } else {
+            format!("{path}.{missing}")
+        };
+        return AppError::invalid(vec![FieldError::new(field, "is required")]);
+    }
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    };
+    AppError::invalid(vec![FieldError::new(field, message)])
+}
+
+/// Where a request came from. The peer address, not `X-Forwarded-For`: a header any client
+/// can set is not evidence (a trusted-proxy setting can come later).
+pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    ClientInfo {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+/// A signed-in user acting in one portal.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub session_id: SessionId,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Auth {
+    /// Owners and admins only.
+    pub fn require_manager(&self) -> Result<(), AppError> {
+        if self.role.can_manage() {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("this needs the owner or admin role"))
+        }
+    }
+}
+
+impl FromRequest for Auth {
+    type Error = AppError;
+    type Future = LocalFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let token = token.ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+            let hash = tokens::digest(&token);
+            let now = state.clock.now();
+            state
+                .db
+                .run(move |conn| {
+                    let (session, membership) = sessions::find_by_token_hash(conn, &hash)?
+                        .ok_or_else(|| AppError::unauthorized("invalid token"))?;
+                    if session.revoked_at.is_some() {
+                        return Err(AppError::unauthorized(
+                            "this token has been revoked; sign in again",
+                        ));
+                    }
+                    let expires_at = session.expires_at.and_utc();
+                    if expires_at <= now {
+                        return Err(AppError::unauthorized(
+                            "this token has expired; sign in again",
+                        ));
+                    }
+                    let tenant_id = TenantId::from_db(session.tenant_id);
+                    let session_id = SessionId::from_db(session.id);
+                    TenantDb::new(conn, tenant_id.clone())
+                        .touch_session(&session_id, now.naive_utc())?;
+                    Ok(Auth {
+                        user_id: UserId::from_db(session.user_id),
+                        tenant_id,
+                        role: membership.role(),
+                        session_id,
+                        expires_at,
+                    })
+                })
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        count: Option<u32>,
+    }
+
+    fn err_of(body: &str) -> AppError {
+        parse_json::<Body>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn broken_json_is_400_and_wrong_shape_is_422_naming_the_field() {
+        assert_eq!(err_of("{\"email\":").code(), "malformed_json");
+        assert_eq!(err_of("").code(), "malformed_json");
+        assert_eq!(err_of("{\"email\":\"a\"} x").code(), "malformed_json");
+        match err_of("{\"email\":5}") {
+            AppError::Validation { errors, .. } => assert_eq!(errors[0].field, "email"),
+            other => panic!("{other:?}"),
+        }
+        match err_of("{\"count\":1}") {
+            AppError::Validation { errors, .. } => {
+                assert_eq!(
+                    (errors[0].field.as_str(), errors[0].message.as_str()),
+                    ("email", "is required")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match err_of("\"text\"") {
+            AppError::Validation { errors, .. } => assert_eq!(errors[0].field, "body"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The signed-in user: who am I, which portals do I belong to, create another portal.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{display_name, TenantView};
+use super::extract::{Auth, Json};
+use super::AppState;
+use crate::db::{tenants, users, TenantDb};
+use crate::domain::Role;
+use crate::error::AppError;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeSession {
+    pub id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: MeUser,
+    pub tenant: TenantView,
+    /// The role in this portal.
+    pub role: Role,
+    pub mfa_enabled: bool,
+    pub session: MeSession,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyTenant {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyTenants {
+    pub data: Vec<MyTenant>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct CreateTenantRequest {
+    #[schema(example = "Acme — EMEA")]
+    pub name: String,
+}
+
+/// The signed-in user, the portal the token acts in, and the role there.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, AppError> {
+    let a = auth.clone();
+    let (user, tenant) = state
+        .db
+        .run(move |conn| {
+            let user = users::find(conn, &a.user_id)?
+                .ok_or_else(|| AppError::unauthorized("invalid token"))?;
+            let tenant = TenantDb::new(conn, a.tenant_id).tenant()?;
+            Ok((user, tenant))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MeResponse {
+        user: MeUser {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+        },
+        tenant: TenantView {
+            id: tenant.id,
+            name: tenant.name,
+        },
+        role: auth.role,
+        mfa_enabled: false,
+        session: MeSession {
+            id: auth.session_id.to_string(),
+            expires_at: auth.expires_at,
+        },
+    }))
+}
+
+/// Every portal the signed-in user belongs to, with the role in each.
+#[utoipa::path(get, path = "/api/v1/me/tenants", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = MyTenants)))]
+pub async fn list_tenants(
+    state: web::Data<AppState>,
+    auth: Auth,
+) -> Result<HttpResponse, AppError> {
+    let portals = state
+        .db
+        .run(move |conn| Ok(tenants::portals_of(conn, &auth.user_id)?))
+        .await?;
+    let data = portals
+        .into_iter()
+        .map(|(t, m)| MyTenant {
+            role: m.role(),
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at.and_utc(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(MyTenants { data }))
+}
+
+/// Create another portal owned by the signed-in user (sign in with its `tenant_id` to use it).
+#[utoipa::path(post, path = "/api/v1/me/tenants", tag = "auth",
+    security(("bearer" = [])),
+    request_body = CreateTenantRequest,
+    responses(
+        (status = 201, body = MyTenant),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: Json<CreateTenantRequest>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = Vec::new();
+    let name = display_name("name", &body.0.name, &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let now = state.clock.now().naive_utc();
+    let tenant = state
+        .db
+        .write(move |conn| Ok(tenants::create(conn, &name, &auth.user_id, now)?))
+        .await?;
+    Ok(HttpResponse::Created().json(MyTenant {
+        id: tenant.id,
+        name: tenant.name,
+        role: Role::Owner,
+        created_at: tenant.created_at.and_utc(),
+    }))
+}

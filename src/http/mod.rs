@@ -1,0 +1,82 @@
+//! The HTTP API. Every route is registered here, in [`ROUTES`], so the whole API reads in
+//! one screen; the same table feeds the OpenAPI completeness test.
+//!
+//! Handlers parse input, call the database through `Db` (never on the executor threads)
+//! and map failures to [`AppError`]; they hold no business state of their own.
+
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod me;
+pub mod middleware;
+pub mod openapi;
+pub mod tenant;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub clock: Clock,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+}
+
+/// Declares the route table: registers each path once with all its methods (anything else
+/// on that path is a 405 naming the allowed methods) and records `(METHOD, path)` pairs.
+macro_rules! routes {
+    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// Every route the server answers, as `(method, path pattern)`.
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path), )+ )* ];
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::$method().to($handler)) )+
+                        .default_service(web::to(|| async {
+                            let allow = [$( stringify!($method) ),+]
+                                .iter()
+                                .map(|m| m.to_ascii_uppercase())
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            Err::<HttpResponse, _>(AppError::MethodNotAllowed { allow })
+                        })),
+                );
+            )*
+        }
+    };
+}
+
+routes! {
+    "/healthz" => { get: health::healthz },
+    "/readyz" => { get: health::readyz },
+    "/metrics" => { get: health::metrics },
+    "/api/v1/openapi.json" => { get: openapi::spec },
+    "/api/v1/signup" => { post: auth::signup },
+    "/api/v1/auth/login" => { post: auth::login },
+    "/api/v1/auth/logout" => { post: auth::logout },
+    "/api/v1/me" => { get: me::me },
+    "/api/v1/me/tenants" => { get: me::list_tenants, post: me::create_tenant },
+    "/api/v1/tenant" => { get: tenant::get_tenant, patch: tenant::patch_tenant },
+}
+
+/// Mounts every route, plus a problem+json 404 for anything else.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    register(cfg);
+    cfg.default_service(web::to(unknown_route));
+}
+
+async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound {
+        detail: format!("no route for {} {}", req.method(), req.path()),
+    })
+}

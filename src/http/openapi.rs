@@ -1,0 +1,59 @@
+//! The OpenAPI 3 description of the API, generated from the handlers' annotations and
+//! served at `GET /api/v1/openapi.json`. A test fails when a route in `http::ROUTES` is
+//! missing here.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, health, me, tenant};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Organizeo API",
+        description = "Multi-tenant CRM, messaging, campaigns and live dashboards. \
+            Errors are RFC 9457 application/problem+json with a stable `code`.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        spec,
+        auth::signup,
+        auth::login,
+        auth::logout,
+        me::me,
+        me::list_tenants,
+        me::create_tenant,
+        tenant::get_tenant,
+        tenant::patch_tenant,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in, sessions"),
+        (name = "tenant", description = "Portal settings"),
+        (name = "operations", description = "Health, readiness, metrics, this spec"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+pub async fn spec() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

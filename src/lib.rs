@@ -1,0 +1,18 @@
+//! Organizeo: a multi-tenant real-time engagement server. See `docs/ARCHITECTURE.md` for
+//! where each concern lives.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod blocking;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod security;
+pub mod startup;
+pub mod telemetry;

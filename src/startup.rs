@@ -1,0 +1,157 @@
+//! Builds the running server from [`Settings`]: migrations, the database pool, application
+//! state, middleware, TLS, and the listening socket. Tests call [`Application::build`] with
+//! port 0 and their own clock; `organizeo serve` calls it with the real one.
+
+use std::io::BufReader;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings};
+use crate::db::{self, Db};
+use crate::http::{self, middleware, AppState};
+use crate::metrics::Metrics;
+
+/// Why the server could not start: a bad setting (exit code 2) or anything else (1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let tls = load_tls(&settings)?;
+        if settings.migrate_on_start {
+            let applied = db::migrate(&settings.database_url)?;
+            if !applied.is_empty() {
+                tracing::info!(count = applied.len(), "applied migrations");
+            }
+        }
+        let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+        let listener = TcpListener::bind(settings.listen).map_err(|e| {
+            StartError::Config(ConfigError {
+                setting: "ORGANIZEO_LISTEN".into(),
+                message: format!("cannot listen on {}: {e}", settings.listen),
+            })
+        })?;
+        let local = listener.local_addr().map_err(anyhow::Error::from)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(
+            address = %format!("{scheme}://{local}"),
+            database = %settings.database_url,
+            version = env!("CARGO_PKG_VERSION"),
+            "organizeo serving"
+        );
+
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            db,
+            clock,
+            settings: settings.clone(),
+            metrics: Metrics::new()?,
+        });
+        let behind_tls = tls.is_some();
+        let max_body = settings.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(http::configure)
+                .wrap(middleware::problem_errors())
+                .wrap(middleware::security_headers(behind_tls))
+                .wrap(from_fn(middleware::observe))
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs());
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(anyhow::Error::from)?
+        .run();
+        Ok(Self {
+            port: local.port(),
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or `handle().stop()`.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// TLS 1.2 and 1.3 only (rustls supports nothing older), ring as the crypto provider.
+fn load_tls(settings: &Settings) -> Result<Option<rustls::ServerConfig>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let (Some(cert_path), Some(key_path)) = (&settings.tls_cert, &settings.tls_key) else {
+        return Ok(None);
+    };
+    let bad = |setting: &str, message: String| ConfigError {
+        setting: setting.to_string(),
+        message,
+    };
+    let cert_file = std::fs::File::open(cert_path).map_err(|e| {
+        bad(
+            "ORGANIZEO_TLS_CERT",
+            format!("cannot read {}: {e}", cert_path.display()),
+        )
+    })?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_reader_iter(BufReader::new(cert_file))
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                bad(
+                    "ORGANIZEO_TLS_CERT",
+                    format!("{}: not a PEM certificate chain: {e}", cert_path.display()),
+                )
+            })?;
+    if certs.is_empty() {
+        return Err(bad(
+            "ORGANIZEO_TLS_CERT",
+            format!("{}: no certificate found", cert_path.display()),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
+        bad(
+            "ORGANIZEO_TLS_KEY",
+            format!("{}: not a PEM private key: {e}", key_path.display()),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| bad("ORGANIZEO_TLS_CERT", format!("TLS setup failed: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            bad(
+                "ORGANIZEO_TLS_KEY",
+                format!("certificate and key do not match: {e}"),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(config))
+}
