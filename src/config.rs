@@ -402,9 +402,15 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| {
-        let msg = e.message().to_string();
-        ConfigError::new(&name, msg)
+    // serde_path_to_error names the key whose value is wrong, not just the file.
+    serde_path_to_error::deserialize(toml::Deserializer::new(&text)).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().message().to_string();
+        if key == "." {
+            ConfigError::new(&name, message)
+        } else {
+            ConfigError::new(format!("{name}: {key}"), message)
+        }
     })
 }
 

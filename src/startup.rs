@@ -33,6 +33,13 @@ pub struct Application {
 impl Application {
     pub fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
         let tls = load_tls(&settings)?;
+        // Bind first: a port already in use is a configuration error, reported before any work.
+        let listener = TcpListener::bind(settings.listen).map_err(|e| {
+            StartError::Config(ConfigError {
+                setting: "ORGANIZEO_LISTEN".into(),
+                message: format!("cannot listen on {}: {e}", settings.listen),
+            })
+        })?;
         if settings.migrate_on_start {
             let applied = db::migrate(&settings.database_url)?;
             if !applied.is_empty() {
@@ -40,12 +47,6 @@ impl Application {
             }
         }
         let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
-        let listener = TcpListener::bind(settings.listen).map_err(|e| {
-            StartError::Config(ConfigError {
-                setting: "ORGANIZEO_LISTEN".into(),
-                message: format!("cannot listen on {}: {e}", settings.listen),
-            })
-        })?;
         let local = listener.local_addr().map_err(anyhow::Error::from)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(

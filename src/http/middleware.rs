@@ -47,6 +47,7 @@ pub async fn observe(
     let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
     let started = Instant::now();
+    span.in_scope(|| tracing::debug!("started"));
 
     let mut res = next.call(req).instrument(span.clone()).await?;
 

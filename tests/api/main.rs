@@ -1,1 +1,13 @@
+//! The one integration test binary (compile time matters on two cores): every module here
+//! drives the real server over real HTTP. Database tests run on SQLite and, when
+//! ORGANIZEO_TEST_POSTGRES_URL is set, on PostgreSQL too.
 
+mod helpers;
+
+mod cli;
+mod http_conventions;
+mod login;
+mod operations;
+mod signup;
+mod tenant;
+mod tls;

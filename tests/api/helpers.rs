@@ -1,0 +1,402 @@
+//! `spawn_app()`: the real server on port 0 with a fresh database (a temporary SQLite file,
+//! or a fresh PostgreSQL database when ORGANIZEO_TEST_POSTGRES_URL is set), a manual clock,
+//! and a small typed HTTP client.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use awc::http::Method;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use organizeo::clock::Clock;
+use organizeo::config::{DatabaseUrl, Settings};
+use organizeo::startup::Application;
+use serde_json::{json, Value};
+
+pub const POSTGRES_ENV: &str = "ORGANIZEO_TEST_POSTGRES_URL";
+pub const PASSWORD: &str = "Corr3ct-Horse!Battery";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(app: TestApp)` once per backend, as
+/// `<module>::sqlite::name` and `<module>::postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn_postgres_app().await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Says, past the test harness's output capture, that PostgreSQL tests did not run.
+pub fn postgres_url_or_warn() -> Option<String> {
+    static WARN: Once = Once::new();
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            WARN.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** PostgreSQL tests DID NOT RUN: {POSTGRES_ENV} is not set \
+                     (e.g. postgres://postgres@127.0.0.1:5432/postgres). They pass vacuously. ***\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A database that lives as long as the test.
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn fresh(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("organizeo.db");
+                Some(TestDb::Sqlite { _dir: dir, path })
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_url_or_warn()?;
+                let name = format!("oz_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin =
+                    PgConnection::establish(&admin_url).expect("PostgreSQL admin connection");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let url = with_database(&admin_url, &name);
+                Some(TestDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                })
+            }
+        }
+    }
+
+    pub fn url(&self) -> DatabaseUrl {
+        match self {
+            TestDb::Sqlite { path, .. } => DatabaseUrl::Sqlite(path.clone()),
+            TestDb::Postgres { url, .. } => DatabaseUrl::Postgres(url.clone()),
+        }
+    }
+
+    /// The URL as an operator would write it in ORGANIZEO_DATABASE_URL.
+    pub fn url_string(&self) -> String {
+        match self {
+            TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            TestDb::Sqlite { .. } => Backend::Sqlite,
+            TestDb::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Makes the database unreachable for a running server: the SQLite file is deleted,
+    /// the PostgreSQL database is dropped (its connections are terminated).
+    pub fn destroy(&self) {
+        match self {
+            TestDb::Sqlite { path, .. } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            TestDb::Postgres {
+                admin_url, name, ..
+            } => drop_pg(admin_url, name),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            drop_pg(admin_url, name);
+        }
+    }
+}
+
+fn drop_pg(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = PgConnection::establish(admin_url) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin);
+    }
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with the database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url(),
+        db_pool_size: 4,
+        workers: 1,
+        log_level: "warn".into(),
+        shutdown_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub clock: Clock,
+    pub db: TestDb,
+    pub client: awc::Client,
+    handle: ServerHandle,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDb::fresh(backend).expect("database for backend");
+    spawn_with(db, |_| {}).await
+}
+
+pub async fn spawn_postgres_app() -> Option<TestApp> {
+    let db = TestDb::fresh(Backend::Postgres)?;
+    Some(spawn_with(db, |_| {}).await)
+}
+
+/// Starts the server on `db`, letting the test adjust settings first.
+pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(&db);
+    adjust(&mut settings);
+    let clock = Clock::manual();
+    let app = Application::build(settings, clock.clone()).expect("server starts");
+    let port = app.port();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        clock,
+        db,
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish(),
+        handle,
+    }
+}
+
+/// A response read whole: status, headers, and the body as JSON (Null when not JSON).
+pub struct Resp {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code, and returns it.
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "status; body: {}", self.text);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "content type; body: {}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "code; body: {}", self.text);
+        assert_eq!(
+            self.body["status"], status,
+            "status member; body: {}",
+            self.text
+        );
+        for member in ["type", "title", "detail"] {
+            assert!(
+                self.body[member].is_string(),
+                "{member} missing: {}",
+                self.text
+            );
+        }
+        &self.body
+    }
+}
+
+pub struct Signed {
+    pub token: String,
+    pub tenant_id: String,
+    pub user_id: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let sent = match body {
+            Some(b) => {
+                req.insert_header(("Content-Type", "application/json"))
+                    .send_body(b)
+                    .await
+            }
+            None => req.send().await,
+        };
+        read(sent.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.request(
+            Method::POST,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.request(
+            Method::PATCH,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Signs up a portal and returns its owner's token.
+    pub async fn signup(&self, tenant: &str, email: &str) -> Signed {
+        let r = self
+            .post(
+                "/api/v1/signup",
+                &json!({"tenant_name": tenant, "email": email, "password": PASSWORD, "name": "Test Owner"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        Signed {
+            token: r.body["token"].as_str().expect("token").to_string(),
+            tenant_id: r.body["tenant"]["id"]
+                .as_str()
+                .expect("tenant id")
+                .to_string(),
+            user_id: r.body["user"]["id"].as_str().expect("user id").to_string(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str, tenant_id: Option<&str>) -> Resp {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(t) = tenant_id {
+            body["tenant_id"] = json!(t);
+        }
+        self.post("/api/v1/auth/login", &body, None).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting and close the pool's sockets before the database is dropped.
+        let stop = self.handle.stop(false);
+        actix_web::rt::spawn(stop);
+    }
+}
+
+pub async fn read<S>(mut res: awc::ClientResponse<S>) -> Resp
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body");
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
