@@ -35,18 +35,13 @@ pub enum Command {
 
 fn configuration_help() -> String {
     let mut out = String::from(
-        "Configuration: built-in defaults, then the TOML file, then environment variables.\n\n",
+        "Configuration: built-in defaults, then the TOML file (--config, or ./organizeo.toml),\n\
+         then environment variables. Each setting, its file key and its default:\n\n",
     );
-    out.push_str(&format!(
-        "  {:<36} {:<26} {}\n",
-        "ENVIRONMENT (file key)", "DEFAULT", "MEANING"
-    ));
     for s in SETTINGS {
         out.push_str(&format!(
-            "  {:<36} {:<26} {}\n",
-            format!("{} ({})", s.env, s.key),
-            s.default,
-            s.meaning
+            "  {}  (file: {}, default: {})\n      {}\n",
+            s.env, s.key, s.default, s.meaning
         ));
     }
     out.push_str("\nA bad value stops start-up with a message naming the setting and exit code 2.");

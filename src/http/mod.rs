@@ -10,6 +10,7 @@ pub mod health;
 pub mod me;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod tenant;
 
 use std::sync::Arc;
@@ -57,6 +58,8 @@ macro_rules! routes {
 }
 
 routes! {
+    "/" => { get: pages::index },
+    "/static/organizeo.css" => { get: pages::stylesheet },
     "/healthz" => { get: health::healthz },
     "/readyz" => { get: health::readyz },
     "/metrics" => { get: health::metrics },

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, health, me, tenant};
+use super::{auth, health, me, pages, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use super::{auth, health, me, tenant};
             Errors are RFC 9457 application/problem+json with a stable `code`.",
     ),
     paths(
+        pages::index,
+        pages::stylesheet,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -56,7 +56,21 @@ async fn unknown_route_is_a_404_problem(app: TestApp) {
         .as_str()
         .unwrap()
         .contains("/api/v1/no-such-thing"));
-    app.get("/", None).await.problem(404, "not_found");
+    app.get("/api", None).await.problem(404, "not_found");
+}
+
+async fn the_landing_page_and_its_stylesheet_are_served(app: TestApp) {
+    let r = app.get("/", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text.contains("/api/v1/openapi.json"));
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("style-src 'self'"));
+    let css = app.get("/static/organizeo.css", None).await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
 }
 
 async fn wrong_method_is_a_405_problem_with_allow(app: TestApp) {
@@ -160,6 +174,7 @@ both_backends!(
     malformed_json_is_400_and_changes_nothing,
     wrong_json_types_are_422_naming_the_field,
     unknown_route_is_a_404_problem,
+    the_landing_page_and_its_stylesheet_are_served,
     wrong_method_is_a_405_problem_with_allow,
     oversized_bodies_are_413_declared_or_streamed,
     non_json_content_type_is_415,
