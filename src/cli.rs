@@ -31,6 +31,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every portal's hash chain; report the first broken link (exit 1 if any).
+    Verify,
 }
 
 fn configuration_help() -> String {
@@ -90,6 +101,38 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(settings),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&settings),
+    }
+}
+
+fn audit_verify(settings: &Settings) -> ExitCode {
+    let outcome = crate::db::ConnectionFactory::new(settings.database_url.clone())
+        .open()
+        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", settings.database_url))
+        .and_then(|mut conn| crate::db::audit::verify(&mut conn).map_err(anyhow::Error::from));
+    match outcome {
+        Ok(report) => match report.first_break {
+            None => {
+                println!(
+                    "audit log verified: {} entries in {} portals, every chain intact",
+                    report.entries, report.portals
+                );
+                ExitCode::SUCCESS
+            }
+            Some(b) => {
+                println!(
+                    "audit log BROKEN: portal {} entry {}: {} ({} entries in {} portals checked)",
+                    b.tenant_id, b.seq, b.reason, report.entries, report.portals
+                );
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("organizeo: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -32,6 +32,34 @@ impl ConfigError {
     }
 }
 
+/// `development` (the default) makes the embedded setup work with nothing configured;
+/// `production` refuses to start without the secrets a real deployment must provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// A configuration value that must never be printed: `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -123,6 +151,7 @@ fn redact_query_password(url: &str) -> String {
 /// The whole, validated configuration of one `organizeo` process.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub mode: Mode,
     pub listen: SocketAddr,
     pub database_url: DatabaseUrl,
     pub db_pool_size: u32,
@@ -135,6 +164,14 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// The active field-encryption key, `id:base64` (checked when loaded).
+    pub encryption_key: Option<Secret>,
+    /// Older keys still able to decrypt, after a rotation.
+    pub encryption_old_keys: Vec<Secret>,
+    /// Where development mode keeps a generated key when none is configured.
+    pub encryption_key_file: PathBuf,
+    /// Name shown in authenticator apps next to the account.
+    pub totp_issuer: String,
 }
 
 impl Default for Settings {
@@ -154,6 +191,11 @@ impl Default for Settings {
                 .map(|n| n.get())
                 .unwrap_or(2),
             shutdown_timeout: Duration::from_secs(30),
+            mode: Mode::Development,
+            encryption_key: None,
+            encryption_old_keys: Vec::new(),
+            encryption_key_file: PathBuf::from("./data/encryption.key"),
+            totp_issuer: "Organizeo".into(),
         }
     }
 }
@@ -168,6 +210,12 @@ pub struct SettingDoc {
 
 /// The configuration table shown by `--help` and kept in step with the README.
 pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "mode",
+        env: "ORGANIZEO_MODE",
+        default: "development",
+        meaning: "development or production (production requires ORGANIZEO_ENCRYPTION_KEY)",
+    },
     SettingDoc {
         key: "listen",
         env: "ORGANIZEO_LISTEN",
@@ -246,6 +294,11 @@ pub const SETTINGS: &[SettingDoc] = &[
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
+    mode: Option<String>,
+    encryption_key: Option<String>,
+    encryption_old_keys: Option<Vec<String>>,
+    encryption_key_file: Option<String>,
+    totp_issuer: Option<String>,
     listen: Option<String>,
     database_url: Option<String>,
     db_pool_size: Option<i64>,
@@ -289,6 +342,24 @@ impl Settings {
     }
 
     fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = f.mode {
+            self.mode = parse_mode("mode", &v)?;
+        }
+        if let Some(v) = f.encryption_key {
+            self.encryption_key = Some(checked_key("encryption_key", &v)?);
+        }
+        if let Some(v) = f.encryption_old_keys {
+            self.encryption_old_keys = v
+                .iter()
+                .map(|k| checked_key("encryption_old_keys", k))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = f.encryption_key_file {
+            self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = f.totp_issuer {
+            self.totp_issuer = checked_issuer("totp_issuer", &v)?;
+        }
         if let Some(v) = f.listen {
             self.listen = parse_listen("listen", &v)?;
         }
@@ -333,6 +404,25 @@ impl Settings {
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = get("ORGANIZEO_MODE") {
+            self.mode = parse_mode("ORGANIZEO_MODE", &v)?;
+        }
+        if let Some(v) = get("ORGANIZEO_ENCRYPTION_KEY") {
+            self.encryption_key = Some(checked_key("ORGANIZEO_ENCRYPTION_KEY", &v)?);
+        }
+        if let Some(v) = get("ORGANIZEO_ENCRYPTION_OLD_KEYS") {
+            self.encryption_old_keys = v
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| checked_key("ORGANIZEO_ENCRYPTION_OLD_KEYS", k))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = get("ORGANIZEO_ENCRYPTION_KEY_FILE") {
+            self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = get("ORGANIZEO_TOTP_ISSUER") {
+            self.totp_issuer = checked_issuer("ORGANIZEO_TOTP_ISSUER", &v)?;
+        }
         if let Some(v) = get("ORGANIZEO_LISTEN") {
             self.listen = parse_listen("ORGANIZEO_LISTEN", &v)?;
         }
@@ -392,6 +482,12 @@ impl Settings {
             )),
             _ => Ok(()),
         }?;
+        if self.mode == Mode::Production && self.encryption_key.is_none() {
+            return Err(ConfigError::new(
+                "ORGANIZEO_ENCRYPTION_KEY",
+                "required in production mode (KEY_ID:BASE64 of 32 random bytes)",
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::new("ORGANIZEO_LOG", format!("invalid log filter: {e}")))?;
         Ok(())
@@ -421,6 +517,34 @@ fn parse_listen(setting: &str, v: &str) -> Result<SocketAddr, ConfigError> {
             format!("'{v}' is not an address:port such as 127.0.0.1:8080"),
         )
     })
+}
+
+fn parse_mode(setting: &str, v: &str) -> Result<Mode, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "development" | "dev" => Ok(Mode::Development),
+        "production" | "prod" => Ok(Mode::Production),
+        _ => Err(ConfigError::new(
+            setting,
+            format!("'{v}' is not development or production"),
+        )),
+    }
+}
+
+/// Validates a key without ever echoing it back.
+fn checked_key(setting: &str, v: &str) -> Result<Secret, ConfigError> {
+    crate::security::crypto::parse_key(v).map_err(|m| ConfigError::new(setting, m))?;
+    Ok(Secret::new(v.trim()))
+}
+
+fn checked_issuer(setting: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 64 || v.contains(':') {
+        return Err(ConfigError::new(
+            setting,
+            "must be 1-64 characters without ':'",
+        ));
+    }
+    Ok(v.to_string())
 }
 
 fn parse_log_format(setting: &str, v: &str) -> Result<LogFormat, ConfigError> {

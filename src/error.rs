@@ -79,6 +79,11 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType { detail: String },
+    #[error("rate limited")]
+    RateLimited {
+        retry_after_secs: u64,
+        detail: String,
+    },
     #[error("service unavailable: {detail}")]
     Unavailable { detail: String },
     /// A 4xx/5xx with extra problem members, for answers that carry data (e.g. tenant choice).
@@ -155,6 +160,7 @@ impl AppError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
             Self::WithExtra { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }
@@ -170,6 +176,7 @@ impl AppError {
             | Self::Conflict { detail, .. }
             | Self::UnsupportedMediaType { detail }
             | Self::Unavailable { detail }
+            | Self::RateLimited { detail, .. }
             | Self::WithExtra { detail, .. } => detail.clone(),
             Self::MethodNotAllowed { allow } => format!("this resource answers only {allow}"),
             Self::PayloadTooLarge { limit } => {
@@ -258,6 +265,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::WithExtra { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -277,6 +285,12 @@ impl ResponseError for AppError {
                 if let Ok(v) = HeaderValue::from_str(allow) {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
+            }
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }

@@ -11,10 +11,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Mode, Settings};
 use crate::db::{self, Db};
 use crate::http::{self, middleware, AppState};
 use crate::metrics::Metrics;
+use crate::security::crypto::{self, Keyring};
 
 /// Why the server could not start: a bad setting (exit code 2) or anything else (1).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,7 @@ impl Application {
             }
         }
         let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+        let keyring = keyring(&settings)?;
         let local = listener.local_addr().map_err(anyhow::Error::from)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
@@ -62,6 +64,7 @@ impl Application {
             clock,
             settings: settings.clone(),
             metrics: Metrics::new()?,
+            keyring,
         });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;
@@ -100,6 +103,75 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The field-encryption keyring: the configured key (and older ones), or in development
+/// mode a key generated once and kept in `encryption_key_file` with mode 0600.
+fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
+    let bad = |setting: &str, message: String| {
+        StartError::Config(ConfigError {
+            setting: setting.into(),
+            message,
+        })
+    };
+    let older = settings
+        .encryption_old_keys
+        .iter()
+        .map(|k| crypto::parse_key(k.expose()).map_err(|m| bad("ORGANIZEO_ENCRYPTION_OLD_KEYS", m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(key) = &settings.encryption_key {
+        let active =
+            crypto::parse_key(key.expose()).map_err(|m| bad("ORGANIZEO_ENCRYPTION_KEY", m))?;
+        return Ok(Keyring::new(active, older));
+    }
+    if settings.mode == Mode::Production {
+        return Err(bad(
+            "ORGANIZEO_ENCRYPTION_KEY",
+            "required in production mode".into(),
+        ));
+    }
+    let path = &settings.encryption_key_file;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = crypto::generate_key("dev")?;
+            write_private(path, &key).map_err(|e| {
+                bad(
+                    "ORGANIZEO_ENCRYPTION_KEY_FILE",
+                    format!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a development encryption key; set ORGANIZEO_ENCRYPTION_KEY in production"
+            );
+            key
+        }
+        Err(e) => {
+            return Err(bad(
+                "ORGANIZEO_ENCRYPTION_KEY_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
+    let active = crypto::parse_key(&text).map_err(|m| bad("ORGANIZEO_ENCRYPTION_KEY_FILE", m))?;
+    Ok(Keyring::new(active, older))
+}
+
+/// Creates a file readable by its owner only (0600), failing if it already exists.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
 }
 
 /// TLS 1.2 and 1.3 only (rustls supports nothing older), ring as the crypto provider.

@@ -8,10 +8,15 @@
 //! Tenant-owned tables are read and written only through [`TenantDb`], which adds the
 //! tenant filter itself.
 
+pub mod api_keys;
+pub mod audit;
+pub mod members;
+pub mod mfa;
 pub mod schema;
 pub mod sessions;
 pub mod tenant_db;
 pub mod tenants;
+pub mod throttle;
 pub mod users;
 
 use std::path::PathBuf;
@@ -31,6 +36,18 @@ pub use tenant_db::TenantDb;
 pub enum DbConnection {
     Postgresql(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
+}
+
+/// Runs the same diesel expression on the concrete connection of either backend, for the
+/// few statements whose SQL differs (upserts) and which `MultiConnection` cannot express.
+#[macro_export]
+macro_rules! each_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgresql($c) => $body,
+        }
+    };
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

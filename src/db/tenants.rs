@@ -16,6 +16,7 @@ pub struct TenantRow {
     pub branding: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -49,10 +50,12 @@ pub fn create(
         branding: None,
         created_at: now,
         updated_at: now,
+        require_mfa: false,
     };
     diesel::insert_into(tenants::table)
         .values(&row)
         .execute(conn)?;
+    super::audit::start_chain(conn, &row.id)?;
     diesel::insert_into(memberships::table)
         .values(&MembershipRow {
             tenant_id: row.id.clone(),
@@ -88,12 +91,39 @@ impl TenantDb<'_> {
             .first(conn)
     }
 
-    pub fn rename(&mut self, name: &str, now: NaiveDateTime) -> QueryResult<TenantRow> {
+    /// Applies changed settings; `None` leaves a setting as it is.
+    pub fn update_settings(
+        &mut self,
+        name: Option<&str>,
+        require_mfa: Option<bool>,
+        now: NaiveDateTime,
+    ) -> QueryResult<TenantRow> {
         let (conn, tid) = self.parts();
+        if let Some(name) = name {
+            diesel::update(tenants::table.find(tid))
+                .set(tenants::name.eq(name))
+                .execute(conn)?;
+        }
+        if let Some(flag) = require_mfa {
+            diesel::update(tenants::table.find(tid))
+                .set(tenants::require_mfa.eq(flag))
+                .execute(conn)?;
+        }
         diesel::update(tenants::table.find(tid))
-            .set((tenants::name.eq(name), tenants::updated_at.eq(now)))
+            .set(tenants::updated_at.eq(now))
             .execute(conn)?;
         self.tenant()
+    }
+
+    /// Locks this portal's row until the transaction ends (PostgreSQL; SQLite's write lock is
+    /// already held), so rules spanning several rows, like "keep one owner", hold under
+    /// concurrency.
+    pub fn lock(&mut self) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(tenants::table.find(tid))
+            .set(tenants::id.eq(tid))
+            .execute(conn)?;
+        Ok(())
     }
 
     /// A user's membership in this portal, if any.

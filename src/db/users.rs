@@ -16,6 +16,16 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub totp_secret: Option<String>,
+    pub totp_key_id: Option<String>,
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    pub totp_last_step: Option<i64>,
+}
+
+impl UserRow {
+    pub fn mfa_enabled(&self) -> bool {
+        self.totp_enabled_at.is_some()
+    }
 }
 
 pub fn find_by_email(
@@ -51,9 +61,28 @@ pub fn create(
         password_hash,
         created_at: now,
         updated_at: now,
+        totp_secret: None,
+        totp_key_id: None,
+        totp_enabled_at: None,
+        totp_last_step: None,
     };
     diesel::insert_into(users::table)
         .values(&row)
         .execute(conn)?;
     Ok(row)
+}
+
+pub fn set_password(
+    conn: &mut DbConnection,
+    id: &UserId,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id.as_str()))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -1,7 +1,6 @@
 //! Request extractors shared by every handler:
 //! - [`Json`]: a JSON body with the size limit, 415 for non-JSON, 400 for malformed JSON,
 //!   and 422 naming the field for a wrong type or a missing field;
-//! - [`Auth`]: the signed-in user behind a bearer token (401 otherwise);
 //! - [`client_info`]: where a request came from, for sessions and the audit log.
 
 use std::future::Future;
@@ -10,24 +9,14 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use crate::db::sessions::{self, ClientInfo};
-use crate::db::TenantDb;
-use crate::domain::{Role, SessionId, TenantId, UserId};
+use crate::db::sessions::ClientInfo;
 use crate::error::{AppError, FieldError};
-use crate::security::tokens;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
-
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))
-}
 
 /// A JSON request body.
 pub struct Json<T>(pub T);
@@ -147,72 +136,6 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-}
-
-/// A signed-in user acting in one portal.
-#[derive(Debug, Clone)]
-pub struct Auth {
-    pub user_id: UserId,
-    pub tenant_id: TenantId,
-    pub role: Role,
-    pub session_id: SessionId,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl Auth {
-    /// Owners and admins only.
-    pub fn require_manager(&self) -> Result<(), AppError> {
-        if self.role.can_manage() {
-            Ok(())
-        } else {
-            Err(AppError::forbidden("this needs the owner or admin role"))
-        }
-    }
-}
-
-impl FromRequest for Auth {
-    type Error = AppError;
-    type Future = LocalFuture<Self>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let state = state(req);
-        Box::pin(async move {
-            let state = state?;
-            let token = token.ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
-            let hash = tokens::digest(&token);
-            let now = state.clock.now();
-            state
-                .db
-                .run(move |conn| {
-                    let (session, membership) = sessions::find_by_token_hash(conn, &hash)?
-                        .ok_or_else(|| AppError::unauthorized("invalid token"))?;
-                    if session.revoked_at.is_some() {
-                        return Err(AppError::unauthorized(
-                            "this token has been revoked; sign in again",
-                        ));
-                    }
-                    let expires_at = session.expires_at.and_utc();
-                    if expires_at <= now {
-                        return Err(AppError::unauthorized(
-                            "this token has expired; sign in again",
-                        ));
-                    }
-                    let tenant_id = TenantId::from_db(session.tenant_id);
-                    let session_id = SessionId::from_db(session.id);
-                    TenantDb::new(conn, tenant_id.clone())
-                        .touch_session(&session_id, now.naive_utc())?;
-                    Ok(Auth {
-                        user_id: UserId::from_db(session.user_id),
-                        tenant_id,
-                        role: membership.role(),
-                        session_id,
-                        expires_at,
-                    })
-                })
-                .await
-        })
-    }
 }
 
 #[cfg(test)]

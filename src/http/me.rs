@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{display_name, TenantView};
-use super::extract::{Auth, Json};
+use super::extract::Json;
+use super::principal::Principal;
 use super::AppState;
 use crate::db::{tenants, users, TenantDb};
 use crate::domain::Role;
@@ -32,6 +33,10 @@ pub struct MeResponse {
     /// The role in this portal.
     pub role: Role,
     pub mfa_enabled: bool,
+    /// The portal requires 2FA.
+    pub mfa_required: bool,
+    /// True while this person must enrol in 2FA before doing anything else here.
+    pub mfa_enrollment_required: bool,
     pub session: MeSession,
 }
 
@@ -62,17 +67,19 @@ pub struct CreateTenantRequest {
         (status = 200, body = MeResponse),
         (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, AppError> {
-    let a = auth.clone();
+pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    let auth = p.user()?.clone();
+    let (uid, tid) = (auth.user_id.clone(), p.tenant_id.clone());
     let (user, tenant) = state
         .db
         .run(move |conn| {
-            let user = users::find(conn, &a.user_id)?
-                .ok_or_else(|| AppError::unauthorized("invalid token"))?;
-            let tenant = TenantDb::new(conn, a.tenant_id).tenant()?;
+            let user =
+                users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+            let tenant = TenantDb::new(conn, tid).tenant()?;
             Ok((user, tenant))
         })
         .await?;
+    let mfa_enabled = user.mfa_enabled();
     Ok(HttpResponse::Ok().json(MeResponse {
         user: MeUser {
             id: user.id,
@@ -84,7 +91,9 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
             name: tenant.name,
         },
         role: auth.role,
-        mfa_enabled: false,
+        mfa_enabled,
+        mfa_required: tenant.require_mfa,
+        mfa_enrollment_required: tenant.require_mfa && !mfa_enabled,
         session: MeSession {
             id: auth.session_id.to_string(),
             expires_at: auth.expires_at,
@@ -98,8 +107,9 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
     responses((status = 200, body = MyTenants)))]
 pub async fn list_tenants(
     state: web::Data<AppState>,
-    auth: Auth,
+    p: Principal,
 ) -> Result<HttpResponse, AppError> {
+    let auth = p.user()?.clone();
     let portals = state
         .db
         .run(move |conn| Ok(tenants::portals_of(conn, &auth.user_id)?))
@@ -126,18 +136,26 @@ pub async fn list_tenants(
     ))]
 pub async fn create_tenant(
     state: web::Data<AppState>,
-    auth: Auth,
+    p: Principal,
     body: Json<CreateTenantRequest>,
 ) -> Result<HttpResponse, AppError> {
+    let auth = p.user()?.clone();
     let mut errors = Vec::new();
     let name = display_name("name", &body.0.name, &mut errors);
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
     let now = state.clock.now().naive_utc();
+    let entry = p.entry("tenant.created");
+    let clock = state.clock.clone();
     let tenant = state
         .db
-        .write(move |conn| Ok(tenants::create(conn, &name, &auth.user_id, now)?))
+        .write(move |conn| {
+            let tenant = tenants::create(conn, &name, &auth.user_id, now)?;
+            TenantDb::new(conn, crate::domain::TenantId::from_db(tenant.id.clone()))
+                .audit(entry, clock.now())?;
+            Ok(tenant)
+        })
         .await?;
     Ok(HttpResponse::Created().json(MyTenant {
         id: tenant.id,

@@ -4,14 +4,20 @@
 //! Handlers parse input, call the database through `Db` (never on the executor threads)
 //! and map failures to [`AppError`]; they hold no business state of their own.
 
+pub mod account;
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod principal;
 pub mod tenant;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -22,6 +28,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::security::crypto::Keyring;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -29,6 +36,8 @@ pub struct AppState {
     pub clock: Clock,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    /// Field encryption keys (TOTP secrets, later other fields).
+    pub keyring: Keyring,
 }
 
 /// Declares the route table: registers each path once with all its methods (anything else
@@ -67,9 +76,21 @@ routes! {
     "/api/v1/signup" => { post: auth::signup },
     "/api/v1/auth/login" => { post: auth::login },
     "/api/v1/auth/logout" => { post: auth::logout },
+    "/api/v1/auth/mfa" => { post: auth::mfa_login },
     "/api/v1/me" => { get: me::me },
     "/api/v1/me/tenants" => { get: me::list_tenants, post: me::create_tenant },
+    "/api/v1/me/password" => { post: account::change_password },
+    "/api/v1/me/sessions" => { get: account::list_sessions },
+    "/api/v1/me/sessions/{id}" => { delete: account::revoke_session },
+    "/api/v1/me/mfa/totp" => { post: mfa::enrol, delete: mfa::disable },
+    "/api/v1/me/mfa/totp/confirm" => { post: mfa::confirm },
     "/api/v1/tenant" => { get: tenant::get_tenant, patch: tenant::patch_tenant },
+    "/api/v1/users" => { get: users::list, post: users::add },
+    "/api/v1/users/{id}" => { patch: users::update, delete: users::remove },
+    "/api/v1/api-keys" => { get: api_keys::list, post: api_keys::create },
+    "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
+    "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },
+    "/api/v1/audit-log" => { get: audit::list },
 }
 
 /// Mounts every route, plus a problem+json 404 for anything else.

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, health, me, pages, tenant};
+use super::{account, api_keys, audit, auth, health, me, mfa, pages, tenant, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,17 +25,40 @@ use super::{auth, health, me, pages, tenant};
         auth::signup,
         auth::login,
         auth::logout,
+        auth::mfa_login,
         me::me,
         me::list_tenants,
         me::create_tenant,
+        account::change_password,
+        account::list_sessions,
+        account::revoke_session,
+        mfa::enrol,
+        mfa::confirm,
+        mfa::disable,
         tenant::get_tenant,
         tenant::patch_tenant,
+        users::list,
+        users::add,
+        users::update,
+        users::remove,
+        api_keys::list,
+        api_keys::create,
+        api_keys::rotate,
+        api_keys::delete,
+        audit::list,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions"),
         (name = "tenant", description = "Portal settings"),
+        (name = "mfa", description = "Two-factor authentication (TOTP) and recovery codes"),
+        (name = "users", description = "A portal's people and their roles: owner, admin, member, viewer"),
+        (name = "api-keys", description = "Private app keys. Scopes are RESOURCE:read or RESOURCE:write \
+            (write includes read) for RESOURCE in contacts, companies, deals, tickets, tasks, notes, pipelines, \
+            tags, custom_fields, custom_values, imports, exports, realtime, audit_log. A key never manages \
+            users, keys, settings or 2FA."),
+        (name = "audit", description = "The portal's append-only, hash-chained audit log"),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )
 )]

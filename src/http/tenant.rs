@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::display_name;
-use super::extract::{Auth, Json};
+use super::extract::Json;
+use super::principal::Principal;
 use super::AppState;
 use crate::db::tenants::TenantRow;
 use crate::db::TenantDb;
@@ -19,6 +20,8 @@ pub struct TenantSettings {
     pub name: String,
     /// The agency portal this one belongs to, if any.
     pub parent_tenant_id: Option<String>,
+    /// Everyone must use two-factor authentication in this portal.
+    pub require_mfa: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -29,6 +32,7 @@ impl From<TenantRow> for TenantSettings {
             id: t.id,
             name: t.name,
             parent_tenant_id: t.parent_tenant_id,
+            require_mfa: t.require_mfa,
             created_at: t.created_at.and_utc(),
             updated_at: t.updated_at.and_utc(),
         }
@@ -39,15 +43,20 @@ impl From<TenantRow> for TenantSettings {
 #[serde(default)]
 pub struct TenantPatch {
     pub name: Option<String>,
+    pub require_mfa: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant",
     security(("bearer" = [])),
     responses((status = 200, body = TenantSettings)))]
-pub async fn get_tenant(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, AppError> {
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    p: Principal,
+) -> Result<HttpResponse, AppError> {
+    p.user()?;
     let tenant = state
         .db
-        .run(move |conn| Ok(TenantDb::new(conn, auth.tenant_id).tenant()?))
+        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).tenant()?))
         .await?;
     Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
 }
@@ -63,24 +72,45 @@ pub async fn get_tenant(state: web::Data<AppState>, auth: Auth) -> Result<HttpRe
     ))]
 pub async fn patch_tenant(
     state: web::Data<AppState>,
-    auth: Auth,
+    p: Principal,
     body: Json<TenantPatch>,
 ) -> Result<HttpResponse, AppError> {
-    auth.require_manager()?;
+    p.manager()?;
+    let patch = body.0;
     let mut errors = Vec::new();
-    let name = body.0.name.map(|n| display_name("name", &n, &mut errors));
+    let name = patch.name.map(|n| display_name("name", &n, &mut errors));
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let now = state.clock.now().naive_utc();
+    let now = state.clock.now();
+    let entry = p.entry("tenant.settings_changed");
+    let require_mfa = patch.require_mfa;
     let tenant = state
         .db
         .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, auth.tenant_id);
-            match name {
-                Some(name) => Ok(tdb.rename(&name, now)?),
-                None => Ok(tdb.tenant()?),
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let before = tdb.tenant()?;
+            let after = tdb.update_settings(name.as_deref(), require_mfa, now.naive_utc())?;
+            let mut changes = serde_json::Map::new();
+            if before.name != after.name {
+                changes.insert(
+                    "name".into(),
+                    serde_json::json!({"from": before.name, "to": after.name}),
+                );
             }
+            if before.require_mfa != after.require_mfa {
+                changes.insert(
+                    "require_mfa".into(),
+                    serde_json::json!({"from": before.require_mfa, "to": after.require_mfa}),
+                );
+            }
+            if !changes.is_empty() {
+                tdb.audit(
+                    entry.target("tenant", &after.id).details(changes.into()),
+                    now,
+                )?;
+            }
+            Ok(after)
         })
         .await?;
     Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))

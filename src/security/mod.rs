@@ -1,6 +1,13 @@
 //! Security primitives with no I/O: password hashing, opaque tokens, the breached-password
-//! list. Anything here that depends on time takes it as an argument.
+//! list, TOTP, field encryption, recovery codes, the throttling policy and the audit hash
+//! chain. Anything here that depends on time takes it as an argument.
 
+pub mod audit_chain;
 pub mod common_passwords;
+pub mod crypto;
 pub mod password_hash;
+pub mod qr;
+pub mod recovery_codes;
+pub mod throttle;
 pub mod tokens;
+pub mod totp;

@@ -1,12 +1,14 @@
 //! Opaque bearer tokens: 256 random bits, base64url, with a prefix naming their kind so a
-//! leaked token is recognisable (`ozs_` sign-in session). Only the SHA-256 of a token is
-//! stored; the token itself is shown once.
+//! leaked token is recognisable (`ozs_` sign-in session, `ozk_` private app key, `ozm_`
+//! pending second factor). Only the SHA-256 of a token is stored; it is shown once.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 pub const SESSION_PREFIX: &str = "ozs_";
+pub const API_KEY_PREFIX: &str = "ozk_";
+pub const MFA_PREFIX: &str = "ozm_";
 
 /// A new random token with the given prefix.
 pub fn generate(prefix: &str) -> anyhow::Result<String> {

@@ -4,14 +4,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use awc::http::Method;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use organizeo::clock::Clock;
-use organizeo::config::{DatabaseUrl, Settings};
+use organizeo::config::{DatabaseUrl, Secret, Settings};
 use organizeo::startup::Application;
 use serde_json::{json, Value};
 
@@ -185,6 +185,9 @@ pub fn test_settings(db: &TestDb) -> Settings {
         workers: 1,
         log_level: "warn".into(),
         shutdown_timeout: Duration::from_secs(1),
+        encryption_key: Some(Secret::new(
+            organizeo::security::crypto::generate_key("test").expect("key"),
+        )),
         ..Settings::default()
     }
 }
@@ -193,9 +196,11 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub clock: Clock,
-    pub db: TestDb,
+    /// Shared so a restarted server keeps the same database.
+    pub db: Arc<TestDb>,
     pub client: awc::Client,
     handle: ServerHandle,
+    settings: Settings,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -212,8 +217,12 @@ pub async fn spawn_postgres_app() -> Option<TestApp> {
 pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&db);
     adjust(&mut settings);
-    let clock = Clock::manual();
-    let app = Application::build(settings, clock.clone()).expect("server starts");
+    start(db, settings, Clock::manual()).await
+}
+
+async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> TestApp {
+    let db: Arc<TestDb> = db.into();
+    let app = Application::build(settings.clone(), clock.clone()).expect("server starts");
     let port = app.port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -226,6 +235,7 @@ pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestA
             .timeout(Duration::from_secs(30))
             .finish(),
         handle,
+        settings,
     }
 }
 
@@ -278,6 +288,22 @@ pub struct Signed {
 }
 
 impl TestApp {
+    /// Stops this server and starts a new one on the same database, settings and clock,
+    /// as an operator's restart would.
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop(true).await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        start(self.db.clone(), settings, self.clock.clone()).await
+    }
+
+    /// A direct database connection, for checking what is stored and for tampering.
+    pub fn db_conn(&self) -> organizeo::db::DbConnection {
+        organizeo::db::ConnectionFactory::new(self.db.url())
+            .open()
+            .expect("database connection")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -398,5 +424,90 @@ where
             "timed out after {deadline:?} waiting for {what}"
         );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn delete_json(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.request(
+            Method::DELETE,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Adds a person with `role` to the owner's portal and signs them in.
+    pub async fn member(&self, owner: &Signed, email: &str, role: &str) -> Signed {
+        let r = self
+            .post(
+                "/api/v1/users",
+                &json!({"email": email, "name": "Member", "role": role, "password": PASSWORD}),
+                Some(&owner.token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let user_id = r.body["id"].as_str().expect("id").to_string();
+        let login = self.login(email, PASSWORD, Some(&owner.tenant_id)).await;
+        assert_eq!(login.status, 200, "{}", login.text);
+        Signed {
+            token: login.body["token"].as_str().expect("token").to_string(),
+            tenant_id: owner.tenant_id.clone(),
+            user_id,
+        }
+    }
+
+    /// The current TOTP code for a base32 secret, at the app's clock.
+    pub fn totp_code(&self, base32: &str) -> String {
+        let secret = totp_rs::Secret::Encoded(base32.to_string())
+            .to_bytes()
+            .expect("base32");
+        organizeo::security::totp::code_at(&secret, self.clock.now().timestamp() as u64)
+            .expect("code")
+    }
+
+    /// Turns 2FA on for the token's user; returns the base32 secret and recovery codes.
+    pub async fn enable_mfa(&self, token: &str) -> (String, Vec<String>) {
+        let r = self
+            .post("/api/v1/me/mfa/totp", &json!({}), Some(token))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let secret = r.body["secret"].as_str().expect("secret").to_string();
+        let r = self
+            .post(
+                "/api/v1/me/mfa/totp/confirm",
+                &json!({"code": self.totp_code(&secret)}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let codes = r.body["recovery_codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_string())
+            .collect();
+        // The confirming code's time step is spent; move to the next one.
+        self.clock.advance(chrono::Duration::seconds(30));
+        (secret, codes)
+    }
+
+    /// The portal's audit actions, oldest first (as an owner or admin sees them).
+    pub async fn audit_actions(&self, token: &str) -> Vec<String> {
+        let r = self.get("/api/v1/audit-log?limit=100", Some(token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let mut actions: Vec<String> = r.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["action"].as_str().expect("action").to_string())
+            .collect();
+        actions.reverse();
+        actions
     }
 }

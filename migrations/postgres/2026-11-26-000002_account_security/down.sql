@@ -1,0 +1,12 @@
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE audit_heads;
+DROP TABLE api_keys;
+DROP TABLE auth_throttle;
+DROP TABLE mfa_challenges;
+DROP TABLE recovery_codes;
+ALTER TABLE users DROP COLUMN totp_last_step;
+ALTER TABLE users DROP COLUMN totp_enabled_at;
+ALTER TABLE users DROP COLUMN totp_key_id;
+ALTER TABLE users DROP COLUMN totp_secret;
+ALTER TABLE tenants DROP COLUMN require_mfa;

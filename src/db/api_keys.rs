@@ -1,0 +1,119 @@
+//! Private app keys: stored as SHA-256 with their scopes, scoped to one portal.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::api_keys;
+use super::{DbConnection, TenantDb};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub display_prefix: String,
+    pub key_hash: String,
+    pub scopes: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub rotated_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+impl ApiKeyRow {
+    pub fn scope_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.scopes).unwrap_or_default()
+    }
+}
+
+/// Resolves a presented key. Like the session lookup, the key names its own portal.
+pub fn find_by_hash(conn: &mut DbConnection, key_hash: &str) -> QueryResult<Option<ApiKeyRow>> {
+    api_keys::table
+        .filter(api_keys::key_hash.eq(key_hash))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+impl TenantDb<'_> {
+    pub fn create_key(&mut self, mut row: ApiKeyRow) -> QueryResult<ApiKeyRow> {
+        row.tenant_id = self.tid().to_string();
+        diesel::insert_into(api_keys::table)
+            .values(&row)
+            .execute(self.conn())?;
+        Ok(row)
+    }
+
+    pub fn list_keys(&mut self) -> QueryResult<Vec<ApiKeyRow>> {
+        let (conn, tid) = self.parts();
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tid))
+            .order(api_keys::created_at.asc())
+            .select(ApiKeyRow::as_select())
+            .load(conn)
+    }
+
+    pub fn find_key(&mut self, id: &str) -> QueryResult<Option<ApiKeyRow>> {
+        let (conn, tid) = self.parts();
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tid))
+            .filter(api_keys::id.eq(id))
+            .select(ApiKeyRow::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Replaces the secret; the old one stops working with this commit.
+    pub fn rotate_key(
+        &mut self,
+        id: &str,
+        key_hash: &str,
+        display_prefix: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::update(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tid))
+                .filter(api_keys::id.eq(id)),
+        )
+        .set((
+            api_keys::key_hash.eq(key_hash),
+            api_keys::display_prefix.eq(display_prefix),
+            api_keys::rotated_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    pub fn delete_key(&mut self, id: &str) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::delete(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tid))
+                .filter(api_keys::id.eq(id)),
+        )
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Records use, at most once a minute per key.
+    pub fn touch_key(&mut self, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let stale = now - chrono::Duration::seconds(60);
+        diesel::update(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tid))
+                .filter(api_keys::id.eq(id))
+                .filter(
+                    api_keys::last_used_at
+                        .is_null()
+                        .or(api_keys::last_used_at.lt(stale)),
+                ),
+        )
+        .set(api_keys::last_used_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! Second factor storage: the sealed TOTP secret and replay guard on `users`, recovery
+//! codes, and sign-in challenges. User-scoped (a person's 2FA serves every portal they
+//! belong to). Every "use once" rule is a single conditional UPDATE, so two concurrent
+//! requests can never both succeed.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{mfa_challenges, recovery_codes, users};
+use super::DbConnection;
+use crate::domain::{TenantId, UserId};
+use crate::security::crypto::Sealed;
+
+/// Stores a new, not yet confirmed secret (replacing any pending one).
+pub fn set_pending_secret(
+    conn: &mut DbConnection,
+    user: &UserId,
+    sealed: &Sealed,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        users::table
+            .find(user.as_str())
+            .filter(users::totp_enabled_at.is_null()),
+    )
+    .set((
+        users::totp_secret.eq(Some(&sealed.blob)),
+        users::totp_key_id.eq(Some(&sealed.key_id)),
+        users::totp_last_step.eq(None::<i64>),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The sealed secret and whether it is confirmed.
+pub fn secret(
+    conn: &mut DbConnection,
+    user: &UserId,
+) -> QueryResult<Option<(Sealed, bool, Option<i64>)>> {
+    let row: Option<(
+        Option<String>,
+        Option<String>,
+        Option<NaiveDateTime>,
+        Option<i64>,
+    )> = users::table
+        .find(user.as_str())
+        .select((
+            users::totp_secret,
+            users::totp_key_id,
+            users::totp_enabled_at,
+            users::totp_last_step,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(blob, key_id, enabled, last)| {
+        Some((
+            Sealed {
+                key_id: key_id?,
+                blob: blob?,
+            },
+            enabled.is_some(),
+            last,
+        ))
+    }))
+}
+
+/// Confirms enrolment: marks 2FA on, records the step used, replaces recovery codes.
+pub fn enable(
+    conn: &mut DbConnection,
+    user: &UserId,
+    step: i64,
+    code_hashes: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        users::table
+            .find(user.as_str())
+            .filter(users::totp_enabled_at.is_null())
+            .filter(users::totp_secret.is_not_null()),
+    )
+    .set((
+        users::totp_enabled_at.eq(Some(now)),
+        users::totp_last_step.eq(Some(step)),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    replace_recovery_codes(conn, user, code_hashes, now)?;
+    Ok(true)
+}
+
+fn replace_recovery_codes(
+    conn: &mut DbConnection,
+    user: &UserId,
+    hashes: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())))
+        .execute(conn)?;
+    for hash in hashes {
+        diesel::insert_into(recovery_codes::table)
+            .values((
+                recovery_codes::id.eq(uuid::Uuid::now_v7().to_string()),
+                recovery_codes::user_id.eq(user.as_str()),
+                recovery_codes::code_hash.eq(hash),
+                recovery_codes::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Turns 2FA off and forgets the secret and the recovery codes.
+pub fn disable(conn: &mut DbConnection, user: &UserId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(user.as_str()))
+        .set((
+            users::totp_secret.eq(None::<String>),
+            users::totp_key_id.eq(None::<String>),
+            users::totp_enabled_at.eq(None::<NaiveDateTime>),
+            users::totp_last_step.eq(None::<i64>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Accepts `step` only if it is newer than the last one used (atomic replay guard).
+pub fn claim_step(conn: &mut DbConnection, user: &UserId, step: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        users::table.find(user.as_str()).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(Some(step)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Spends a recovery code; false if unknown or already used.
+pub fn use_recovery_code(
+    conn: &mut DbConnection,
+    user: &UserId,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user.as_str()))
+            .filter(recovery_codes::code_hash.eq(hash))
+            .filter(recovery_codes::used_at.is_null()),
+    )
+    .set(recovery_codes::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn remaining_recovery_codes(conn: &mut DbConnection, user: &UserId) -> QueryResult<i64> {
+    recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user.as_str()))
+        .filter(recovery_codes::used_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mfa_challenges)]
+pub struct ChallengeRow {
+    pub id: String,
+    pub token_hash: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub attempts: i32,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+pub fn create_challenge(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    user: &UserId,
+    token_hash: String,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(mfa_challenges::table)
+        .values(&ChallengeRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            token_hash,
+            tenant_id: tenant.to_string(),
+            user_id: user.to_string(),
+            created_at: now,
+            expires_at,
+            attempts: 0,
+            used_at: None,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_challenge(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> QueryResult<Option<ChallengeRow>> {
+    mfa_challenges::table
+        .filter(mfa_challenges::token_hash.eq(token_hash))
+        .select(ChallengeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn count_attempt(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(mfa_challenges::table.find(id))
+        .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the challenge used; false if it already was (so it yields one session at most).
+pub fn consume_challenge(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        mfa_challenges::table
+            .find(id)
+            .filter(mfa_challenges::used_at.is_null()),
+    )
+    .set(mfa_challenges::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,159 @@
+//! The signed-in person's own account: change password, list and revoke sessions.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::Json;
+use super::principal::Principal;
+use super::AppState;
+use crate::blocking;
+use crate::db::{sessions, users, TenantDb};
+use crate::domain::{Password, SessionId};
+use crate::error::{AppError, FieldError};
+use crate::security::password_hash;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub data: Vec<SessionView>,
+}
+
+/// Change the password. Needs the current one; every other session of the person, in
+/// every portal, is signed out.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; other sessions revoked"),
+        (status = 422, description = "Wrong current password, or the new one breaks a rule", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: Json<PasswordChange>,
+) -> Result<HttpResponse, AppError> {
+    let me = p.user()?.clone();
+    let body = body.0;
+    let new = Password::parse(&body.new_password).map_err(|broken| {
+        AppError::invalid(
+            broken
+                .into_iter()
+                .map(|r| FieldError::new("new_password", r.message).with_rule(r.code))
+                .collect(),
+        )
+    })?;
+    let uid = me.user_id.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))
+        })
+        .await?;
+    let (current, stored) = (body.current_password, user.password_hash);
+    if !blocking::cpu(move || password_hash::verify(&current, &stored)).await? {
+        return Err(AppError::validation(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    let hash = blocking::cpu(move || password_hash::hash(&new)).await??;
+    let now = state.clock.now();
+    let entry = p.entry("user.password_changed").target("user", &me.user_id);
+    state
+        .db
+        .write(move |conn| {
+            users::set_password(conn, &me.user_id, &hash, now.naive_utc())?;
+            let revoked = sessions::revoke_all_for_user_except(
+                conn,
+                &me.user_id,
+                &me.session_id,
+                now.naive_utc(),
+            )?;
+            let entry = entry.details(serde_json::json!({"other_sessions_revoked": revoked}));
+            TenantDb::new(conn, p.tenant_id).audit(entry, now)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// My live sessions in this portal.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = SessionList)))]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    p: Principal,
+) -> Result<HttpResponse, AppError> {
+    let me = p.user()?.clone();
+    let now = state.clock.now().naive_utc();
+    let uid = me.user_id.clone();
+    let rows = state
+        .db
+        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).live_sessions(&uid, now)?))
+        .await?;
+    let data = rows
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == me.session_id.as_str(),
+            id: s.id,
+            created_at: s.created_at.and_utc(),
+            last_seen_at: s.last_seen_at.and_utc(),
+            expires_at: s.expires_at.and_utc(),
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionList { data }))
+}
+
+/// Sign one of my sessions out (another device, say).
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "auth",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such live session of mine", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    p: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let me = p.user()?.clone();
+    let id = SessionId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("session"))?;
+    let now = state.clock.now();
+    let entry = p.entry("session.revoked").target("session", &id);
+    state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            if !tdb.revoke_session(&me.user_id, &id, now.naive_utc())? {
+                return Err(AppError::not_found("session"));
+            }
+            tdb.audit(entry, now)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,183 @@
+//! Reading this portal's audit log: owners and admins, or a key with `audit_log:read`.
+//! There is no route that changes it.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::principal::{Access, Actor, Principal};
+use super::AppState;
+use crate::db::audit::{AuditFilter, AuditRow};
+use crate::db::TenantDb;
+use crate::error::{AppError, FieldError};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// An action, or a prefix of one: `auth.login` matches `auth.login.failed`.
+    pub action: Option<String>,
+    /// Entries by this actor (user or key id).
+    pub actor_id: Option<String>,
+    /// RFC 3339; entries at or after.
+    pub since: Option<String>,
+    /// RFC 3339; entries before.
+    pub until: Option<String>,
+    /// 1-100, default 25.
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActor {
+    /// user, api_key, staff or system.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditTarget {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// Position in this portal's chain, from 1.
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: AuditActor,
+    pub action: String,
+    pub target: Option<AuditTarget>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            occurred_at: r.occurred_at.and_utc(),
+            actor: AuditActor {
+                kind: r.actor_type,
+                id: r.actor_id,
+            },
+            action: r.action,
+            target: r.target_type.map(|kind| AuditTarget {
+                kind,
+                id: r.target_id,
+            }),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub data: Vec<AuditEntry>,
+    /// Pass as `after` for the next (older) page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_time(
+    field: &str,
+    raw: &Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<chrono::NaiveDateTime> {
+    let raw = raw.as_deref()?;
+    match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => Some(t.with_timezone(&Utc).naive_utc()),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z",
+            ));
+            None
+        }
+    }
+}
+
+/// Newest first, filterable by action, actor and time.
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    match &p.actor {
+        Actor::User(_) => {
+            p.manager()?;
+        }
+        Actor::Key(_) => p.require(&state, "audit_log", Access::Read).await?,
+    }
+    let q = query.into_inner();
+    let mut errors = Vec::new();
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => 25,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                "must be a whole number from 1 to 100",
+            ));
+            25
+        }
+    };
+    let before_seq = match q.after.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "after",
+                "is not a cursor from this endpoint",
+            ));
+            None
+        }
+    };
+    let filter = AuditFilter {
+        action: q.action.filter(|a| !a.is_empty()),
+        actor_id: q.actor_id.filter(|a| !a.is_empty()),
+        since: parse_time("since", &q.since, &mut errors),
+        until: parse_time("until", &q.until, &mut errors),
+        before_seq,
+        limit: limit + 1,
+    };
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let mut rows = state
+        .db
+        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(AuditPage {
+        data: rows.into_iter().map(AuditEntry::from).collect(),
+        next_cursor,
+    }))
+}
