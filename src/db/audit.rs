@@ -32,32 +32,24 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    fn fields(&self) -> (String, EntryFieldsOwned) {
-        (self.prev_hash.clone(), EntryFieldsOwned(self.clone()))
-    }
-}
-
-struct EntryFieldsOwned(AuditRow);
-
-impl EntryFieldsOwned {
-    fn hash_with(&self, prev: &str) -> String {
-        let r = &self.0;
-        let at = timestamp_text(r.occurred_at);
+    /// The chain hash of this entry's contents after `prev`.
+    fn chained_hash(&self, prev: &str) -> String {
+        let at = timestamp_text(self.occurred_at);
         entry_hash(
             prev,
             &EntryFields {
-                tenant_id: &r.tenant_id,
-                seq: r.seq,
+                tenant_id: &self.tenant_id,
+                seq: self.seq,
                 occurred_at: &at,
-                actor_type: &r.actor_type,
-                actor_id: r.actor_id.as_deref(),
-                action: &r.action,
-                target_type: r.target_type.as_deref(),
-                target_id: r.target_id.as_deref(),
-                ip: r.ip.as_deref(),
-                user_agent: r.user_agent.as_deref(),
-                request_id: r.request_id.as_deref(),
-                details: &r.details,
+                actor_type: &self.actor_type,
+                actor_id: self.actor_id.as_deref(),
+                action: &self.action,
+                target_type: self.target_type.as_deref(),
+                target_id: self.target_id.as_deref(),
+                ip: self.ip.as_deref(),
+                user_agent: self.user_agent.as_deref(),
+                request_id: self.request_id.as_deref(),
+                details: &self.details,
             },
         )
     }
@@ -182,7 +174,7 @@ impl TenantDb<'_> {
             prev_hash: prev_hash.clone(),
             hash: String::new(),
         };
-        row.hash = EntryFieldsOwned(row.clone()).hash_with(&prev_hash);
+        row.hash = row.chained_hash(&prev_hash);
         diesel::update(audit_heads::table.find(&tid))
             .set(audit_heads::hash.eq(&row.hash))
             .execute(conn)?;
@@ -264,18 +256,17 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<Report> {
             if found.is_some() {
                 continue;
             }
-            let (stored_prev, fields) = row.fields();
             if row.seq != expected_seq {
                 found = Some(broken(
                     row.seq,
                     format!("expected entry {expected_seq} here (an entry is missing)"),
                 ));
-            } else if stored_prev != prev {
+            } else if row.prev_hash != prev {
                 found = Some(broken(
                     row.seq,
                     "prev_hash does not match the previous entry".into(),
                 ));
-            } else if fields.hash_with(&prev) != row.hash {
+            } else if row.chained_hash(&prev) != row.hash {
                 found = Some(broken(
                     row.seq,
                     "contents do not match the entry's hash (altered)".into(),

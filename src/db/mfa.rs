@@ -33,35 +33,40 @@ pub fn set_pending_secret(
     Ok(())
 }
 
-/// The sealed secret and whether it is confirmed.
-pub fn secret(
-    conn: &mut DbConnection,
-    user: &UserId,
-) -> QueryResult<Option<(Sealed, bool, Option<i64>)>> {
-    let row: Option<(
-        Option<String>,
-        Option<String>,
-        Option<NaiveDateTime>,
-        Option<i64>,
-    )> = users::table
+/// A person's TOTP columns.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct TotpColumns {
+    totp_secret: Option<String>,
+    totp_key_id: Option<String>,
+    totp_enabled_at: Option<NaiveDateTime>,
+    totp_last_step: Option<i64>,
+}
+
+/// A stored TOTP secret: sealed, whether enrolment is confirmed, the last step used.
+#[derive(Debug, Clone)]
+pub struct StoredTotp {
+    pub sealed: Sealed,
+    pub enabled: bool,
+    pub last_step: Option<i64>,
+}
+
+/// The person's TOTP secret, pending or confirmed; `None` when there is none.
+pub fn secret(conn: &mut DbConnection, user: &UserId) -> QueryResult<Option<StoredTotp>> {
+    let row: Option<TotpColumns> = users::table
         .find(user.as_str())
-        .select((
-            users::totp_secret,
-            users::totp_key_id,
-            users::totp_enabled_at,
-            users::totp_last_step,
-        ))
+        .select(TotpColumns::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.and_then(|(blob, key_id, enabled, last)| {
-        Some((
-            Sealed {
-                key_id: key_id?,
-                blob: blob?,
+    Ok(row.and_then(|r| {
+        Some(StoredTotp {
+            sealed: Sealed {
+                key_id: r.totp_key_id?,
+                blob: r.totp_secret?,
             },
-            enabled.is_some(),
-            last,
-        ))
+            enabled: r.totp_enabled_at.is_some(),
+            last_step: r.totp_last_step,
+        })
     }))
 }
 

@@ -66,7 +66,10 @@ pub fn check_and_spend(
             mfa::use_recovery_code(conn, user, &recovery_codes::digest(code), now.naive_utc())?;
         return Ok(spent.then_some(Factor::RecoveryCode));
     }
-    let Some((sealed, _, last_step)) = mfa::secret(conn, user)? else {
+    let Some(mfa::StoredTotp {
+        sealed, last_step, ..
+    }) = mfa::secret(conn, user)?
+    else {
         return Ok(None);
     };
     let secret = keyring
@@ -160,7 +163,10 @@ pub async fn confirm(
     state
         .db
         .write(move |conn| {
-            let Some((sealed, enabled, _)) = mfa::secret(conn, &user_id)? else {
+            let Some(mfa::StoredTotp {
+                sealed, enabled, ..
+            }) = mfa::secret(conn, &user_id)?
+            else {
                 return Err(AppError::Conflict {
                     code: "mfa_not_pending",
                     detail: "start enrolment with POST /api/v1/me/mfa/totp first".into(),
@@ -226,7 +232,7 @@ pub async fn disable(
     let disabled = state
         .db
         .write(move |conn| {
-            if !matches!(mfa::secret(conn, &user.user_id)?, Some((_, true, _))) {
+            if !mfa::secret(conn, &user.user_id)?.is_some_and(|t| t.enabled) {
                 return Err(AppError::Conflict {
                     code: "mfa_not_enabled",
                     detail: "two-factor authentication is not on".into(),

@@ -336,3 +336,48 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_cleanly() {
     let status = wait_exit(&mut server.child, Duration::from_secs(25));
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn production_mode_refuses_to_start_without_an_encryption_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(organizeo(dir.path())
+        .env("ORGANIZEO_MODE", "production")
+        .env(
+            "ORGANIZEO_DATABASE_URL",
+            format!("sqlite://{}/x.db", dir.path().display()),
+        )
+        .arg("serve"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ORGANIZEO_ENCRYPTION_KEY"), "{stderr}");
+    // A malformed key is refused without being echoed.
+    let out = run(organizeo(dir.path())
+        .env("ORGANIZEO_ENCRYPTION_KEY", "main:c2VjcmV0LXRvby1zaG9ydA==")
+        .arg("serve"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ORGANIZEO_ENCRYPTION_KEY") && !stderr.contains("c2VjcmV0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn development_mode_generates_a_private_key_file_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let key_file = dir.path().join("data/encryption.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "key file mode {mode:o}");
+    let first = std::fs::read_to_string(&key_file).unwrap();
+    assert!(first.starts_with("dev:"));
+    drop(server);
+    let server = serve(dir.path());
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        first,
+        "kept across restarts"
+    );
+    drop(server);
+}

@@ -4,10 +4,16 @@
 
 mod helpers;
 
+mod access;
+mod api_keys;
+mod audit;
 mod cli;
 mod http_conventions;
 mod login;
+mod mfa;
 mod operations;
 mod signup;
 mod tenant;
+mod throttle;
 mod tls;
+mod users;

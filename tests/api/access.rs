@@ -1,0 +1,176 @@
+//! The role × endpoint and scope × endpoint matrices, generated from `http::ROUTES`: every
+//! route the server has is classified below (an unclassified route fails the test), then
+//! called as every role and with every single-scope key.
+
+use awc::http::Method;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{Signed, TestApp, PASSWORD};
+
+/// Who may call a route, as the security model says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// No authentication.
+    Public,
+    /// Any signed-in person, for their own account; never a key.
+    SelfService,
+    /// Any person in the portal (viewer included); never a key.
+    PortalRead,
+    /// Owners and admins only; never a key.
+    Manage,
+    /// Owners and admins, or a key with this resource's scope.
+    ManageOrScope(&'static str),
+}
+
+fn class_of(method: &str, path: &str) -> Class {
+    match (method, path) {
+        (
+            _,
+            "/"
+            | "/static/organizeo.css"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/api/v1/openapi.json",
+        ) => Class::Public,
+        (_, "/api/v1/signup" | "/api/v1/auth/login" | "/api/v1/auth/mfa") => Class::Public,
+        (_, "/api/v1/auth/logout") => Class::SelfService,
+        (_, p) if p.starts_with("/api/v1/me") => Class::SelfService,
+        ("get", "/api/v1/tenant" | "/api/v1/users") => Class::PortalRead,
+        (_, "/api/v1/tenant") => Class::Manage,
+        (_, p) if p.starts_with("/api/v1/users") => Class::Manage,
+        (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
+        ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
+        _ => panic!(
+            "route {method} {path} is not classified in tests/api/access.rs: say who may call it"
+        ),
+    }
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", &uuid::Uuid::now_v7().to_string())
+}
+
+fn method_of(m: &str) -> Method {
+    Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap()
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, token: &str) -> crate::helpers::Resp {
+    let body = (method != "get").then(|| b"{}".to_vec());
+    app.request(method_of(method), &concrete(path), Some(token), body)
+        .await
+}
+
+async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let mut people: Vec<(&str, Signed)> = Vec::new();
+    for role in ["admin", "member", "viewer"] {
+        people.push((
+            role,
+            app.member(&owner, &format!("{role}@acme.example"), role)
+                .await,
+        ));
+    }
+    people.insert(0, ("owner", owner));
+    let mut checked = 0;
+    for (role, person) in &people {
+        let mut token = person.token.clone();
+        for (method, path) in organizeo::http::ROUTES {
+            let class = class_of(method, path);
+            if class == Class::Public {
+                continue;
+            }
+            let allowed = match class {
+                Class::Public | Class::SelfService | Class::PortalRead => true,
+                Class::Manage | Class::ManageOrScope(_) => matches!(*role, "owner" | "admin"),
+            };
+            let r = call(&app, method, path, &token).await;
+            if allowed {
+                assert!(
+                    r.status != 401 && r.status != 403,
+                    "{role} should be allowed {method} {path}, got {}: {}",
+                    r.status,
+                    r.text
+                );
+            } else {
+                assert_eq!(
+                    r.status, 403,
+                    "{role} must be refused {method} {path}: {}",
+                    r.text
+                );
+                assert_eq!(r.body["code"], "forbidden", "{role} {method} {path}");
+            }
+            checked += 1;
+            if *path == "/api/v1/auth/logout" {
+                token = app
+                    .login(
+                        &format!("{role}@acme.example").replace("owner@", "ada@"),
+                        PASSWORD,
+                        None,
+                    )
+                    .await
+                    .body["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+            }
+        }
+    }
+    assert!(
+        checked >= 4 * 20,
+        "only {checked} checks: the matrix lost its routes"
+    );
+}
+
+async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let mut checked = 0;
+    for resource in organizeo::http::principal::RESOURCES {
+        for level in ["read", "write"] {
+            let scope = format!("{resource}:{level}");
+            let r = app
+                .post(
+                    "/api/v1/api-keys",
+                    &json!({"name": scope, "scopes": [scope]}),
+                    Some(&owner.token),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            let key = r.body["key"].as_str().unwrap().to_string();
+            for (method, path) in organizeo::http::ROUTES {
+                let allowed = match class_of(method, path) {
+                    Class::Public => continue,
+                    Class::SelfService | Class::PortalRead | Class::Manage => false,
+                    Class::ManageOrScope(res) => res == *resource,
+                };
+                let r = call(&app, method, path, &key).await;
+                if allowed {
+                    assert!(
+                        r.status < 400,
+                        "{scope} should reach {method} {path}: {}",
+                        r.text
+                    );
+                } else {
+                    assert_eq!(
+                        r.status, 403,
+                        "{scope} must not reach {method} {path}: {}",
+                        r.text
+                    );
+                    let code = r.body["code"].as_str().unwrap();
+                    assert!(
+                        matches!(code, "user_required" | "insufficient_scope"),
+                        "{scope} {method} {path}: {code}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 28 * 20, "only {checked} checks");
+}
+
+both_backends!(
+    every_role_gets_exactly_what_its_role_allows_on_every_route,
+    every_key_scope_reaches_only_its_own_routes,
+);
