@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::parse_password;
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
 use crate::blocking;
 use crate::db::{sessions, users, TenantDb};
-use crate::domain::{Password, SessionId};
-use crate::error::{AppError, FieldError};
+use crate::domain::SessionId;
+use crate::error::AppError;
 use crate::security::password_hash;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -54,14 +55,9 @@ pub async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     let me = p.user()?.clone();
     let body = body.0;
-    let new = Password::parse(&body.new_password).map_err(|broken| {
-        AppError::invalid(
-            broken
-                .into_iter()
-                .map(|r| FieldError::new("new_password", r.message).with_rule(r.code))
-                .collect(),
-        )
-    })?;
+    let mut errors = Vec::new();
+    let new = parse_password("new_password", &body.new_password, &mut errors)
+        .ok_or_else(|| AppError::invalid(errors))?;
     let uid = me.user_id.clone();
     let user = state
         .db

@@ -119,6 +119,19 @@ pub fn display_name(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Str
     name
 }
 
+/// Parses a password against the policy, adding one error per broken rule, named.
+pub fn parse_password(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Password> {
+    Password::parse(raw)
+        .map_err(|broken| {
+            errors.extend(
+                broken
+                    .into_iter()
+                    .map(|r| FieldError::new(field, r.message).with_rule(r.code)),
+            )
+        })
+        .ok()
+}
+
 fn parse_email(raw: &str, errors: &mut Vec<FieldError>) -> Option<EmailAddress> {
     EmailAddress::parse(raw)
         .map_err(|m| errors.push(FieldError::new("email", m)))
@@ -166,17 +179,7 @@ pub async fn signup(
     let tenant_name = display_name("tenant_name", &body.tenant_name, &mut errors);
     let name = display_name("name", &body.name, &mut errors);
     let email = parse_email(&body.email, &mut errors);
-    let password = match Password::parse(&body.password) {
-        Ok(p) => Some(p),
-        Err(broken) => {
-            errors.extend(
-                broken
-                    .into_iter()
-                    .map(|r| FieldError::new("password", r.message).with_rule(r.code)),
-            );
-            None
-        }
-    };
+    let password = parse_password("password", &body.password, &mut errors);
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };

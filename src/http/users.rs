@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::display_name;
+use super::auth::{display_name, parse_password};
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
@@ -15,7 +15,7 @@ use crate::blocking;
 use crate::db::tenants::MembershipRow;
 use crate::db::users::{self, UserRow};
 use crate::db::TenantDb;
-use crate::domain::{EmailAddress, Password, Role, UserId};
+use crate::domain::{EmailAddress, Role, UserId};
 use crate::error::{AppError, FieldError};
 use crate::security::password_hash;
 
@@ -146,14 +146,9 @@ pub async fn add(
         (Some(_), None) => None,
         (None, None) => return Err(AppError::validation("password", "is required for a new account")),
         (None, Some(raw)) => {
-            let password = Password::parse(&raw).map_err(|broken| {
-                AppError::invalid(
-                    broken
-                        .into_iter()
-                        .map(|r| FieldError::new("password", r.message).with_rule(r.code))
-                        .collect(),
-                )
-            })?;
+            let mut errors = Vec::new();
+            let password =
+                parse_password("password", &raw, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
             Some(blocking::cpu(move || password_hash::hash(&password)).await??)
         }
     };
