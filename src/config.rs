@@ -172,6 +172,8 @@ pub struct Settings {
     pub encryption_key_file: PathBuf,
     /// Name shown in authenticator apps next to the account.
     pub totp_issuer: String,
+    /// How often the trash purge runs.
+    pub purge_interval: Duration,
 }
 
 impl Default for Settings {
@@ -196,6 +198,7 @@ impl Default for Settings {
             encryption_old_keys: Vec::new(),
             encryption_key_file: PathBuf::from("./data/encryption.key"),
             totp_issuer: "Organizeo".into(),
+            purge_interval: Duration::from_secs(60),
         }
     }
 }
@@ -288,6 +291,36 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "30",
         meaning: "grace period for in-flight requests on SIGTERM/SIGINT",
     },
+    SettingDoc {
+        key: "encryption_key",
+        env: "ORGANIZEO_ENCRYPTION_KEY",
+        default: "(generated in development)",
+        meaning: "active AES-256-GCM key for data at rest, KEY_ID:BASE64 of 32 bytes",
+    },
+    SettingDoc {
+        key: "encryption_old_keys",
+        env: "ORGANIZEO_ENCRYPTION_OLD_KEYS",
+        default: "(none)",
+        meaning: "comma-separated older KEY_ID:BASE64 keys, kept to decrypt after a rotation",
+    },
+    SettingDoc {
+        key: "encryption_key_file",
+        env: "ORGANIZEO_ENCRYPTION_KEY_FILE",
+        default: "./data/encryption.key",
+        meaning: "development only: where a generated key is kept (mode 0600)",
+    },
+    SettingDoc {
+        key: "totp_issuer",
+        env: "ORGANIZEO_TOTP_ISSUER",
+        default: "Organizeo",
+        meaning: "name shown in authenticator apps",
+    },
+    SettingDoc {
+        key: "purge_interval_seconds",
+        env: "ORGANIZEO_PURGE_INTERVAL_SECONDS",
+        default: "60",
+        meaning: "how often items past their 30 days in the trash are deleted for good",
+    },
 ];
 
 /// The file layer: every key optional, unknown keys refused (a typo must not pass silently).
@@ -299,6 +332,7 @@ struct FileSettings {
     encryption_old_keys: Option<Vec<String>>,
     encryption_key_file: Option<String>,
     totp_issuer: Option<String>,
+    purge_interval_seconds: Option<i64>,
     listen: Option<String>,
     database_url: Option<String>,
     db_pool_size: Option<i64>,
@@ -356,6 +390,10 @@ impl Settings {
         }
         if let Some(v) = f.encryption_key_file {
             self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = f.purge_interval_seconds {
+            self.purge_interval =
+                Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
         }
         if let Some(v) = f.totp_issuer {
             self.totp_issuer = checked_issuer("totp_issuer", &v)?;
@@ -419,6 +457,12 @@ impl Settings {
         }
         if let Some(v) = get("ORGANIZEO_ENCRYPTION_KEY_FILE") {
             self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = get("ORGANIZEO_PURGE_INTERVAL_SECONDS") {
+            self.purge_interval =
+                Duration::from_secs(
+                    parse_int("ORGANIZEO_PURGE_INTERVAL_SECONDS", &v, 1, 86_400)? as u64,
+                );
         }
         if let Some(v) = get("ORGANIZEO_TOTP_ISSUER") {
             self.totp_issuer = checked_issuer("ORGANIZEO_TOTP_ISSUER", &v)?;

@@ -58,6 +58,11 @@ impl Application {
             "organizeo serving"
         );
 
+        actix_web::rt::spawn(crate::jobs::purge_loop(
+            db.clone(),
+            clock.clone(),
+            settings.purge_interval,
+        ));
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,

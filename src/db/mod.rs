@@ -10,8 +10,11 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod custom_fields;
+pub mod events;
 pub mod members;
 pub mod mfa;
+pub mod records;
 pub mod schema;
 pub mod sessions;
 pub mod tenant_db;

@@ -128,6 +128,97 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    records (id) {
+        id -> Text,
+        tenant_id -> Text,
+        object -> Text,
+        props -> Text,
+        custom -> Text,
+        search_text -> Text,
+        email_lower -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        purge_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    record_values (record_id, field, ord) {
+        tenant_id -> Text,
+        record_id -> Text,
+        object -> Text,
+        field -> Text,
+        ord -> Integer,
+        text_value -> Nullable<Text>,
+        num_value -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        name_lower -> Text,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        purge_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    record_tags (record_id, tag_id) {
+        tenant_id -> Text,
+        record_id -> Text,
+        tag_id -> Text,
+    }
+}
+
+diesel::table! {
+    custom_fields (id) {
+        id -> Text,
+        tenant_id -> Text,
+        object -> Text,
+        field_key -> Text,
+        label -> Text,
+        field_type -> Text,
+        options -> Text,
+        required -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        purge_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    event_heads (tenant_id) {
+        tenant_id -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (tenant_id, seq) {
+        tenant_id -> Text,
+        seq -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        object -> Text,
+        record_id -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        data -> Text,
+        diff -> Nullable<Text>,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(record_values -> records (record_id));
+diesel::joinable!(record_tags -> records (record_id));
+diesel::joinable!(record_tags -> tags (tag_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -144,4 +235,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_heads,
     audit_log,
+    records,
+    record_values,
+    tags,
+    record_tags,
+    custom_fields,
+    event_heads,
+    events,
 );

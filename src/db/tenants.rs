@@ -56,6 +56,7 @@ pub fn create(
         .values(&row)
         .execute(conn)?;
     super::audit::start_chain(conn, &row.id)?;
+    super::events::start_sequence(conn, &row.id)?;
     diesel::insert_into(memberships::table)
         .values(&MembershipRow {
             tenant_id: row.id.clone(),

@@ -8,6 +8,7 @@ pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod custom_fields;
 pub mod extract;
 pub mod health;
 pub mod me;
@@ -16,7 +17,9 @@ pub mod middleware;
 pub mod openapi;
 pub mod pages;
 pub mod principal;
+pub mod records;
 pub mod tenant;
+pub mod trash;
 pub mod users;
 
 use std::sync::Arc;
@@ -91,6 +94,26 @@ routes! {
     "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
     "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },
     "/api/v1/audit-log" => { get: audit::list },
+    "/api/v1/contacts" => { get: records::contacts::list, post: records::contacts::create },
+    "/api/v1/contacts/{id}" => {
+        get: records::contacts::get,
+        patch: records::contacts::update,
+        delete: records::contacts::delete,
+    },
+    "/api/v1/custom-fields" => { get: custom_fields::list, post: custom_fields::create },
+    "/api/v1/custom-fields/{id}" => {
+        get: custom_fields::get,
+        patch: custom_fields::update,
+        delete: custom_fields::delete,
+    },
+    "/api/v1/trash" => { get: trash::list },
+    "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
+    "/api/v1/companies" => { get: records::companies::list, post: records::companies::create },
+    "/api/v1/companies/{id}" => {
+        get: records::companies::get,
+        patch: records::companies::update,
+        delete: records::companies::delete,
+    },
 }
 
 /// Mounts every route, plus a problem+json 404 for anything else.

@@ -6,7 +6,10 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, api_keys, audit, auth, health, me, mfa, pages, tenant, users};
+use super::records::{companies, contacts};
+use super::{
+    account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, tenant, trash, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +49,23 @@ use super::{account, api_keys, audit, auth, health, me, mfa, pages, tenant, user
         api_keys::rotate,
         api_keys::delete,
         audit::list,
+        contacts::list,
+        contacts::create,
+        contacts::get,
+        contacts::update,
+        contacts::delete,
+        companies::list,
+        companies::create,
+        companies::get,
+        companies::update,
+        companies::delete,
+        custom_fields::list,
+        custom_fields::create,
+        custom_fields::get,
+        custom_fields::update,
+        custom_fields::delete,
+        trash::list,
+        trash::restore,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
@@ -59,6 +79,11 @@ use super::{account, api_keys, audit, auth, health, me, mfa, pages, tenant, user
             tags, custom_fields, custom_values, imports, exports, realtime, audit_log. A key never manages \
             users, keys, settings or 2FA."),
         (name = "audit", description = "The portal's append-only, hash-chained audit log"),
+        (name = "contacts", description = "Contacts: email (unique per portal, case-insensitive), first_name, \
+            last_name, phone, company_ids, tags, custom_fields. At least one of email, first_name, last_name."),
+        (name = "companies", description = "Companies: name (required), domain, phone, tags, custom_fields."),
+        (name = "custom-fields", description = "Custom field definitions; values are validated on every write"),
+        (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )
 )]

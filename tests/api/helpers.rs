@@ -185,6 +185,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         workers: 1,
         log_level: "warn".into(),
         shutdown_timeout: Duration::from_secs(1),
+        purge_interval: Duration::from_millis(50),
         encryption_key: Some(Secret::new(
             organizeo::security::crypto::generate_key("test").expect("key"),
         )),
@@ -509,5 +510,26 @@ impl TestApp {
             .collect();
         actions.reverse();
         actions
+    }
+}
+
+/// How many items of `kind` are in the portal's trash.
+pub async fn trash_len(app: &TestApp, who: &Signed, kind: &str) -> usize {
+    let r = app
+        .get(
+            &format!("/api/v1/trash?type={kind}&limit=100"),
+            Some(&who.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["data"].as_array().expect("data").len()
+}
+
+impl TestApp {
+    /// A fresh sign-in token (after the clock moved past the old one's lifetime).
+    pub async fn sign_in(&self, email: &str) -> String {
+        let r = self.login(email, PASSWORD, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["token"].as_str().expect("token").to_string()
     }
 }

@@ -8,6 +8,7 @@ mod access;
 mod api_keys;
 mod audit;
 mod cli;
+mod crm;
 mod http_conventions;
 mod login;
 mod mfa;

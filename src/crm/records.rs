@@ -1,0 +1,381 @@
+//! Record operations inside one transaction: create, update, trash, restore, purge, and
+//! the JSON view the API returns. Each change writes its outbox event in the same
+//! transaction. Used by the HTTP handlers (and later by batch and import).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use super::input::{custom_index_name, Parsed};
+use super::objects::Object;
+use crate::db::custom_fields::CustomFieldRow;
+use crate::db::events::NewEvent;
+use crate::db::records::{FieldIndex, RecordRow};
+use crate::db::TenantDb;
+use crate::error::{AppError, FieldError};
+
+/// How long a deleted record can be restored.
+pub fn trash_retention() -> Duration {
+    Duration::days(30)
+}
+
+/// Who made a change, for events.
+#[derive(Debug, Clone)]
+pub struct ChangeActor {
+    pub kind: &'static str,
+    pub id: Option<String>,
+}
+
+fn rfc3339(t: chrono::NaiveDateTime) -> Value {
+    Value::String(
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
+}
+
+/// The record as the API returns it: id, times, every built-in field (null when unset),
+/// tags, and the values of live custom fields by key.
+pub fn view(object: Object, row: &RecordRow, tags: Vec<String>, defs: &[CustomFieldRow]) -> Value {
+    let props: Map<String, Value> = serde_json::from_str(&row.props).unwrap_or_default();
+    let custom: Map<String, Value> = serde_json::from_str(&row.custom).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("id".into(), Value::String(row.id.clone()));
+    out.insert("created_at".into(), rfc3339(row.created_at));
+    out.insert("updated_at".into(), rfc3339(row.updated_at));
+    for spec in object.fields() {
+        let v = props.get(&spec.key).cloned().unwrap_or(Value::Null);
+        let v = match (&spec.kind, v) {
+            (super::objects::Kind::Links(_), Value::Null) => json!([]),
+            (_, v) => v,
+        };
+        out.insert(spec.key, v);
+    }
+    out.insert("tags".into(), json!(tags));
+    let mut cf = Map::new();
+    for def in defs.iter().filter(|d| d.object == object.name()) {
+        cf.insert(
+            def.field_key.clone(),
+            custom.get(&def.id).cloned().unwrap_or(Value::Null),
+        );
+    }
+    out.insert("custom_fields".into(), Value::Object(cf));
+    if let Some(t) = row.deleted_at {
+        out.insert("deleted_at".into(), rfc3339(t));
+    }
+    Value::Object(out)
+}
+
+fn search_text(object: Object, props: &Map<String, Value>) -> String {
+    object
+        .searchable()
+        .iter()
+        .filter_map(|k| props.get(*k).and_then(Value::as_str))
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn email_lower(object: Object, props: &Map<String, Value>) -> Option<String> {
+    (object == Object::Contact)
+        .then(|| {
+            props
+                .get("email")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+        })
+        .flatten()
+}
+
+/// Checks that linked ids are live records of the right object in this portal.
+fn check_links(tdb: &mut TenantDb<'_>, parsed: &Parsed) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    for (field, target, ids) in &parsed.links {
+        let live = tdb.live_ids(*target, ids)?;
+        for (i, id) in ids.iter().enumerate() {
+            if !live.contains(id) {
+                errors.push(FieldError::new(
+                    format!("{field}[{i}]"),
+                    format!(
+                        "{id} is not a {} in this portal (or it is in the trash)",
+                        target.name()
+                    ),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid(errors))
+    }
+}
+
+fn check_email_free(
+    tdb: &mut TenantDb<'_>,
+    email: Option<&str>,
+    own_id: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(email) = email else { return Ok(()) };
+    match tdb.contact_by_email(email)? {
+        Some(existing) if Some(existing.as_str()) != own_id => {
+            let mut extra = Map::new();
+            extra.insert("existing_id".into(), Value::String(existing));
+            Err(AppError::WithExtra {
+                status: actix_web::http::StatusCode::CONFLICT,
+                code: "conflict",
+                detail: format!("a contact with the email {email} already exists"),
+                errors: vec![FieldError::new(
+                    "email",
+                    "is already used by another contact",
+                )],
+                extra,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn index_list(index: BTreeMap<String, Vec<super::values::Indexed>>) -> Vec<FieldIndex> {
+    index
+        .into_iter()
+        .map(|(field, values)| FieldIndex { field, values })
+        .collect()
+}
+
+fn event(
+    object: Object,
+    verb: &str,
+    id: &str,
+    actor: &ChangeActor,
+    data: Value,
+    diff: Option<Value>,
+) -> NewEvent {
+    NewEvent {
+        event_type: format!("{}.{verb}", object.name()),
+        object: object.name(),
+        record_id: id.to_string(),
+        actor_type: actor.kind,
+        actor_id: actor.id.clone(),
+        data,
+        diff,
+    }
+}
+
+fn load_view(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    row: &RecordRow,
+    defs: &[CustomFieldRow],
+) -> Result<Value, AppError> {
+    let tags = tdb.record_tag_names(&row.id)?;
+    Ok(view(object, row, tags, defs))
+}
+
+pub fn create(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    parsed: Parsed,
+    defs: &[CustomFieldRow],
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<Value, AppError> {
+    check_links(tdb, &parsed)?;
+    let props: Map<String, Value> = parsed
+        .props
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    let custom: Map<String, Value> = parsed
+        .custom
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    let email = email_lower(object, &props);
+    check_email_free(tdb, email.as_deref(), None)?;
+    let at = now.naive_utc();
+    let row = RecordRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tdb.tenant_id().to_string(),
+        object: object.name().to_string(),
+        search_text: search_text(object, &props),
+        props: Value::Object(props).to_string(),
+        custom: Value::Object(custom).to_string(),
+        email_lower: email,
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+        purge_at: None,
+    };
+    tdb.insert_record(&row)?;
+    tdb.index_fields(object, &row.id, &index_list(parsed.index))?;
+    if let Some(tags) = &parsed.tags {
+        tdb.set_record_tags(&row.id, tags, at)?;
+    }
+    let v = load_view(tdb, object, &row, defs)?;
+    tdb.append_event(
+        event(object, "created", &row.id, actor, v.clone(), None),
+        now,
+    )?;
+    Ok(v)
+}
+
+pub fn get(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    id: &str,
+    defs: &[CustomFieldRow],
+) -> Result<Value, AppError> {
+    let row = tdb
+        .record(object, id, false)?
+        .ok_or_else(|| AppError::not_found(object.name()))?;
+    load_view(tdb, object, &row, defs)
+}
+
+pub fn update(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    id: &str,
+    parsed: Parsed,
+    defs: &[CustomFieldRow],
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<Value, AppError> {
+    let mut row = tdb
+        .record(object, id, false)?
+        .ok_or_else(|| AppError::not_found(object.name()))?;
+    check_links(tdb, &parsed)?;
+    let before = load_view(tdb, object, &row, defs)?;
+    let mut props: Map<String, Value> = serde_json::from_str(&row.props).unwrap_or_default();
+    let mut custom: Map<String, Value> = serde_json::from_str(&row.custom).unwrap_or_default();
+    for (k, v) in parsed.props {
+        if v.is_null() {
+            props.remove(&k);
+        } else {
+            props.insert(k, v);
+        }
+    }
+    for (k, v) in parsed.custom {
+        if v.is_null() {
+            custom.remove(&k);
+        } else {
+            custom.insert(k, v);
+        }
+    }
+    let email = email_lower(object, &props);
+    check_email_free(tdb, email.as_deref(), Some(id))?;
+    row.search_text = search_text(object, &props);
+    row.props = Value::Object(props).to_string();
+    row.custom = Value::Object(custom).to_string();
+    row.email_lower = email;
+    row.updated_at = now.naive_utc();
+    if let Some(tags) = &parsed.tags {
+        tdb.set_record_tags(id, tags, row.updated_at)?;
+    }
+    let mut after = load_view(tdb, object, &row, defs)?;
+    let diff = diff(&before, &after);
+    if diff.is_empty() {
+        // Nothing changed: no write, no event, the record as it was.
+        return Ok(before);
+    }
+    tdb.update_record(&row)?;
+    tdb.index_fields(object, id, &index_list(parsed.index))?;
+    after = load_view(tdb, object, &row, defs)?;
+    tdb.append_event(
+        event(
+            object,
+            "updated",
+            id,
+            actor,
+            after.clone(),
+            Some(Value::Object(diff)),
+        ),
+        now,
+    )?;
+    Ok(after)
+}
+
+/// `{field: {"from", "to"}}` for every field that differs (times excluded).
+fn diff(before: &Value, after: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return out;
+    };
+    for (k, new) in a {
+        if k == "updated_at" {
+            continue;
+        }
+        if k == "custom_fields" {
+            let empty = Map::new();
+            let old_cf = b.get(k).and_then(Value::as_object).unwrap_or(&empty);
+            for (ck, cv) in new.as_object().unwrap_or(&empty) {
+                let ov = old_cf.get(ck).unwrap_or(&Value::Null);
+                if ov != cv {
+                    out.insert(format!("custom_fields.{ck}"), json!({"from": ov, "to": cv}));
+                }
+            }
+            continue;
+        }
+        let old = b.get(k).unwrap_or(&Value::Null);
+        if old != new {
+            out.insert(k.clone(), json!({"from": old, "to": new}));
+        }
+    }
+    out
+}
+
+pub fn trash(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    id: &str,
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    tdb.record(object, id, false)?
+        .ok_or_else(|| AppError::not_found(object.name()))?;
+    let purge_at = now + trash_retention();
+    tdb.set_trashed(id, Some(now.naive_utc()), Some(purge_at.naive_utc()))?;
+    tdb.append_event(
+        event(object, "deleted", id, actor, json!({"id": id}), None),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Brings a record back whole: fields, custom values, tags and links were never removed.
+pub fn restore(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    id: &str,
+    defs: &[CustomFieldRow],
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<Value, AppError> {
+    let row = tdb
+        .record(object, id, true)?
+        .ok_or_else(|| AppError::not_found(object.name()))?;
+    check_email_free(tdb, row.email_lower.as_deref(), Some(id))?;
+    tdb.set_trashed(id, None, None)?;
+    let live = tdb
+        .record(object, id, false)?
+        .ok_or_else(|| AppError::not_found(object.name()))?;
+    let v = load_view(tdb, object, &live, defs)?;
+    tdb.append_event(event(object, "restored", id, actor, v.clone(), None), now)?;
+    Ok(v)
+}
+
+/// Custom field definitions by object, as views and validation need them.
+pub fn defs_by_object(defs: Vec<CustomFieldRow>) -> HashMap<String, Vec<CustomFieldRow>> {
+    let mut map: HashMap<String, Vec<CustomFieldRow>> = HashMap::new();
+    for d in defs {
+        map.entry(d.object.clone()).or_default().push(d);
+    }
+    map
+}
+
+/// The index field name for a filter on `custom_fields.<key>`.
+pub fn custom_filter_field(defs: &[CustomFieldRow], key: &str) -> Option<String> {
+    defs.iter()
+        .find(|d| d.field_key == key)
+        .map(|d| custom_index_name(&d.id))
+}

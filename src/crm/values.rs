@@ -1,0 +1,242 @@
+//! Validating one field value against its [`Kind`], producing what is stored (the JSON the
+//! API returns) and what is indexed (lower-cased text, or a number) for search and sort.
+
+use serde_json::Value;
+
+use super::objects::Kind;
+use crate::domain::EmailAddress;
+
+/// One indexed value of a field (multi-valued fields have several).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indexed {
+    pub text: Option<String>,
+    pub num: Option<f64>,
+}
+
+impl Indexed {
+    fn text(s: &str) -> Self {
+        Self {
+            text: Some(s.to_lowercase()),
+            num: None,
+        }
+    }
+
+    fn num(n: f64) -> Self {
+        Self {
+            text: None,
+            num: Some(n),
+        }
+    }
+}
+
+/// A valid value: what to store and what to index. `Value::Null` clears the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub stored: Value,
+    pub indexed: Vec<Indexed>,
+}
+
+fn nonempty_str(v: &Value) -> Result<&str, String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.trim()),
+        Value::String(_) => Err("must not be empty (use null to clear)".into()),
+        _ => Err("must be a string".into()),
+    }
+}
+
+/// Checks `v` against `kind`. Null is accepted here; required-ness is the caller's rule.
+pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
+    if v.is_null() {
+        return Ok(Checked {
+            stored: Value::Null,
+            indexed: Vec::new(),
+        });
+    }
+    let single = |stored: Value, idx: Indexed| Checked {
+        stored,
+        indexed: vec![idx],
+    };
+    match kind {
+        Kind::Text { max } => {
+            let s = nonempty_str(v)?;
+            if s.chars().count() > *max {
+                return Err(format!("must be at most {max} characters"));
+            }
+            Ok(single(Value::String(s.to_string()), Indexed::text(s)))
+        }
+        Kind::Email => {
+            let s = nonempty_str(v)?;
+            let e = EmailAddress::parse(s).map_err(str::to_string)?;
+            Ok(single(
+                Value::String(e.as_str().to_string()),
+                Indexed::text(e.as_str()),
+            ))
+        }
+        Kind::Phone => {
+            let s = nonempty_str(v)?;
+            let digits = s.chars().filter(char::is_ascii_digit).count();
+            let ok = s.len() <= 40
+                && (3..=20).contains(&digits)
+                && s.chars()
+                    .all(|c| c.is_ascii_digit() || " +-().x".contains(c));
+            if !ok {
+                return Err("must be a phone number (digits, spaces, + - ( ) .)".into());
+            }
+            Ok(single(Value::String(s.to_string()), Indexed::text(s)))
+        }
+        Kind::Url => {
+            let s = nonempty_str(v)?;
+            let lower = s.to_ascii_lowercase();
+            let rest = lower
+                .strip_prefix("https://")
+                .or_else(|| lower.strip_prefix("http://"))
+                .ok_or("must be an http:// or https:// URL")?;
+            if rest.is_empty() || s.len() > 2048 || s.chars().any(char::is_whitespace) {
+                return Err("must be an http:// or https:// URL".into());
+            }
+            Ok(single(Value::String(s.to_string()), Indexed::text(s)))
+        }
+        Kind::Domain => {
+            let s = nonempty_str(v)?.to_ascii_lowercase();
+            let ok = s.len() <= 253
+                && s.contains('.')
+                && !s.starts_with('.')
+                && !s.ends_with('.')
+                && !s.contains("..")
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !ok {
+                return Err("must be a domain such as acme.example (no scheme or path)".into());
+            }
+            Ok(single(Value::String(s.clone()), Indexed::text(&s)))
+        }
+        Kind::Number => {
+            let n = v
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or("must be a number")?;
+            Ok(single(v.clone(), Indexed::num(n)))
+        }
+        Kind::Date => {
+            let s = nonempty_str(v)?;
+            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| "must be a date YYYY-MM-DD")?;
+            let secs = d
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp())
+                .unwrap_or_default();
+            Ok(Checked {
+                stored: Value::String(d.format("%Y-%m-%d").to_string()),
+                indexed: vec![Indexed {
+                    text: Some(d.format("%Y-%m-%d").to_string()),
+                    num: Some(secs as f64),
+                }],
+            })
+        }
+        Kind::Boolean => {
+            let b = v.as_bool().ok_or("must be true or false")?;
+            Ok(single(
+                Value::Bool(b),
+                Indexed::num(if b { 1.0 } else { 0.0 }),
+            ))
+        }
+        Kind::Select(options) => {
+            let s = nonempty_str(v)?;
+            if !options.iter().any(|o| o == s) {
+                return Err(format!("must be one of: {}", options.join(", ")));
+            }
+            Ok(single(Value::String(s.to_string()), Indexed::text(s)))
+        }
+        Kind::MultiSelect(options) => {
+            let items = v.as_array().ok_or("must be an array of options")?;
+            let mut chosen: Vec<String> = Vec::new();
+            for item in items {
+                let s = item.as_str().ok_or("must be an array of options")?;
+                if !options.iter().any(|o| o == s) {
+                    return Err(format!("'{s}' is not one of: {}", options.join(", ")));
+                }
+                if !chosen.iter().any(|c| c == s) {
+                    chosen.push(s.to_string());
+                }
+            }
+            Ok(Checked {
+                indexed: chosen.iter().map(|s| Indexed::text(s)).collect(),
+                stored: Value::Array(chosen.into_iter().map(Value::String).collect()),
+            })
+        }
+        Kind::Links(_) => {
+            let items = v.as_array().ok_or("must be an array of record ids")?;
+            let mut ids: Vec<String> = Vec::new();
+            for item in items {
+                let id = item
+                    .as_str()
+                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                    .ok_or("must be an array of record ids")?
+                    .to_string();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            if ids.len() > 1000 {
+                return Err("links at most 1000 records".into());
+            }
+            Ok(Checked {
+                indexed: ids.iter().map(|s| Indexed::text(s)).collect(),
+                stored: Value::Array(ids.into_iter().map(Value::String).collect()),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(kind: Kind, v: Value) -> Value {
+        check(&kind, &v).unwrap().stored
+    }
+
+    fn bad(kind: Kind, v: Value) {
+        assert!(check(&kind, &v).is_err(), "{kind:?} accepted {v}");
+    }
+
+    #[test]
+    fn each_kind_validates() {
+        assert_eq!(
+            ok(Kind::Email, json!(" Ada@Acme.Example ")),
+            json!("ada@acme.example")
+        );
+        bad(Kind::Email, json!("nope"));
+        bad(Kind::Email, json!(5));
+        assert_eq!(
+            ok(Kind::Phone, json!("+1 (555) 010-2030")),
+            json!("+1 (555) 010-2030")
+        );
+        bad(Kind::Phone, json!("call me"));
+        ok(Kind::Url, json!("https://acme.example/x"));
+        bad(Kind::Url, json!("javascript:alert(1)"));
+        assert_eq!(
+            ok(Kind::Domain, json!("Acme.Example")),
+            json!("acme.example")
+        );
+        bad(Kind::Domain, json!("https://acme.example"));
+        ok(Kind::Number, json!(12.5));
+        bad(Kind::Number, json!("12"));
+        assert_eq!(ok(Kind::Date, json!("2026-11-26")), json!("2026-11-26"));
+        bad(Kind::Date, json!("26/11/2026"));
+        ok(Kind::Boolean, json!(true));
+        bad(Kind::Boolean, json!("yes"));
+        let opts = vec!["a".to_string(), "b".to_string()];
+        ok(Kind::Select(opts.clone()), json!("a"));
+        bad(Kind::Select(opts.clone()), json!("c"));
+        assert_eq!(
+            ok(Kind::MultiSelect(opts.clone()), json!(["b", "a", "b"])),
+            json!(["b", "a"])
+        );
+        bad(Kind::MultiSelect(opts), json!(["a", "z"]));
+        bad(Kind::Text { max: 3 }, json!("abcd"));
+        bad(Kind::Text { max: 3 }, json!("  "));
+        assert_eq!(ok(Kind::Text { max: 3 }, Value::Null), Value::Null);
+    }
+}

@@ -1,0 +1,331 @@
+//! CRM record storage: the `records` row, its mirrored `record_values` (what filters and
+//! sorting use) and its tags. Every function is a `TenantDb` method, so every query is
+//! filtered by portal; a record of another portal is simply not found.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{record_tags, record_values, records, tags};
+use super::TenantDb;
+use crate::crm::objects::Object;
+use crate::crm::values::Indexed;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = records)]
+pub struct RecordRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub object: String,
+    pub props: String,
+    pub custom: String,
+    pub search_text: String,
+    pub email_lower: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub purge_at: Option<NaiveDateTime>,
+}
+
+/// One field's indexed values, ready to mirror.
+#[derive(Debug, Clone)]
+pub struct FieldIndex {
+    pub field: String,
+    pub values: Vec<Indexed>,
+}
+
+/// Where a list starts and how it is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first (ids are time-ordered).
+    CreatedAsc,
+    CreatedDesc,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListSpec {
+    pub object: Object,
+    pub order: Order,
+    /// Only records after this id in `order`.
+    pub after_id: Option<String>,
+    /// Lower-cased text to find in the searchable fields.
+    pub q: Option<String>,
+    /// Lower-cased tag name.
+    pub tag: Option<String>,
+    pub limit: i64,
+    /// The trash instead of live records.
+    pub trashed: bool,
+}
+
+impl TenantDb<'_> {
+    /// A live (or, with `trashed`, a trashed) record of `object` by id.
+    pub fn record(
+        &mut self,
+        object: Object,
+        id: &str,
+        trashed: bool,
+    ) -> QueryResult<Option<RecordRow>> {
+        let (conn, tid) = self.parts();
+        let q = records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq(id))
+            .select(RecordRow::as_select());
+        if trashed {
+            q.filter(records::deleted_at.is_not_null())
+                .first(conn)
+                .optional()
+        } else {
+            q.filter(records::deleted_at.is_null())
+                .first(conn)
+                .optional()
+        }
+    }
+
+    /// Which of `ids` are live records of `object` here.
+    pub fn live_ids(&mut self, object: Object, ids: &[String]) -> QueryResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq_any(ids))
+            .filter(records::deleted_at.is_null())
+            .select(records::id)
+            .load(conn)
+    }
+
+    /// The live contact with this lower-cased email, if any.
+    pub fn contact_by_email(&mut self, email_lower: &str) -> QueryResult<Option<String>> {
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::email_lower.eq(email_lower))
+            .filter(records::deleted_at.is_null())
+            .select(records::id)
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert_record(&mut self, row: &RecordRow) -> QueryResult<()> {
+        diesel::insert_into(records::table)
+            .values(row)
+            .execute(self.conn())?;
+        Ok(())
+    }
+
+    pub fn update_record(&mut self, row: &RecordRow) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(
+            records::table
+                .filter(records::tenant_id.eq(tid))
+                .filter(records::id.eq(&row.id)),
+        )
+        .set((
+            records::props.eq(&row.props),
+            records::custom.eq(&row.custom),
+            records::search_text.eq(&row.search_text),
+            records::email_lower.eq(&row.email_lower),
+            records::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Moves a record to the trash (or back with `None`).
+    pub fn set_trashed(
+        &mut self,
+        id: &str,
+        deleted_at: Option<NaiveDateTime>,
+        purge_at: Option<NaiveDateTime>,
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(
+            records::table
+                .filter(records::tenant_id.eq(tid))
+                .filter(records::id.eq(id)),
+        )
+        .set((
+            records::deleted_at.eq(deleted_at),
+            records::purge_at.eq(purge_at),
+        ))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Replaces the mirrored values of the given fields.
+    pub fn index_fields(
+        &mut self,
+        object: Object,
+        record_id: &str,
+        fields: &[FieldIndex],
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let tid = tid.to_string();
+        for f in fields {
+            diesel::delete(
+                record_values::table
+                    .filter(record_values::record_id.eq(record_id))
+                    .filter(record_values::field.eq(&f.field)),
+            )
+            .execute(conn)?;
+            for (ord, v) in f.values.iter().enumerate() {
+                diesel::insert_into(record_values::table)
+                    .values((
+                        record_values::tenant_id.eq(&tid),
+                        record_values::record_id.eq(record_id),
+                        record_values::object.eq(object.name()),
+                        record_values::field.eq(&f.field),
+                        record_values::ord.eq(ord as i32),
+                        record_values::text_value.eq(&v.text),
+                        record_values::num_value.eq(v.num),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tag names of a record, sorted.
+    pub fn record_tag_names(&mut self, record_id: &str) -> QueryResult<Vec<String>> {
+        let (conn, tid) = self.parts();
+        tags::table
+            .inner_join(record_tags::table)
+            .filter(record_tags::tenant_id.eq(tid))
+            .filter(record_tags::record_id.eq(record_id))
+            .filter(tags::deleted_at.is_null())
+            .order(tags::name_lower.asc())
+            .select(tags::name)
+            .load(conn)
+    }
+
+    /// Sets a record's tags to exactly `names`, creating tags that do not exist yet.
+    pub fn set_record_tags(
+        &mut self,
+        record_id: &str,
+        names: &[String],
+        now: NaiveDateTime,
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let tid = tid.to_string();
+        diesel::delete(
+            record_tags::table
+                .filter(record_tags::tenant_id.eq(&tid))
+                .filter(record_tags::record_id.eq(record_id)),
+        )
+        .execute(conn)?;
+        for name in names {
+            let lower = name.to_lowercase();
+            let existing: Option<String> = tags::table
+                .filter(tags::tenant_id.eq(&tid))
+                .filter(tags::name_lower.eq(&lower))
+                .filter(tags::deleted_at.is_null())
+                .select(tags::id)
+                .first(conn)
+                .optional()?;
+            let tag_id = match existing {
+                Some(id) => id,
+                None => {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    diesel::insert_into(tags::table)
+                        .values((
+                            tags::id.eq(&id),
+                            tags::tenant_id.eq(&tid),
+                            tags::name.eq(name),
+                            tags::name_lower.eq(&lower),
+                            tags::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    id
+                }
+            };
+            diesel::insert_into(record_tags::table)
+                .values((
+                    record_tags::tenant_id.eq(&tid),
+                    record_tags::record_id.eq(record_id),
+                    record_tags::tag_id.eq(&tag_id),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
+    /// One page of records. Keyset pagination on the time-ordered id: rows inserted while
+    /// a client pages never shift what it has not seen yet.
+    pub fn list_records(&mut self, spec: &ListSpec) -> QueryResult<Vec<RecordRow>> {
+        let (conn, tid) = self.parts();
+        let mut q = records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(spec.object.name()))
+            .select(RecordRow::as_select())
+            .into_boxed();
+        q = if spec.trashed {
+            q.filter(records::deleted_at.is_not_null())
+        } else {
+            q.filter(records::deleted_at.is_null())
+        };
+        if let Some(text) = &spec.q {
+            let pattern = format!("%{}%", escape_like(text));
+            q = q.filter(records::search_text.like(pattern).escape('\\'));
+        }
+        if let Some(tag) = &spec.tag {
+            let tagged = record_tags::table
+                .inner_join(tags::table)
+                .filter(record_tags::tenant_id.eq(tid.to_string()))
+                .filter(tags::name_lower.eq(tag.clone()))
+                .filter(tags::deleted_at.is_null())
+                .select(record_tags::record_id);
+            q = q.filter(records::id.eq_any(tagged));
+        }
+        match (spec.order, &spec.after_id) {
+            (Order::CreatedAsc, Some(after)) => q = q.filter(records::id.gt(after.clone())),
+            (Order::CreatedDesc, Some(after)) => q = q.filter(records::id.lt(after.clone())),
+            _ => {}
+        }
+        q = match spec.order {
+            Order::CreatedAsc => q.order(records::id.asc()),
+            Order::CreatedDesc => q.order(records::id.desc()),
+        };
+        q.limit(spec.limit).load(conn)
+    }
+}
+
+/// What the purge job found due: `(tenant, object, id)`. This read spans portals on purpose:
+/// it is the system scheduler's, and each purge then runs through that portal's `TenantDb`.
+pub fn due_for_purge(
+    conn: &mut super::DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, String, String)>> {
+    records::table
+        .filter(records::deleted_at.is_not_null())
+        .filter(records::purge_at.le(now))
+        .order(records::purge_at.asc())
+        .limit(limit)
+        .select((records::tenant_id, records::object, records::id))
+        .load(conn)
+}
+
+impl TenantDb<'_> {
+    /// Deletes a trashed record for good (values and tag links cascade). Returns whether it
+    /// was still there, so concurrent purgers announce it once.
+    pub fn purge_record(&mut self, id: &str) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::delete(
+            records::table
+                .filter(records::tenant_id.eq(tid))
+                .filter(records::id.eq(id))
+                .filter(records::deleted_at.is_not_null()),
+        )
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+/// Escapes LIKE wildcards so `?q=50%` finds "50%" literally.
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

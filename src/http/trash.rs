@@ -1,0 +1,222 @@
+//! The trash: deleted records and custom fields, restorable whole for 30 days, then purged
+//! for good by the scheduler (`jobs::purge`).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::custom_fields::CustomField;
+use super::principal::{Access, Actor, Principal};
+use super::records::{change_actor, encode_cursor, page_params};
+use super::AppState;
+use crate::crm::objects::Object;
+use crate::crm::records;
+use crate::db::records::{ListSpec, Order};
+use crate::db::TenantDb;
+use crate::error::AppError;
+
+/// What can be in the trash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrashType {
+    Record(Object),
+    CustomField,
+}
+
+const TYPES: &str = "contact, company, custom_field";
+
+fn parse_type(raw: &str) -> Option<TrashType> {
+    match raw {
+        "custom_field" => Some(TrashType::CustomField),
+        other => Object::ALL
+            .into_iter()
+            .find(|o| o.name() == other)
+            .map(TrashType::Record),
+    }
+}
+
+fn resource(t: TrashType) -> &'static str {
+    match t {
+        TrashType::Record(o) => o.plural(),
+        TrashType::CustomField => "custom_fields",
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct TrashQuery {
+    /// contact, company or custom_field.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub limit: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrashItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub deleted_at: String,
+    /// When it will be deleted for good.
+    pub purge_at: String,
+    /// The item as it was.
+    #[schema(value_type = Object)]
+    pub item: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrashPage {
+    pub data: Vec<TrashItem>,
+    pub next_cursor: Option<String>,
+}
+
+fn stamp(t: Option<chrono::NaiveDateTime>) -> String {
+    t.map(|t| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    })
+    .unwrap_or_default()
+}
+
+/// Restoring needs the right to delete: owner or admin, or a key with write scope.
+async fn require_restore(state: &AppState, p: &Principal, t: TrashType) -> Result<(), AppError> {
+    p.require(state, resource(t), Access::Write).await?;
+    if let Actor::User(u) = &p.actor {
+        if !u.role.can_manage() {
+            return Err(AppError::forbidden(
+                "restoring from the trash needs the owner or admin role",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/trash", tag = "trash", security(("bearer" = [])), params(TrashQuery),
+    responses((status = 200, body = TrashPage),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<TrashQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = q.into_inner();
+    let t = q
+        .kind
+        .as_deref()
+        .and_then(parse_type)
+        .ok_or_else(|| AppError::validation("type", format!("is required: one of {TYPES}")))?;
+    p.require(&state, resource(t), Access::Read).await?;
+    let mut errors = Vec::new();
+    let (limit, after_id) = page_params(q.limit.as_deref(), q.after.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let (data, next_cursor) = state
+        .db
+        .run(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut items = Vec::new();
+            match t {
+                TrashType::Record(object) => {
+                    let defs = tdb.custom_fields(Some(object))?;
+                    let rows = tdb.list_records(&ListSpec {
+                        object,
+                        order: Order::CreatedAsc,
+                        after_id,
+                        q: None,
+                        tag: None,
+                        limit: limit + 1,
+                        trashed: true,
+                    })?;
+                    for row in rows {
+                        let tags = tdb.record_tag_names(&row.id)?;
+                        items.push(TrashItem {
+                            kind: object.name().into(),
+                            id: row.id.clone(),
+                            deleted_at: stamp(row.deleted_at),
+                            purge_at: stamp(row.purge_at),
+                            item: records::view(object, &row, tags, &defs),
+                        });
+                    }
+                }
+                TrashType::CustomField => {
+                    for row in tdb.trashed_custom_fields(after_id.as_deref(), limit + 1)? {
+                        items.push(TrashItem {
+                            kind: "custom_field".into(),
+                            id: row.id.clone(),
+                            deleted_at: stamp(row.deleted_at),
+                            purge_at: stamp(row.purge_at),
+                            item: serde_json::to_value(CustomField::from(&row))
+                                .map_err(AppError::internal)?,
+                        });
+                    }
+                }
+            }
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            let next = if more {
+                items.last().map(|i| encode_cursor(&i.id))
+            } else {
+                None
+            };
+            Ok((items, next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TrashPage { data, next_cursor }))
+}
+
+/// Bring an item back whole: a record with its tags, custom values and links; a custom
+/// field with the values records still hold.
+#[utoipa::path(post, path = "/api/v1/trash/{type}/{id}/restore", tag = "trash", security(("bearer" = [])),
+    params(("type" = String, Path, description = "contact, company or custom_field"), ("id" = String, Path, description = "Item id")),
+    responses((status = 200, description = "The restored item", body = Object),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its email or key was taken meanwhile", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn restore(
+    state: web::Data<AppState>,
+    p: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (kind, id) = path.into_inner();
+    let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
+    require_restore(&state, &p, t).await?;
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| AppError::not_found("item"))?
+        .to_string();
+    let actor = change_actor(&p);
+    let now = state.clock.now();
+    let restored = state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            match t {
+                TrashType::Record(object) => {
+                    let defs = tdb.custom_fields(Some(object))?;
+                    records::restore(&mut tdb, object, &id, &defs, &actor, now)
+                }
+                TrashType::CustomField => {
+                    let mut row = tdb
+                        .custom_field(&id, true)?
+                        .ok_or_else(|| AppError::not_found("custom field"))?;
+                    let object = Object::parse(&row.object)
+                        .ok_or_else(|| AppError::not_found("custom field"))?;
+                    if tdb
+                        .live_custom_field_by_key(object, &row.field_key)?
+                        .is_some()
+                    {
+                        return Err(AppError::conflict(format!(
+                            "another custom field now uses the key {}; rename it first",
+                            row.field_key
+                        )));
+                    }
+                    row.deleted_at = None;
+                    row.purge_at = None;
+                    row.updated_at = now.naive_utc();
+                    tdb.update_custom_field(&row)?;
+                    serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)
+                }
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(restored))
+}

@@ -1,0 +1,64 @@
+//! Background jobs that run on a schedule inside `organizeo serve`. Each pass is
+//! idempotent and safe to run on several nodes at once.
+//!
+//! - purge: items in the trash past their `purge_at` are deleted for good, each with a
+//!   `<object>.purged` event.
+
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::crm::objects::Object;
+use crate::db::events::NewEvent;
+use crate::db::{custom_fields, records, Db, TenantDb};
+use crate::domain::TenantId;
+use crate::error::AppError;
+
+/// At most this many items per pass, so one pass never holds a long transaction.
+const PURGE_BATCH: i64 = 500;
+
+/// Runs [`purge_once`] every `interval`, for the life of the server.
+pub async fn purge_loop(db: Db, clock: Clock, interval: Duration) {
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match purge_once(&db, &clock).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "trash purge"),
+            Err(e) => tracing::warn!(error = %e, "trash purge failed; will retry"),
+        }
+    }
+}
+
+/// One pass: returns how many items were purged.
+pub async fn purge_once(db: &Db, clock: &Clock) -> Result<usize, AppError> {
+    let now = clock.now();
+    db.write(move |conn| {
+        let mut purged = 0;
+        for (tenant, object, id) in records::due_for_purge(conn, now.naive_utc(), PURGE_BATCH)? {
+            let mut tdb = TenantDb::new(conn, TenantId::from_db(tenant));
+            if tdb.purge_record(&id)? {
+                let object = Object::parse(&object).map(Object::name).unwrap_or("record");
+                tdb.append_event(
+                    NewEvent {
+                        event_type: format!("{object}.purged"),
+                        object,
+                        record_id: id.clone(),
+                        actor_type: "system",
+                        actor_id: None,
+                        data: serde_json::json!({ "id": id }),
+                        diff: None,
+                    },
+                    now,
+                )?;
+                purged += 1;
+            }
+        }
+        for (tenant, id) in custom_fields::due_for_purge(conn, now.naive_utc(), PURGE_BATCH)? {
+            if TenantDb::new(conn, TenantId::from_db(tenant)).purge_custom_field(&id)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    })
+    .await
+}
