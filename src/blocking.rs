@@ -7,7 +7,5 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    actix_web::web::block(f)
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))
+    actix_web::web::block(f).await.map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))
 }

@@ -50,19 +50,14 @@ fn configuration_help() -> String {
          then environment variables. Each setting, its file key and its default:\n\n",
     );
     for s in SETTINGS {
-        out.push_str(&format!(
-            "  {}  (file: {}, default: {})\n      {}\n",
-            s.env, s.key, s.default, s.meaning
-        ));
+        out.push_str(&format!("  {}  (file: {}, default: {})\n      {}\n", s.env, s.key, s.default, s.meaning));
     }
     out.push_str("\nA bad value stops start-up with a message naming the setting and exit code 2.");
     out
 }
 
 pub fn main() -> ExitCode {
-    let matches = Cli::command()
-        .after_long_help(configuration_help())
-        .get_matches();
+    let matches = Cli::command().after_long_help(configuration_help()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -78,21 +73,14 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => match crate::db::migrate(&settings.database_url) {
             Ok(applied) if applied.is_empty() => {
-                println!(
-                    "database {} is up to date; no pending migrations",
-                    settings.database_url
-                );
+                println!("database {} is up to date; no pending migrations", settings.database_url);
                 ExitCode::SUCCESS
             }
             Ok(applied) => {
                 for v in &applied {
                     println!("applied {v}");
                 }
-                println!(
-                    "database {} migrated ({} applied)",
-                    settings.database_url,
-                    applied.len()
-                );
+                println!("database {} migrated ({} applied)", settings.database_url, applied.len());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -101,9 +89,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(settings),
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => audit_verify(&settings),
+        Command::Audit { command: AuditCommand::Verify } => audit_verify(&settings),
     }
 }
 
@@ -140,9 +126,7 @@ fn serve(settings: Settings) -> ExitCode {
     let system = actix_web::rt::System::new();
     let outcome = system.block_on(async move {
         let app = Application::build(settings, Clock::system())?;
-        app.run_until_stopped()
-            .await
-            .map_err(|e| StartError::Other(e.into()))
+        app.run_until_stopped().await.map_err(|e| StartError::Other(e.into()))
     });
     match outcome {
         Ok(()) => {

@@ -20,9 +20,7 @@ impl Clock {
 
     /// A clock that starts at system time and moves forward only when told to.
     pub fn manual() -> Self {
-        Self {
-            offset_ms: Some(Arc::new(AtomicI64::new(0))),
-        }
+        Self { offset_ms: Some(Arc::new(AtomicI64::new(0))) }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -25,10 +25,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            setting: setting.into(),
-            message: message.into(),
-        }
+        Self { setting: setting.into(), message: message.into() }
     }
 }
 
@@ -77,9 +74,7 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(
-                    "sqlite:// needs a file path, e.g. sqlite://./data/organizeo.db".into(),
-                );
+                return Err("sqlite:// needs a file path, e.g. sqlite://./data/organizeo.db".into());
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
@@ -189,9 +184,7 @@ impl Default for Settings {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             shutdown_timeout: Duration::from_secs(30),
             mode: Mode::Development,
             encryption_key: None,
@@ -249,18 +242,8 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "(none)",
         meaning: "PEM certificate chain; with tls_key serves HTTPS (TLS 1.2/1.3)",
     },
-    SettingDoc {
-        key: "tls_key",
-        env: "ORGANIZEO_TLS_KEY",
-        default: "(none)",
-        meaning: "PEM private key for tls_cert",
-    },
-    SettingDoc {
-        key: "log_format",
-        env: "ORGANIZEO_LOG_FORMAT",
-        default: "text",
-        meaning: "text or json",
-    },
+    SettingDoc { key: "tls_key", env: "ORGANIZEO_TLS_KEY", default: "(none)", meaning: "PEM private key for tls_cert" },
+    SettingDoc { key: "log_format", env: "ORGANIZEO_LOG_FORMAT", default: "text", meaning: "text or json" },
     SettingDoc {
         key: "log_level",
         env: "ORGANIZEO_LOG",
@@ -279,12 +262,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "720",
         meaning: "lifetime of a sign-in token",
     },
-    SettingDoc {
-        key: "workers",
-        env: "ORGANIZEO_WORKERS",
-        default: "(cores)",
-        meaning: "HTTP worker threads",
-    },
+    SettingDoc { key: "workers", env: "ORGANIZEO_WORKERS", default: "(cores)", meaning: "HTTP worker threads" },
     SettingDoc {
         key: "shutdown_timeout_seconds",
         env: "ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS",
@@ -350,16 +328,11 @@ struct FileSettings {
 impl Settings {
     /// Loads defaults < file < environment. `file` is `--config`; without it
     /// `organizeo.toml` in the working directory is read if present.
-    pub fn load(
-        file: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut settings = Settings::default();
         let file_layer = match file {
             Some(path) => Some(read_file(path)?),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?)
-            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?),
             None => None,
         };
         if let Some(f) = file_layer {
@@ -383,17 +356,14 @@ impl Settings {
             self.encryption_key = Some(checked_key("encryption_key", &v)?);
         }
         if let Some(v) = f.encryption_old_keys {
-            self.encryption_old_keys = v
-                .iter()
-                .map(|k| checked_key("encryption_old_keys", k))
-                .collect::<Result<_, _>>()?;
+            self.encryption_old_keys =
+                v.iter().map(|k| checked_key("encryption_old_keys", k)).collect::<Result<_, _>>()?;
         }
         if let Some(v) = f.encryption_key_file {
             self.encryption_key_file = PathBuf::from(v);
         }
         if let Some(v) = f.purge_interval_seconds {
-            self.purge_interval =
-                Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
+            self.purge_interval = Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
         }
         if let Some(v) = f.totp_issuer {
             self.totp_issuer = checked_issuer("totp_issuer", &v)?;
@@ -402,8 +372,7 @@ impl Settings {
             self.listen = parse_listen("listen", &v)?;
         }
         if let Some(v) = f.database_url {
-            self.database_url =
-                DatabaseUrl::parse(&v).map_err(|m| ConfigError::new("database_url", m))?;
+            self.database_url = DatabaseUrl::parse(&v).map_err(|m| ConfigError::new("database_url", m))?;
         }
         if let Some(v) = f.db_pool_size {
             self.db_pool_size = in_range("db_pool_size", v, 1, 1000)? as u32;
@@ -427,15 +396,13 @@ impl Settings {
             self.max_body_bytes = in_range("max_body_bytes", v, 1024, 1 << 30)? as usize;
         }
         if let Some(v) = f.session_ttl_minutes {
-            self.session_ttl =
-                Duration::from_secs(in_range("session_ttl_minutes", v, 1, 525_600)? as u64 * 60);
+            self.session_ttl = Duration::from_secs(in_range("session_ttl_minutes", v, 1, 525_600)? as u64 * 60);
         }
         if let Some(v) = f.workers {
             self.workers = in_range("workers", v, 1, 1024)? as usize;
         }
         if let Some(v) = f.shutdown_timeout_seconds {
-            self.shutdown_timeout =
-                Duration::from_secs(in_range("shutdown_timeout_seconds", v, 0, 3600)? as u64);
+            self.shutdown_timeout = Duration::from_secs(in_range("shutdown_timeout_seconds", v, 0, 3600)? as u64);
         }
         Ok(())
     }
@@ -460,9 +427,7 @@ impl Settings {
         }
         if let Some(v) = get("ORGANIZEO_PURGE_INTERVAL_SECONDS") {
             self.purge_interval =
-                Duration::from_secs(
-                    parse_int("ORGANIZEO_PURGE_INTERVAL_SECONDS", &v, 1, 86_400)? as u64,
-                );
+                Duration::from_secs(parse_int("ORGANIZEO_PURGE_INTERVAL_SECONDS", &v, 1, 86_400)? as u64);
         }
         if let Some(v) = get("ORGANIZEO_TOTP_ISSUER") {
             self.totp_issuer = checked_issuer("ORGANIZEO_TOTP_ISSUER", &v)?;
@@ -471,8 +436,7 @@ impl Settings {
             self.listen = parse_listen("ORGANIZEO_LISTEN", &v)?;
         }
         if let Some(v) = get("ORGANIZEO_DATABASE_URL") {
-            self.database_url = DatabaseUrl::parse(&v)
-                .map_err(|m| ConfigError::new("ORGANIZEO_DATABASE_URL", m))?;
+            self.database_url = DatabaseUrl::parse(&v).map_err(|m| ConfigError::new("ORGANIZEO_DATABASE_URL", m))?;
         }
         if let Some(v) = get("ORGANIZEO_DB_POOL_SIZE") {
             self.db_pool_size = parse_int("ORGANIZEO_DB_POOL_SIZE", &v, 1, 1000)? as u32;
@@ -493,22 +457,18 @@ impl Settings {
             self.log_level = v;
         }
         if let Some(v) = get("ORGANIZEO_MAX_BODY_BYTES") {
-            self.max_body_bytes =
-                parse_int("ORGANIZEO_MAX_BODY_BYTES", &v, 1024, 1 << 30)? as usize;
+            self.max_body_bytes = parse_int("ORGANIZEO_MAX_BODY_BYTES", &v, 1024, 1 << 30)? as usize;
         }
         if let Some(v) = get("ORGANIZEO_SESSION_TTL_MINUTES") {
-            self.session_ttl = Duration::from_secs(
-                parse_int("ORGANIZEO_SESSION_TTL_MINUTES", &v, 1, 525_600)? as u64 * 60,
-            );
+            self.session_ttl =
+                Duration::from_secs(parse_int("ORGANIZEO_SESSION_TTL_MINUTES", &v, 1, 525_600)? as u64 * 60);
         }
         if let Some(v) = get("ORGANIZEO_WORKERS") {
             self.workers = parse_int("ORGANIZEO_WORKERS", &v, 1, 1024)? as usize;
         }
         if let Some(v) = get("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS") {
             self.shutdown_timeout =
-                Duration::from_secs(
-                    parse_int("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS", &v, 0, 3600)? as u64,
-                );
+                Duration::from_secs(parse_int("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS", &v, 0, 3600)? as u64);
         }
         Ok(())
     }
@@ -516,14 +476,8 @@ impl Settings {
     /// Cross-setting rules, checked after every layer is applied.
     fn check(&self) -> Result<(), ConfigError> {
         match (&self.tls_cert, &self.tls_key) {
-            (Some(_), None) => Err(ConfigError::new(
-                "ORGANIZEO_TLS_KEY",
-                "tls_cert is set but tls_key is not",
-            )),
-            (None, Some(_)) => Err(ConfigError::new(
-                "ORGANIZEO_TLS_CERT",
-                "tls_key is set but tls_cert is not",
-            )),
+            (Some(_), None) => Err(ConfigError::new("ORGANIZEO_TLS_KEY", "tls_cert is set but tls_key is not")),
+            (None, Some(_)) => Err(ConfigError::new("ORGANIZEO_TLS_CERT", "tls_key is set but tls_cert is not")),
             _ => Ok(()),
         }?;
         if self.mode == Mode::Production && self.encryption_key.is_none() {
@@ -540,8 +494,7 @@ impl Settings {
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
     // serde_path_to_error names the key whose value is wrong, not just the file.
     serde_path_to_error::deserialize(toml::Deserializer::new(&text)).map_err(|e| {
         let key = e.path().to_string();
@@ -555,22 +508,14 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
 }
 
 fn parse_listen(setting: &str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.parse().map_err(|_| {
-        ConfigError::new(
-            setting,
-            format!("'{v}' is not an address:port such as 127.0.0.1:8080"),
-        )
-    })
+    v.parse().map_err(|_| ConfigError::new(setting, format!("'{v}' is not an address:port such as 127.0.0.1:8080")))
 }
 
 fn parse_mode(setting: &str, v: &str) -> Result<Mode, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "development" | "dev" => Ok(Mode::Development),
         "production" | "prod" => Ok(Mode::Production),
-        _ => Err(ConfigError::new(
-            setting,
-            format!("'{v}' is not development or production"),
-        )),
+        _ => Err(ConfigError::new(setting, format!("'{v}' is not development or production"))),
     }
 }
 
@@ -583,10 +528,7 @@ fn checked_key(setting: &str, v: &str) -> Result<Secret, ConfigError> {
 fn checked_issuer(setting: &str, v: &str) -> Result<String, ConfigError> {
     let v = v.trim();
     if v.is_empty() || v.len() > 64 || v.contains(':') {
-        return Err(ConfigError::new(
-            setting,
-            "must be 1-64 characters without ':'",
-        ));
+        return Err(ConfigError::new(setting, "must be 1-64 characters without ':'"));
     }
     Ok(v.to_string())
 }
@@ -595,10 +537,7 @@ fn parse_log_format(setting: &str, v: &str) -> Result<LogFormat, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        _ => Err(ConfigError::new(
-            setting,
-            format!("'{v}' is not text or json"),
-        )),
+        _ => Err(ConfigError::new(setting, format!("'{v}' is not text or json"))),
     }
 }
 
@@ -606,27 +545,18 @@ fn parse_bool(setting: &str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(
-            setting,
-            format!("'{v}' is not true or false"),
-        )),
+        _ => Err(ConfigError::new(setting, format!("'{v}' is not true or false"))),
     }
 }
 
 fn parse_int(setting: &str, v: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
-    let n: i64 = v
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::new(setting, format!("'{v}' is not a whole number")))?;
+    let n: i64 = v.trim().parse().map_err(|_| ConfigError::new(setting, format!("'{v}' is not a whole number")))?;
     in_range(setting, n, min, max)
 }
 
 fn in_range(setting: &str, n: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
     if n < min || n > max {
-        return Err(ConfigError::new(
-            setting,
-            format!("{n} is outside {min}..={max}"),
-        ));
+        return Err(ConfigError::new(setting, format!("{n} is outside {min}..={max}")));
     }
     Ok(n)
 }
@@ -636,24 +566,14 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
     }
 
     #[test]
     fn env_overrides_defaults() {
-        let s = Settings::load(
-            None,
-            &env_of(&[
-                ("ORGANIZEO_LISTEN", "0.0.0.0:9000"),
-                ("ORGANIZEO_LOG_FORMAT", "json"),
-            ]),
-        )
-        .unwrap();
+        let s =
+            Settings::load(None, &env_of(&[("ORGANIZEO_LISTEN", "0.0.0.0:9000"), ("ORGANIZEO_LOG_FORMAT", "json")]))
+                .unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.log_format, LogFormat::Json);
     }
@@ -662,8 +582,7 @@ mod tests {
     fn bad_values_name_the_setting() {
         let e = Settings::load(None, &env_of(&[("ORGANIZEO_DB_POOL_SIZE", "zero")])).unwrap_err();
         assert_eq!(e.setting, "ORGANIZEO_DB_POOL_SIZE");
-        let e =
-            Settings::load(None, &env_of(&[("ORGANIZEO_DATABASE_URL", "mysql://x")])).unwrap_err();
+        let e = Settings::load(None, &env_of(&[("ORGANIZEO_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(e.setting, "ORGANIZEO_DATABASE_URL");
         let e = Settings::load(None, &env_of(&[("ORGANIZEO_TLS_CERT", "/x.pem")])).unwrap_err();
         assert_eq!(e.setting, "ORGANIZEO_TLS_KEY");
@@ -671,17 +590,9 @@ mod tests {
 
     #[test]
     fn database_url_display_hides_password() {
-        let u =
-            DatabaseUrl::parse("postgres://app:s3cret@db:5432/org?sslmode=require&password=other")
-                .unwrap();
+        let u = DatabaseUrl::parse("postgres://app:s3cret@db:5432/org?sslmode=require&password=other").unwrap();
         let shown = u.to_string();
-        assert!(
-            !shown.contains("s3cret") && !shown.contains("other"),
-            "{shown}"
-        );
-        assert!(
-            shown.starts_with("postgres://app:***@db:5432/org"),
-            "{shown}"
-        );
+        assert!(!shown.contains("s3cret") && !shown.contains("other"), "{shown}");
+        assert!(shown.starts_with("postgres://app:***@db:5432/org"), "{shown}");
     }
 }

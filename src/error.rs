@@ -24,11 +24,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            rule: None,
-        }
+        Self { field: field.into(), message: message.into(), rule: None }
     }
 
     pub fn with_rule(mut self, rule: &str) -> Self {
@@ -59,10 +55,7 @@ pub struct Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{detail}")]
-    Validation {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    Validation { detail: String, errors: Vec<FieldError> },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
     #[error("authentication required")]
@@ -80,10 +73,7 @@ pub enum AppError {
     #[error("unsupported media type")]
     UnsupportedMediaType { detail: String },
     #[error("rate limited")]
-    RateLimited {
-        retry_after_secs: u64,
-        detail: String,
-    },
+    RateLimited { retry_after_secs: u64, detail: String },
     #[error("service unavailable: {detail}")]
     Unavailable { detail: String },
     /// A 4xx/5xx with extra problem members, for answers that carry data (e.g. tenant choice).
@@ -102,45 +92,28 @@ pub enum AppError {
 impl AppError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::Validation {
-            detail: format!("{field}: {message}"),
-            errors: vec![FieldError::new(field, message)],
-        }
+        Self::Validation { detail: format!("{field}: {message}"), errors: vec![FieldError::new(field, message)] }
     }
 
     pub fn invalid(errors: Vec<FieldError>) -> Self {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
         Self::Validation { detail, errors }
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::NotFound {
-            detail: format!("{what} not found"),
-        }
+        Self::NotFound { detail: format!("{what} not found") }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::Unauthorized {
-            detail: detail.into(),
-        }
+        Self::Unauthorized { detail: detail.into() }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Forbidden {
-            code: "forbidden",
-            detail: detail.into(),
-        }
+        Self::Forbidden { code: "forbidden", detail: detail.into() }
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code: "conflict",
-            detail: detail.into(),
-        }
+        Self::Conflict { code: "conflict", detail: detail.into() }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -245,11 +218,8 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
 }
 
 pub fn problem_response(status: StatusCode, problem: &Problem) -> HttpResponse {
-    let body =
-        serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-        .body(body)
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))).body(body)
 }
 
 impl ResponseError for AppError {
@@ -278,19 +248,15 @@ impl ResponseError for AppError {
         let mut resp = problem_response(self.status_code(), &self.to_problem());
         match self {
             Self::Unauthorized { .. } => {
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::MethodNotAllowed { allow } => {
                 if let Ok(v) = HeaderValue::from_str(allow) {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
             }
-            Self::RateLimited {
-                retry_after_secs, ..
-            } => {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            Self::RateLimited { retry_after_secs, .. } => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }

@@ -4,9 +4,7 @@
 //! Routes are labelled by their pattern (`/api/v1/users/{id}`), never the raw path, so the
 //! label set stays bounded whatever clients send.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::db::Db;
 
@@ -24,20 +22,12 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("organizeo".into()), None)?;
         let http_requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests answered, by method, route and status",
-            ),
+            Opts::new("http_requests_total", "HTTP requests answered, by method, route and status"),
             &["method", "route", "status"],
         )?;
         let http_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency, by method, route and status",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency, by method, route and status")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["method", "route", "status"],
         )?;
         let pool_connections = IntGauge::new("db_pool_connections", "open database connections")?;
@@ -48,23 +38,14 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
-        Ok(Self {
-            registry,
-            http_requests,
-            http_latency,
-            pool_connections,
-            pool_idle,
-            pool_max,
-        })
+        Ok(Self { registry, http_requests, http_latency, pool_connections, pool_idle, pool_max })
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];
         self.http_requests.with_label_values(&labels).inc();
-        self.http_latency
-            .with_label_values(&labels)
-            .observe(seconds);
+        self.http_latency.with_label_values(&labels).observe(seconds);
     }
 
     /// The text exposition, with pool gauges refreshed from `db` first.

@@ -58,19 +58,10 @@ impl Application {
             "organizeo serving"
         );
 
-        actix_web::rt::spawn(crate::jobs::purge_loop(
-            db.clone(),
-            clock.clone(),
-            settings.purge_interval,
-        ));
+        actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
         let settings = Arc::new(settings);
-        let state = web::Data::new(AppState {
-            db,
-            clock,
-            settings: settings.clone(),
-            metrics: Metrics::new()?,
-            keyring,
-        });
+        let state =
+            web::Data::new(AppState { db, clock, settings: settings.clone(), metrics: Metrics::new()?, keyring });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -90,10 +81,7 @@ impl Application {
         }
         .map_err(anyhow::Error::from)?
         .run();
-        Ok(Self {
-            port: local.port(),
-            server,
-        })
+        Ok(Self { port: local.port(), server })
     }
 
     pub fn port(&self) -> u16 {
@@ -113,51 +101,33 @@ impl Application {
 /// The field-encryption keyring: the configured key (and older ones), or in development
 /// mode a key generated once and kept in `encryption_key_file` with mode 0600.
 fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
-    let bad = |setting: &str, message: String| {
-        StartError::Config(ConfigError {
-            setting: setting.into(),
-            message,
-        })
-    };
+    let bad = |setting: &str, message: String| StartError::Config(ConfigError { setting: setting.into(), message });
     let older = settings
         .encryption_old_keys
         .iter()
         .map(|k| crypto::parse_key(k.expose()).map_err(|m| bad("ORGANIZEO_ENCRYPTION_OLD_KEYS", m)))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(key) = &settings.encryption_key {
-        let active =
-            crypto::parse_key(key.expose()).map_err(|m| bad("ORGANIZEO_ENCRYPTION_KEY", m))?;
+        let active = crypto::parse_key(key.expose()).map_err(|m| bad("ORGANIZEO_ENCRYPTION_KEY", m))?;
         return Ok(Keyring::new(active, older));
     }
     if settings.mode == Mode::Production {
-        return Err(bad(
-            "ORGANIZEO_ENCRYPTION_KEY",
-            "required in production mode".into(),
-        ));
+        return Err(bad("ORGANIZEO_ENCRYPTION_KEY", "required in production mode".into()));
     }
     let path = &settings.encryption_key_file;
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crypto::generate_key("dev")?;
-            write_private(path, &key).map_err(|e| {
-                bad(
-                    "ORGANIZEO_ENCRYPTION_KEY_FILE",
-                    format!("cannot write {}: {e}", path.display()),
-                )
-            })?;
+            write_private(path, &key)
+                .map_err(|e| bad("ORGANIZEO_ENCRYPTION_KEY_FILE", format!("cannot write {}: {e}", path.display())))?;
             tracing::warn!(
                 path = %path.display(),
                 "generated a development encryption key; set ORGANIZEO_ENCRYPTION_KEY in production"
             );
             key
         }
-        Err(e) => {
-            return Err(bad(
-                "ORGANIZEO_ENCRYPTION_KEY_FILE",
-                format!("cannot read {}: {e}", path.display()),
-            ))
-        }
+        Err(e) => return Err(bad("ORGANIZEO_ENCRYPTION_KEY_FILE", format!("cannot read {}: {e}", path.display()))),
     };
     let active = crypto::parse_key(&text).map_err(|m| bad("ORGANIZEO_ENCRYPTION_KEY_FILE", m))?;
     Ok(Keyring::new(active, older))
@@ -170,11 +140,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
 }
@@ -187,49 +153,24 @@ fn load_tls(settings: &Settings) -> Result<Option<rustls::ServerConfig>, ConfigE
     let (Some(cert_path), Some(key_path)) = (&settings.tls_cert, &settings.tls_key) else {
         return Ok(None);
     };
-    let bad = |setting: &str, message: String| ConfigError {
-        setting: setting.to_string(),
-        message,
-    };
-    let cert_file = std::fs::File::open(cert_path).map_err(|e| {
-        bad(
-            "ORGANIZEO_TLS_CERT",
-            format!("cannot read {}: {e}", cert_path.display()),
-        )
-    })?;
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_reader_iter(BufReader::new(cert_file))
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                bad(
-                    "ORGANIZEO_TLS_CERT",
-                    format!("{}: not a PEM certificate chain: {e}", cert_path.display()),
-                )
-            })?;
+    let bad = |setting: &str, message: String| ConfigError { setting: setting.to_string(), message };
+    let cert_file = std::fs::File::open(cert_path)
+        .map_err(|e| bad("ORGANIZEO_TLS_CERT", format!("cannot read {}: {e}", cert_path.display())))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_reader_iter(BufReader::new(cert_file))
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("ORGANIZEO_TLS_CERT", format!("{}: not a PEM certificate chain: {e}", cert_path.display())))?;
     if certs.is_empty() {
-        return Err(bad(
-            "ORGANIZEO_TLS_CERT",
-            format!("{}: no certificate found", cert_path.display()),
-        ));
+        return Err(bad("ORGANIZEO_TLS_CERT", format!("{}: no certificate found", cert_path.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
-        bad(
-            "ORGANIZEO_TLS_KEY",
-            format!("{}: not a PEM private key: {e}", key_path.display()),
-        )
-    })?;
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| bad("ORGANIZEO_TLS_KEY", format!("{}: not a PEM private key: {e}", key_path.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| bad("ORGANIZEO_TLS_CERT", format!("TLS setup failed: {e}")))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            bad(
-                "ORGANIZEO_TLS_KEY",
-                format!("certificate and key do not match: {e}"),
-            )
-        })?;
+        .map_err(|e| bad("ORGANIZEO_TLS_KEY", format!("certificate and key do not match: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(config))
 }

@@ -66,26 +66,17 @@ pub fn parse(
             continue;
         }
         let Some(spec) = specs.iter().find(|s| &s.key == key) else {
-            errors.push(FieldError::new(
-                key.clone(),
-                format!("is not a field of {}", object.name()),
-            ));
+            errors.push(FieldError::new(key.clone(), format!("is not a field of {}", object.name())));
             continue;
         };
         if !creating && is_required_missing(spec, Some(value)) {
-            errors.push(FieldError::new(
-                key.clone(),
-                "is required and cannot be cleared",
-            ));
+            errors.push(FieldError::new(key.clone(), "is required and cannot be cleared"));
             continue;
         }
         match check(&spec.kind, value) {
             Ok(c) => {
                 if let (Kind::Links(target), Value::Array(ids)) = (&spec.kind, &c.stored) {
-                    let ids = ids
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect();
+                    let ids = ids.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
                     out.links.push((key.clone(), *target, ids));
                 }
                 out.index.insert(key.clone(), c.indexed);
@@ -96,28 +87,24 @@ pub fn parse(
     }
     if creating {
         for spec in &specs {
+            if let (Some(default), false) = (&spec.default, out.props.contains_key(&spec.key)) {
+                if let Ok(c) = check(&spec.kind, default) {
+                    out.index.insert(spec.key.clone(), c.indexed);
+                    out.props.insert(spec.key.clone(), c.stored);
+                }
+            }
             if is_required_missing(spec, out.props.get(&spec.key)) {
                 errors.push(FieldError::new(spec.key.clone(), "is required"));
             }
         }
         for def in custom_defs.iter().filter(|d| d.required) {
             if out.custom.get(&def.id).is_none_or(Value::is_null) {
-                errors.push(FieldError::new(
-                    format!("custom_fields.{}", def.field_key),
-                    "is required",
-                ));
+                errors.push(FieldError::new(format!("custom_fields.{}", def.field_key), "is required"));
             }
         }
         let one_of = object.needs_one_of();
-        if !one_of.is_empty()
-            && !one_of
-                .iter()
-                .any(|k| out.props.get(*k).is_some_and(|v| !v.is_null()))
-        {
-            errors.push(FieldError::new(
-                one_of[0],
-                format!("one of {} is required", one_of.join(", ")),
-            ));
+        if !one_of.is_empty() && !one_of.iter().any(|k| out.props.get(*k).is_some_and(|v| !v.is_null())) {
+            errors.push(FieldError::new(one_of[0], format!("one of {} is required", one_of.join(", "))));
         }
     }
     if errors.is_empty() {
@@ -131,17 +118,11 @@ fn parse_tags(value: &Value) -> Result<Vec<String>, String> {
     let items = value.as_array().ok_or("must be an array of tag names")?;
     let mut names: Vec<String> = Vec::new();
     for item in items {
-        let name = item
-            .as_str()
-            .map(str::trim)
-            .ok_or("must be an array of tag names")?;
+        let name = item.as_str().map(str::trim).ok_or("must be an array of tag names")?;
         if name.is_empty() || name.chars().count() > 100 {
             return Err("each tag name must be 1-100 characters".into());
         }
-        if !names
-            .iter()
-            .any(|n| n.to_lowercase() == name.to_lowercase())
-        {
+        if !names.iter().any(|n| n.to_lowercase() == name.to_lowercase()) {
             names.push(name.to_string());
         }
     }
@@ -151,30 +132,15 @@ fn parse_tags(value: &Value) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn parse_custom(
-    value: &Value,
-    defs: &[CustomFieldRow],
-    out: &mut Parsed,
-    errors: &mut Vec<FieldError>,
-) {
+fn parse_custom(value: &Value, defs: &[CustomFieldRow], out: &mut Parsed, errors: &mut Vec<FieldError>) {
     let Some(map) = value.as_object() else {
-        errors.push(FieldError::new(
-            "custom_fields",
-            "must be an object of {key: value}",
-        ));
+        errors.push(FieldError::new("custom_fields", "must be an object of {key: value}"));
         return;
     };
     for (key, v) in map {
         let field = format!("custom_fields.{key}");
-        let Some((def, spec)) = defs
-            .iter()
-            .find(|d| &d.field_key == key)
-            .and_then(|d| d.spec().map(|s| (d, s)))
-        else {
-            errors.push(FieldError::new(
-                field,
-                "no such custom field; define it at /api/v1/custom-fields",
-            ));
+        let Some((def, spec)) = defs.iter().find(|d| &d.field_key == key).and_then(|d| d.spec().map(|s| (d, s))) else {
+            errors.push(FieldError::new(field, "no such custom field; define it at /api/v1/custom-fields"));
             continue;
         };
         if spec.required && v.is_null() {

@@ -8,11 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::input::{custom_index_name, Parsed};
-use super::objects::Object;
+use super::objects::{Kind, Object};
 use crate::db::custom_fields::CustomFieldRow;
 use crate::db::events::NewEvent;
 use crate::db::records::{FieldIndex, RecordRow};
 use crate::db::TenantDb;
+use crate::domain::UserId;
 use crate::error::{AppError, FieldError};
 
 /// How long a deleted record can be restored.
@@ -28,10 +29,7 @@ pub struct ChangeActor {
 }
 
 fn rfc3339(t: chrono::NaiveDateTime) -> Value {
-    Value::String(
-        t.and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    )
+    Value::String(t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 /// The record as the API returns it: id, times, every built-in field (null when unset),
@@ -54,10 +52,7 @@ pub fn view(object: Object, row: &RecordRow, tags: Vec<String>, defs: &[CustomFi
     out.insert("tags".into(), json!(tags));
     let mut cf = Map::new();
     for def in defs.iter().filter(|d| d.object == object.name()) {
-        cf.insert(
-            def.field_key.clone(),
-            custom.get(&def.id).cloned().unwrap_or(Value::Null),
-        );
+        cf.insert(def.field_key.clone(), custom.get(&def.id).cloned().unwrap_or(Value::Null));
     }
     out.insert("custom_fields".into(), Value::Object(cf));
     if let Some(t) = row.deleted_at {
@@ -77,14 +72,7 @@ fn search_text(object: Object, props: &Map<String, Value>) -> String {
 }
 
 fn email_lower(object: Object, props: &Map<String, Value>) -> Option<String> {
-    (object == Object::Contact)
-        .then(|| {
-            props
-                .get("email")
-                .and_then(Value::as_str)
-                .map(str::to_lowercase)
-        })
-        .flatten()
+    (object == Object::Contact).then(|| props.get("email").and_then(Value::as_str).map(str::to_lowercase)).flatten()
 }
 
 /// Checks that linked ids are live records of the right object in this portal.
@@ -96,10 +84,7 @@ fn check_links(tdb: &mut TenantDb<'_>, parsed: &Parsed) -> Result<(), AppError> 
             if !live.contains(id) {
                 errors.push(FieldError::new(
                     format!("{field}[{i}]"),
-                    format!(
-                        "{id} is not a {} in this portal (or it is in the trash)",
-                        target.name()
-                    ),
+                    format!("{id} is not a {} in this portal (or it is in the trash)", target.name()),
                 ));
             }
         }
@@ -111,11 +96,62 @@ fn check_links(tdb: &mut TenantDb<'_>, parsed: &Parsed) -> Result<(), AppError> 
     }
 }
 
-fn check_email_free(
+/// Checks fields that refer to other things in the portal: people (`assignee_id`) and,
+/// for deals, the pipeline and its stage. A deal moved to a pipeline without a stage lands
+/// in its first stage.
+fn check_refs(
     tdb: &mut TenantDb<'_>,
-    email: Option<&str>,
-    own_id: Option<&str>,
+    object: Object,
+    props: &mut Map<String, Value>,
+    index: &mut BTreeMap<String, Vec<super::values::Indexed>>,
+    touched: &[String],
 ) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    for spec in object.fields() {
+        if spec.kind != Kind::Member || !touched.contains(&spec.key) {
+            continue;
+        }
+        if let Some(id) = props.get(&spec.key).and_then(Value::as_str) {
+            if tdb.membership(&UserId::from_db(id.to_string()))?.is_none() {
+                errors.push(FieldError::new(spec.key.clone(), "is not a person in this portal"));
+            }
+        }
+    }
+    let pipeline_touched = touched.iter().any(|k| k == "pipeline_id" || k == "stage_id");
+    if object == Object::Deal && pipeline_touched {
+        let pipeline_id = props.get("pipeline_id").and_then(Value::as_str).map(str::to_string);
+        let stage_id = props.get("stage_id").and_then(Value::as_str).map(str::to_string);
+        match (pipeline_id, stage_id) {
+            (None, None) => {}
+            (None, Some(_)) => errors.push(FieldError::new("pipeline_id", "is required with stage_id")),
+            (Some(pid), stage) => match tdb.pipeline(&pid)? {
+                None => errors.push(FieldError::new("pipeline_id", "is not a pipeline of this portal")),
+                Some(p) => {
+                    let stages = p.stage_list();
+                    let stage_ok = stage.as_ref().is_some_and(|s| stages.iter().any(|st| &st.id == s));
+                    if !stage_ok {
+                        if touched.iter().any(|k| k == "stage_id") && stage.is_some() {
+                            errors.push(FieldError::new("stage_id", "is not a stage of this pipeline"));
+                        } else if let Some(first) = stages.first() {
+                            props.insert("stage_id".into(), Value::String(first.id.clone()));
+                            index.insert(
+                                "stage_id".into(),
+                                vec![super::values::Indexed { text: Some(first.id.clone()), num: None }],
+                            );
+                        }
+                    }
+                }
+            },
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid(errors))
+    }
+}
+
+fn check_email_free(tdb: &mut TenantDb<'_>, email: Option<&str>, own_id: Option<&str>) -> Result<(), AppError> {
     let Some(email) = email else { return Ok(()) };
     match tdb.contact_by_email(email)? {
         Some(existing) if Some(existing.as_str()) != own_id => {
@@ -125,10 +161,7 @@ fn check_email_free(
                 status: actix_web::http::StatusCode::CONFLICT,
                 code: "conflict",
                 detail: format!("a contact with the email {email} already exists"),
-                errors: vec![FieldError::new(
-                    "email",
-                    "is already used by another contact",
-                )],
+                errors: vec![FieldError::new("email", "is already used by another contact")],
                 extra,
             })
         }
@@ -137,20 +170,10 @@ fn check_email_free(
 }
 
 fn index_list(index: BTreeMap<String, Vec<super::values::Indexed>>) -> Vec<FieldIndex> {
-    index
-        .into_iter()
-        .map(|(field, values)| FieldIndex { field, values })
-        .collect()
+    index.into_iter().map(|(field, values)| FieldIndex { field, values }).collect()
 }
 
-fn event(
-    object: Object,
-    verb: &str,
-    id: &str,
-    actor: &ChangeActor,
-    data: Value,
-    diff: Option<Value>,
-) -> NewEvent {
+fn event(object: Object, verb: &str, id: &str, actor: &ChangeActor, data: Value, diff: Option<Value>) -> NewEvent {
     NewEvent {
         event_type: format!("{}.{verb}", object.name()),
         object: object.name(),
@@ -181,16 +204,11 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<Value, AppError> {
     check_links(tdb, &parsed)?;
-    let props: Map<String, Value> = parsed
-        .props
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .collect();
-    let custom: Map<String, Value> = parsed
-        .custom
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .collect();
+    let touched: Vec<String> = parsed.props.keys().cloned().collect();
+    let mut index = parsed.index;
+    let mut props: Map<String, Value> = parsed.props.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    check_refs(tdb, object, &mut props, &mut index, &touched)?;
+    let custom: Map<String, Value> = parsed.custom.into_iter().filter(|(_, v)| !v.is_null()).collect();
     let email = email_lower(object, &props);
     check_email_free(tdb, email.as_deref(), None)?;
     let at = now.naive_utc();
@@ -208,27 +226,17 @@ pub fn create(
         purge_at: None,
     };
     tdb.insert_record(&row)?;
-    tdb.index_fields(object, &row.id, &index_list(parsed.index))?;
+    tdb.index_fields(object, &row.id, &index_list(index))?;
     if let Some(tags) = &parsed.tags {
         tdb.set_record_tags(&row.id, tags, at)?;
     }
     let v = load_view(tdb, object, &row, defs)?;
-    tdb.append_event(
-        event(object, "created", &row.id, actor, v.clone(), None),
-        now,
-    )?;
+    tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now)?;
     Ok(v)
 }
 
-pub fn get(
-    tdb: &mut TenantDb<'_>,
-    object: Object,
-    id: &str,
-    defs: &[CustomFieldRow],
-) -> Result<Value, AppError> {
-    let row = tdb
-        .record(object, id, false)?
-        .ok_or_else(|| AppError::not_found(object.name()))?;
+pub fn get(tdb: &mut TenantDb<'_>, object: Object, id: &str, defs: &[CustomFieldRow]) -> Result<Value, AppError> {
+    let row = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     load_view(tdb, object, &row, defs)
 }
 
@@ -241,11 +249,11 @@ pub fn update(
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<Value, AppError> {
-    let mut row = tdb
-        .record(object, id, false)?
-        .ok_or_else(|| AppError::not_found(object.name()))?;
+    let mut row = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     check_links(tdb, &parsed)?;
     let before = load_view(tdb, object, &row, defs)?;
+    let touched: Vec<String> = parsed.props.keys().cloned().collect();
+    let mut index = parsed.index;
     let mut props: Map<String, Value> = serde_json::from_str(&row.props).unwrap_or_default();
     let mut custom: Map<String, Value> = serde_json::from_str(&row.custom).unwrap_or_default();
     for (k, v) in parsed.props {
@@ -262,6 +270,7 @@ pub fn update(
             custom.insert(k, v);
         }
     }
+    check_refs(tdb, object, &mut props, &mut index, &touched)?;
     let email = email_lower(object, &props);
     check_email_free(tdb, email.as_deref(), Some(id))?;
     row.search_text = search_text(object, &props);
@@ -279,19 +288,11 @@ pub fn update(
         return Ok(before);
     }
     tdb.update_record(&row)?;
-    tdb.index_fields(object, id, &index_list(parsed.index))?;
+    tdb.index_fields(object, id, &index_list(index))?;
     after = load_view(tdb, object, &row, defs)?;
-    tdb.append_event(
-        event(
-            object,
-            "updated",
-            id,
-            actor,
-            after.clone(),
-            Some(Value::Object(diff)),
-        ),
-        now,
-    )?;
+    // A deal moving between stages is the event pipelines and dashboards follow.
+    let verb = if object == Object::Deal && diff.contains_key("stage_id") { "stage_changed" } else { "updated" };
+    tdb.append_event(event(object, verb, id, actor, after.clone(), Some(Value::Object(diff))), now)?;
     Ok(after)
 }
 
@@ -331,14 +332,10 @@ pub fn trash(
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    tdb.record(object, id, false)?
-        .ok_or_else(|| AppError::not_found(object.name()))?;
+    tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let purge_at = now + trash_retention();
     tdb.set_trashed(id, Some(now.naive_utc()), Some(purge_at.naive_utc()))?;
-    tdb.append_event(
-        event(object, "deleted", id, actor, json!({"id": id}), None),
-        now,
-    )?;
+    tdb.append_event(event(object, "deleted", id, actor, json!({"id": id}), None), now)?;
     Ok(())
 }
 
@@ -351,14 +348,10 @@ pub fn restore(
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<Value, AppError> {
-    let row = tdb
-        .record(object, id, true)?
-        .ok_or_else(|| AppError::not_found(object.name()))?;
+    let row = tdb.record(object, id, true)?.ok_or_else(|| AppError::not_found(object.name()))?;
     check_email_free(tdb, row.email_lower.as_deref(), Some(id))?;
     tdb.set_trashed(id, None, None)?;
-    let live = tdb
-        .record(object, id, false)?
-        .ok_or_else(|| AppError::not_found(object.name()))?;
+    let live = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let v = load_view(tdb, object, &live, defs)?;
     tdb.append_event(event(object, "restored", id, actor, v.clone(), None), now)?;
     Ok(v)
@@ -375,7 +368,5 @@ pub fn defs_by_object(defs: Vec<CustomFieldRow>) -> HashMap<String, Vec<CustomFi
 
 /// The index field name for a filter on `custom_fields.<key>`.
 pub fn custom_filter_field(defs: &[CustomFieldRow], key: &str) -> Option<String> {
-    defs.iter()
-        .find(|d| d.field_key == key)
-        .map(|d| custom_index_name(&d.id))
+    defs.iter().find(|d| d.field_key == key).map(|d| custom_index_name(&d.id))
 }

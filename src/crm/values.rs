@@ -15,17 +15,11 @@ pub struct Indexed {
 
 impl Indexed {
     fn text(s: &str) -> Self {
-        Self {
-            text: Some(s.to_lowercase()),
-            num: None,
-        }
+        Self { text: Some(s.to_lowercase()), num: None }
     }
 
     fn num(n: f64) -> Self {
-        Self {
-            text: None,
-            num: Some(n),
-        }
+        Self { text: None, num: Some(n) }
     }
 }
 
@@ -47,15 +41,9 @@ fn nonempty_str(v: &Value) -> Result<&str, String> {
 /// Checks `v` against `kind`. Null is accepted here; required-ness is the caller's rule.
 pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
     if v.is_null() {
-        return Ok(Checked {
-            stored: Value::Null,
-            indexed: Vec::new(),
-        });
+        return Ok(Checked { stored: Value::Null, indexed: Vec::new() });
     }
-    let single = |stored: Value, idx: Indexed| Checked {
-        stored,
-        indexed: vec![idx],
-    };
+    let single = |stored: Value, idx: Indexed| Checked { stored, indexed: vec![idx] };
     match kind {
         Kind::Text { max } => {
             let s = nonempty_str(v)?;
@@ -67,18 +55,14 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
         Kind::Email => {
             let s = nonempty_str(v)?;
             let e = EmailAddress::parse(s).map_err(str::to_string)?;
-            Ok(single(
-                Value::String(e.as_str().to_string()),
-                Indexed::text(e.as_str()),
-            ))
+            Ok(single(Value::String(e.as_str().to_string()), Indexed::text(e.as_str())))
         }
         Kind::Phone => {
             let s = nonempty_str(v)?;
             let digits = s.chars().filter(char::is_ascii_digit).count();
             let ok = s.len() <= 40
                 && (3..=20).contains(&digits)
-                && s.chars()
-                    .all(|c| c.is_ascii_digit() || " +-().x".contains(c));
+                && s.chars().all(|c| c.is_ascii_digit() || " +-().x".contains(c));
             if !ok {
                 return Err("must be a phone number (digits, spaces, + - ( ) .)".into());
             }
@@ -103,42 +87,28 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
                 && !s.starts_with('.')
                 && !s.ends_with('.')
                 && !s.contains("..")
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
             if !ok {
                 return Err("must be a domain such as acme.example (no scheme or path)".into());
             }
             Ok(single(Value::String(s.clone()), Indexed::text(&s)))
         }
         Kind::Number => {
-            let n = v
-                .as_f64()
-                .filter(|n| n.is_finite())
-                .ok_or("must be a number")?;
+            let n = v.as_f64().filter(|n| n.is_finite()).ok_or("must be a number")?;
             Ok(single(v.clone(), Indexed::num(n)))
         }
         Kind::Date => {
             let s = nonempty_str(v)?;
-            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| "must be a date YYYY-MM-DD")?;
-            let secs = d
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp())
-                .unwrap_or_default();
+            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")?;
+            let secs = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or_default();
             Ok(Checked {
                 stored: Value::String(d.format("%Y-%m-%d").to_string()),
-                indexed: vec![Indexed {
-                    text: Some(d.format("%Y-%m-%d").to_string()),
-                    num: Some(secs as f64),
-                }],
+                indexed: vec![Indexed { text: Some(d.format("%Y-%m-%d").to_string()), num: Some(secs as f64) }],
             })
         }
         Kind::Boolean => {
             let b = v.as_bool().ok_or("must be true or false")?;
-            Ok(single(
-                Value::Bool(b),
-                Indexed::num(if b { 1.0 } else { 0.0 }),
-            ))
+            Ok(single(Value::Bool(b), Indexed::num(if b { 1.0 } else { 0.0 })))
         }
         Kind::Select(options) => {
             let s = nonempty_str(v)?;
@@ -164,6 +134,32 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
                 stored: Value::Array(chosen.into_iter().map(Value::String).collect()),
             })
         }
+        Kind::Decimal => {
+            let (text, n) = decimal(v)?;
+            Ok(single(Value::String(text), Indexed::num(n)))
+        }
+        Kind::Currency => {
+            let s = nonempty_str(v)?.to_ascii_uppercase();
+            if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err("must be a 3-letter ISO 4217 currency code such as EUR".into());
+            }
+            Ok(single(Value::String(s.clone()), Indexed::text(&s)))
+        }
+        Kind::DateTime => {
+            let s = nonempty_str(v)?;
+            let t = chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| "must be an RFC 3339 date and time, e.g. 2026-11-26T15:00:00Z")?
+                .with_timezone(&chrono::Utc);
+            let text = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            Ok(Checked {
+                indexed: vec![Indexed { text: Some(text.clone()), num: Some(t.timestamp() as f64) }],
+                stored: Value::String(text),
+            })
+        }
+        Kind::Member | Kind::Pipeline | Kind::Stage => {
+            let id = v.as_str().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok()).ok_or("must be an id")?.to_string();
+            Ok(single(Value::String(id.clone()), Indexed::text(&id)))
+        }
         Kind::Links(_) => {
             let items = v.as_array().ok_or("must be an array of record ids")?;
             let mut ids: Vec<String> = Vec::new();
@@ -188,6 +184,40 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
     }
 }
 
+/// Parses an exact decimal from a JSON number or string: at most 15 digits before the
+/// point and 6 after. Returns the canonical text (no exponent, no `+`, no leading zeros)
+/// and the nearest float for indexing.
+fn decimal(v: &Value) -> Result<(String, f64), String> {
+    const MSG: &str = "must be a decimal amount such as 1250.50 (at most 15 digits before the point, 6 after)";
+    let raw = match v {
+        Value::String(s) => s.trim().to_string(),
+        // serde_json prints a parsed number back in its shortest exact form for these sizes.
+        Value::Number(n) => n.to_string(),
+        _ => return Err(MSG.into()),
+    };
+    let (neg, body) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw.as_str()),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let ok = !int.is_empty()
+        && int.len() <= 15
+        && frac.len() <= 6
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && !(body.contains('.') && frac.is_empty());
+    if !ok {
+        return Err(MSG.into());
+    }
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let zero = int == "0" && frac.bytes().all(|b| b == b'0');
+    let sign = if neg && !zero { "-" } else { "" };
+    let text = if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") };
+    let n: f64 = text.parse().map_err(|_| MSG.to_string())?;
+    Ok((text, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,23 +233,14 @@ mod tests {
 
     #[test]
     fn each_kind_validates() {
-        assert_eq!(
-            ok(Kind::Email, json!(" Ada@Acme.Example ")),
-            json!("ada@acme.example")
-        );
+        assert_eq!(ok(Kind::Email, json!(" Ada@Acme.Example ")), json!("ada@acme.example"));
         bad(Kind::Email, json!("nope"));
         bad(Kind::Email, json!(5));
-        assert_eq!(
-            ok(Kind::Phone, json!("+1 (555) 010-2030")),
-            json!("+1 (555) 010-2030")
-        );
+        assert_eq!(ok(Kind::Phone, json!("+1 (555) 010-2030")), json!("+1 (555) 010-2030"));
         bad(Kind::Phone, json!("call me"));
         ok(Kind::Url, json!("https://acme.example/x"));
         bad(Kind::Url, json!("javascript:alert(1)"));
-        assert_eq!(
-            ok(Kind::Domain, json!("Acme.Example")),
-            json!("acme.example")
-        );
+        assert_eq!(ok(Kind::Domain, json!("Acme.Example")), json!("acme.example"));
         bad(Kind::Domain, json!("https://acme.example"));
         ok(Kind::Number, json!(12.5));
         bad(Kind::Number, json!("12"));
@@ -230,13 +251,31 @@ mod tests {
         let opts = vec!["a".to_string(), "b".to_string()];
         ok(Kind::Select(opts.clone()), json!("a"));
         bad(Kind::Select(opts.clone()), json!("c"));
-        assert_eq!(
-            ok(Kind::MultiSelect(opts.clone()), json!(["b", "a", "b"])),
-            json!(["b", "a"])
-        );
+        assert_eq!(ok(Kind::MultiSelect(opts.clone()), json!(["b", "a", "b"])), json!(["b", "a"]));
         bad(Kind::MultiSelect(opts), json!(["a", "z"]));
         bad(Kind::Text { max: 3 }, json!("abcd"));
         bad(Kind::Text { max: 3 }, json!("  "));
         assert_eq!(ok(Kind::Text { max: 3 }, Value::Null), Value::Null);
+    }
+
+    #[test]
+    fn money_is_exact_text() {
+        assert_eq!(ok(Kind::Decimal, json!("0012500.50")), json!("12500.50"));
+        assert_eq!(ok(Kind::Decimal, json!(0.1)), json!("0.1"));
+        assert_eq!(ok(Kind::Decimal, json!("-0.00")), json!("0.00"));
+        assert_eq!(ok(Kind::Decimal, json!("999999999999999.999999")), json!("999999999999999.999999"));
+        for bad in
+            [json!("1e5"), json!("12."), json!("abc"), json!("1.1234567"), json!(true), json!("1000000000000000")]
+        {
+            bad_(Kind::Decimal, bad);
+        }
+        assert_eq!(ok(Kind::Currency, json!("eur")), json!("EUR"));
+        bad_(Kind::Currency, json!("EURO"));
+        assert_eq!(ok(Kind::DateTime, json!("2026-11-26T16:00:00+01:00")), json!("2026-11-26T15:00:00Z"));
+        bad_(Kind::DateTime, json!("tomorrow"));
+    }
+
+    fn bad_(kind: Kind, v: Value) {
+        assert!(check(&kind, &v).is_err(), "{kind:?} accepted {v}");
     }
 }

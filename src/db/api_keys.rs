@@ -29,19 +29,13 @@ impl ApiKeyRow {
 
 /// Resolves a presented key. Like the session lookup, the key names its own portal.
 pub fn find_by_hash(conn: &mut DbConnection, key_hash: &str) -> QueryResult<Option<ApiKeyRow>> {
-    api_keys::table
-        .filter(api_keys::key_hash.eq(key_hash))
-        .select(ApiKeyRow::as_select())
-        .first(conn)
-        .optional()
+    api_keys::table.filter(api_keys::key_hash.eq(key_hash)).select(ApiKeyRow::as_select()).first(conn).optional()
 }
 
 impl TenantDb<'_> {
     pub fn create_key(&mut self, mut row: ApiKeyRow) -> QueryResult<ApiKeyRow> {
         row.tenant_id = self.tid().to_string();
-        diesel::insert_into(api_keys::table)
-            .values(&row)
-            .execute(self.conn())?;
+        diesel::insert_into(api_keys::table).values(&row).execute(self.conn())?;
         Ok(row)
     }
 
@@ -73,28 +67,20 @@ impl TenantDb<'_> {
         now: NaiveDateTime,
     ) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
-        let n = diesel::update(
-            api_keys::table
-                .filter(api_keys::tenant_id.eq(tid))
-                .filter(api_keys::id.eq(id)),
-        )
-        .set((
-            api_keys::key_hash.eq(key_hash),
-            api_keys::display_prefix.eq(display_prefix),
-            api_keys::rotated_at.eq(Some(now)),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(api_keys::table.filter(api_keys::tenant_id.eq(tid)).filter(api_keys::id.eq(id)))
+            .set((
+                api_keys::key_hash.eq(key_hash),
+                api_keys::display_prefix.eq(display_prefix),
+                api_keys::rotated_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
 
     pub fn delete_key(&mut self, id: &str) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
-        let n = diesel::delete(
-            api_keys::table
-                .filter(api_keys::tenant_id.eq(tid))
-                .filter(api_keys::id.eq(id)),
-        )
-        .execute(conn)?;
+        let n = diesel::delete(api_keys::table.filter(api_keys::tenant_id.eq(tid)).filter(api_keys::id.eq(id)))
+            .execute(conn)?;
         Ok(n == 1)
     }
 
@@ -106,11 +92,7 @@ impl TenantDb<'_> {
             api_keys::table
                 .filter(api_keys::tenant_id.eq(tid))
                 .filter(api_keys::id.eq(id))
-                .filter(
-                    api_keys::last_used_at
-                        .is_null()
-                        .or(api_keys::last_used_at.lt(stale)),
-                ),
+                .filter(api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(stale))),
         )
         .set(api_keys::last_used_at.eq(Some(now)))
         .execute(conn)?;

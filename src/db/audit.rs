@@ -106,12 +106,7 @@ impl NewEntry {
         self
     }
 
-    pub fn from_request(
-        mut self,
-        ip: Option<String>,
-        user_agent: Option<String>,
-        request_id: Option<String>,
-    ) -> Self {
+    pub fn from_request(mut self, ip: Option<String>, user_agent: Option<String>, request_id: Option<String>) -> Self {
         self.ip = ip;
         self.user_agent = user_agent.map(|ua| ua.chars().take(512).collect());
         self.request_id = request_id;
@@ -134,11 +129,7 @@ pub struct AuditFilter {
 /// Starts a new portal's chain (called when the portal is created).
 pub fn start_chain(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
     diesel::insert_into(audit_heads::table)
-        .values((
-            audit_heads::tenant_id.eq(tenant_id),
-            audit_heads::seq.eq(0i64),
-            audit_heads::hash.eq(GENESIS),
-        ))
+        .values((audit_heads::tenant_id.eq(tenant_id), audit_heads::seq.eq(0i64), audit_heads::hash.eq(GENESIS)))
         .execute(conn)?;
     Ok(())
 }
@@ -150,13 +141,9 @@ impl TenantDb<'_> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
         // Taking the head's lock first orders concurrent appends.
-        diesel::update(audit_heads::table.find(&tid))
-            .set(audit_heads::seq.eq(audit_heads::seq + 1))
-            .execute(conn)?;
-        let (seq, prev_hash): (i64, String) = audit_heads::table
-            .find(&tid)
-            .select((audit_heads::seq, audit_heads::hash))
-            .first(conn)?;
+        diesel::update(audit_heads::table.find(&tid)).set(audit_heads::seq.eq(audit_heads::seq + 1)).execute(conn)?;
+        let (seq, prev_hash): (i64, String) =
+            audit_heads::table.find(&tid).select((audit_heads::seq, audit_heads::hash)).first(conn)?;
         let mut row = AuditRow {
             tenant_id: tid.clone(),
             seq,
@@ -175,28 +162,17 @@ impl TenantDb<'_> {
             hash: String::new(),
         };
         row.hash = row.chained_hash(&prev_hash);
-        diesel::update(audit_heads::table.find(&tid))
-            .set(audit_heads::hash.eq(&row.hash))
-            .execute(conn)?;
-        diesel::insert_into(audit_log::table)
-            .values(&row)
-            .execute(conn)?;
+        diesel::update(audit_heads::table.find(&tid)).set(audit_heads::hash.eq(&row.hash)).execute(conn)?;
+        diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
         Ok(seq)
     }
 
     pub fn audit_entries(&mut self, f: &AuditFilter) -> QueryResult<Vec<AuditRow>> {
         let (conn, tid) = self.parts();
-        let mut q = audit_log::table
-            .filter(audit_log::tenant_id.eq(tid))
-            .select(AuditRow::as_select())
-            .into_boxed();
+        let mut q = audit_log::table.filter(audit_log::tenant_id.eq(tid)).select(AuditRow::as_select()).into_boxed();
         if let Some(a) = &f.action {
             // `auth.login` matches `auth.login.failed` and `auth.login.succeeded`.
-            q = q.filter(
-                audit_log::action
-                    .eq(a.clone())
-                    .or(audit_log::action.like(format!("{a}.%"))),
-            );
+            q = q.filter(audit_log::action.eq(a.clone()).or(audit_log::action.like(format!("{a}.%"))));
         }
         if let Some(a) = &f.actor_id {
             q = q.filter(audit_log::actor_id.eq(a.clone()));
@@ -232,10 +208,7 @@ pub struct Report {
 /// Recomputes every portal's chain from the genesis, in `seq` order.
 pub fn verify(conn: &mut DbConnection) -> QueryResult<Report> {
     let mut report = Report::default();
-    let ids: Vec<String> = tenants::table
-        .select(tenants::id)
-        .order(tenants::id.asc())
-        .load(conn)?;
+    let ids: Vec<String> = tenants::table.select(tenants::id).order(tenants::id.asc()).load(conn)?;
     for tid in ids {
         report.portals += 1;
         let rows: Vec<AuditRow> = audit_log::table
@@ -245,11 +218,7 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<Report> {
             .load(conn)?;
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1;
-        let broken = |seq: i64, reason: String| Break {
-            tenant_id: tid.clone(),
-            seq,
-            reason,
-        };
+        let broken = |seq: i64, reason: String| Break { tenant_id: tid.clone(), seq, reason };
         let mut found = None;
         for row in &rows {
             report.entries += 1;
@@ -257,36 +226,21 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<Report> {
                 continue;
             }
             if row.seq != expected_seq {
-                found = Some(broken(
-                    row.seq,
-                    format!("expected entry {expected_seq} here (an entry is missing)"),
-                ));
+                found = Some(broken(row.seq, format!("expected entry {expected_seq} here (an entry is missing)")));
             } else if row.prev_hash != prev {
-                found = Some(broken(
-                    row.seq,
-                    "prev_hash does not match the previous entry".into(),
-                ));
+                found = Some(broken(row.seq, "prev_hash does not match the previous entry".into()));
             } else if row.chained_hash(&prev) != row.hash {
-                found = Some(broken(
-                    row.seq,
-                    "contents do not match the entry's hash (altered)".into(),
-                ));
+                found = Some(broken(row.seq, "contents do not match the entry's hash (altered)".into()));
             }
             prev = row.hash.clone();
             expected_seq += 1;
         }
         if found.is_none() {
-            let head: Option<(i64, String)> = audit_heads::table
-                .find(&tid)
-                .select((audit_heads::seq, audit_heads::hash))
-                .first(conn)
-                .optional()?;
+            let head: Option<(i64, String)> =
+                audit_heads::table.find(&tid).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
             if let Some((seq, hash)) = head {
                 if seq != expected_seq - 1 || hash != prev {
-                    found = Some(broken(
-                        seq,
-                        "the newest entries are missing (chain head does not match)".into(),
-                    ));
+                    found = Some(broken(seq, "the newest entries are missing (chain head does not match)".into()));
                 }
             }
         }

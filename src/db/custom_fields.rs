@@ -36,6 +36,7 @@ impl CustomFieldRow {
             key: self.field_key.clone(),
             kind: custom_kind(&self.field_type, self.option_list())?,
             required: self.required,
+            default: None,
         })
     }
 }
@@ -96,21 +97,13 @@ impl TenantDb<'_> {
             .filter(custom_fields::id.eq(id))
             .select(CustomFieldRow::as_select());
         if trashed {
-            q.filter(custom_fields::deleted_at.is_not_null())
-                .first(conn)
-                .optional()
+            q.filter(custom_fields::deleted_at.is_not_null()).first(conn).optional()
         } else {
-            q.filter(custom_fields::deleted_at.is_null())
-                .first(conn)
-                .optional()
+            q.filter(custom_fields::deleted_at.is_null()).first(conn).optional()
         }
     }
 
-    pub fn live_custom_field_by_key(
-        &mut self,
-        object: Object,
-        key: &str,
-    ) -> QueryResult<Option<CustomFieldRow>> {
+    pub fn live_custom_field_by_key(&mut self, object: Object, key: &str) -> QueryResult<Option<CustomFieldRow>> {
         let (conn, tid) = self.parts();
         custom_fields::table
             .filter(custom_fields::tenant_id.eq(tid))
@@ -123,11 +116,7 @@ impl TenantDb<'_> {
     }
 
     /// Trashed definitions, oldest first, after an id.
-    pub fn trashed_custom_fields(
-        &mut self,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> QueryResult<Vec<CustomFieldRow>> {
+    pub fn trashed_custom_fields(&mut self, after_id: Option<&str>, limit: i64) -> QueryResult<Vec<CustomFieldRow>> {
         let (conn, tid) = self.parts();
         let mut q = custom_fields::table
             .filter(custom_fields::tenant_id.eq(tid))
@@ -141,18 +130,14 @@ impl TenantDb<'_> {
     }
 
     pub fn insert_custom_field(&mut self, row: &CustomFieldRow) -> QueryResult<()> {
-        diesel::insert_into(custom_fields::table)
-            .values(row)
-            .execute(self.conn())?;
+        diesel::insert_into(custom_fields::table).values(row).execute(self.conn())?;
         Ok(())
     }
 
     pub fn update_custom_field(&mut self, row: &CustomFieldRow) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         diesel::update(
-            custom_fields::table
-                .filter(custom_fields::tenant_id.eq(tid))
-                .filter(custom_fields::id.eq(&row.id)),
+            custom_fields::table.filter(custom_fields::tenant_id.eq(tid)).filter(custom_fields::id.eq(&row.id)),
         )
         .set((
             custom_fields::label.eq(&row.label),

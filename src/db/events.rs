@@ -39,10 +39,7 @@ pub struct NewEvent {
 /// Starts a new portal's event sequence (called when the portal is created).
 pub fn start_sequence(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
     diesel::insert_into(event_heads::table)
-        .values((
-            event_heads::tenant_id.eq(tenant_id),
-            event_heads::seq.eq(0i64),
-        ))
+        .values((event_heads::tenant_id.eq(tenant_id), event_heads::seq.eq(0i64)))
         .execute(conn)?;
     Ok(())
 }
@@ -51,13 +48,8 @@ impl TenantDb<'_> {
     pub fn append_event(&mut self, e: NewEvent, now: DateTime<Utc>) -> QueryResult<i64> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
-        diesel::update(event_heads::table.find(&tid))
-            .set(event_heads::seq.eq(event_heads::seq + 1))
-            .execute(conn)?;
-        let seq: i64 = event_heads::table
-            .find(&tid)
-            .select(event_heads::seq)
-            .first(conn)?;
+        diesel::update(event_heads::table.find(&tid)).set(event_heads::seq.eq(event_heads::seq + 1)).execute(conn)?;
+        let seq: i64 = event_heads::table.find(&tid).select(event_heads::seq).first(conn)?;
         diesel::insert_into(events::table)
             .values(&EventRow {
                 tenant_id: tid,

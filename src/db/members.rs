@@ -48,9 +48,7 @@ impl TenantDb<'_> {
     pub fn set_role(&mut self, user: &UserId, role: Role) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         diesel::update(
-            memberships::table
-                .filter(memberships::tenant_id.eq(tid))
-                .filter(memberships::user_id.eq(user.as_str())),
+            memberships::table.filter(memberships::tenant_id.eq(tid)).filter(memberships::user_id.eq(user.as_str())),
         )
         .set(memberships::role.eq(role.as_str()))
         .execute(conn)?;
@@ -61,9 +59,7 @@ impl TenantDb<'_> {
     pub fn remove_member(&mut self, user: &UserId, now: NaiveDateTime) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         diesel::delete(
-            memberships::table
-                .filter(memberships::tenant_id.eq(tid))
-                .filter(memberships::user_id.eq(user.as_str())),
+            memberships::table.filter(memberships::tenant_id.eq(tid)).filter(memberships::user_id.eq(user.as_str())),
         )
         .execute(conn)?;
         diesel::update(

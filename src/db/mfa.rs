@@ -18,18 +18,14 @@ pub fn set_pending_secret(
     sealed: &Sealed,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(
-        users::table
-            .find(user.as_str())
-            .filter(users::totp_enabled_at.is_null()),
-    )
-    .set((
-        users::totp_secret.eq(Some(&sealed.blob)),
-        users::totp_key_id.eq(Some(&sealed.key_id)),
-        users::totp_last_step.eq(None::<i64>),
-        users::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    diesel::update(users::table.find(user.as_str()).filter(users::totp_enabled_at.is_null()))
+        .set((
+            users::totp_secret.eq(Some(&sealed.blob)),
+            users::totp_key_id.eq(Some(&sealed.key_id)),
+            users::totp_last_step.eq(None::<i64>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -53,17 +49,11 @@ pub struct StoredTotp {
 
 /// The person's TOTP secret, pending or confirmed; `None` when there is none.
 pub fn secret(conn: &mut DbConnection, user: &UserId) -> QueryResult<Option<StoredTotp>> {
-    let row: Option<TotpColumns> = users::table
-        .find(user.as_str())
-        .select(TotpColumns::as_select())
-        .first(conn)
-        .optional()?;
+    let row: Option<TotpColumns> =
+        users::table.find(user.as_str()).select(TotpColumns::as_select()).first(conn).optional()?;
     Ok(row.and_then(|r| {
         Some(StoredTotp {
-            sealed: Sealed {
-                key_id: r.totp_key_id?,
-                blob: r.totp_secret?,
-            },
+            sealed: Sealed { key_id: r.totp_key_id?, blob: r.totp_secret? },
             enabled: r.totp_enabled_at.is_some(),
             last_step: r.totp_last_step,
         })
@@ -84,11 +74,7 @@ pub fn enable(
             .filter(users::totp_enabled_at.is_null())
             .filter(users::totp_secret.is_not_null()),
     )
-    .set((
-        users::totp_enabled_at.eq(Some(now)),
-        users::totp_last_step.eq(Some(step)),
-        users::updated_at.eq(now),
-    ))
+    .set((users::totp_enabled_at.eq(Some(now)), users::totp_last_step.eq(Some(step)), users::updated_at.eq(now)))
     .execute(conn)?;
     if n == 0 {
         return Ok(false);
@@ -103,8 +89,7 @@ fn replace_recovery_codes(
     hashes: &[String],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())))
-        .execute(conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str()))).execute(conn)?;
     for hash in hashes {
         diesel::insert_into(recovery_codes::table)
             .values((
@@ -129,19 +114,14 @@ pub fn disable(conn: &mut DbConnection, user: &UserId, now: NaiveDateTime) -> Qu
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())))
-        .execute(conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str()))).execute(conn)?;
     Ok(())
 }
 
 /// Accepts `step` only if it is newer than the last one used (atomic replay guard).
 pub fn claim_step(conn: &mut DbConnection, user: &UserId, step: i64) -> QueryResult<bool> {
     let n = diesel::update(
-        users::table.find(user.as_str()).filter(
-            users::totp_last_step
-                .is_null()
-                .or(users::totp_last_step.lt(step)),
-        ),
+        users::table.find(user.as_str()).filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
     )
     .set(users::totp_last_step.eq(Some(step)))
     .execute(conn)?;
@@ -149,12 +129,7 @@ pub fn claim_step(conn: &mut DbConnection, user: &UserId, step: i64) -> QueryRes
 }
 
 /// Spends a recovery code; false if unknown or already used.
-pub fn use_recovery_code(
-    conn: &mut DbConnection,
-    user: &UserId,
-    hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
+pub fn use_recovery_code(conn: &mut DbConnection, user: &UserId, hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(
         recovery_codes::table
             .filter(recovery_codes::user_id.eq(user.as_str()))
@@ -210,10 +185,7 @@ pub fn create_challenge(
     Ok(())
 }
 
-pub fn find_challenge(
-    conn: &mut DbConnection,
-    token_hash: &str,
-) -> QueryResult<Option<ChallengeRow>> {
+pub fn find_challenge(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<ChallengeRow>> {
     mfa_challenges::table
         .filter(mfa_challenges::token_hash.eq(token_hash))
         .select(ChallengeRow::as_select())
@@ -229,17 +201,9 @@ pub fn count_attempt(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 }
 
 /// Marks the challenge used; false if it already was (so it yields one session at most).
-pub fn consume_challenge(
-    conn: &mut DbConnection,
-    id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        mfa_challenges::table
-            .find(id)
-            .filter(mfa_challenges::used_at.is_null()),
-    )
-    .set(mfa_challenges::used_at.eq(Some(now)))
-    .execute(conn)?;
+pub fn consume_challenge(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(mfa_challenges::table.find(id).filter(mfa_challenges::used_at.is_null()))
+        .set(mfa_challenges::used_at.eq(Some(now)))
+        .execute(conn)?;
     Ok(n == 1)
 }

@@ -14,6 +14,7 @@ pub mod custom_fields;
 pub mod events;
 pub mod members;
 pub mod mfa;
+pub mod pipelines;
 pub mod records;
 pub mod schema;
 pub mod sessions;
@@ -82,9 +83,9 @@ impl ConnectionFactory {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                diesel::PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+            }
         }
     }
 }
@@ -98,8 +99,7 @@ impl ManageConnection for ConnectionFactory {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -114,9 +114,8 @@ pub type PooledConn = PooledConnection<ConnectionFactory>;
 pub fn prepare(url: &DatabaseUrl) -> anyhow::Result<()> {
     if let DatabaseUrl::Sqlite(path) = url {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("cannot create database directory {}: {e}", dir.display())
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))?;
         }
     }
     Ok(())
@@ -125,9 +124,8 @@ pub fn prepare(url: &DatabaseUrl) -> anyhow::Result<()> {
 /// Applies pending migrations; returns the versions applied (empty when up to date).
 pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
     prepare(url)?;
-    let mut conn = ConnectionFactory::new(url.clone())
-        .open()
-        .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
+    let mut conn =
+        ConnectionFactory::new(url.clone()).open().map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
     let applied = match &mut conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
@@ -172,9 +170,8 @@ impl Db {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(|e| AppError::Unavailable {
-                detail: format!("database unavailable: {e}"),
-            })?;
+            let mut conn =
+                pool.get().map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })?;
             f(&mut conn)
         })
         .await
@@ -217,12 +214,8 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgresql(_) => {
-            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
-        }
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Postgresql(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {
@@ -230,9 +223,7 @@ where
             Ok(value)
         }
         Err(e) => {
-            if let Err(rollback) =
-                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
-            {
+            if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
                 tracing::error!(error = %rollback, "rollback failed");
             }
             Err(e)

@@ -58,12 +58,7 @@ pub struct ListSpec {
 
 impl TenantDb<'_> {
     /// A live (or, with `trashed`, a trashed) record of `object` by id.
-    pub fn record(
-        &mut self,
-        object: Object,
-        id: &str,
-        trashed: bool,
-    ) -> QueryResult<Option<RecordRow>> {
+    pub fn record(&mut self, object: Object, id: &str, trashed: bool) -> QueryResult<Option<RecordRow>> {
         let (conn, tid) = self.parts();
         let q = records::table
             .filter(records::tenant_id.eq(tid))
@@ -71,13 +66,9 @@ impl TenantDb<'_> {
             .filter(records::id.eq(id))
             .select(RecordRow::as_select());
         if trashed {
-            q.filter(records::deleted_at.is_not_null())
-                .first(conn)
-                .optional()
+            q.filter(records::deleted_at.is_not_null()).first(conn).optional()
         } else {
-            q.filter(records::deleted_at.is_null())
-                .first(conn)
-                .optional()
+            q.filter(records::deleted_at.is_null()).first(conn).optional()
         }
     }
 
@@ -109,27 +100,21 @@ impl TenantDb<'_> {
     }
 
     pub fn insert_record(&mut self, row: &RecordRow) -> QueryResult<()> {
-        diesel::insert_into(records::table)
-            .values(row)
-            .execute(self.conn())?;
+        diesel::insert_into(records::table).values(row).execute(self.conn())?;
         Ok(())
     }
 
     pub fn update_record(&mut self, row: &RecordRow) -> QueryResult<()> {
         let (conn, tid) = self.parts();
-        diesel::update(
-            records::table
-                .filter(records::tenant_id.eq(tid))
-                .filter(records::id.eq(&row.id)),
-        )
-        .set((
-            records::props.eq(&row.props),
-            records::custom.eq(&row.custom),
-            records::search_text.eq(&row.search_text),
-            records::email_lower.eq(&row.email_lower),
-            records::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)?;
+        diesel::update(records::table.filter(records::tenant_id.eq(tid)).filter(records::id.eq(&row.id)))
+            .set((
+                records::props.eq(&row.props),
+                records::custom.eq(&row.custom),
+                records::search_text.eq(&row.search_text),
+                records::email_lower.eq(&row.email_lower),
+                records::updated_at.eq(row.updated_at),
+            ))
+            .execute(conn)?;
         Ok(())
     }
 
@@ -141,26 +126,14 @@ impl TenantDb<'_> {
         purge_at: Option<NaiveDateTime>,
     ) -> QueryResult<()> {
         let (conn, tid) = self.parts();
-        diesel::update(
-            records::table
-                .filter(records::tenant_id.eq(tid))
-                .filter(records::id.eq(id)),
-        )
-        .set((
-            records::deleted_at.eq(deleted_at),
-            records::purge_at.eq(purge_at),
-        ))
-        .execute(conn)?;
+        diesel::update(records::table.filter(records::tenant_id.eq(tid)).filter(records::id.eq(id)))
+            .set((records::deleted_at.eq(deleted_at), records::purge_at.eq(purge_at)))
+            .execute(conn)?;
         Ok(())
     }
 
     /// Replaces the mirrored values of the given fields.
-    pub fn index_fields(
-        &mut self,
-        object: Object,
-        record_id: &str,
-        fields: &[FieldIndex],
-    ) -> QueryResult<()> {
+    pub fn index_fields(&mut self, object: Object, record_id: &str, fields: &[FieldIndex]) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
         for f in fields {
@@ -201,18 +174,11 @@ impl TenantDb<'_> {
     }
 
     /// Sets a record's tags to exactly `names`, creating tags that do not exist yet.
-    pub fn set_record_tags(
-        &mut self,
-        record_id: &str,
-        names: &[String],
-        now: NaiveDateTime,
-    ) -> QueryResult<()> {
+    pub fn set_record_tags(&mut self, record_id: &str, names: &[String], now: NaiveDateTime) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
         diesel::delete(
-            record_tags::table
-                .filter(record_tags::tenant_id.eq(&tid))
-                .filter(record_tags::record_id.eq(record_id)),
+            record_tags::table.filter(record_tags::tenant_id.eq(&tid)).filter(record_tags::record_id.eq(record_id)),
         )
         .execute(conn)?;
         for name in names {
@@ -325,7 +291,5 @@ impl TenantDb<'_> {
 
 /// Escapes LIKE wildcards so `?q=50%` finds "50%" literally.
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

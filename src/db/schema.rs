@@ -216,6 +216,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pipelines (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        stages -> Text,
+        display_order -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(record_values -> records (record_id));
 diesel::joinable!(record_tags -> records (record_id));
 diesel::joinable!(record_tags -> tags (tag_id));
@@ -242,4 +254,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_fields,
     event_heads,
     events,
+    pipelines,
 );

@@ -44,35 +44,24 @@ pub struct ResolvedSession {
 /// Resolves a token hash to its session, the membership it acts under and the 2FA facts.
 /// This is the one read that precedes knowing the tenant: the token itself names it.
 /// Expiry and revocation are judged by the caller against its clock.
-pub fn find_by_token_hash(
-    conn: &mut DbConnection,
-    token_hash: &str,
-) -> QueryResult<Option<ResolvedSession>> {
+pub fn find_by_token_hash(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<ResolvedSession>> {
     let row: Option<(SessionRow, MembershipRow, bool, Option<NaiveDateTime>)> = sessions::table
         .inner_join(
-            memberships::table.on(memberships::tenant_id
-                .eq(sessions::tenant_id)
-                .and(memberships::user_id.eq(sessions::user_id))),
+            memberships::table
+                .on(memberships::tenant_id.eq(sessions::tenant_id).and(memberships::user_id.eq(sessions::user_id))),
         )
         .inner_join(tenants::table.on(tenants::id.eq(sessions::tenant_id)))
         .inner_join(users::table.on(users::id.eq(sessions::user_id)))
         .filter(sessions::token_hash.eq(token_hash))
-        .select((
-            SessionRow::as_select(),
-            MembershipRow::as_select(),
-            tenants::require_mfa,
-            users::totp_enabled_at,
-        ))
+        .select((SessionRow::as_select(), MembershipRow::as_select(), tenants::require_mfa, users::totp_enabled_at))
         .first(conn)
         .optional()?;
-    Ok(row.map(
-        |(session, membership, require_mfa, enabled)| ResolvedSession {
-            session,
-            membership,
-            require_mfa,
-            mfa_enabled: enabled.is_some(),
-        },
-    ))
+    Ok(row.map(|(session, membership, require_mfa, enabled)| ResolvedSession {
+        session,
+        membership,
+        require_mfa,
+        mfa_enabled: enabled.is_some(),
+    }))
 }
 
 /// Ends every live session of a person, in every portal, except `keep` (after a password
@@ -112,23 +101,14 @@ impl TenantDb<'_> {
             last_seen_at: now,
             revoked_at: None,
             ip: client.ip.clone(),
-            user_agent: client
-                .user_agent
-                .as_deref()
-                .map(|ua| ua.chars().take(512).collect()),
+            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(512).collect()),
         };
-        diesel::insert_into(sessions::table)
-            .values(&row)
-            .execute(self.conn())?;
+        diesel::insert_into(sessions::table).values(&row).execute(self.conn())?;
         Ok(row)
     }
 
     /// A person's live sessions in this portal, newest first.
-    pub fn live_sessions(
-        &mut self,
-        user: &UserId,
-        now: NaiveDateTime,
-    ) -> QueryResult<Vec<SessionRow>> {
+    pub fn live_sessions(&mut self, user: &UserId, now: NaiveDateTime) -> QueryResult<Vec<SessionRow>> {
         let (conn, tid) = self.parts();
         sessions::table
             .filter(sessions::tenant_id.eq(tid))
@@ -142,12 +122,7 @@ impl TenantDb<'_> {
 
     /// Revokes one of `user`'s sessions; revoking twice is harmless. Returns whether a live
     /// one was revoked.
-    pub fn revoke_session(
-        &mut self,
-        user: &UserId,
-        id: &SessionId,
-        now: NaiveDateTime,
-    ) -> QueryResult<bool> {
+    pub fn revoke_session(&mut self, user: &UserId, id: &SessionId, now: NaiveDateTime) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
         let n = diesel::update(
             sessions::table

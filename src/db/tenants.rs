@@ -37,12 +37,7 @@ impl MembershipRow {
 }
 
 /// Creates a portal with `owner` as its first owner.
-pub fn create(
-    conn: &mut DbConnection,
-    name: &str,
-    owner: &UserId,
-    now: NaiveDateTime,
-) -> QueryResult<TenantRow> {
+pub fn create(conn: &mut DbConnection, name: &str, owner: &UserId, now: NaiveDateTime) -> QueryResult<TenantRow> {
     let row = TenantRow {
         id: TenantId::new().to_string(),
         name: name.to_string(),
@@ -52,9 +47,7 @@ pub fn create(
         updated_at: now,
         require_mfa: false,
     };
-    diesel::insert_into(tenants::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(tenants::table).values(&row).execute(conn)?;
     super::audit::start_chain(conn, &row.id)?;
     super::events::start_sequence(conn, &row.id)?;
     diesel::insert_into(memberships::table)
@@ -70,10 +63,7 @@ pub fn create(
 
 /// The portals a user belongs to, oldest membership first. User-scoped, not tenant-scoped:
 /// it is how a user chooses a portal at sign-in.
-pub fn portals_of(
-    conn: &mut DbConnection,
-    user: &UserId,
-) -> QueryResult<Vec<(TenantRow, MembershipRow)>> {
+pub fn portals_of(conn: &mut DbConnection, user: &UserId) -> QueryResult<Vec<(TenantRow, MembershipRow)>> {
     tenants::table
         .inner_join(memberships::table)
         .filter(memberships::user_id.eq(user.as_str()))
@@ -86,10 +76,7 @@ impl TenantDb<'_> {
     /// This portal's own row.
     pub fn tenant(&mut self) -> QueryResult<TenantRow> {
         let (conn, tid) = self.parts();
-        tenants::table
-            .find(tid)
-            .select(TenantRow::as_select())
-            .first(conn)
+        tenants::table.find(tid).select(TenantRow::as_select()).first(conn)
     }
 
     /// Applies changed settings; `None` leaves a setting as it is.
@@ -101,18 +88,12 @@ impl TenantDb<'_> {
     ) -> QueryResult<TenantRow> {
         let (conn, tid) = self.parts();
         if let Some(name) = name {
-            diesel::update(tenants::table.find(tid))
-                .set(tenants::name.eq(name))
-                .execute(conn)?;
+            diesel::update(tenants::table.find(tid)).set(tenants::name.eq(name)).execute(conn)?;
         }
         if let Some(flag) = require_mfa {
-            diesel::update(tenants::table.find(tid))
-                .set(tenants::require_mfa.eq(flag))
-                .execute(conn)?;
+            diesel::update(tenants::table.find(tid)).set(tenants::require_mfa.eq(flag)).execute(conn)?;
         }
-        diesel::update(tenants::table.find(tid))
-            .set(tenants::updated_at.eq(now))
-            .execute(conn)?;
+        diesel::update(tenants::table.find(tid)).set(tenants::updated_at.eq(now)).execute(conn)?;
         self.tenant()
     }
 
@@ -121,9 +102,7 @@ impl TenantDb<'_> {
     /// concurrency.
     pub fn lock(&mut self) -> QueryResult<()> {
         let (conn, tid) = self.parts();
-        diesel::update(tenants::table.find(tid))
-            .set(tenants::id.eq(tid))
-            .execute(conn)?;
+        diesel::update(tenants::table.find(tid)).set(tenants::id.eq(tid)).execute(conn)?;
         Ok(())
     }
 

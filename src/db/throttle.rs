@@ -25,11 +25,8 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 pub fn load(conn: &mut DbConnection, scope: &str, subject: &str) -> QueryResult<Option<State>> {
-    let row: Option<ThrottleRow> = auth_throttle::table
-        .find((scope, subject))
-        .select(ThrottleRow::as_select())
-        .first(conn)
-        .optional()?;
+    let row: Option<ThrottleRow> =
+        auth_throttle::table.find((scope, subject)).select(ThrottleRow::as_select()).first(conn).optional()?;
     Ok(row.map(|r| State {
         failures: r.failures.max(0) as u32,
         last_failure_at: utc(r.last_failure_at),

@@ -28,23 +28,12 @@ impl UserRow {
     }
 }
 
-pub fn find_by_email(
-    conn: &mut DbConnection,
-    email: &EmailAddress,
-) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::email.eq(email.as_str()))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+pub fn find_by_email(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<Option<UserRow>> {
+    users::table.filter(users::email.eq(email.as_str())).select(UserRow::as_select()).first(conn).optional()
 }
 
 pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id.as_str())
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+    users::table.find(id.as_str()).select(UserRow::as_select()).first(conn).optional()
 }
 
 pub fn create(
@@ -66,23 +55,13 @@ pub fn create(
         totp_enabled_at: None,
         totp_last_step: None,
     };
-    diesel::insert_into(users::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(users::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
-pub fn set_password(
-    conn: &mut DbConnection,
-    id: &UserId,
-    password_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn set_password(conn: &mut DbConnection, id: &UserId, password_hash: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(users::table.find(id.as_str()))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::updated_at.eq(now),
-        ))
+        .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
 }

@@ -22,15 +22,11 @@ impl EmailAddress {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
         if !domain_ok || !local_ok {
             return Err("must be an email address like name@example.com");
         }
@@ -60,10 +56,7 @@ mod tests {
 
     #[test]
     fn accepts_and_lowercases() {
-        assert_eq!(
-            EmailAddress::parse(" Ada@Example.COM ").unwrap().as_str(),
-            "ada@example.com"
-        );
+        assert_eq!(EmailAddress::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
     }
 
     #[test]

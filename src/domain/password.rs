@@ -29,14 +29,8 @@ pub const TOO_LONG: PolicyViolation = rule("max_length", "must be at most 1024 c
 pub const NO_UPPER: PolicyViolation = rule("uppercase", "must contain an upper-case letter");
 pub const NO_LOWER: PolicyViolation = rule("lowercase", "must contain a lower-case letter");
 pub const NO_DIGIT: PolicyViolation = rule("digit", "must contain a digit");
-pub const NO_SPECIAL: PolicyViolation = rule(
-    "special",
-    "must contain a special character (not a letter or digit)",
-);
-pub const BREACHED: PolicyViolation = rule(
-    "breached",
-    "is on the list of common breached passwords; choose another",
-);
+pub const NO_SPECIAL: PolicyViolation = rule("special", "must contain a special character (not a letter or digit)");
+pub const BREACHED: PolicyViolation = rule("breached", "is on the list of common breached passwords; choose another");
 
 pub struct Password(String);
 

@@ -56,21 +56,16 @@ pub async fn change_password(
     let me = p.user()?.clone();
     let body = body.0;
     let mut errors = Vec::new();
-    let new = parse_password("new_password", &body.new_password, &mut errors)
-        .ok_or_else(|| AppError::invalid(errors))?;
+    let new =
+        parse_password("new_password", &body.new_password, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
     let uid = me.user_id.clone();
     let user = state
         .db
-        .run(move |conn| {
-            users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))
-        })
+        .run(move |conn| users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token")))
         .await?;
     let (current, stored) = (body.current_password, user.password_hash);
     if !blocking::cpu(move || password_hash::verify(&current, &stored)).await? {
-        return Err(AppError::validation(
-            "current_password",
-            "is not your current password",
-        ));
+        return Err(AppError::validation("current_password", "is not your current password"));
     }
     let hash = blocking::cpu(move || password_hash::hash(&new)).await??;
     let now = state.clock.now();
@@ -79,12 +74,7 @@ pub async fn change_password(
         .db
         .write(move |conn| {
             users::set_password(conn, &me.user_id, &hash, now.naive_utc())?;
-            let revoked = sessions::revoke_all_for_user_except(
-                conn,
-                &me.user_id,
-                &me.session_id,
-                now.naive_utc(),
-            )?;
+            let revoked = sessions::revoke_all_for_user_except(conn, &me.user_id, &me.session_id, now.naive_utc())?;
             let entry = entry.details(serde_json::json!({"other_sessions_revoked": revoked}));
             TenantDb::new(conn, p.tenant_id).audit(entry, now)?;
             Ok(())
@@ -97,17 +87,11 @@ pub async fn change_password(
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "auth",
     security(("bearer" = [])),
     responses((status = 200, body = SessionList)))]
-pub async fn list_sessions(
-    state: web::Data<AppState>,
-    p: Principal,
-) -> Result<HttpResponse, AppError> {
+pub async fn list_sessions(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let me = p.user()?.clone();
     let now = state.clock.now().naive_utc();
     let uid = me.user_id.clone();
-    let rows = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).live_sessions(&uid, now)?))
-        .await?;
+    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).live_sessions(&uid, now)?)).await?;
     let data = rows
         .into_iter()
         .map(|s| SessionView {

@@ -80,17 +80,13 @@ fn display_prefix(key: &str) -> String {
 /// Validates and normalises a scope list (sorted, without duplicates).
 pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, AppError> {
     if raw.is_empty() {
-        return Err(AppError::validation(
-            "scopes",
-            "at least one scope is required",
-        ));
+        return Err(AppError::validation("scopes", "at least one scope is required"));
     }
     let mut errors = Vec::new();
     let mut scopes = Vec::new();
     for (i, s) in raw.iter().enumerate() {
-        let ok = s
-            .split_once(':')
-            .is_some_and(|(r, level)| RESOURCES.contains(&r) && matches!(level, "read" | "write"));
+        let ok =
+            s.split_once(':').is_some_and(|(r, level)| RESOURCES.contains(&r) && matches!(level, "read" | "write"));
         if ok {
             scopes.push(s.clone());
         } else {
@@ -113,13 +109,8 @@ pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, AppError> {
     responses((status = 200, body = ApiKeyList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.manager()?;
-    let rows = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).list_keys()?))
-        .await?;
-    Ok(HttpResponse::Ok().json(ApiKeyList {
-        data: rows.into_iter().map(ApiKeyView::from).collect(),
-    }))
+    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).list_keys()?)).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyList { data: rows.into_iter().map(ApiKeyView::from).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
@@ -130,19 +121,12 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create(
-    state: web::Data<AppState>,
-    p: Principal,
-    body: Json<NewApiKey>,
-) -> Result<HttpResponse, AppError> {
+pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<NewApiKey>) -> Result<HttpResponse, AppError> {
     let me = p.manager()?.clone();
     let body = body.0;
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::validation(
-            "name",
-            "is required, at most 100 characters",
-        ));
+        return Err(AppError::validation("name", "is required, at most 100 characters"));
     }
     let scopes = parse_scopes(&body.scopes)?;
     let key = tokens::generate(tokens::API_KEY_PREFIX)?;
@@ -234,9 +218,7 @@ pub async fn delete(
         .db
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
-            let key = tdb
-                .find_key(&id)?
-                .ok_or_else(|| AppError::not_found("api key"))?;
+            let key = tdb.find_key(&id)?.ok_or_else(|| AppError::not_found("api key"))?;
             tdb.delete_key(&id)?;
             tdb.audit(entry.details(serde_json::json!({"name": key.name})), now)?;
             Ok(())

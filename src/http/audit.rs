@@ -66,15 +66,9 @@ impl From<AuditRow> for AuditEntry {
         Self {
             seq: r.seq,
             occurred_at: r.occurred_at.and_utc(),
-            actor: AuditActor {
-                kind: r.actor_type,
-                id: r.actor_id,
-            },
+            actor: AuditActor { kind: r.actor_type, id: r.actor_id },
             action: r.action,
-            target: r.target_type.map(|kind| AuditTarget {
-                kind,
-                id: r.target_id,
-            }),
+            target: r.target_type.map(|kind| AuditTarget { kind, id: r.target_id }),
             ip: r.ip,
             user_agent: r.user_agent,
             request_id: r.request_id,
@@ -92,19 +86,12 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn parse_time(
-    field: &str,
-    raw: &Option<String>,
-    errors: &mut Vec<FieldError>,
-) -> Option<chrono::NaiveDateTime> {
+fn parse_time(field: &str, raw: &Option<String>, errors: &mut Vec<FieldError>) -> Option<chrono::NaiveDateTime> {
     let raw = raw.as_deref()?;
     match DateTime::parse_from_rfc3339(raw) {
         Ok(t) => Some(t.with_timezone(&Utc).naive_utc()),
         Err(_) => {
-            errors.push(FieldError::new(
-                field,
-                "must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z",
-            ));
+            errors.push(FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z"));
             None
         }
     }
@@ -136,10 +123,7 @@ pub async fn list(
         None => 25,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                "must be a whole number from 1 to 100",
-            ));
+            errors.push(FieldError::new("limit", "must be a whole number from 1 to 100"));
             25
         }
     };
@@ -147,10 +131,7 @@ pub async fn list(
         None => None,
         Some(Ok(n)) if n > 0 => Some(n),
         Some(_) => {
-            errors.push(FieldError::new(
-                "after",
-                "is not a cursor from this endpoint",
-            ));
+            errors.push(FieldError::new("after", "is not a cursor from this endpoint"));
             None
         }
     };
@@ -165,19 +146,9 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let mut rows = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?))
-        .await?;
+    let mut rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?)).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.seq.to_string())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(AuditPage {
-        data: rows.into_iter().map(AuditEntry::from).collect(),
-        next_cursor,
-    }))
+    let next_cursor = if more { rows.last().map(|r| r.seq.to_string()) } else { None };
+    Ok(HttpResponse::Ok().json(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
 }

@@ -123,19 +123,13 @@ pub fn display_name(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Str
 pub fn parse_password(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Password> {
     Password::parse(raw)
         .map_err(|broken| {
-            errors.extend(
-                broken
-                    .into_iter()
-                    .map(|r| FieldError::new(field, r.message).with_rule(r.code)),
-            )
+            errors.extend(broken.into_iter().map(|r| FieldError::new(field, r.message).with_rule(r.code)))
         })
         .ok()
 }
 
 fn parse_email(raw: &str, errors: &mut Vec<FieldError>) -> Option<EmailAddress> {
-    EmailAddress::parse(raw)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok()
+    EmailAddress::parse(raw).map_err(|m| errors.push(FieldError::new("email", m))).ok()
 }
 
 /// Issues a session token for `user` in `tenant`.
@@ -185,10 +179,7 @@ pub async fn signup(
     };
 
     let lookup = email.clone();
-    let taken = state
-        .db
-        .run(move |conn| Ok(users::find_by_email(conn, &lookup)?.is_some()))
-        .await?;
+    let taken = state.db.run(move |conn| Ok(users::find_by_email(conn, &lookup)?.is_some())).await?;
     if taken {
         return Err(email_taken());
     }
@@ -208,9 +199,7 @@ pub async fn signup(
             let tenant_id = TenantId::from_db(tenant.id.clone());
             let (token, expires_at) = open_session(conn, &st, &tenant_id, &user_id, &client)?;
             TenantDb::new(conn, tenant_id).audit(
-                meta.entry("tenant.created")
-                    .actor("user", &user_id)
-                    .details(serde_json::json!({"signup": true})),
+                meta.entry("tenant.created").actor("user", &user_id).details(serde_json::json!({"signup": true})),
                 st.clock.now(),
             )?;
             Ok((tenant, user, token, expires_at))
@@ -218,42 +207,27 @@ pub async fn signup(
         .await?;
     tracing::info!(tenant_id = %tenant.id, user_id = %user.id, "portal signed up");
     Ok(HttpResponse::Created().json(SignupResponse {
-        tenant: TenantView {
-            id: tenant.id,
-            name: tenant.name,
-        },
-        user: UserView {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-            role: Role::Owner,
-        },
+        tenant: TenantView { id: tenant.id, name: tenant.name },
+        user: UserView { id: user.id, email: user.email, name: user.name, role: Role::Owner },
         token,
         expires_at,
     }))
 }
 
 fn email_taken() -> AppError {
-    AppError::conflict(
-        "an account with this email already exists; sign in, then create another portal from it",
-    )
+    AppError::conflict("an account with this email already exists; sign in, then create another portal from it")
 }
 
 fn tenant_required(portals: &[(tenants::TenantRow, tenants::MembershipRow)]) -> AppError {
-    let list: Vec<serde_json::Value> = portals
-        .iter()
-        .map(|(t, m)| serde_json::json!({"id": t.id, "name": t.name, "role": m.role}))
-        .collect();
+    let list: Vec<serde_json::Value> =
+        portals.iter().map(|(t, m)| serde_json::json!({"id": t.id, "name": t.name, "role": m.role})).collect();
     let mut extra = serde_json::Map::new();
     extra.insert("tenants".into(), serde_json::Value::Array(list));
     AppError::WithExtra {
         status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
         code: "tenant_required",
         detail: "this account belongs to several portals; repeat the request with tenant_id".into(),
-        errors: vec![FieldError::new(
-            "tenant_id",
-            "is required: choose one of `tenants`",
-        )],
+        errors: vec![FieldError::new("tenant_id", "is required: choose one of `tenants`")],
         extra,
     }
 }
@@ -324,25 +298,15 @@ pub async fn login(
     let now = state.clock.now();
     let account = email.as_str().to_string();
     let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    refuse_if_throttled(
-        &state,
-        vec![(ACCOUNT_SCOPE, account.clone()), (IP_SCOPE, ip.clone())],
-        now,
-    )
-    .await?;
+    refuse_if_throttled(&state, vec![(ACCOUNT_SCOPE, account.clone()), (IP_SCOPE, ip.clone())], now).await?;
 
-    let user = state
-        .db
-        .run(move |conn| Ok(users::find_by_email(conn, &email)?))
-        .await?;
+    let user = state.db.run(move |conn| Ok(users::find_by_email(conn, &email)?)).await?;
     let password = body.password;
     let known_user = user.as_ref().map(|u| UserId::from_db(u.id.clone()));
     let verified = match user {
         Some(user) => {
             let hash = user.password_hash.clone();
-            blocking::cpu(move || password_hash::verify(&password, &hash))
-                .await?
-                .then_some(user)
+            blocking::cpu(move || password_hash::verify(&password, &hash)).await?.then_some(user)
         }
         None => {
             blocking::cpu(move || password_hash::verify_dummy(&password)).await?;
@@ -408,11 +372,7 @@ pub async fn login(
                     now.naive_utc(),
                     expires_at.naive_utc(),
                 )?;
-                return Ok(LoginAnswer::Mfa(MfaChallenge {
-                    mfa_required: true,
-                    mfa_token: token,
-                    expires_at,
-                }));
+                return Ok(LoginAnswer::Mfa(MfaChallenge { mfa_required: true, mfa_token: token, expires_at }));
             }
             let (token, expires_at) = open_session(conn, &st, &tenant_id, &user_id, &client)?;
             let entry = meta
@@ -420,11 +380,7 @@ pub async fn login(
                 .actor("user", &user_id)
                 .details(serde_json::json!({"method": "password"}));
             TenantDb::new(conn, tenant_id.clone()).audit(entry, now)?;
-            Ok(LoginAnswer::Session(LoginResponse {
-                token,
-                expires_at,
-                tenant_id: tenant_id.to_string(),
-            }))
+            Ok(LoginAnswer::Session(LoginResponse { token, expires_at, tenant_id: tenant_id.to_string() }))
         })
         .await?;
     Ok(HttpResponse::Ok().json(answer))
@@ -451,14 +407,8 @@ pub async fn mfa_login(
         .db
         .run(move |conn| Ok(mfa::find_challenge(conn, &hash)?))
         .await?
-        .filter(|c| {
-            c.used_at.is_none()
-                && c.expires_at.and_utc() > now
-                && c.attempts < MFA_CHALLENGE_ATTEMPTS
-        })
-        .ok_or_else(|| {
-            AppError::unauthorized("this sign-in step is unknown, used or expired; sign in again")
-        })?;
+        .filter(|c| c.used_at.is_none() && c.expires_at.and_utc() > now && c.attempts < MFA_CHALLENGE_ATTEMPTS)
+        .ok_or_else(|| AppError::unauthorized("this sign-in step is unknown, used or expired; sign in again"))?;
     let user_id = UserId::from_db(challenge.user_id.clone());
     refuse_if_throttled(&state, vec![(MFA_SCOPE, user_id.to_string())], now).await?;
 
@@ -475,9 +425,7 @@ pub async fn mfa_login(
                 return Ok(None);
             };
             if !mfa::consume_challenge(conn, &challenge_id, now.naive_utc())? {
-                return Err(AppError::unauthorized(
-                    "this sign-in step was already used; sign in again",
-                ));
+                return Err(AppError::unauthorized("this sign-in step was already used; sign in again"));
             }
             throttle::clear(conn, MFA_SCOPE, user_id.as_str())?;
             let (token, expires_at) = open_session(conn, &st, &tenant_id, &user_id, &client)?;
@@ -499,21 +447,13 @@ pub async fn mfa_login(
                 .actor("user", &user_id)
                 .details(serde_json::json!({"method": method}));
             tdb.audit(e, now)?;
-            Ok(Some(LoginResponse {
-                token,
-                expires_at,
-                tenant_id: tenant_id.to_string(),
-            }))
+            Ok(Some(LoginResponse { token, expires_at, tenant_id: tenant_id.to_string() }))
         })
         .await?;
     match answer {
         Some(session) => Ok(HttpResponse::Ok().json(session)),
         None => {
-            let (cid, uid, tid) = (
-                challenge.id,
-                UserId::from_db(challenge.user_id),
-                challenge.tenant_id,
-            );
+            let (cid, uid, tid) = (challenge.id, UserId::from_db(challenge.user_id), challenge.tenant_id);
             let entry = failure_meta
                 .entry("auth.login.failed")
                 .actor("user", &uid)

@@ -91,28 +91,18 @@ async fn require_write(state: &AppState, p: &Principal) -> Result<(), AppError> 
 fn check_label(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let label = raw.trim().to_string();
     if label.is_empty() || label.chars().count() > 255 {
-        errors.push(FieldError::new(
-            "label",
-            "is required, at most 255 characters",
-        ));
+        errors.push(FieldError::new("label", "is required, at most 255 characters"));
     }
     label
 }
 
-fn check_options(
-    field_type: &str,
-    options: &[String],
-    errors: &mut Vec<FieldError>,
-) -> Vec<String> {
+fn check_options(field_type: &str, options: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     let is_select = matches!(field_type, "select" | "multi_select");
     let mut clean: Vec<String> = Vec::new();
     for o in options {
         let o = o.trim();
         if o.is_empty() || o.chars().count() > 255 {
-            errors.push(FieldError::new(
-                "options",
-                "each option must be 1-255 characters",
-            ));
+            errors.push(FieldError::new("options", "each option must be 1-255 characters"));
             return clean;
         }
         if !clean.iter().any(|c| c == o) {
@@ -120,16 +110,10 @@ fn check_options(
         }
     }
     if is_select && clean.is_empty() {
-        errors.push(FieldError::new(
-            "options",
-            "select fields need at least one option",
-        ));
+        errors.push(FieldError::new("options", "select fields need at least one option"));
     }
     if !is_select && !clean.is_empty() {
-        errors.push(FieldError::new(
-            "options",
-            "only select and multi_select fields have options",
-        ));
+        errors.push(FieldError::new("options", "only select and multi_select fields have options"));
     }
     if clean.len() > 1000 {
         errors.push(FieldError::new("options", "at most 1000 options"));
@@ -148,18 +132,10 @@ pub async fn list(
     p.require(&state, "custom_fields", Access::Read).await?;
     let object = match q.into_inner().object.filter(|o| !o.is_empty()) {
         None => None,
-        Some(o) => Some(
-            Object::parse(&o)
-                .ok_or_else(|| AppError::validation("object", "is not a CRM object"))?,
-        ),
+        Some(o) => Some(Object::parse(&o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
     };
-    let rows = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).custom_fields(object)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(CustomFieldList {
-        data: rows.iter().map(CustomField::from).collect(),
-    }))
+    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).custom_fields(object)?)).await?;
+    Ok(HttpResponse::Ok().json(CustomFieldList { data: rows.iter().map(CustomField::from).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/custom-fields", tag = "custom-fields",
@@ -185,21 +161,13 @@ pub async fn create(
     let key_ok = !key.is_empty()
         && key.len() <= 64
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !key_ok {
-        errors.push(FieldError::new(
-            "key",
-            "must match [a-z][a-z0-9_]* (at most 64 characters)",
-        ));
+        errors.push(FieldError::new("key", "must match [a-z][a-z0-9_]* (at most 64 characters)"));
     }
     let label = check_label(&b.label, &mut errors);
     if !CUSTOM_TYPES.contains(&b.field_type.as_str()) {
-        errors.push(FieldError::new(
-            "type",
-            format!("must be one of {}", CUSTOM_TYPES.join(", ")),
-        ));
+        errors.push(FieldError::new("type", format!("must be one of {}", CUSTOM_TYPES.join(", "))));
     }
     let options = check_options(&b.field_type, &b.options, &mut errors);
     let (Some(object), true) = (object, errors.is_empty()) else {
@@ -224,17 +192,10 @@ pub async fn create(
         .db
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
-            if tdb
-                .live_custom_field_by_key(object, &row.field_key)?
-                .is_some()
-            {
+            if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
                 return Err(AppError::Conflict {
                     code: "conflict",
-                    detail: format!(
-                        "{} already has a custom field with the key {}",
-                        object.plural(),
-                        row.field_key
-                    ),
+                    detail: format!("{} already has a custom field with the key {}", object.plural(), row.field_key),
                 });
             }
             tdb.insert_custom_field(&row)?;
@@ -247,11 +208,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/custom-fields/{id}", tag = "custom-fields",
     security(("bearer" = [])), params(("id" = String, Path, description = "Custom field id")),
     responses((status = 200, body = CustomField), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn get(
-    state: web::Data<AppState>,
-    p: Principal,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "custom_fields", Access::Read).await?;
     let id = id.into_inner();
     let row = state
@@ -287,9 +244,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
-            let mut row = tdb
-                .custom_field(&id, false)?
-                .ok_or_else(|| AppError::not_found("custom field"))?;
+            let mut row = tdb.custom_field(&id, false)?.ok_or_else(|| AppError::not_found("custom field"))?;
             let mut errors = Vec::new();
             if let Some(label) = &patch.label {
                 row.label = check_label(label, &mut errors);
@@ -317,11 +272,7 @@ pub async fn update(
     security(("bearer" = [])), params(("id" = String, Path, description = "Custom field id")),
     responses((status = 204, description = "In the trash"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    p: Principal,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     require_write(&state, &p).await?;
     let id = id.into_inner();
     let now = state.clock.now();
@@ -329,9 +280,7 @@ pub async fn delete(
         .db
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
-            let mut row = tdb
-                .custom_field(&id, false)?
-                .ok_or_else(|| AppError::not_found("custom field"))?;
+            let mut row = tdb.custom_field(&id, false)?.ok_or_else(|| AppError::not_found("custom field"))?;
             row.deleted_at = Some(now.naive_utc());
             row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());
             tdb.update_custom_field(&row)?;

@@ -26,10 +26,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalFuture<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.max_body_bytes)
-            .unwrap_or(1024 * 1024);
+        let limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.max_body_bytes).unwrap_or(1024 * 1024);
         let content_type = req.content_type().to_ascii_lowercase();
         // A missing Content-Type is read as JSON (curl -d sends form encoding by default,
         // and refusing that would only annoy); any other explicit type is refused.
@@ -98,22 +95,11 @@ fn shape_error(path: &str, err: &serde_json::Error) -> AppError {
     // serde_json appends " at line L column C"; the field name says more to a client.
     let full = err.to_string();
     let message = full.split(" at line ").next().unwrap_or(&full).to_string();
-    if let Some(missing) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-    {
-        let field = if path == "." {
-            missing.to_string()
-        } else {
-            format!("{path}.{missing}")
-        };
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        let field = if path == "." { missing.to_string() } else { format!("{path}.{missing}") };
         return AppError::invalid(vec![FieldError::new(field, "is required")]);
     }
-    let field = if path == "." {
-        "body".to_string()
-    } else {
-        path.to_string()
-    };
+    let field = if path == "." { "body".to_string() } else { path.to_string() };
     AppError::invalid(vec![FieldError::new(field, message)])
 }
 
@@ -122,11 +108,7 @@ fn shape_error(path: &str, err: &serde_json::Error) -> AppError {
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
         ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
     }
 }
 
@@ -164,10 +146,7 @@ mod tests {
         }
         match err_of("{\"count\":1}") {
             AppError::Validation { errors, .. } => {
-                assert_eq!(
-                    (errors[0].field.as_str(), errors[0].message.as_str()),
-                    ("email", "is required")
-                )
+                assert_eq!((errors[0].field.as_str(), errors[0].message.as_str()), ("email", "is required"))
             }
             other => panic!("{other:?}"),
         }

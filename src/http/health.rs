@@ -28,10 +28,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is serving", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    HttpResponse::Ok().json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Ready: the database is reachable (within 2 s); 503 otherwise.
@@ -44,15 +41,10 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let database = state.settings.database_url.backend_name();
     match state.db.ping(Duration::from_secs(2)).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(Readiness {
-            status: "ready",
-            database,
-        })),
+        Ok(()) => Ok(HttpResponse::Ok().json(Readiness { status: "ready", database })),
         Err(why) => {
             tracing::warn!(reason = %why, "not ready");
-            Err(AppError::Unavailable {
-                detail: format!("{database} database unreachable"),
-            })
+            Err(AppError::Unavailable { detail: format!("{database} database unreachable") })
         }
     }
 }
@@ -61,10 +53,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let text = state
-        .metrics
-        .render(&state.db, state.settings.db_pool_size)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text))
+    let text = state.metrics.render(&state.db, state.settings.db_pool_size)?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
 }

@@ -73,31 +73,20 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
     let (user, tenant) = state
         .db
         .run(move |conn| {
-            let user =
-                users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+            let user = users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
             let tenant = TenantDb::new(conn, tid).tenant()?;
             Ok((user, tenant))
         })
         .await?;
     let mfa_enabled = user.mfa_enabled();
     Ok(HttpResponse::Ok().json(MeResponse {
-        user: MeUser {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-        },
-        tenant: TenantView {
-            id: tenant.id,
-            name: tenant.name,
-        },
+        user: MeUser { id: user.id, email: user.email, name: user.name },
+        tenant: TenantView { id: tenant.id, name: tenant.name },
         role: auth.role,
         mfa_enabled,
         mfa_required: tenant.require_mfa,
         mfa_enrollment_required: tenant.require_mfa && !mfa_enabled,
-        session: MeSession {
-            id: auth.session_id.to_string(),
-            expires_at: auth.expires_at,
-        },
+        session: MeSession { id: auth.session_id.to_string(), expires_at: auth.expires_at },
     }))
 }
 
@@ -105,23 +94,12 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
 #[utoipa::path(get, path = "/api/v1/me/tenants", tag = "auth",
     security(("bearer" = [])),
     responses((status = 200, body = MyTenants)))]
-pub async fn list_tenants(
-    state: web::Data<AppState>,
-    p: Principal,
-) -> Result<HttpResponse, AppError> {
+pub async fn list_tenants(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let auth = p.user()?.clone();
-    let portals = state
-        .db
-        .run(move |conn| Ok(tenants::portals_of(conn, &auth.user_id)?))
-        .await?;
+    let portals = state.db.run(move |conn| Ok(tenants::portals_of(conn, &auth.user_id)?)).await?;
     let data = portals
         .into_iter()
-        .map(|(t, m)| MyTenant {
-            role: m.role(),
-            id: t.id,
-            name: t.name,
-            created_at: t.created_at.and_utc(),
-        })
+        .map(|(t, m)| MyTenant { role: m.role(), id: t.id, name: t.name, created_at: t.created_at.and_utc() })
         .collect();
     Ok(HttpResponse::Ok().json(MyTenants { data }))
 }
@@ -152,8 +130,7 @@ pub async fn create_tenant(
         .db
         .write(move |conn| {
             let tenant = tenants::create(conn, &name, &auth.user_id, now)?;
-            TenantDb::new(conn, crate::domain::TenantId::from_db(tenant.id.clone()))
-                .audit(entry, clock.now())?;
+            TenantDb::new(conn, crate::domain::TenantId::from_db(tenant.id.clone())).audit(entry, clock.now())?;
             Ok(tenant)
         })
         .await?;

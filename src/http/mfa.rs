@@ -62,19 +62,13 @@ pub fn check_and_spend(
     allow_recovery: bool,
 ) -> Result<Option<Factor>, AppError> {
     if allow_recovery && recovery_codes::looks_like_code(code) {
-        let spent =
-            mfa::use_recovery_code(conn, user, &recovery_codes::digest(code), now.naive_utc())?;
+        let spent = mfa::use_recovery_code(conn, user, &recovery_codes::digest(code), now.naive_utc())?;
         return Ok(spent.then_some(Factor::RecoveryCode));
     }
-    let Some(mfa::StoredTotp {
-        sealed, last_step, ..
-    }) = mfa::secret(conn, user)?
-    else {
+    let Some(mfa::StoredTotp { sealed, last_step, .. }) = mfa::secret(conn, user)? else {
         return Ok(None);
     };
-    let secret = keyring
-        .decrypt(&sealed, totp_context(user).as_bytes())
-        .map_err(AppError::internal)?;
+    let secret = keyring.decrypt(&sealed, totp_context(user).as_bytes()).map_err(AppError::internal)?;
     let unix = now.timestamp().max(0) as u64;
     match totp::verify(&secret, code, unix, last_step.map(|s| s.max(0) as u64)) {
         Ok(step) => Ok(mfa::claim_step(conn, user, step as i64)?.then_some(Factor::Totp)),
@@ -90,10 +84,7 @@ fn totp_context(user: &UserId) -> String {
 fn invalid_code() -> AppError {
     AppError::Validation {
         detail: "code: is not a valid current code".into(),
-        errors: vec![crate::error::FieldError::new(
-            "code",
-            "is not a valid current code",
-        )],
+        errors: vec![crate::error::FieldError::new("code", "is not a valid current code")],
     }
 }
 
@@ -108,22 +99,17 @@ fn invalid_code() -> AppError {
 pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let user_id = p.user()?.user_id.clone();
     let secret = totp::new_secret()?;
-    let sealed = state
-        .keyring
-        .encrypt(&secret, totp_context(&user_id).as_bytes())?;
+    let sealed = state.keyring.encrypt(&secret, totp_context(&user_id).as_bytes())?;
     let now = state.clock.now().naive_utc();
     let uid = user_id.clone();
     let email = state
         .db
         .write(move |conn| {
-            let user =
-                users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+            let user = users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
             if user.mfa_enabled() {
                 return Err(AppError::Conflict {
                     code: "mfa_already_enabled",
-                    detail:
-                        "two-factor authentication is already on; disable it before enrolling again"
-                            .into(),
+                    detail: "two-factor authentication is already on; disable it before enrolling again".into(),
                 });
             }
             mfa::set_pending_secret(conn, &uid, &sealed, now)?;
@@ -131,11 +117,7 @@ pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpRespo
         })
         .await?;
     let (b32, url) = totp::provisioning(&secret, &state.settings.totp_issuer, &email)?;
-    Ok(HttpResponse::Ok().json(TotpEnrolment {
-        secret: b32,
-        qr_svg: qr::svg(&url)?,
-        otpauth_url: url,
-    }))
+    Ok(HttpResponse::Ok().json(TotpEnrolment { secret: b32, qr_svg: qr::svg(&url)?, otpauth_url: url }))
 }
 
 /// Confirm enrolment with a code from the app; turns 2FA on and returns recovery codes.
@@ -163,10 +145,7 @@ pub async fn confirm(
     state
         .db
         .write(move |conn| {
-            let Some(mfa::StoredTotp {
-                sealed, enabled, ..
-            }) = mfa::secret(conn, &user_id)?
-            else {
+            let Some(mfa::StoredTotp { sealed, enabled, .. }) = mfa::secret(conn, &user_id)? else {
                 return Err(AppError::Conflict {
                     code: "mfa_not_pending",
                     detail: "start enrolment with POST /api/v1/me/mfa/totp first".into(),
@@ -178,24 +157,17 @@ pub async fn confirm(
                     detail: "two-factor authentication is already on".into(),
                 });
             }
-            let secret = st
-                .keyring
-                .decrypt(&sealed, totp_context(&user_id).as_bytes())
-                .map_err(AppError::internal)?;
+            let secret = st.keyring.decrypt(&sealed, totp_context(&user_id).as_bytes()).map_err(AppError::internal)?;
             let unix = now.timestamp().max(0) as u64;
             let step = totp::verify(&secret, &code, unix, None).map_err(|_| invalid_code())?;
             if !mfa::enable(conn, &user_id, step as i64, &hashes, now.naive_utc())? {
-                return Err(AppError::conflict(
-                    "enrolment changed concurrently; start again",
-                ));
+                return Err(AppError::conflict("enrolment changed concurrently; start again"));
             }
             TenantDb::new(conn, tenant).audit(entry, now)?;
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RecoveryCodes {
-        recovery_codes: codes,
-    }))
+    Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: codes }))
 }
 
 /// Turn 2FA off; needs a current code (or an unused recovery code). Refused while the
@@ -218,8 +190,7 @@ pub async fn disable(
     if user.require_mfa {
         return Err(AppError::Forbidden {
             code: "mfa_required_by_portal",
-            detail: "this portal requires two-factor authentication; it cannot be turned off"
-                .into(),
+            detail: "this portal requires two-factor authentication; it cannot be turned off".into(),
         });
     }
     let code = body.0.code;
@@ -251,15 +222,7 @@ pub async fn disable(
         // Counted outside the refused transaction so it sticks.
         state
             .db
-            .write(move |conn| {
-                Ok(throttle::record_failure(
-                    conn,
-                    &throttle_policy::MFA,
-                    MFA_SCOPE,
-                    &subject,
-                    now,
-                )?)
-            })
+            .write(move |conn| Ok(throttle::record_failure(conn, &throttle_policy::MFA, MFA_SCOPE, &subject, now)?))
             .await?;
         return Err(invalid_code());
     }

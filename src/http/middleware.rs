@@ -28,8 +28,7 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     ok.then(|| s.to_string())
 }
 
@@ -37,11 +36,8 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id =
+        req.headers().get(&REQUEST_ID).and_then(sane_request_id).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
@@ -53,14 +49,9 @@ pub async fn observe(
 
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
     if let Some(state) = state {
-        state
-            .metrics
-            .observe_request(&method, &route, status, elapsed.as_secs_f64());
+        state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
@@ -76,10 +67,8 @@ pub fn problem_errors<B: 'static>() -> ErrorHandlers<B> {
 }
 
 fn rewrite_as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let already = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let already =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if already {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
@@ -91,8 +80,7 @@ fn rewrite_as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
             fresh.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    let res: ServiceResponse<EitherBody<B>> =
-        ServiceResponse::new(req, fresh).map_into_right_body();
+    let res: ServiceResponse<EitherBody<B>> = ServiceResponse::new(req, fresh).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
 
@@ -100,17 +88,11 @@ pub fn security_headers(tls: bool) -> DefaultHeaders {
     let mut headers = DefaultHeaders::new()
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ))
+        .add((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::CACHE_CONTROL, "no-store"));
     if tls {
-        headers = headers.add((
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        ));
+        headers = headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"));
     }
     headers
 }

@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod pipelines;
 pub mod principal;
 pub mod records;
 pub mod tenant;
@@ -108,12 +109,22 @@ routes! {
     },
     "/api/v1/trash" => { get: trash::list },
     "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
+    "/api/v1/pipelines" => { get: pipelines::list, post: pipelines::create },
+    "/api/v1/pipelines/{id}" => { get: pipelines::get, patch: pipelines::update, delete: pipelines::delete },
     "/api/v1/companies" => { get: records::companies::list, post: records::companies::create },
     "/api/v1/companies/{id}" => {
         get: records::companies::get,
         patch: records::companies::update,
         delete: records::companies::delete,
     },
+    "/api/v1/deals" => { get: records::deals::list, post: records::deals::create },
+    "/api/v1/deals/{id}" => { get: records::deals::get, patch: records::deals::update, delete: records::deals::delete },
+    "/api/v1/tickets" => { get: records::tickets::list, post: records::tickets::create },
+    "/api/v1/tickets/{id}" => { get: records::tickets::get, patch: records::tickets::update, delete: records::tickets::delete },
+    "/api/v1/tasks" => { get: records::tasks::list, post: records::tasks::create },
+    "/api/v1/tasks/{id}" => { get: records::tasks::get, patch: records::tasks::update, delete: records::tasks::delete },
+    "/api/v1/notes" => { get: records::notes::list, post: records::notes::create },
+    "/api/v1/notes/{id}" => { get: records::notes::get, patch: records::notes::update, delete: records::notes::delete },
 }
 
 /// Mounts every route, plus a problem+json 404 for anything else.
@@ -123,7 +134,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound {
-        detail: format!("no route for {} {}", req.method(), req.path()),
-    })
+    Err(AppError::NotFound { detail: format!("no route for {} {}", req.method(), req.path()) })
 }

@@ -6,10 +6,8 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::records::{companies, contacts};
-use super::{
-    account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, tenant, trash, users,
-};
+use super::records::{companies, contacts, deals, notes, tasks, tickets};
+use super::{account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, pipelines, tenant, trash, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -59,6 +57,31 @@ use super::{
         companies::get,
         companies::update,
         companies::delete,
+        deals::list,
+        deals::create,
+        deals::get,
+        deals::update,
+        deals::delete,
+        tickets::list,
+        tickets::create,
+        tickets::get,
+        tickets::update,
+        tickets::delete,
+        tasks::list,
+        tasks::create,
+        tasks::get,
+        tasks::update,
+        tasks::delete,
+        notes::list,
+        notes::create,
+        notes::get,
+        notes::update,
+        notes::delete,
+        pipelines::list,
+        pipelines::create,
+        pipelines::get,
+        pipelines::update,
+        pipelines::delete,
         custom_fields::list,
         custom_fields::create,
         custom_fields::get,
@@ -82,6 +105,14 @@ use super::{
         (name = "contacts", description = "Contacts: email (unique per portal, case-insensitive), first_name, \
             last_name, phone, company_ids, tags, custom_fields. At least one of email, first_name, last_name."),
         (name = "companies", description = "Companies: name (required), domain, phone, tags, custom_fields."),
+        (name = "deals", description = "Deals: name (required), amount (exact decimal, returned as a string), \
+            currency (ISO 4217), pipeline_id, stage_id, status (open|won|lost), close_date, contact_ids, company_ids."),
+        (name = "tickets", description = "Tickets: subject (required), description, status (open|pending|closed), \
+            priority (low|normal|high|urgent), contact_ids, company_ids."),
+        (name = "tasks", description = "Tasks: title (required), due_at, completed, assignee_id, contact_ids, \
+            company_ids, deal_ids, ticket_ids."),
+        (name = "notes", description = "Notes: body (required), contact_ids, company_ids, deal_ids, ticket_ids."),
+        (name = "pipelines", description = "Deal pipelines with ordered stages"),
         (name = "custom-fields", description = "Custom field definitions; values are validated on every write"),
         (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
@@ -94,10 +125,7 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 

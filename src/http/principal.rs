@@ -46,12 +46,8 @@ pub const RESOURCES: &[&str] = &[
 ];
 
 /// Routes a person may use while their portal requires 2FA they have not set up.
-const ENROLMENT_ROUTES: &[&str] = &[
-    "/api/v1/me",
-    "/api/v1/me/mfa/totp",
-    "/api/v1/me/mfa/totp/confirm",
-    "/api/v1/auth/logout",
-];
+const ENROLMENT_ROUTES: &[&str] =
+    &["/api/v1/me", "/api/v1/me/mfa/totp", "/api/v1/me/mfa/totp/confirm", "/api/v1/auth/logout"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -79,11 +75,7 @@ impl RequestMeta {
 
     /// An audit entry for `action` carrying this request's origin.
     pub fn entry(&self, action: &'static str) -> NewEntry {
-        NewEntry::new(action).from_request(
-            self.ip.clone(),
-            self.user_agent.clone(),
-            self.request_id.clone(),
-        )
+        NewEntry::new(action).from_request(self.ip.clone(), self.user_agent.clone(), self.request_id.clone())
     }
 }
 
@@ -132,8 +124,7 @@ impl Principal {
             Actor::User(u) => Ok(u),
             Actor::Key(_) => Err(AppError::Forbidden {
                 code: "user_required",
-                detail: "private app keys cannot use this endpoint; it needs a signed-in user"
-                    .into(),
+                detail: "private app keys cannot use this endpoint; it needs a signed-in user".into(),
             }),
         }
     }
@@ -150,12 +141,7 @@ impl Principal {
 
     /// Checks access to a resource: roles for people, scopes for keys. A key refused for
     /// lack of scope is recorded in the audit log (`api_key.use_denied`).
-    pub async fn require(
-        &self,
-        state: &AppState,
-        resource: &'static str,
-        access: Access,
-    ) -> Result<(), AppError> {
+    pub async fn require(&self, state: &AppState, resource: &'static str, access: Access) -> Result<(), AppError> {
         match &self.actor {
             Actor::User(u) => {
                 if access == Access::Write && !u.role.can_write() {
@@ -167,24 +153,14 @@ impl Principal {
                 if key_allows(&k.scopes, resource, access) {
                     return Ok(());
                 }
-                let needed = format!(
-                    "{resource}:{}",
-                    if access == Access::Read {
-                        "read"
-                    } else {
-                        "write"
-                    }
-                );
+                let needed = format!("{resource}:{}", if access == Access::Read { "read" } else { "write" });
                 let entry = self
                     .entry("api_key.use_denied")
                     .target("api_key", &k.key_id)
                     .details(serde_json::json!({ "needed_scope": needed, "key_scopes": k.scopes }));
                 let tenant = self.tenant_id.clone();
                 let now = state.clock.now();
-                state
-                    .db
-                    .write(move |conn| Ok(TenantDb::new(conn, tenant).audit(entry, now)?))
-                    .await?;
+                state.db.write(move |conn| Ok(TenantDb::new(conn, tenant).audit(entry, now)?)).await?;
                 Err(AppError::Forbidden {
                     code: "insufficient_scope",
                     detail: format!("this private app key lacks the {needed} scope"),
@@ -206,9 +182,7 @@ impl Principal {
 /// Whether `scopes` grant `access` to `resource` (`x:write` includes `x:read`).
 pub fn key_allows(scopes: &[String], resource: &str, access: Access) -> bool {
     scopes.iter().any(|s| match s.split_once(':') {
-        Some((r, level)) if r == resource => {
-            level == "write" || (level == "read" && access == Access::Read)
-        }
+        Some((r, level)) if r == resource => level == "write" || (level == "read" && access == Access::Read),
         _ => false,
     })
 }
@@ -225,38 +199,26 @@ impl FromRequest for Principal {
         let meta = RequestMeta::of(req);
         let pattern = req.match_pattern();
         Box::pin(async move {
-            let state = state
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))?;
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))?;
             let token = token.ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
             let hash = tokens::digest(&token);
             let now = state.clock.now();
             let is_key = token.starts_with(tokens::API_KEY_PREFIX);
             let (tenant_id, actor) = state
                 .db
-                .run(move |conn| {
-                    if is_key {
-                        resolve_key(conn, &hash, now)
-                    } else {
-                        resolve_session(conn, &hash, now)
-                    }
-                })
+                .run(move |conn| if is_key { resolve_key(conn, &hash, now) } else { resolve_session(conn, &hash, now) })
                 .await?;
             if let Actor::User(u) = &actor {
-                let allowed = pattern
-                    .as_deref()
-                    .is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
+                let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {
                     return Err(AppError::Forbidden {
                         code: "mfa_enrollment_required",
-                        detail: "this portal requires two-factor authentication: enrol at POST /api/v1/me/mfa/totp".into(),
+                        detail: "this portal requires two-factor authentication: enrol at POST /api/v1/me/mfa/totp"
+                            .into(),
                     });
                 }
             }
-            Ok(Principal {
-                tenant_id,
-                actor,
-                meta,
-            })
+            Ok(Principal { tenant_id, actor, meta })
         })
     }
 }
@@ -266,18 +228,13 @@ fn resolve_session(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(TenantId, Actor), AppError> {
-    let found = sessions::find_by_token_hash(conn, hash)?
-        .ok_or_else(|| AppError::unauthorized("invalid token"))?;
+    let found = sessions::find_by_token_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
     if found.session.revoked_at.is_some() {
-        return Err(AppError::unauthorized(
-            "this token has been revoked; sign in again",
-        ));
+        return Err(AppError::unauthorized("this token has been revoked; sign in again"));
     }
     let expires_at = found.session.expires_at.and_utc();
     if expires_at <= now {
-        return Err(AppError::unauthorized(
-            "this token has expired; sign in again",
-        ));
+        return Err(AppError::unauthorized("this token has expired; sign in again"));
     }
     let tenant_id = TenantId::from_db(found.session.tenant_id.clone());
     let session_id = SessionId::from_db(found.session.id.clone());
@@ -300,18 +257,11 @@ fn resolve_key(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(TenantId, Actor), AppError> {
-    let key = api_keys::find_by_hash(conn, hash)?
-        .ok_or_else(|| AppError::unauthorized("invalid token"))?;
+    let key = api_keys::find_by_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
     let tenant_id = TenantId::from_db(key.tenant_id.clone());
     TenantDb::new(conn, tenant_id.clone()).touch_key(&key.id, now.naive_utc())?;
     let scopes = key.scope_list();
-    Ok((
-        tenant_id,
-        Actor::Key(KeyActor {
-            key_id: key.id,
-            scopes,
-        }),
-    ))
+    Ok((tenant_id, Actor::Key(KeyActor { key_id: key.id, scopes })))
 }
 
 #[cfg(test)]
@@ -326,10 +276,6 @@ mod tests {
         assert!(key_allows(&scopes, "deals", Access::Read));
         assert!(!key_allows(&scopes, "deals", Access::Write));
         assert!(!key_allows(&scopes, "companies", Access::Read));
-        assert!(!key_allows(
-            &["contacts".to_string()],
-            "contacts",
-            Access::Read
-        ));
+        assert!(!key_allows(&["contacts".to_string()], "contacts", Access::Read));
     }
 }

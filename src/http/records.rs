@@ -58,14 +58,8 @@ pub struct Record(pub serde_json::Value);
 
 pub fn change_actor(p: &Principal) -> ChangeActor {
     match &p.actor {
-        Actor::User(u) => ChangeActor {
-            kind: "user",
-            id: Some(u.user_id.to_string()),
-        },
-        Actor::Key(k) => ChangeActor {
-            kind: "api_key",
-            id: Some(k.key_id.clone()),
-        },
+        Actor::User(u) => ChangeActor { kind: "user", id: Some(u.user_id.to_string()) },
+        Actor::Key(k) => ChangeActor { kind: "api_key", id: Some(k.key_id.clone()) },
     }
 }
 
@@ -82,19 +76,12 @@ pub fn decode_cursor(raw: &str) -> Option<String> {
 }
 
 /// Parses `limit` (1-100, default 25) and `after`.
-pub fn page_params(
-    limit: Option<&str>,
-    after: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> (i64, Option<String>) {
+pub fn page_params(limit: Option<&str>, after: Option<&str>, errors: &mut Vec<FieldError>) -> (i64, Option<String>) {
     let limit = match limit.map(str::parse::<i64>) {
         None => 25,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                "must be a whole number from 1 to 100",
-            ));
+            errors.push(FieldError::new("limit", "must be a whole number from 1 to 100"));
             25
         }
     };
@@ -135,13 +122,8 @@ pub async fn list_records(
         object,
         order,
         after_id,
-        q: q.q
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty()),
-        tag: q
-            .tag
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty()),
+        q: q.q.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
+        tag: q.tag.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
         limit: limit + 1,
         trashed: false,
     };
@@ -153,11 +135,7 @@ pub async fn list_records(
             let mut rows = tdb.list_records(&spec)?;
             let more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
-            let next = if more {
-                rows.last().map(|r| encode_cursor(&r.id))
-            } else {
-                None
-            };
+            let next = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let tags = tdb.record_tag_names(&row.id)?;
@@ -166,10 +144,7 @@ pub async fn list_records(
             Ok((out, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RecordPage {
-        data: rows,
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(RecordPage { data: rows, next_cursor }))
 }
 
 pub async fn create_record(
@@ -194,9 +169,7 @@ pub async fn create_record(
 }
 
 fn record_id(object: Object, raw: &str) -> Result<String, AppError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| AppError::not_found(object.name()))
+    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| AppError::not_found(object.name()))
 }
 
 pub async fn get_record(
@@ -235,8 +208,7 @@ pub async fn update_record(
             let mut tdb = TenantDb::new(conn, p.tenant_id);
             let defs = tdb.custom_fields(Some(object))?;
             // 404 before 422: another portal's id must not learn how its body would fare.
-            tdb.record(object, &id, false)?
-                .ok_or_else(|| AppError::not_found(object.name()))?;
+            tdb.record(object, &id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
             let parsed = input::parse(object, &body, &defs, false).map_err(AppError::invalid)?;
             records::update(&mut tdb, object, &id, parsed, &defs, &actor, now)
         })
@@ -252,11 +224,8 @@ pub async fn delete_record(
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, object.plural(), Access::Write).await?;
     if let Actor::User(u) = &p.actor {
-        if !u.role.can_manage() {
-            return Err(AppError::forbidden(format!(
-                "deleting {} needs the owner or admin role",
-                object.plural()
-            )));
+        if object.delete_needs_admin() && !u.role.can_manage() {
+            return Err(AppError::forbidden(format!("deleting {} needs the owner or admin role", object.plural())));
         }
     }
     let id = record_id(object, &id)?;
@@ -351,13 +320,7 @@ macro_rules! object_routes {
     };
 }
 
-object_routes!(
-    contacts,
-    crate::crm::objects::Object::Contact,
-    "contacts",
-    "/api/v1/contacts",
-    "/api/v1/contacts/{id}"
-);
+object_routes!(contacts, crate::crm::objects::Object::Contact, "contacts", "/api/v1/contacts", "/api/v1/contacts/{id}");
 object_routes!(
     companies,
     crate::crm::objects::Object::Company,
@@ -365,3 +328,7 @@ object_routes!(
     "/api/v1/companies",
     "/api/v1/companies/{id}"
 );
+object_routes!(deals, crate::crm::objects::Object::Deal, "deals", "/api/v1/deals", "/api/v1/deals/{id}");
+object_routes!(tickets, crate::crm::objects::Object::Ticket, "tickets", "/api/v1/tickets", "/api/v1/tickets/{id}");
+object_routes!(tasks, crate::crm::objects::Object::Task, "tasks", "/api/v1/tasks", "/api/v1/tasks/{id}");
+object_routes!(notes, crate::crm::objects::Object::Note, "notes", "/api/v1/notes", "/api/v1/notes/{id}");

@@ -49,15 +49,9 @@ pub struct TenantPatch {
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant",
     security(("bearer" = [])),
     responses((status = 200, body = TenantSettings)))]
-pub async fn get_tenant(
-    state: web::Data<AppState>,
-    p: Principal,
-) -> Result<HttpResponse, AppError> {
+pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.user()?;
-    let tenant = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).tenant()?))
-        .await?;
+    let tenant = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).tenant()?)).await?;
     Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
 }
 
@@ -93,10 +87,7 @@ pub async fn patch_tenant(
             let after = tdb.update_settings(name.as_deref(), require_mfa, now.naive_utc())?;
             let mut changes = serde_json::Map::new();
             if before.name != after.name {
-                changes.insert(
-                    "name".into(),
-                    serde_json::json!({"from": before.name, "to": after.name}),
-                );
+                changes.insert("name".into(), serde_json::json!({"from": before.name, "to": after.name}));
             }
             if before.require_mfa != after.require_mfa {
                 changes.insert(
@@ -105,10 +96,7 @@ pub async fn patch_tenant(
                 );
             }
             if !changes.is_empty() {
-                tdb.audit(
-                    entry.target("tenant", &after.id).details(changes.into()),
-                    now,
-                )?;
+                tdb.audit(entry.target("tenant", &after.id).details(changes.into()), now)?;
             }
             Ok(after)
         })

@@ -22,15 +22,12 @@ enum TrashType {
     CustomField,
 }
 
-const TYPES: &str = "contact, company, custom_field";
+const TYPES: &str = "contact, company, deal, ticket, task, note, custom_field";
 
 fn parse_type(raw: &str) -> Option<TrashType> {
     match raw {
         "custom_field" => Some(TrashType::CustomField),
-        other => Object::ALL
-            .into_iter()
-            .find(|o| o.name() == other)
-            .map(TrashType::Record),
+        other => Object::ALL.into_iter().find(|o| o.name() == other).map(TrashType::Record),
     }
 }
 
@@ -71,11 +68,7 @@ pub struct TrashPage {
 }
 
 fn stamp(t: Option<chrono::NaiveDateTime>) -> String {
-    t.map(|t| {
-        t.and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    })
-    .unwrap_or_default()
+    t.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)).unwrap_or_default()
 }
 
 /// Restoring needs the right to delete: owner or admin, or a key with write scope.
@@ -83,9 +76,7 @@ async fn require_restore(state: &AppState, p: &Principal, t: TrashType) -> Resul
     p.require(state, resource(t), Access::Write).await?;
     if let Actor::User(u) = &p.actor {
         if !u.role.can_manage() {
-            return Err(AppError::forbidden(
-                "restoring from the trash needs the owner or admin role",
-            ));
+            return Err(AppError::forbidden("restoring from the trash needs the owner or admin role"));
         }
     }
     Ok(())
@@ -146,19 +137,14 @@ pub async fn list(
                             id: row.id.clone(),
                             deleted_at: stamp(row.deleted_at),
                             purge_at: stamp(row.purge_at),
-                            item: serde_json::to_value(CustomField::from(&row))
-                                .map_err(AppError::internal)?,
+                            item: serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)?,
                         });
                     }
                 }
             }
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);
-            let next = if more {
-                items.last().map(|i| encode_cursor(&i.id))
-            } else {
-                None
-            };
+            let next = if more { items.last().map(|i| encode_cursor(&i.id)) } else { None };
             Ok((items, next))
         })
         .await?;
@@ -180,9 +166,7 @@ pub async fn restore(
     let (kind, id) = path.into_inner();
     let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
     require_restore(&state, &p, t).await?;
-    let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| AppError::not_found("item"))?
-        .to_string();
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("item"))?.to_string();
     let actor = change_actor(&p);
     let now = state.clock.now();
     let restored = state
@@ -195,15 +179,9 @@ pub async fn restore(
                     records::restore(&mut tdb, object, &id, &defs, &actor, now)
                 }
                 TrashType::CustomField => {
-                    let mut row = tdb
-                        .custom_field(&id, true)?
-                        .ok_or_else(|| AppError::not_found("custom field"))?;
-                    let object = Object::parse(&row.object)
-                        .ok_or_else(|| AppError::not_found("custom field"))?;
-                    if tdb
-                        .live_custom_field_by_key(object, &row.field_key)?
-                        .is_some()
-                    {
+                    let mut row = tdb.custom_field(&id, true)?.ok_or_else(|| AppError::not_found("custom field"))?;
+                    let object = Object::parse(&row.object).ok_or_else(|| AppError::not_found("custom field"))?;
+                    if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
                         return Err(AppError::conflict(format!(
                             "another custom field now uses the key {}; rename it first",
                             row.field_key

@@ -69,10 +69,7 @@ pub struct MemberPatch {
 fn parse_role(raw: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
     let role = Role::parse(raw.trim());
     if role.is_none() {
-        errors.push(FieldError::new(
-            "role",
-            "must be one of owner, admin, member, viewer",
-        ));
+        errors.push(FieldError::new("role", "must be one of owner, admin, member, viewer"));
     }
     role
 }
@@ -93,13 +90,8 @@ fn owners_only() -> AppError {
     responses((status = 200, body = MemberList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.user()?;
-    let rows = state
-        .db
-        .run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).members()?))
-        .await?;
-    Ok(HttpResponse::Ok().json(MemberList {
-        data: rows.into_iter().map(|(u, m)| Member::of(u, m)).collect(),
-    }))
+    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).members()?)).await?;
+    Ok(HttpResponse::Ok().json(MemberList { data: rows.into_iter().map(|(u, m)| Member::of(u, m)).collect() }))
 }
 
 /// Add a person: a new account with an initial password, or an existing account joining.
@@ -112,18 +104,12 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
         (status = 409, description = "Already a member", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn add(
-    state: web::Data<AppState>,
-    p: Principal,
-    body: Json<NewMember>,
-) -> Result<HttpResponse, AppError> {
+pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>) -> Result<HttpResponse, AppError> {
     let me = p.manager()?.clone();
     let body = body.0;
     let mut errors = Vec::new();
     let name = display_name("name", &body.name, &mut errors);
-    let email = EmailAddress::parse(&body.email)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok();
+    let email = EmailAddress::parse(&body.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
     let role = parse_role(&body.role, &mut errors);
     let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
@@ -132,10 +118,7 @@ pub async fn add(
         return Err(owners_only());
     }
     let lookup = email.clone();
-    let existing = state
-        .db
-        .run(move |conn| Ok(users::find_by_email(conn, &lookup)?))
-        .await?;
+    let existing = state.db.run(move |conn| Ok(users::find_by_email(conn, &lookup)?)).await?;
     let new_hash = match (&existing, body.password) {
         (Some(_), Some(_)) => {
             return Err(AppError::validation(
@@ -147,8 +130,7 @@ pub async fn add(
         (None, None) => return Err(AppError::validation("password", "is required for a new account")),
         (None, Some(raw)) => {
             let mut errors = Vec::new();
-            let password =
-                parse_password("password", &raw, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
+            let password = parse_password("password", &raw, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
             Some(blocking::cpu(move || password_hash::hash(&password)).await??)
         }
     };
@@ -160,11 +142,7 @@ pub async fn add(
             let user = match (existing, new_hash) {
                 (Some(user), _) => user,
                 (None, Some(hash)) => users::create(conn, &email, &name, hash, now.naive_utc())?,
-                (None, None) => {
-                    return Err(AppError::internal(anyhow::anyhow!(
-                        "no password hash for a new account"
-                    )))
-                }
+                (None, None) => return Err(AppError::internal(anyhow::anyhow!("no password hash for a new account"))),
             };
             let uid = UserId::from_db(user.id.clone());
             let mut tdb = TenantDb::new(conn, p.tenant_id);
@@ -175,15 +153,8 @@ pub async fn add(
                 });
             }
             tdb.add_member(&uid, role, now.naive_utc())?;
-            tdb.audit(
-                entry
-                    .target("user", &uid)
-                    .details(serde_json::json!({"role": role, "email": user.email})),
-                now,
-            )?;
-            let (user, m) = tdb
-                .member(&uid)?
-                .ok_or_else(|| AppError::not_found("user"))?;
+            tdb.audit(entry.target("user", &uid).details(serde_json::json!({"role": role, "email": user.email})), now)?;
+            let (user, m) = tdb.member(&uid)?.ok_or_else(|| AppError::not_found("user"))?;
             Ok(Member::of(user, m))
         })
         .await?;
@@ -221,9 +192,7 @@ pub async fn update(
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
             tdb.lock()?;
-            let (user, m) = tdb
-                .member(&target)?
-                .ok_or_else(|| AppError::not_found("user"))?;
+            let (user, m) = tdb.member(&target)?.ok_or_else(|| AppError::not_found("user"))?;
             let (from, Some(Some(to))) = (m.role(), role) else {
                 return Ok(Member::of(user, m));
             };
@@ -237,13 +206,8 @@ pub async fn update(
                 return Err(last_owner());
             }
             tdb.set_role(&target, to)?;
-            tdb.audit(
-                entry.details(serde_json::json!({"from": from, "to": to})),
-                now,
-            )?;
-            let (user, m) = tdb
-                .member(&target)?
-                .ok_or_else(|| AppError::not_found("user"))?;
+            tdb.audit(entry.details(serde_json::json!({"from": from, "to": to})), now)?;
+            let (user, m) = tdb.member(&target)?.ok_or_else(|| AppError::not_found("user"))?;
             Ok(Member::of(user, m))
         })
         .await?;
@@ -274,9 +238,7 @@ pub async fn remove(
         .write(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
             tdb.lock()?;
-            let (user, m) = tdb
-                .member(&target)?
-                .ok_or_else(|| AppError::not_found("user"))?;
+            let (user, m) = tdb.member(&target)?.ok_or_else(|| AppError::not_found("user"))?;
             if m.role() == Role::Owner {
                 if me.role != Role::Owner {
                     return Err(owners_only());
@@ -286,10 +248,7 @@ pub async fn remove(
                 }
             }
             tdb.remove_member(&target, now.naive_utc())?;
-            tdb.audit(
-                entry.details(serde_json::json!({"role": m.role(), "email": user.email})),
-                now,
-            )?;
+            tdb.audit(entry.details(serde_json::json!({"role": m.role(), "email": user.email})), now)?;
             Ok(())
         })
         .await?;

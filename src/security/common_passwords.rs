@@ -14,8 +14,7 @@ use std::sync::LazyLock;
 
 static LIST: &str = include_str!("common_passwords.txt");
 
-static SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| LIST.lines().filter(|l| !l.is_empty()).collect());
+static SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| LIST.lines().filter(|l| !l.is_empty()).collect());
 
 pub fn contains(password: &str) -> bool {
     SET.contains(password.to_lowercase().as_str())

@@ -39,24 +39,13 @@ impl fmt::Debug for Keyring {
 
 /// Parses `id:base64-of-32-bytes`. The id names the key in stored ciphertexts.
 pub fn parse_key(raw: &str) -> Result<(String, [u8; KEY_BYTES]), String> {
-    let (id, b64) = raw
-        .trim()
-        .split_once(':')
-        .ok_or("expected KEY_ID:BASE64 (32 random bytes, e.g. `openssl rand -base64 32`)")?;
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    let (id, b64) =
+        raw.trim().split_once(':').ok_or("expected KEY_ID:BASE64 (32 random bytes, e.g. `openssl rand -base64 32`)")?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err("the key id must be 1-64 letters, digits, '-' or '_'".into());
     }
-    let bytes = STANDARD
-        .decode(b64.trim())
-        .map_err(|_| "the key is not valid base64".to_string())?;
-    let key: [u8; KEY_BYTES] = bytes
-        .try_into()
-        .map_err(|_| format!("the key must be exactly {KEY_BYTES} bytes"))?;
+    let bytes = STANDARD.decode(b64.trim()).map_err(|_| "the key is not valid base64".to_string())?;
+    let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| format!("the key must be exactly {KEY_BYTES} bytes"))?;
     Ok((id.to_string(), key))
 }
 
@@ -72,10 +61,7 @@ impl Keyring {
         let mut keys: HashMap<String, [u8; KEY_BYTES]> = older.into_iter().collect();
         let active_id = active.0.clone();
         keys.insert(active.0, active.1);
-        Self {
-            active: active_id,
-            keys,
-        }
+        Self { active: active_id, keys }
     }
 
     pub fn active_id(&self) -> &str {
@@ -83,28 +69,16 @@ impl Keyring {
     }
 
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Sealed> {
-        let key = self
-            .keys
-            .get(&self.active)
-            .ok_or_else(|| anyhow::anyhow!("active key missing"))?;
+        let key = self.keys.get(&self.active).ok_or_else(|| anyhow::anyhow!("active key missing"))?;
         let cipher = Aes256Gcm::new_from_slice(key).map_err(|e| anyhow::anyhow!("bad key: {e}"))?;
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        Ok(Sealed {
-            key_id: self.active.clone(),
-            blob: STANDARD.encode(out),
-        })
+        Ok(Sealed { key_id: self.active.clone(), blob: STANDARD.encode(out) })
     }
 
     pub fn decrypt(&self, sealed: &Sealed, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -112,9 +86,7 @@ impl Keyring {
             .keys
             .get(&sealed.key_id)
             .ok_or_else(|| anyhow::anyhow!("no key with id {} in the keyring", sealed.key_id))?;
-        let raw = STANDARD
-            .decode(&sealed.blob)
-            .map_err(|_| anyhow::anyhow!("ciphertext is not base64"))?;
+        let raw = STANDARD.decode(&sealed.blob).map_err(|_| anyhow::anyhow!("ciphertext is not base64"))?;
         if raw.len() < NONCE_BYTES + 16 {
             anyhow::bail!("ciphertext too short");
         }
@@ -122,9 +94,7 @@ impl Keyring {
         let cipher = Aes256Gcm::new_from_slice(key).map_err(|e| anyhow::anyhow!("bad key: {e}"))?;
         cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| {
-                anyhow::anyhow!("decryption failed (wrong key, tampered data or wrong context)")
-            })
+            .map_err(|_| anyhow::anyhow!("decryption failed (wrong key, tampered data or wrong context)"))
     }
 }
 
@@ -142,10 +112,7 @@ mod tests {
         let sealed = k.encrypt(b"secret", b"totp:u1").unwrap();
         assert_eq!(sealed.key_id, "k1");
         assert_eq!(k.decrypt(&sealed, b"totp:u1").unwrap(), b"secret");
-        assert!(
-            k.decrypt(&sealed, b"totp:u2").is_err(),
-            "moved to another row"
-        );
+        assert!(k.decrypt(&sealed, b"totp:u2").is_err(), "moved to another row");
         let again = k.encrypt(b"secret", b"totp:u1").unwrap();
         assert_ne!(sealed.blob, again.blob, "fresh nonce each time");
     }
@@ -157,10 +124,7 @@ mod tests {
         let rotated = Keyring::new(("k2".into(), [2; 32]), vec![("k1".into(), [1; 32])]);
         assert_eq!(rotated.decrypt(&sealed, b"a").unwrap(), b"s");
         assert_eq!(rotated.encrypt(b"s", b"a").unwrap().key_id, "k2");
-        assert!(
-            ring("k2", 2).decrypt(&sealed, b"a").is_err(),
-            "unknown key id"
-        );
+        assert!(ring("k2", 2).decrypt(&sealed, b"a").is_err(), "unknown key id");
     }
 
     #[test]

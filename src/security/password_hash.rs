@@ -29,9 +29,7 @@ pub fn hash(password: &Password) -> anyhow::Result<String> {
 /// True when `candidate` matches `phc`. A malformed stored hash never matches.
 pub fn verify(candidate: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(candidate.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -40,10 +38,7 @@ pub fn verify(candidate: &str, phc: &str) -> bool {
 /// unknown email costs the same time as a wrong password.
 static DUMMY: LazyLock<String> = LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
-    hasher()
-        .hash_password(b"organizeo-timing-equaliser", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    hasher().hash_password(b"organizeo-timing-equaliser", &salt).map(|h| h.to_string()).unwrap_or_default()
 });
 
 pub fn verify_dummy(candidate: &str) {

@@ -4,8 +4,7 @@
 use qrcodegen::{QrCode, QrCodeEcc};
 
 pub fn svg(text: &str) -> anyhow::Result<String> {
-    let qr = QrCode::encode_text(text, QrCodeEcc::Medium)
-        .map_err(|e| anyhow::anyhow!("QR encoding failed: {e:?}"))?;
+    let qr = QrCode::encode_text(text, QrCodeEcc::Medium).map_err(|e| anyhow::anyhow!("QR encoding failed: {e:?}"))?;
     let border = 4;
     let size = qr.size() + border * 2;
     let mut path = String::new();
@@ -28,9 +27,6 @@ mod tests {
     fn renders_an_svg_with_modules() {
         let s = super::svg("otpauth://totp/Organizeo:ada?secret=ABC&issuer=Organizeo").unwrap();
         assert!(s.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
-        assert!(
-            s.matches('M').count() > 100,
-            "a real QR has many dark modules"
-        );
+        assert!(s.matches('M').count() > 100, "a real QR has many dark modules");
     }
 }

@@ -14,26 +14,15 @@ pub fn generate() -> anyhow::Result<Vec<String>> {
             let mut raw = [0u8; 16];
             getrandom::getrandom(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             // 256 % 31 != 0: reject-free mapping has a tiny bias (< 1%), irrelevant at 79 bits.
-            let chars: Vec<char> = raw
-                .iter()
-                .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-                .collect();
-            Ok(chars
-                .chunks(4)
-                .map(|c| c.iter().collect::<String>())
-                .collect::<Vec<_>>()
-                .join("-"))
+            let chars: Vec<char> = raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+            Ok(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
         })
         .collect()
 }
 
 /// The canonical form of a typed code: lower-case, no separators.
 pub fn normalize(input: &str) -> String {
-    input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    input.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
 /// Whether the input looks like a recovery code (as opposed to a 6-digit TOTP code).

@@ -15,28 +15,16 @@ pub struct Policy {
 }
 
 /// Password attempts against one account.
-pub const ACCOUNT: Policy = Policy {
-    threshold: 5,
-    base: Duration::seconds(30),
-    max: Duration::minutes(15),
-    window: Duration::minutes(15),
-};
+pub const ACCOUNT: Policy =
+    Policy { threshold: 5, base: Duration::seconds(30), max: Duration::minutes(15), window: Duration::minutes(15) };
 
 /// Password attempts from one IP address, across accounts (credential stuffing).
-pub const IP: Policy = Policy {
-    threshold: 20,
-    base: Duration::seconds(30),
-    max: Duration::minutes(15),
-    window: Duration::minutes(15),
-};
+pub const IP: Policy =
+    Policy { threshold: 20, base: Duration::seconds(30), max: Duration::minutes(15), window: Duration::minutes(15) };
 
 /// Second-factor attempts against one account.
-pub const MFA: Policy = Policy {
-    threshold: 5,
-    base: Duration::seconds(30),
-    max: Duration::minutes(15),
-    window: Duration::minutes(15),
-};
+pub const MFA: Policy =
+    Policy { threshold: 5, base: Duration::seconds(30), max: Duration::minutes(15), window: Duration::minutes(15) };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct State {
@@ -57,11 +45,7 @@ impl Policy {
             let delay = self.base * 2i32.pow(exponent);
             now + delay.min(self.max)
         });
-        State {
-            failures,
-            last_failure_at: now,
-            blocked_until,
-        }
+        State { failures, last_failure_at: now, blocked_until }
     }
 }
 
@@ -82,29 +66,18 @@ mod tests {
         for i in 1..=4 {
             let next = ACCOUNT.after_failure(s, t0);
             assert_eq!(next.failures, i);
-            assert_eq!(
-                retry_after(Some(next), t0),
-                None,
-                "{i} failures are allowed"
-            );
+            assert_eq!(retry_after(Some(next), t0), None, "{i} failures are allowed");
             s = Some(next);
         }
         let fifth = ACCOUNT.after_failure(s, t0);
         assert_eq!(retry_after(Some(fifth), t0), Some(30));
         let sixth = ACCOUNT.after_failure(Some(fifth), t0 + Duration::seconds(31));
-        assert_eq!(
-            retry_after(Some(sixth), t0 + Duration::seconds(31)),
-            Some(60)
-        );
+        assert_eq!(retry_after(Some(sixth), t0 + Duration::seconds(31)), Some(60));
         let mut s = sixth;
         for _ in 0..10 {
             s = ACCOUNT.after_failure(Some(s), s.last_failure_at + Duration::seconds(1));
         }
-        assert_eq!(
-            retry_after(Some(s), s.last_failure_at),
-            Some(15 * 60),
-            "capped"
-        );
+        assert_eq!(retry_after(Some(s), s.last_failure_at), Some(15 * 60), "capped");
     }
 
     #[test]

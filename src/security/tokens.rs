@@ -38,9 +38,6 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("ozs_") && a.len() == 4 + 43, "{a}");
         assert_eq!(digest(&a), digest(&a));
-        assert_eq!(
-            digest("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -48,23 +48,14 @@ pub fn code_at(secret: &[u8], unix_seconds: u64) -> anyhow::Result<String> {
 }
 
 /// `otpauth://totp/Issuer:account?secret=…&issuer=…` plus the base32 secret for manual entry.
-pub fn provisioning(
-    secret: &[u8],
-    issuer: &str,
-    account: &str,
-) -> anyhow::Result<(String, String)> {
+pub fn provisioning(secret: &[u8], issuer: &str, account: &str) -> anyhow::Result<(String, String)> {
     let t = totp(secret, issuer, account)?;
     Ok((t.get_secret_base32(), t.get_url()))
 }
 
 /// Checks `code` at `unix_seconds` against the steps now-1, now, now+1 that are newer than
 /// `last_step`. Returns the matched step.
-pub fn verify(
-    secret: &[u8],
-    code: &str,
-    unix_seconds: u64,
-    last_step: Option<u64>,
-) -> Result<u64, TotpError> {
+pub fn verify(secret: &[u8], code: &str, unix_seconds: u64, last_step: Option<u64>) -> Result<u64, TotpError> {
     let code = code.trim().replace(' ', "");
     if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TotpError::Invalid);
@@ -84,11 +75,7 @@ pub fn verify(
             return Ok(step);
         }
     }
-    Err(if replayed {
-        TotpError::Replayed
-    } else {
-        TotpError::Invalid
-    })
+    Err(if replayed { TotpError::Replayed } else { TotpError::Invalid })
 }
 
 #[cfg(test)]
@@ -120,14 +107,8 @@ mod tests {
         let code = code_at(RFC_SECRET, t).unwrap();
         assert!(verify(RFC_SECRET, &code, t + 30, None).is_ok());
         assert!(verify(RFC_SECRET, &code, t - 30, None).is_ok());
-        assert_eq!(
-            verify(RFC_SECRET, &code, t + 61, None),
-            Err(TotpError::Invalid)
-        );
-        assert_eq!(
-            verify(RFC_SECRET, &code, t - 61, None),
-            Err(TotpError::Invalid)
-        );
+        assert_eq!(verify(RFC_SECRET, &code, t + 61, None), Err(TotpError::Invalid));
+        assert_eq!(verify(RFC_SECRET, &code, t - 61, None), Err(TotpError::Invalid));
     }
 
     #[test]
@@ -135,20 +116,11 @@ mod tests {
         let t = 2_000_000_000;
         let code = code_at(RFC_SECRET, t).unwrap();
         let step = verify(RFC_SECRET, &code, t, None).unwrap();
-        assert_eq!(
-            verify(RFC_SECRET, &code, t, Some(step)),
-            Err(TotpError::Replayed)
-        );
-        assert_eq!(
-            verify(RFC_SECRET, &code, t + 30, Some(step)),
-            Err(TotpError::Replayed)
-        );
+        assert_eq!(verify(RFC_SECRET, &code, t, Some(step)), Err(TotpError::Replayed));
+        assert_eq!(verify(RFC_SECRET, &code, t + 30, Some(step)), Err(TotpError::Replayed));
         // An older code inside the window is refused too once a newer step was used.
         let older = code_at(RFC_SECRET, t - 30).unwrap();
-        assert_eq!(
-            verify(RFC_SECRET, &older, t, Some(step)),
-            Err(TotpError::Replayed)
-        );
+        assert_eq!(verify(RFC_SECRET, &older, t, Some(step)), Err(TotpError::Replayed));
         let next = code_at(RFC_SECRET, t + 30).unwrap();
         assert_eq!(verify(RFC_SECRET, &next, t + 30, Some(step)), Ok(step + 1));
     }
@@ -156,30 +128,17 @@ mod tests {
     #[test]
     fn malformed_codes_are_invalid() {
         for bad in ["", "12345", "1234567", "abcdef", "12 34 5"] {
-            assert_eq!(
-                verify(RFC_SECRET, bad, 59, None),
-                Err(TotpError::Invalid),
-                "{bad}"
-            );
+            assert_eq!(verify(RFC_SECRET, bad, 59, None), Err(TotpError::Invalid), "{bad}");
         }
-        assert!(
-            verify(RFC_SECRET, "287 082", 59, None).is_ok(),
-            "spaces are forgiven"
-        );
+        assert!(verify(RFC_SECRET, "287 082", 59, None).is_ok(), "spaces are forgiven");
     }
 
     #[test]
     fn provisioning_uri_names_issuer_and_account() {
         let (b32, url) = provisioning(RFC_SECRET, "Organizeo", "ada@acme.example").unwrap();
         assert_eq!(b32, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
-        assert!(
-            url.starts_with("otpauth://totp/Organizeo:ada%40acme.example?"),
-            "{url}"
-        );
-        assert!(
-            url.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
-            "{url}"
-        );
+        assert!(url.starts_with("otpauth://totp/Organizeo:ada%40acme.example?"), "{url}");
+        assert!(url.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), "{url}");
         assert!(url.contains("issuer=Organizeo"), "{url}");
         assert_eq!(new_secret().unwrap().len(), 20);
     }

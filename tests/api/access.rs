@@ -30,15 +30,9 @@ enum Class {
 
 fn class_of(method: &str, path: &str) -> Class {
     match (method, path) {
-        (
-            _,
-            "/"
-            | "/static/organizeo.css"
-            | "/healthz"
-            | "/readyz"
-            | "/metrics"
-            | "/api/v1/openapi.json",
-        ) => Class::Public,
+        (_, "/" | "/static/organizeo.css" | "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json") => {
+            Class::Public
+        }
         (_, "/api/v1/signup" | "/api/v1/auth/login" | "/api/v1/auth/mfa") => Class::Public,
         (_, "/api/v1/auth/logout") => Class::SelfService,
         (_, p) if p.starts_with("/api/v1/me") => Class::SelfService,
@@ -47,35 +41,36 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/users") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
-        (m, p) if p.starts_with("/api/v1/contacts") || p.starts_with("/api/v1/companies") => {
-            let resource = if p.starts_with("/api/v1/contacts") {
-                "contacts"
-            } else {
-                "companies"
-            };
+        (m, p) if crm_resource(p).is_some() => {
+            let resource = crm_resource(p).unwrap();
             match m {
                 "get" => Class::CrmRead(resource),
-                "delete" => Class::CrmDelete(resource),
+                // Deleting contacts, companies, deals and tickets is high-risk: admins only.
+                "delete" if matches!(resource, "contacts" | "companies" | "deals" | "tickets") => {
+                    Class::CrmDelete(resource)
+                }
                 _ => Class::CrmWrite(resource),
             }
         }
-        ("get", "/api/v1/custom-fields" | "/api/v1/custom-fields/{id}") => {
-            Class::CrmRead("custom_fields")
-        }
+        ("get", "/api/v1/pipelines" | "/api/v1/pipelines/{id}") => Class::CrmRead("pipelines"),
+        (_, p) if p.starts_with("/api/v1/pipelines") => Class::ManageOrScope("pipelines"),
+        ("get", "/api/v1/custom-fields" | "/api/v1/custom-fields/{id}") => Class::CrmRead("custom_fields"),
         (_, p) if p.starts_with("/api/v1/custom-fields") => Class::ManageOrScope("custom_fields"),
         ("get", "/api/v1/trash") => Class::CrmRead("contacts"),
         ("post", "/api/v1/trash/{type}/{id}/restore") => Class::CrmDelete("contacts"),
-        _ => panic!(
-            "route {method} {path} is not classified in tests/api/access.rs: say who may call it"
-        ),
+        _ => panic!("route {method} {path} is not classified in tests/api/access.rs: say who may call it"),
     }
 }
 
 /// A callable URL for a route pattern: fresh ids, and the trash of contacts.
+fn crm_resource(path: &str) -> Option<&'static str> {
+    ["contacts", "companies", "deals", "tickets", "tasks", "notes"]
+        .into_iter()
+        .find(|r| path == format!("/api/v1/{r}") || path == format!("/api/v1/{r}/{{id}}"))
+}
+
 fn concrete(path: &str) -> String {
-    let url = path
-        .replace("{id}", &uuid::Uuid::now_v7().to_string())
-        .replace("{type}", "contact");
+    let url = path.replace("{id}", &uuid::Uuid::now_v7().to_string()).replace("{type}", "contact");
     if url == "/api/v1/trash" {
         format!("{url}?type=contact")
     } else {
@@ -89,19 +84,14 @@ fn method_of(m: &str) -> Method {
 
 async fn call(app: &TestApp, method: &str, path: &str, token: &str) -> crate::helpers::Resp {
     let body = (method != "get").then(|| b"{}".to_vec());
-    app.request(method_of(method), &concrete(path), Some(token), body)
-        .await
+    app.request(method_of(method), &concrete(path), Some(token), body).await
 }
 
 async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let mut people: Vec<(&str, Signed)> = Vec::new();
     for role in ["admin", "member", "viewer"] {
-        people.push((
-            role,
-            app.member(&owner, &format!("{role}@acme.example"), role)
-                .await,
-        ));
+        people.push((role, app.member(&owner, &format!("{role}@acme.example"), role).await));
     }
     people.insert(0, ("owner", owner));
     let mut checked = 0;
@@ -128,33 +118,20 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
                     r.text
                 );
             } else {
-                assert_eq!(
-                    r.status, 403,
-                    "{role} must be refused {method} {path}: {}",
-                    r.text
-                );
+                assert_eq!(r.status, 403, "{role} must be refused {method} {path}: {}", r.text);
                 assert_eq!(r.body["code"], "forbidden", "{role} {method} {path}");
             }
             checked += 1;
             if *path == "/api/v1/auth/logout" {
-                token = app
-                    .login(
-                        &format!("{role}@acme.example").replace("owner@", "ada@"),
-                        PASSWORD,
-                        None,
-                    )
-                    .await
-                    .body["token"]
+                token = app.login(&format!("{role}@acme.example").replace("owner@", "ada@"), PASSWORD, None).await.body
+                    ["token"]
                     .as_str()
                     .unwrap()
                     .to_string();
             }
         }
     }
-    assert!(
-        checked >= 4 * 20,
-        "only {checked} checks: the matrix lost its routes"
-    );
+    assert!(checked >= 4 * 20, "only {checked} checks: the matrix lost its routes");
 }
 
 async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
@@ -163,13 +140,7 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
     for resource in organizeo::http::principal::RESOURCES {
         for level in ["read", "write"] {
             let scope = format!("{resource}:{level}");
-            let r = app
-                .post(
-                    "/api/v1/api-keys",
-                    &json!({"name": scope, "scopes": [scope]}),
-                    Some(&owner.token),
-                )
-                .await;
+            let r = app.post("/api/v1/api-keys", &json!({"name": scope, "scopes": [scope]}), Some(&owner.token)).await;
             assert_eq!(r.status, 201, "{}", r.text);
             let key = r.body["key"].as_str().unwrap().to_string();
             for (method, path) in organizeo::http::ROUTES {
@@ -184,22 +155,11 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
                 };
                 let r = call(&app, method, path, &key).await;
                 if allowed {
-                    assert!(
-                        r.status != 401 && r.status != 403,
-                        "{scope} should reach {method} {path}: {}",
-                        r.text
-                    );
+                    assert!(r.status != 401 && r.status != 403, "{scope} should reach {method} {path}: {}", r.text);
                 } else {
-                    assert_eq!(
-                        r.status, 403,
-                        "{scope} must not reach {method} {path}: {}",
-                        r.text
-                    );
+                    assert_eq!(r.status, 403, "{scope} must not reach {method} {path}: {}", r.text);
                     let code = r.body["code"].as_str().unwrap();
-                    assert!(
-                        matches!(code, "user_required" | "insufficient_scope"),
-                        "{scope} {method} {path}: {code}"
-                    );
+                    assert!(matches!(code, "user_required" | "insufficient_scope"), "{scope} {method} {path}: {code}");
                 }
                 checked += 1;
             }

@@ -34,40 +34,16 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_setting() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
-        (
-            vec![("ORGANIZEO_LISTEN", "nonsense".into())],
-            "ORGANIZEO_LISTEN",
-        ),
+        (vec![("ORGANIZEO_LISTEN", "nonsense".into())], "ORGANIZEO_LISTEN"),
         (vec![("ORGANIZEO_LISTEN", taken_addr)], "ORGANIZEO_LISTEN"),
-        (
-            vec![("ORGANIZEO_DATABASE_URL", "mysql://db/x".into())],
-            "ORGANIZEO_DATABASE_URL",
-        ),
-        (
-            vec![("ORGANIZEO_LOG_FORMAT", "xml".into())],
-            "ORGANIZEO_LOG_FORMAT",
-        ),
+        (vec![("ORGANIZEO_DATABASE_URL", "mysql://db/x".into())], "ORGANIZEO_DATABASE_URL"),
+        (vec![("ORGANIZEO_LOG_FORMAT", "xml".into())], "ORGANIZEO_LOG_FORMAT"),
         (vec![("ORGANIZEO_LOG", "[[[".into())], "ORGANIZEO_LOG"),
-        (
-            vec![("ORGANIZEO_DB_POOL_SIZE", "0".into())],
-            "ORGANIZEO_DB_POOL_SIZE",
-        ),
-        (
-            vec![("ORGANIZEO_MAX_BODY_BYTES", "lots".into())],
-            "ORGANIZEO_MAX_BODY_BYTES",
-        ),
-        (
-            vec![("ORGANIZEO_MIGRATE_ON_START", "maybe".into())],
-            "ORGANIZEO_MIGRATE_ON_START",
-        ),
-        (
-            vec![("ORGANIZEO_SESSION_TTL_MINUTES", "-5".into())],
-            "ORGANIZEO_SESSION_TTL_MINUTES",
-        ),
-        (
-            vec![("ORGANIZEO_TLS_CERT", "/nonexistent/cert.pem".into())],
-            "ORGANIZEO_TLS_KEY",
-        ),
+        (vec![("ORGANIZEO_DB_POOL_SIZE", "0".into())], "ORGANIZEO_DB_POOL_SIZE"),
+        (vec![("ORGANIZEO_MAX_BODY_BYTES", "lots".into())], "ORGANIZEO_MAX_BODY_BYTES"),
+        (vec![("ORGANIZEO_MIGRATE_ON_START", "maybe".into())], "ORGANIZEO_MIGRATE_ON_START"),
+        (vec![("ORGANIZEO_SESSION_TTL_MINUTES", "-5".into())], "ORGANIZEO_SESSION_TTL_MINUTES"),
+        (vec![("ORGANIZEO_TLS_CERT", "/nonexistent/cert.pem".into())], "ORGANIZEO_TLS_KEY"),
         (
             vec![
                 ("ORGANIZEO_TLS_CERT", "/nonexistent/cert.pem".into()),
@@ -78,25 +54,15 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_setting() {
     ];
     for (env, setting) in cases {
         let mut cmd = organizeo(dir.path());
-        cmd.env(
-            "ORGANIZEO_DATABASE_URL",
-            format!("sqlite://{}/x.db", dir.path().display()),
-        );
+        cmd.env("ORGANIZEO_DATABASE_URL", format!("sqlite://{}/x.db", dir.path().display()));
         for (k, v) in &env {
             cmd.env(k, v);
         }
         let out = run(cmd.arg("serve"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "{env:?}: one line, got: {stderr}"
-        );
-        assert!(
-            stderr.contains(setting),
-            "{env:?}: should name {setting}: {stderr}"
-        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: one line, got: {stderr}");
+        assert!(stderr.contains(setting), "{env:?}: should name {setting}: {stderr}");
     }
     drop(taken);
 
@@ -118,22 +84,12 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_setting() {
 
 fn migrate_twice(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let first = run(organizeo(dir.path())
-        .env("ORGANIZEO_DATABASE_URL", db.url_string())
-        .arg("migrate"));
+    let first = run(organizeo(dir.path()).env("ORGANIZEO_DATABASE_URL", db.url_string()).arg("migrate"));
     let out = String::from_utf8_lossy(&first.stdout);
-    assert!(
-        first.status.success(),
-        "{out} {}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let migrations = std::fs::read_dir(format!("{}/migrations/sqlite", env!("CARGO_MANIFEST_DIR")))
-        .unwrap()
-        .count();
+    assert!(first.status.success(), "{out} {}", String::from_utf8_lossy(&first.stderr));
+    let migrations = std::fs::read_dir(format!("{}/migrations/sqlite", env!("CARGO_MANIFEST_DIR"))).unwrap().count();
     assert!(out.contains(&format!("({migrations} applied)")), "{out}");
-    let second = run(organizeo(dir.path())
-        .env("ORGANIZEO_DATABASE_URL", db.url_string())
-        .arg("migrate"));
+    let second = run(organizeo(dir.path()).env("ORGANIZEO_DATABASE_URL", db.url_string()).arg("migrate"));
     let out = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success(), "{out}");
     assert!(out.contains("up to date"), "{out}");
@@ -155,27 +111,17 @@ fn migrations_can_run_twice_postgres() {
 fn help_explains_configuration_and_shows_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(organizeo(dir.path())
-        .env(
-            "ORGANIZEO_DATABASE_URL",
-            "postgres://app:hunter2@db.internal/organizeo",
-        )
+        .env("ORGANIZEO_DATABASE_URL", "postgres://app:hunter2@db.internal/organizeo")
         .arg("--help"));
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     for s in organizeo::config::SETTINGS {
-        assert!(
-            help.contains(s.env),
-            "--help should explain {}: {help}",
-            s.env
-        );
+        assert!(help.contains(s.env), "--help should explain {}: {help}", s.env);
     }
     assert!(help.contains("serve") && help.contains("migrate"));
     assert!(!help.contains("hunter2"));
     let out = run(organizeo(dir.path()).arg("--version"));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("organizeo {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("organizeo {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -183,10 +129,7 @@ fn database_passwords_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1: start-up fails, and says why without the password.
     let out = run(organizeo(dir.path())
-        .env(
-            "ORGANIZEO_DATABASE_URL",
-            "postgres://app:hunter2@127.0.0.1:1/organizeo",
-        )
+        .env("ORGANIZEO_DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/organizeo")
         .arg("serve"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -212,10 +155,7 @@ impl Drop for ServerProcess {
 fn serve(dir: &std::path::Path) -> ServerProcess {
     let child = organizeo(dir)
         .env("ORGANIZEO_LISTEN", "127.0.0.1:0")
-        .env(
-            "ORGANIZEO_DATABASE_URL",
-            format!("sqlite://{}/o.db", dir.display()),
-        )
+        .env("ORGANIZEO_DATABASE_URL", format!("sqlite://{}/o.db", dir.display()))
         .env("ORGANIZEO_WORKERS", "1")
         .env("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS", "20")
         .env("ORGANIZEO_LOG", "info,organizeo=debug")
@@ -225,11 +165,7 @@ fn serve(dir: &std::path::Path) -> ServerProcess {
         .spawn()
         .unwrap();
     let (tx, logs) = mpsc::channel();
-    let mut server = ServerProcess {
-        child,
-        port: 0,
-        logs,
-    };
+    let mut server = ServerProcess { child, port: 0, logs };
     let stderr = server.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -239,17 +175,9 @@ fn serve(dir: &std::path::Path) -> ServerProcess {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = server
-            .logs
-            .recv_timeout(left)
-            .expect("server should log its address");
+        let line = server.logs.recv_timeout(left).expect("server should log its address");
         if let Some(rest) = line.split("address=http://127.0.0.1:").nth(1) {
-            server.port = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            server.port = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
             return server;
         }
     }
@@ -261,10 +189,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit within {within:?}"
-        );
+        assert!(Instant::now() < deadline, "server did not exit within {within:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -277,17 +202,16 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_cleanly() {
 
     // A connection the server has certainly accepted: one full request on it first.
     let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let mut buf = [0u8; 4096];
     let n = conn.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 
     // Half a signup request: in flight while the signal arrives.
-    let body = serde_json::json!({"tenant_name": "Acme", "email": "ada@acme.example", "password": PASSWORD, "name": "Ada"})
-        .to_string();
+    let body =
+        serde_json::json!({"tenant_name": "Acme", "email": "ada@acme.example", "password": PASSWORD, "name": "Ada"})
+            .to_string();
     let (head, tail) = body.split_at(body.len() / 2);
     write!(
         conn,
@@ -300,10 +224,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_cleanly() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = server
-            .logs
-            .recv_timeout(left)
-            .expect("server should start the signup request");
+        let line = server.logs.recv_timeout(left).expect("server should start the signup request");
         if line.contains("path=/api/v1/signup") && line.contains("started") {
             break;
         }
@@ -315,10 +236,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_cleanly() {
     // The listener closes first: new connections are refused while the old one is served.
     let deadline = Instant::now() + Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "listener still open after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "listener still open after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
     if let Err(e) = conn.write_all(tail.as_bytes()) {
@@ -328,10 +246,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_cleanly() {
     }
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 201"),
-        "in-flight request should complete: {answer}"
-    );
+    assert!(answer.starts_with("HTTP/1.1 201"), "in-flight request should complete: {answer}");
 
     let status = wait_exit(&mut server.child, Duration::from_secs(25));
     assert!(status.success(), "exit status {status:?}");
@@ -342,24 +257,16 @@ fn production_mode_refuses_to_start_without_an_encryption_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(organizeo(dir.path())
         .env("ORGANIZEO_MODE", "production")
-        .env(
-            "ORGANIZEO_DATABASE_URL",
-            format!("sqlite://{}/x.db", dir.path().display()),
-        )
+        .env("ORGANIZEO_DATABASE_URL", format!("sqlite://{}/x.db", dir.path().display()))
         .arg("serve"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ORGANIZEO_ENCRYPTION_KEY"), "{stderr}");
     // A malformed key is refused without being echoed.
-    let out = run(organizeo(dir.path())
-        .env("ORGANIZEO_ENCRYPTION_KEY", "main:c2VjcmV0LXRvby1zaG9ydA==")
-        .arg("serve"));
+    let out = run(organizeo(dir.path()).env("ORGANIZEO_ENCRYPTION_KEY", "main:c2VjcmV0LXRvby1zaG9ydA==").arg("serve"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("ORGANIZEO_ENCRYPTION_KEY") && !stderr.contains("c2VjcmV0"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("ORGANIZEO_ENCRYPTION_KEY") && !stderr.contains("c2VjcmV0"), "{stderr}");
 }
 
 #[test]
@@ -374,10 +281,6 @@ fn development_mode_generates_a_private_key_file_once() {
     assert!(first.starts_with("dev:"));
     drop(server);
     let server = serve(dir.path());
-    assert_eq!(
-        std::fs::read_to_string(&key_file).unwrap(),
-        first,
-        "kept across restarts"
-    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), first, "kept across restarts");
     drop(server);
 }

@@ -70,15 +70,8 @@ pub fn postgres_url_or_warn() -> Option<String> {
 
 /// A database that lives as long as the test.
 pub enum TestDb {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
+    Postgres { admin_url: String, name: String, url: String },
 }
 
 impl TestDb {
@@ -92,17 +85,10 @@ impl TestDb {
             Backend::Postgres => {
                 let admin_url = postgres_url_or_warn()?;
                 let name = format!("oz_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin =
-                    PgConnection::establish(&admin_url).expect("PostgreSQL admin connection");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .expect("create test database");
+                let mut admin = PgConnection::establish(&admin_url).expect("PostgreSQL admin connection");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
                 let url = with_database(&admin_url, &name);
-                Some(TestDb::Postgres {
-                    admin_url,
-                    name,
-                    url,
-                })
+                Some(TestDb::Postgres { admin_url, name, url })
             }
         }
     }
@@ -138,19 +124,14 @@ impl TestDb {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            TestDb::Postgres {
-                admin_url, name, ..
-            } => drop_pg(admin_url, name),
+            TestDb::Postgres { admin_url, name, .. } => drop_pg(admin_url, name),
         }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres {
-            admin_url, name, ..
-        } = self
-        {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
             drop_pg(admin_url, name);
         }
     }
@@ -158,8 +139,7 @@ impl Drop for TestDb {
 
 fn drop_pg(admin_url: &str, name: &str) {
     if let Ok(mut admin) = PgConnection::establish(admin_url) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin);
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
     }
 }
 
@@ -186,9 +166,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         log_level: "warn".into(),
         shutdown_timeout: Duration::from_secs(1),
         purge_interval: Duration::from_millis(50),
-        encryption_key: Some(Secret::new(
-            organizeo::security::crypto::generate_key("test").expect("key"),
-        )),
+        encryption_key: Some(Secret::new(organizeo::security::crypto::generate_key("test").expect("key"))),
         ..Settings::default()
     }
 }
@@ -232,9 +210,7 @@ async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> 
         port,
         clock,
         db,
-        client: awc::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .finish(),
+        client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
         handle,
         settings,
     }
@@ -250,10 +226,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
 
     /// Asserts an RFC 9457 problem with this status and code, and returns it.
@@ -266,17 +239,9 @@ impl Resp {
             self.text
         );
         assert_eq!(self.body["code"], code, "code; body: {}", self.text);
-        assert_eq!(
-            self.body["status"], status,
-            "status member; body: {}",
-            self.text
-        );
+        assert_eq!(self.body["status"], status, "status member; body: {}", self.text);
         for member in ["type", "title", "detail"] {
-            assert!(
-                self.body[member].is_string(),
-                "{member} missing: {}",
-                self.text
-            );
+            assert!(self.body[member].is_string(), "{member} missing: {}", self.text);
         }
         &self.body
     }
@@ -300,32 +265,20 @@ impl TestApp {
 
     /// A direct database connection, for checking what is stored and for tampering.
     pub fn db_conn(&self) -> organizeo::db::DbConnection {
-        organizeo::db::ConnectionFactory::new(self.db.url())
-            .open()
-            .expect("database connection")
+        organizeo::db::ConnectionFactory::new(self.db.url()).open().expect("database connection")
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Resp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Resp {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
         }
         let sent = match body {
-            Some(b) => {
-                req.insert_header(("Content-Type", "application/json"))
-                    .send_body(b)
-                    .await
-            }
+            Some(b) => req.insert_header(("Content-Type", "application/json")).send_body(b).await,
             None => req.send().await,
         };
         read(sent.expect("request sent")).await
@@ -336,23 +289,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
-        self.request(
-            Method::POST,
-            path,
-            token,
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.request(Method::POST, path, token, Some(body.to_string().into_bytes())).await
     }
 
     pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
-        self.request(
-            Method::PATCH,
-            path,
-            token,
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.request(Method::PATCH, path, token, Some(body.to_string().into_bytes())).await
     }
 
     /// Signs up a portal and returns its owner's token.
@@ -367,10 +308,7 @@ impl TestApp {
         assert_eq!(r.status, 201, "{}", r.text);
         Signed {
             token: r.body["token"].as_str().expect("token").to_string(),
-            tenant_id: r.body["tenant"]["id"]
-                .as_str()
-                .expect("tenant id")
-                .to_string(),
+            tenant_id: r.body["tenant"]["id"].as_str().expect("tenant id").to_string(),
             user_id: r.body["user"]["id"].as_str().expect("user id").to_string(),
         }
     }
@@ -401,12 +339,7 @@ where
     let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body");
     let text = String::from_utf8_lossy(&bytes).to_string();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        body,
-        text,
-    }
+    Resp { status, headers, body, text }
 }
 
 /// Polls `check` until it returns Some, or panics after `deadline`.
@@ -420,10 +353,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -434,13 +364,7 @@ impl TestApp {
     }
 
     pub async fn delete_json(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
-        self.request(
-            Method::DELETE,
-            path,
-            token,
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.request(Method::DELETE, path, token, Some(body.to_string().into_bytes())).await
     }
 
     /// Adds a person with `role` to the owner's portal and signs them in.
@@ -465,27 +389,16 @@ impl TestApp {
 
     /// The current TOTP code for a base32 secret, at the app's clock.
     pub fn totp_code(&self, base32: &str) -> String {
-        let secret = totp_rs::Secret::Encoded(base32.to_string())
-            .to_bytes()
-            .expect("base32");
-        organizeo::security::totp::code_at(&secret, self.clock.now().timestamp() as u64)
-            .expect("code")
+        let secret = totp_rs::Secret::Encoded(base32.to_string()).to_bytes().expect("base32");
+        organizeo::security::totp::code_at(&secret, self.clock.now().timestamp() as u64).expect("code")
     }
 
     /// Turns 2FA on for the token's user; returns the base32 secret and recovery codes.
     pub async fn enable_mfa(&self, token: &str) -> (String, Vec<String>) {
-        let r = self
-            .post("/api/v1/me/mfa/totp", &json!({}), Some(token))
-            .await;
+        let r = self.post("/api/v1/me/mfa/totp", &json!({}), Some(token)).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let secret = r.body["secret"].as_str().expect("secret").to_string();
-        let r = self
-            .post(
-                "/api/v1/me/mfa/totp/confirm",
-                &json!({"code": self.totp_code(&secret)}),
-                Some(token),
-            )
-            .await;
+        let r = self.post("/api/v1/me/mfa/totp/confirm", &json!({"code": self.totp_code(&secret)}), Some(token)).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let codes = r.body["recovery_codes"]
             .as_array()
@@ -515,12 +428,7 @@ impl TestApp {
 
 /// How many items of `kind` are in the portal's trash.
 pub async fn trash_len(app: &TestApp, who: &Signed, kind: &str) -> usize {
-    let r = app
-        .get(
-            &format!("/api/v1/trash?type={kind}&limit=100"),
-            Some(&who.token),
-        )
-        .await;
+    let r = app.get(&format!("/api/v1/trash?type={kind}&limit=100"), Some(&who.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["data"].as_array().expect("data").len()
 }

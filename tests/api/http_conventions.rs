@@ -7,20 +7,8 @@ use crate::both_backends;
 use crate::helpers::{read, TestApp};
 
 async fn malformed_json_is_400_and_changes_nothing(app: TestApp) {
-    for body in [
-        "{\"tenant_name\": \"Acme\",",
-        "not json",
-        "",
-        "{\"a\":1} trailing",
-    ] {
-        let r = app
-            .request(
-                Method::POST,
-                "/api/v1/signup",
-                None,
-                Some(body.as_bytes().to_vec()),
-            )
-            .await;
+    for body in ["{\"tenant_name\": \"Acme\",", "not json", "", "{\"a\":1} trailing"] {
+        let r = app.request(Method::POST, "/api/v1/signup", None, Some(body.as_bytes().to_vec())).await;
         r.problem(400, "malformed_json");
     }
     // Nothing was created by any of them.
@@ -35,27 +23,16 @@ async fn wrong_json_types_are_422_naming_the_field(app: TestApp) {
             None,
         )
         .await;
-    assert_eq!(
-        r.problem(422, "validation_failed")["errors"][0]["field"],
-        "tenant_name"
-    );
-    let r = app
-        .post("/api/v1/signup", &json!(["not", "an", "object"]), None)
-        .await;
+    assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "tenant_name");
+    let r = app.post("/api/v1/signup", &json!(["not", "an", "object"]), None).await;
     r.problem(422, "validation_failed");
     let r = app.post("/api/v1/signup", &json!("text"), None).await;
-    assert_eq!(
-        r.problem(422, "validation_failed")["errors"][0]["field"],
-        "body"
-    );
+    assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "body");
 }
 
 async fn unknown_route_is_a_404_problem(app: TestApp) {
     let r = app.get("/api/v1/no-such-thing", None).await;
-    assert!(r.problem(404, "not_found")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("/api/v1/no-such-thing"));
+    assert!(r.problem(404, "not_found")["detail"].as_str().unwrap().contains("/api/v1/no-such-thing"));
     app.get("/api", None).await.problem(404, "not_found");
 }
 
@@ -64,45 +41,28 @@ async fn the_landing_page_and_its_stylesheet_are_served(app: TestApp) {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     assert!(r.text.contains("/api/v1/openapi.json"));
-    assert!(r
-        .header("content-security-policy")
-        .unwrap()
-        .contains("style-src 'self'"));
+    assert!(r.header("content-security-policy").unwrap().contains("style-src 'self'"));
     let css = app.get("/static/organizeo.css", None).await;
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
 }
 
 async fn wrong_method_is_a_405_problem_with_allow(app: TestApp) {
-    let r = app
-        .request(Method::DELETE, "/api/v1/signup", None, None)
-        .await;
+    let r = app.request(Method::DELETE, "/api/v1/signup", None, None).await;
     r.problem(405, "method_not_allowed");
     assert_eq!(r.header("allow").as_deref(), Some("POST"));
-    let r = app
-        .request(Method::PUT, "/api/v1/tenant", None, Some(b"{}".to_vec()))
-        .await;
+    let r = app.request(Method::PUT, "/api/v1/tenant", None, Some(b"{}".to_vec())).await;
     r.problem(405, "method_not_allowed");
     assert_eq!(r.header("allow").as_deref(), Some("GET, PATCH"));
 }
 
 async fn oversized_bodies_are_413_declared_or_streamed(app: TestApp) {
     let big = format!("{{\"tenant_name\":\"{}\"}}", "a".repeat(1024 * 1024 + 10));
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/signup",
-            None,
-            Some(big.clone().into_bytes()),
-        )
-        .await;
+    let r = app.request(Method::POST, "/api/v1/signup", None, Some(big.clone().into_bytes())).await;
     r.problem(413, "payload_too_large");
     // Streamed without Content-Length (chunked): still refused once the limit is passed.
-    let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> = big
-        .into_bytes()
-        .chunks(64 * 1024)
-        .map(|c| Ok(actix_web::web::Bytes::copy_from_slice(c)))
-        .collect();
+    let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> =
+        big.into_bytes().chunks(64 * 1024).map(|c| Ok(actix_web::web::Bytes::copy_from_slice(c))).collect();
     let stream = futures_util::stream::iter(chunks);
     let res = app
         .client
@@ -130,44 +90,18 @@ async fn every_answer_has_a_request_id_and_security_headers(app: TestApp) {
         let r = app.get(path, None).await;
         let id = r.header("x-request-id").expect("x-request-id");
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
-        assert_eq!(
-            r.header("x-content-type-options").as_deref(),
-            Some("nosniff")
-        );
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
         assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
-        assert!(r
-            .header("content-security-policy")
-            .unwrap()
-            .contains("frame-ancestors 'none'"));
+        assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
         assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
-        assert!(
-            r.header("strict-transport-security").is_none(),
-            "HSTS only under TLS"
-        );
+        assert!(r.header("strict-transport-security").is_none(), "HSTS only under TLS");
     }
     // A caller's well-formed request id is kept (for tracing across services); junk is not.
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .insert_header(("X-Request-Id", "trace-42.a:b"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        read(res).await.header("x-request-id").as_deref(),
-        Some("trace-42.a:b")
-    );
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .insert_header(("X-Request-Id", "bad id<script>"))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(
-        read(res).await.header("x-request-id").as_deref(),
-        Some("bad id<script>")
-    );
+    let res = app.client.get(app.url("/healthz")).insert_header(("X-Request-Id", "trace-42.a:b")).send().await.unwrap();
+    assert_eq!(read(res).await.header("x-request-id").as_deref(), Some("trace-42.a:b"));
+    let res =
+        app.client.get(app.url("/healthz")).insert_header(("X-Request-Id", "bad id<script>")).send().await.unwrap();
+    assert_ne!(read(res).await.header("x-request-id").as_deref(), Some("bad id<script>"));
 }
 
 both_backends!(

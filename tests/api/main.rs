@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod cli;
 mod crm;
+mod crm_objects;
 mod http_conventions;
 mod login;
 mod mfa;

@@ -74,19 +74,11 @@ async fn openapi_spec_lists_every_route() {
             documented.insert((method.to_string(), path.to_string()));
         }
     }
-    let routed: BTreeSet<(String, String)> = organizeo::http::ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let routed: BTreeSet<(String, String)> =
+        organizeo::http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     let undocumented: Vec<_> = routed.difference(&documented).collect();
-    assert!(
-        undocumented.is_empty(),
-        "routes missing from the OpenAPI spec: {undocumented:?}"
-    );
+    assert!(undocumented.is_empty(), "routes missing from the OpenAPI spec: {undocumented:?}");
     let unrouted: Vec<_> = documented.difference(&routed).collect();
-    assert!(
-        unrouted.is_empty(),
-        "documented but not routed: {unrouted:?}"
-    );
+    assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 }

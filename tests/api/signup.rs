@@ -13,10 +13,7 @@ async fn signup_creates_portal_owner_and_working_token(app: TestApp) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["tenant"]["name"], "Acme Marketing");
-    assert_eq!(
-        r.body["user"]["email"], "ada@acme.example",
-        "emails are stored lower-case"
-    );
+    assert_eq!(r.body["user"]["email"], "ada@acme.example", "emails are stored lower-case");
     assert_eq!(r.body["user"]["name"], "Ada");
     assert_eq!(r.body["user"]["role"], "owner");
     let token = r.body["token"].as_str().unwrap();
@@ -42,12 +39,7 @@ async fn duplicate_signup_is_409_whatever_the_case_and_changes_nothing(app: Test
     r.problem(409, "conflict");
     // The original account is untouched: its password still works, the new one does not,
     // and it still belongs to exactly one portal.
-    assert_eq!(
-        app.login("ada@acme.example", "An0ther!Secret", None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(app.login("ada@acme.example", "An0ther!Secret", None).await.status, 401);
     let login = app.login("ada@acme.example", PASSWORD, None).await;
     assert_eq!(login.status, 200, "{}", login.text);
     let mine = app.get("/api/v1/me/tenants", Some(&first.token)).await;
@@ -100,32 +92,17 @@ async fn long_passphrases_are_accepted_and_never_truncated(app: TestApp) {
     assert_eq!(app.login("ada@acme.example", &long, None).await.status, 200);
     // A prefix (what a truncating hash like bcrypt would compare) must not sign in.
     let prefix: String = long.chars().take(128).collect();
-    assert_eq!(
-        app.login("ada@acme.example", &prefix, None).await.status,
-        401
-    );
+    assert_eq!(app.login("ada@acme.example", &prefix, None).await.status, 401);
     let one_off = format!("{long}x");
-    assert_eq!(
-        app.login("ada@acme.example", &one_off, None).await.status,
-        401
-    );
+    assert_eq!(app.login("ada@acme.example", &one_off, None).await.status, 401);
 }
 
 async fn signup_reports_every_invalid_field_at_once(app: TestApp) {
     let r = app
-        .post(
-            "/api/v1/signup",
-            &json!({"tenant_name": "  ", "email": "not-an-email", "password": "abc"}),
-            None,
-        )
+        .post("/api/v1/signup", &json!({"tenant_name": "  ", "email": "not-an-email", "password": "abc"}), None)
         .await;
     let p = r.problem(422, "validation_failed");
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     for f in ["tenant_name", "name", "email", "password"] {
         assert!(fields.contains(&f), "{f} not reported: {}", r.text);
     }

@@ -29,12 +29,7 @@ fn make_pki() -> Pki {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, leaf.pem()).unwrap();
     std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap();
-    Pki {
-        ca: ca.der().clone(),
-        _dir: dir,
-        cert_path,
-        key_path,
-    }
+    Pki { ca: ca.der().clone(), _dir: dir, cert_path, key_path }
 }
 
 async fn fetch(
@@ -44,25 +39,16 @@ async fn fetch(
 ) -> (String, rustls::ProtocolVersion) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[version])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut tls = connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
     let negotiated = tls.get_ref().1.protocol_version().unwrap();
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out).await;
     (String::from_utf8_lossy(&out).to_string(), negotiated)
@@ -84,20 +70,11 @@ async fn tls_serves_1_2_and_1_3_with_hsts() {
         let (answer, negotiated) = fetch(app.port, &pki.ca, version).await;
         assert_eq!(negotiated, expected);
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(
-            answer
-                .to_ascii_lowercase()
-                .contains("strict-transport-security: max-age="),
-            "{answer}"
-        );
+        assert!(answer.to_ascii_lowercase().contains("strict-transport-security: max-age="), "{answer}");
     }
     // Plain HTTP on the TLS port gets no answer an HTTP client could use.
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut out = Vec::new();
     let _ = tcp.read_to_end(&mut out).await;
     assert!(!String::from_utf8_lossy(&out).contains("200 OK"));
