@@ -8,4 +8,5 @@
 pub mod input;
 pub mod objects;
 pub mod records;
+pub mod search;
 pub mod values;

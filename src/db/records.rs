@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::schema::{record_tags, record_values, records, tags};
 use super::TenantDb;
 use crate::crm::objects::Object;
+use crate::crm::search::{Cmp, Condition, FieldRef, Operand, Search};
 use crate::crm::values::Indexed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -54,6 +55,113 @@ pub struct ListSpec {
     pub limit: i64,
     /// The trash instead of live records.
     pub trashed: bool,
+    /// Filter groups from the search endpoint.
+    pub search: Option<Search>,
+}
+
+type Mb = <super::DbConnection as diesel::Connection>::Backend;
+type RecordCond = Box<dyn BoxableExpression<records::table, Mb, SqlType = diesel::sql_types::Bool>>;
+
+/// One condition as SQL. Value conditions become `id IN (SELECT record_id FROM
+/// record_values WHERE tenant, object, field, <cond>)`, which the (tenant, object, field,
+/// value) indexes serve on both backends.
+fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
+    use record_values as rv;
+    let (field, time_col) = match &c.field {
+        FieldRef::Indexed(f) => (f.clone(), None),
+        FieldRef::CreatedAt => (String::new(), Some(true)),
+        FieldRef::UpdatedAt => (String::new(), Some(false)),
+    };
+    if let Some(created) = time_col {
+        return time_condition(created, c);
+    }
+    let text = rv::text_value.assume_not_null();
+    let num = rv::num_value.assume_not_null();
+    // Each arm builds a concrete subquery: boxed subqueries cannot be rendered for both
+    // backends through `MultiConnection`.
+    macro_rules! values {
+        ($op:ident, $cond:expr) => {{
+            let sub = rv::table
+                .filter(rv::tenant_id.eq(tid.to_string()))
+                .filter(rv::object.eq(object.name()))
+                .filter(rv::field.eq(field.clone()))
+                .filter($cond)
+                .select(rv::record_id);
+            let cond: RecordCond = Box::new(records::id.$op(sub));
+            cond
+        }};
+    }
+    match (&c.cmp, &c.operand) {
+        (Cmp::Exists(true), _) => values!(eq_any, rv::ord.ge(0)),
+        (Cmp::Exists(false), _) => values!(ne_all, rv::ord.ge(0)),
+        (Cmp::Eq, Operand::Text(t)) => values!(eq_any, text.eq(t.clone())),
+        (Cmp::Eq, Operand::Num(n)) => values!(eq_any, num.eq(*n)),
+        (Cmp::Neq, Operand::Text(t)) => values!(ne_all, text.eq(t.clone())),
+        (Cmp::Neq, Operand::Num(n)) => values!(ne_all, num.eq(*n)),
+        (Cmp::Lt, Operand::Text(t)) => values!(eq_any, text.lt(t.clone())),
+        (Cmp::Lt, Operand::Num(n)) => values!(eq_any, num.lt(*n)),
+        (Cmp::Lte, Operand::Text(t)) => values!(eq_any, text.le(t.clone())),
+        (Cmp::Lte, Operand::Num(n)) => values!(eq_any, num.le(*n)),
+        (Cmp::Gt, Operand::Text(t)) => values!(eq_any, text.gt(t.clone())),
+        (Cmp::Gt, Operand::Num(n)) => values!(eq_any, num.gt(*n)),
+        (Cmp::Gte, Operand::Text(t)) => values!(eq_any, text.ge(t.clone())),
+        (Cmp::Gte, Operand::Num(n)) => values!(eq_any, num.ge(*n)),
+        (Cmp::In, Operand::Texts(ts)) => values!(eq_any, text.eq_any(ts.clone())),
+        (Cmp::In, Operand::Nums(ns)) => values!(eq_any, num.eq_any(ns.clone())),
+        (Cmp::Contains, Operand::Text(t)) => {
+            values!(eq_any, text.like(format!("%{}%", escape_like(t))).escape('\\'))
+        }
+        // The parser never builds other pairs; match nothing rather than everything.
+        _ => values!(eq_any, rv::ord.lt(0)),
+    }
+}
+
+fn time_condition(created: bool, c: &Condition) -> RecordCond {
+    let at = |n: f64| chrono::DateTime::from_timestamp(n as i64, 0).unwrap_or_default().naive_utc();
+    macro_rules! on {
+        ($col:expr) => {{
+            let col = $col;
+            let cond: RecordCond = match (&c.cmp, &c.operand) {
+                (Cmp::Eq, Operand::Num(n)) => Box::new(col.ge(at(*n)).and(col.lt(at(*n + 1.0)))),
+                (Cmp::Neq, Operand::Num(n)) => Box::new(col.lt(at(*n)).or(col.ge(at(*n + 1.0)))),
+                (Cmp::Lt, Operand::Num(n)) => Box::new(col.lt(at(*n))),
+                (Cmp::Lte, Operand::Num(n)) => Box::new(col.lt(at(*n + 1.0))),
+                (Cmp::Gt, Operand::Num(n)) => Box::new(col.ge(at(*n + 1.0))),
+                (Cmp::Gte, Operand::Num(n)) => Box::new(col.ge(at(*n))),
+                (Cmp::Exists(true), _) => Box::new(col.is_not_null()),
+                (Cmp::In, Operand::Nums(ns)) => Box::new(col.eq_any(ns.iter().map(|n| at(*n)).collect::<Vec<_>>())),
+                _ => Box::new(col.is_null()),
+            };
+            cond
+        }};
+    }
+    if created {
+        on!(records::created_at)
+    } else {
+        on!(records::updated_at)
+    }
+}
+
+/// OR of ANDs, as one boolean expression.
+fn search_sql(tid: &str, object: Object, search: &Search) -> Option<RecordCond> {
+    let mut any: Option<RecordCond> = None;
+    for group in &search.groups {
+        let mut all: Option<RecordCond> = None;
+        for c in group {
+            let next = condition_sql(tid, object, c);
+            all = Some(match all {
+                None => next,
+                Some(acc) => Box::new(acc.and(next)),
+            });
+        }
+        if let Some(all) = all {
+            any = Some(match any {
+                None => all,
+                Some(acc) => Box::new(acc.or(all)),
+            });
+        }
+    }
+    any
 }
 
 impl TenantDb<'_> {
@@ -243,6 +351,9 @@ impl TenantDb<'_> {
                 .filter(tags::deleted_at.is_null())
                 .select(record_tags::record_id);
             q = q.filter(records::id.eq_any(tagged));
+        }
+        if let Some(cond) = spec.search.as_ref().and_then(|s| search_sql(tid, spec.object, s)) {
+            q = q.filter(cond);
         }
         match (spec.order, &spec.after_id) {
             (Order::CreatedAsc, Some(after)) => q = q.filter(records::id.gt(after.clone())),

@@ -35,6 +35,22 @@ pub struct ListParams {
     pub sort: Option<String>,
 }
 
+/// `POST /{plural}/search`: filter groups (AND inside a group, OR across groups) on
+/// built-in and custom fields, with the list's paging, sort and text search.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct SearchRequest {
+    pub filter_groups: Vec<crate::crm::search::FilterGroupInput>,
+    /// `created_at` (default) or `-created_at`.
+    pub sort: Option<String>,
+    /// 1-100, default 25.
+    #[schema(value_type = Option<i64>)]
+    pub limit: Option<serde_json::Value>,
+    pub after: Option<String>,
+    /// Text to find in the record's main fields.
+    pub q: Option<String>,
+}
+
 /// A page of records.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordPage {
@@ -98,11 +114,36 @@ pub fn page_params(limit: Option<&str>, after: Option<&str>, errors: &mut Vec<Fi
     (limit, after)
 }
 
+pub async fn search_records(
+    state: web::Data<AppState>,
+    p: Principal,
+    object: Object,
+    body: SearchRequest,
+) -> Result<HttpResponse, AppError> {
+    let limit = match &body.limit {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(AppError::validation("limit", "must be a whole number from 1 to 100")),
+    };
+    let params = ListParams { limit, after: body.after, q: body.q, tag: None, sort: body.sort };
+    list_with(state, p, object, params, Some(body.filter_groups)).await
+}
+
 pub async fn list_records(
     state: web::Data<AppState>,
     p: Principal,
     object: Object,
     q: ListParams,
+) -> Result<HttpResponse, AppError> {
+    list_with(state, p, object, q, None).await
+}
+
+async fn list_with(
+    state: web::Data<AppState>,
+    p: Principal,
+    object: Object,
+    q: ListParams,
+    filter_groups: Option<Vec<crate::crm::search::FilterGroupInput>>,
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, object.plural(), Access::Read).await?;
     let mut errors = Vec::new();
@@ -126,12 +167,17 @@ pub async fn list_records(
         tag: q.tag.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
         limit: limit + 1,
         trashed: false,
+        search: None,
     };
     let (rows, next_cursor) = state
         .db
         .run(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
             let defs = tdb.custom_fields(Some(object))?;
+            let mut spec = spec;
+            if let Some(groups) = &filter_groups {
+                spec.search = Some(crate::crm::search::parse(object, groups, &defs).map_err(AppError::invalid)?);
+            }
             let mut rows = tdb.list_records(&spec)?;
             let more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
@@ -243,11 +289,11 @@ pub async fn delete_record(
 
 /// Generates the routed, documented entry points of one object.
 macro_rules! object_routes {
-    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal) => {
+    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal) => {
         pub mod $module {
             use actix_web::{web, HttpResponse};
 
-            use super::{ListParams, Record, RecordBody, RecordPage};
+            use super::{ListParams, Record, RecordBody, RecordPage, SearchRequest};
             use crate::error::{AppError, Problem};
             use crate::http::extract::Json;
             use crate::http::principal::Principal;
@@ -262,6 +308,19 @@ macro_rules! object_routes {
                 q: web::Query<ListParams>,
             ) -> Result<HttpResponse, AppError> {
                 super::list_records(state, p, $object, q.into_inner()).await
+            }
+
+            /// Filter groups on built-in and custom fields: ops eq, neq, lt, lte, gt, gte, in,
+            /// contains, exists. AND inside a group, OR across groups (at most 5 groups of 10).
+            #[utoipa::path(post, path = $search, tag = $tag, security(("bearer" = [])), request_body = SearchRequest,
+                responses((status = 200, body = RecordPage),
+                    (status = 422, body = Problem, content_type = "application/problem+json")))]
+            pub async fn search(
+                state: web::Data<AppState>,
+                p: Principal,
+                body: Json<SearchRequest>,
+            ) -> Result<HttpResponse, AppError> {
+                super::search_records(state, p, $object, body.0).await
             }
 
             #[utoipa::path(post, path = $list, tag = $tag, security(("bearer" = [])), request_body = RecordBody,
@@ -320,15 +379,51 @@ macro_rules! object_routes {
     };
 }
 
-object_routes!(contacts, crate::crm::objects::Object::Contact, "contacts", "/api/v1/contacts", "/api/v1/contacts/{id}");
+object_routes!(
+    contacts,
+    crate::crm::objects::Object::Contact,
+    "contacts",
+    "/api/v1/contacts",
+    "/api/v1/contacts/{id}",
+    "/api/v1/contacts/search"
+);
 object_routes!(
     companies,
     crate::crm::objects::Object::Company,
     "companies",
     "/api/v1/companies",
-    "/api/v1/companies/{id}"
+    "/api/v1/companies/{id}",
+    "/api/v1/companies/search"
 );
-object_routes!(deals, crate::crm::objects::Object::Deal, "deals", "/api/v1/deals", "/api/v1/deals/{id}");
-object_routes!(tickets, crate::crm::objects::Object::Ticket, "tickets", "/api/v1/tickets", "/api/v1/tickets/{id}");
-object_routes!(tasks, crate::crm::objects::Object::Task, "tasks", "/api/v1/tasks", "/api/v1/tasks/{id}");
-object_routes!(notes, crate::crm::objects::Object::Note, "notes", "/api/v1/notes", "/api/v1/notes/{id}");
+object_routes!(
+    deals,
+    crate::crm::objects::Object::Deal,
+    "deals",
+    "/api/v1/deals",
+    "/api/v1/deals/{id}",
+    "/api/v1/deals/search"
+);
+object_routes!(
+    tickets,
+    crate::crm::objects::Object::Ticket,
+    "tickets",
+    "/api/v1/tickets",
+    "/api/v1/tickets/{id}",
+    "/api/v1/tickets/search"
+);
+object_routes!(
+    tasks,
+    crate::crm::objects::Object::Task,
+    "tasks",
+    "/api/v1/tasks",
+    "/api/v1/tasks/{id}",
+    "/api/v1/tasks/search"
+);
+object_routes!(
+    notes,
+    crate::crm::objects::Object::Note,
+    "notes",
+    "/api/v1/notes",
+    "/api/v1/notes/{id}",
+    "/api/v1/notes/search"
+);

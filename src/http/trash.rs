@@ -118,6 +118,7 @@ pub async fn list(
                         tag: None,
                         limit: limit + 1,
                         trashed: true,
+                        search: None,
                     })?;
                     for row in rows {
                         let tags = tdb.record_tag_names(&row.id)?;

@@ -14,6 +14,7 @@ mod http_conventions;
 mod login;
 mod mfa;
 mod operations;
+mod search;
 mod signup;
 mod tenant;
 mod throttle;
