@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::crm::objects::Object;
 use crate::db::events::NewEvent;
-use crate::db::{custom_fields, records, Db, TenantDb};
+use crate::db::{custom_fields, records, tags, Db, TenantDb};
 use crate::domain::TenantId;
 use crate::error::AppError;
 
@@ -57,6 +57,13 @@ pub async fn purge_once(db: &Db, clock: &Clock) -> Result<usize, AppError> {
             if TenantDb::new(conn, TenantId::from_db(tenant)).purge_custom_field(&id)? {
                 purged += 1;
             }
+        }
+        let (due_tags, due_values) = tags::due_for_purge(conn, now.naive_utc(), PURGE_BATCH)?;
+        for (tenant, id) in due_tags {
+            purged += usize::from(TenantDb::new(conn, TenantId::from_db(tenant)).purge_tag(&id)?);
+        }
+        for (tenant, id) in due_values {
+            purged += usize::from(TenantDb::new(conn, TenantId::from_db(tenant)).purge_custom_value(&id)?);
         }
         Ok(purged)
     })

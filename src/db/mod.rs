@@ -18,6 +18,7 @@ pub mod pipelines;
 pub mod records;
 pub mod schema;
 pub mod sessions;
+pub mod tags;
 pub mod tenant_db;
 pub mod tenants;
 pub mod throttle;

@@ -228,6 +228,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    custom_values (id) {
+        id -> Text,
+        tenant_id -> Text,
+        value_key -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        purge_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(record_values -> records (record_id));
 diesel::joinable!(record_tags -> records (record_id));
 diesel::joinable!(record_tags -> tags (tag_id));
@@ -255,4 +268,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_heads,
     events,
     pipelines,
+    custom_values,
 );

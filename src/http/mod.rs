@@ -19,6 +19,7 @@ pub mod pages;
 pub mod pipelines;
 pub mod principal;
 pub mod records;
+pub mod tags;
 pub mod tenant;
 pub mod trash;
 pub mod users;
@@ -108,6 +109,10 @@ routes! {
         patch: custom_fields::update,
         delete: custom_fields::delete,
     },
+    "/api/v1/tags" => { get: tags::list, post: tags::create },
+    "/api/v1/tags/{id}" => { get: tags::get, patch: tags::update, delete: tags::delete },
+    "/api/v1/custom-values" => { get: tags::list_values, post: tags::create_value },
+    "/api/v1/custom-values/{id}" => { get: tags::get_value, patch: tags::update_value, delete: tags::delete_value },
     "/api/v1/trash" => { get: trash::list },
     "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
     "/api/v1/pipelines" => { get: pipelines::list, post: pipelines::create },

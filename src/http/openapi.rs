@@ -7,7 +7,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
-use super::{account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, pipelines, tenant, trash, users};
+use super::{
+    account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, pipelines, tags, tenant, trash, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -88,6 +90,16 @@ use super::{account, api_keys, audit, auth, custom_fields, health, me, mfa, page
         pipelines::get,
         pipelines::update,
         pipelines::delete,
+        tags::list,
+        tags::create,
+        tags::get,
+        tags::update,
+        tags::delete,
+        tags::list_values,
+        tags::create_value,
+        tags::get_value,
+        tags::update_value,
+        tags::delete_value,
         custom_fields::list,
         custom_fields::create,
         custom_fields::get,
@@ -120,6 +132,8 @@ use super::{account, api_keys, audit, auth, custom_fields, health, me, mfa, page
         (name = "notes", description = "Notes: body (required), contact_ids, company_ids, deal_ids, ticket_ids."),
         (name = "pipelines", description = "Deal pipelines with ordered stages"),
         (name = "custom-fields", description = "Custom field definitions; values are validated on every write"),
+        (name = "tags", description = "Tags by name; deleting one hides it from its records until restored"),
+        (name = "custom-values", description = "Tenant-wide {key, value} merge values for templates"),
         (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )

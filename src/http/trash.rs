@@ -20,13 +20,17 @@ use crate::error::AppError;
 enum TrashType {
     Record(Object),
     CustomField,
+    Tag,
+    CustomValue,
 }
 
-const TYPES: &str = "contact, company, deal, ticket, task, note, custom_field";
+const TYPES: &str = "contact, company, deal, ticket, task, note, tag, custom_field, custom_value";
 
 fn parse_type(raw: &str) -> Option<TrashType> {
     match raw {
         "custom_field" => Some(TrashType::CustomField),
+        "tag" => Some(TrashType::Tag),
+        "custom_value" => Some(TrashType::CustomValue),
         other => Object::ALL.into_iter().find(|o| o.name() == other).map(TrashType::Record),
     }
 }
@@ -35,6 +39,8 @@ fn resource(t: TrashType) -> &'static str {
     match t {
         TrashType::Record(o) => o.plural(),
         TrashType::CustomField => "custom_fields",
+        TrashType::Tag => "tags",
+        TrashType::CustomValue => "custom_values",
     }
 }
 
@@ -142,6 +148,29 @@ pub async fn list(
                         });
                     }
                 }
+                TrashType::Tag => {
+                    for (row, _) in tdb.tags(true, after_id.as_deref(), limit + 1)? {
+                        items.push(TrashItem {
+                            kind: "tag".into(),
+                            id: row.id.clone(),
+                            deleted_at: stamp(row.deleted_at),
+                            purge_at: stamp(row.purge_at),
+                            item: serde_json::to_value(super::tags::Tag::of(&row, 0)).map_err(AppError::internal)?,
+                        });
+                    }
+                }
+                TrashType::CustomValue => {
+                    for row in tdb.custom_values(true, after_id.as_deref(), limit + 1)? {
+                        items.push(TrashItem {
+                            kind: "custom_value".into(),
+                            id: row.id.clone(),
+                            deleted_at: stamp(row.deleted_at),
+                            purge_at: stamp(row.purge_at),
+                            item: serde_json::to_value(super::tags::CustomValue::from(&row))
+                                .map_err(AppError::internal)?,
+                        });
+                    }
+                }
             }
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);
@@ -193,6 +222,27 @@ pub async fn restore(
                     row.updated_at = now.naive_utc();
                     tdb.update_custom_field(&row)?;
                     serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)
+                }
+                TrashType::Tag => {
+                    let mut row = tdb.tag(&id, true)?.ok_or_else(|| AppError::not_found("tag"))?;
+                    if tdb.live_tag_named(&row.name_lower)?.is_some() {
+                        return Err(AppError::conflict(format!("another tag is now named {}", row.name)));
+                    }
+                    row.deleted_at = None;
+                    row.purge_at = None;
+                    tdb.save_tag(&row)?;
+                    serde_json::to_value(super::tags::Tag::of(&row, 0)).map_err(AppError::internal)
+                }
+                TrashType::CustomValue => {
+                    let mut row = tdb.custom_value(&id, true)?.ok_or_else(|| AppError::not_found("custom value"))?;
+                    if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
+                        return Err(AppError::conflict(format!("the key {} was taken meanwhile", row.value_key)));
+                    }
+                    row.deleted_at = None;
+                    row.purge_at = None;
+                    row.updated_at = now.naive_utc();
+                    tdb.save_custom_value(&row)?;
+                    serde_json::to_value(super::tags::CustomValue::from(&row)).map_err(AppError::internal)
                 }
             }
         })

@@ -56,6 +56,11 @@ fn class_of(method: &str, path: &str) -> Class {
             }
         }
         ("get", "/api/v1/pipelines" | "/api/v1/pipelines/{id}") => Class::CrmRead("pipelines"),
+        ("get", "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmRead("tags"),
+        ("delete", "/api/v1/tags/{id}") => Class::CrmDelete("tags"),
+        (_, "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmWrite("tags"),
+        ("get", "/api/v1/custom-values" | "/api/v1/custom-values/{id}") => Class::CrmRead("custom_values"),
+        (_, "/api/v1/custom-values" | "/api/v1/custom-values/{id}") => Class::ManageOrScope("custom_values"),
         (_, p) if p.starts_with("/api/v1/pipelines") => Class::ManageOrScope("pipelines"),
         ("get", "/api/v1/custom-fields" | "/api/v1/custom-fields/{id}") => Class::CrmRead("custom_fields"),
         (_, p) if p.starts_with("/api/v1/custom-fields") => Class::ManageOrScope("custom_fields"),

@@ -16,6 +16,7 @@ mod mfa;
 mod operations;
 mod search;
 mod signup;
+mod tags;
 mod tenant;
 mod throttle;
 mod tls;

@@ -1,0 +1,2 @@
+DROP INDEX tags_purge;
+DROP TABLE custom_values;

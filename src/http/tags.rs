@@ -1,0 +1,421 @@
+//! Tags and custom values. Tags are also created by naming them on a record; here they
+//! are listed (with how many live records carry them), renamed and deleted. Custom values
+//! are tenant-wide `{key, value}` pairs for templates.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::Json;
+use super::principal::{Access, Actor, Principal};
+use super::records::{encode_cursor, page_params};
+use super::AppState;
+use crate::db::tags::{CustomValueRow, TagRow};
+use crate::db::TenantDb;
+use crate::error::{AppError, FieldError};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tag {
+    pub id: String,
+    pub name: String,
+    /// Live records carrying the tag.
+    pub record_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Tag {
+    pub fn of(row: &TagRow, record_count: i64) -> Self {
+        Self { id: row.id.clone(), name: row.name.clone(), record_count, created_at: row.created_at.and_utc() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagPage {
+    pub data: Vec<Tag>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct TagInput {
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomValue {
+    pub id: String,
+    pub key: String,
+    pub value: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&CustomValueRow> for CustomValue {
+    fn from(r: &CustomValueRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            key: r.value_key.clone(),
+            value: r.value.clone(),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomValuePage {
+    pub data: Vec<CustomValue>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct CustomValueInput {
+    /// `[a-z][a-z0-9_]*`, at most 64 characters.
+    pub key: Option<String>,
+    /// At most 10,000 characters.
+    pub value: Option<String>,
+}
+
+fn tag_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::validation("name", "is required, at most 100 characters"));
+    }
+    Ok(name)
+}
+
+/// People need owner/admin to delete; keys need write scope.
+async fn require_delete(state: &AppState, p: &Principal, resource: &'static str) -> Result<(), AppError> {
+    p.require(state, resource, Access::Write).await?;
+    match &p.actor {
+        Actor::User(_) => p.manager().map(|_| ()),
+        Actor::Key(_) => Ok(()),
+    }
+}
+
+fn page(q: PageQuery) -> Result<(i64, Option<String>), AppError> {
+    let mut errors = Vec::new();
+    let out = page_params(q.limit.as_deref(), q.after.as_deref(), &mut errors);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(AppError::invalid(errors))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = TagPage)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, "tags", Access::Read).await?;
+    let (limit, after) = page(q.into_inner())?;
+    let (data, next_cursor) = state
+        .db
+        .run(move |conn| {
+            let mut rows = TenantDb::new(conn, p.tenant_id).tags(false, after.as_deref(), limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let next = if more { rows.last().map(|(t, _)| encode_cursor(&t.id)) } else { None };
+            Ok((rows.iter().map(|(t, n)| Tag::of(t, *n)).collect(), next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TagPage { data, next_cursor }))
+}
+
+#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])), request_body = TagInput,
+    responses((status = 201, body = Tag), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<TagInput>) -> Result<HttpResponse, AppError> {
+    p.require(&state, "tags", Access::Write).await?;
+    let name = tag_name(&body.0.name)?;
+    let now = state.clock.now().naive_utc();
+    let row = TagRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: p.tenant_id.to_string(),
+        name_lower: name.to_lowercase(),
+        name,
+        created_at: now,
+        deleted_at: None,
+        purge_at: None,
+    };
+    let row = state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            if tdb.live_tag_named(&row.name_lower)?.is_some() {
+                return Err(AppError::conflict(format!("a tag named {} exists", row.name)));
+            }
+            tdb.insert_tag(&row)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(Tag::of(&row, 0)))
+}
+
+#[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tag id")),
+    responses((status = 200, body = Tag), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    p.require(&state, "tags", Access::Read).await?;
+    let id = id.into_inner();
+    let tag = state
+        .db
+        .run(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
+            let all = tdb.tags(false, None, i64::MAX)?;
+            let (row, n) = all.into_iter().find(|(t, _)| t.id == id).ok_or_else(|| AppError::not_found("tag"))?;
+            Ok(Tag::of(&row, n))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(tag))
+}
+
+/// Rename a tag (every record carrying it shows the new name).
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])), request_body = TagInput,
+    params(("id" = String, Path, description = "Tag id")),
+    responses((status = 200, body = Tag), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Json<TagInput>,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, "tags", Access::Write).await?;
+    let id = id.into_inner();
+    let name = tag_name(&body.0.name)?;
+    let row = state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut row = tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
+            if let Some(other) = tdb.live_tag_named(&name.to_lowercase())? {
+                if other.id != row.id {
+                    return Err(AppError::conflict(format!("a tag named {name} exists")));
+                }
+            }
+            row.name_lower = name.to_lowercase();
+            row.name = name;
+            tdb.save_tag(&row)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Tag::of(&row, 0)))
+}
+
+/// Move a tag to the trash: it disappears from its records until restored.
+#[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tag id")),
+    responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    require_delete(&state, &p, "tags").await?;
+    let id = id.into_inner();
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut row = tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
+            row.deleted_at = Some(now.naive_utc());
+            row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());
+            tdb.save_tag(&row)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn value_key(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let key = raw.trim().to_string();
+    let ok = !key.is_empty()
+        && key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        errors.push(FieldError::new("key", "must match [a-z][a-z0-9_]* (at most 64 characters)"));
+    }
+    key
+}
+
+fn value_text(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    if raw.chars().count() > 10_000 {
+        errors.push(FieldError::new("value", "must be at most 10,000 characters"));
+    }
+    raw.to_string()
+}
+
+async fn require_value_write(state: &AppState, p: &Principal) -> Result<(), AppError> {
+    match &p.actor {
+        Actor::User(_) => p.manager().map(|_| ()),
+        Actor::Key(_) => p.require(state, "custom_values", Access::Write).await,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = CustomValuePage)))]
+pub async fn list_values(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, "custom_values", Access::Read).await?;
+    let (limit, after) = page(q.into_inner())?;
+    let (data, next_cursor) = state
+        .db
+        .run(move |conn| {
+            let mut rows = TenantDb::new(conn, p.tenant_id).custom_values(false, after.as_deref(), limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let next = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
+            Ok((rows.iter().map(CustomValue::from).collect(), next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CustomValuePage { data, next_cursor }))
+}
+
+#[utoipa::path(post, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])),
+    request_body = CustomValueInput,
+    responses((status = 201, body = CustomValue), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn create_value(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: Json<CustomValueInput>,
+) -> Result<HttpResponse, AppError> {
+    require_value_write(&state, &p).await?;
+    let b = body.0;
+    let mut errors = Vec::new();
+    let key = value_key(b.key.as_deref().unwrap_or_default(), &mut errors);
+    let value = value_text(b.value.as_deref().unwrap_or_default(), &mut errors);
+    if b.value.is_none() {
+        errors.push(FieldError::new("value", "is required"));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let now = state.clock.now().naive_utc();
+    let row = CustomValueRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: p.tenant_id.to_string(),
+        value_key: key,
+        value,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        purge_at: None,
+    };
+    let row = state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
+                return Err(AppError::conflict(format!("the key {} is taken", row.value_key)));
+            }
+            tdb.insert_custom_value(&row)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(CustomValue::from(&row)))
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Custom value id")),
+    responses((status = 200, body = CustomValue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_value(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, "custom_values", Access::Read).await?;
+    let id = id.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            TenantDb::new(conn, p.tenant_id)
+                .custom_value(&id, false)?
+                .ok_or_else(|| AppError::not_found("custom value"))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CustomValue::from(&row)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Custom value id")), request_body = CustomValueInput,
+    responses((status = 200, body = CustomValue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn update_value(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Json<CustomValueInput>,
+) -> Result<HttpResponse, AppError> {
+    require_value_write(&state, &p).await?;
+    let id = id.into_inner();
+    let b = body.0;
+    let now = state.clock.now().naive_utc();
+    let row = state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut row = tdb.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value"))?;
+            let mut errors = Vec::new();
+            if let Some(k) = &b.key {
+                row.value_key = value_key(k, &mut errors);
+            }
+            if let Some(v) = &b.value {
+                row.value = value_text(v, &mut errors);
+            }
+            if !errors.is_empty() {
+                return Err(AppError::invalid(errors));
+            }
+            if let Some(other) = tdb.live_custom_value_keyed(&row.value_key)? {
+                if other.id != row.id {
+                    return Err(AppError::conflict(format!("the key {} is taken", row.value_key)));
+                }
+            }
+            row.updated_at = now;
+            tdb.save_custom_value(&row)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CustomValue::from(&row)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Custom value id")),
+    responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn delete_value(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    require_value_write(&state, &p).await?;
+    let id = id.into_inner();
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut row = tdb.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value"))?;
+            row.deleted_at = Some(now.naive_utc());
+            row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());
+            tdb.save_custom_value(&row)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
