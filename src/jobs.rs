@@ -58,6 +58,7 @@ pub async fn purge_once(db: &Db, clock: &Clock) -> Result<usize, AppError> {
                 purged += 1;
             }
         }
+        crate::db::idempotency::expire(conn, (now - crate::http::idempotency::retention()).naive_utc())?;
         let (due_tags, due_values) = tags::due_for_purge(conn, now.naive_utc(), PURGE_BATCH)?;
         for (tenant, id) in due_tags {
             purged += usize::from(TenantDb::new(conn, TenantId::from_db(tenant)).purge_tag(&id)?);

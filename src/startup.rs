@@ -69,6 +69,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::configure)
+                .wrap(from_fn(http::idempotency::idempotency))
                 .wrap(middleware::problem_errors())
                 .wrap(middleware::security_headers(behind_tls))
                 .wrap(from_fn(middleware::observe))

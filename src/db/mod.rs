@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod custom_fields;
 pub mod events;
+pub mod idempotency;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;

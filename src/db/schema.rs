@@ -241,6 +241,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (scope, idem_key) {
+        scope -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        content_type -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(record_values -> records (record_id));
 diesel::joinable!(record_tags -> records (record_id));
 diesel::joinable!(record_tags -> tags (tag_id));
@@ -269,4 +281,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     pipelines,
     custom_values,
+    idempotency_keys,
 );

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod custom_fields;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod me;
 pub mod mfa;
 pub mod middleware;
@@ -96,6 +97,7 @@ routes! {
     "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
     "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },
     "/api/v1/audit-log" => { get: audit::list },
+    "/api/v1/contacts/batch" => { post: records::contacts::batch },
     "/api/v1/contacts/search" => { post: records::contacts::search },
     "/api/v1/contacts" => { get: records::contacts::list, post: records::contacts::create },
     "/api/v1/contacts/{id}" => {
@@ -117,6 +119,7 @@ routes! {
     "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
     "/api/v1/pipelines" => { get: pipelines::list, post: pipelines::create },
     "/api/v1/pipelines/{id}" => { get: pipelines::get, patch: pipelines::update, delete: pipelines::delete },
+    "/api/v1/companies/batch" => { post: records::companies::batch },
     "/api/v1/companies/search" => { post: records::companies::search },
     "/api/v1/companies" => { get: records::companies::list, post: records::companies::create },
     "/api/v1/companies/{id}" => {
@@ -124,15 +127,19 @@ routes! {
         patch: records::companies::update,
         delete: records::companies::delete,
     },
+    "/api/v1/deals/batch" => { post: records::deals::batch },
     "/api/v1/deals/search" => { post: records::deals::search },
     "/api/v1/deals" => { get: records::deals::list, post: records::deals::create },
     "/api/v1/deals/{id}" => { get: records::deals::get, patch: records::deals::update, delete: records::deals::delete },
+    "/api/v1/tickets/batch" => { post: records::tickets::batch },
     "/api/v1/tickets/search" => { post: records::tickets::search },
     "/api/v1/tickets" => { get: records::tickets::list, post: records::tickets::create },
     "/api/v1/tickets/{id}" => { get: records::tickets::get, patch: records::tickets::update, delete: records::tickets::delete },
+    "/api/v1/tasks/batch" => { post: records::tasks::batch },
     "/api/v1/tasks/search" => { post: records::tasks::search },
     "/api/v1/tasks" => { get: records::tasks::list, post: records::tasks::create },
     "/api/v1/tasks/{id}" => { get: records::tasks::get, patch: records::tasks::update, delete: records::tasks::delete },
+    "/api/v1/notes/batch" => { post: records::notes::batch },
     "/api/v1/notes/search" => { post: records::notes::search },
     "/api/v1/notes" => { get: records::notes::list, post: records::notes::create },
     "/api/v1/notes/{id}" => { get: records::notes::get, patch: records::notes::update, delete: records::notes::delete },

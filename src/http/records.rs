@@ -51,6 +51,143 @@ pub struct SearchRequest {
     pub q: Option<String>,
 }
 
+/// `POST /{plural}/batch`: up to 100 items, each with its own result.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct BatchRequest {
+    /// create, update (items carry `id`) or upsert (contacts only, matched by `email`).
+    pub action: String,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemResult {
+    pub index: usize,
+    /// 201 created, 200 updated, or the 4xx the item alone would have had.
+    pub status: u16,
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<serde_json::Value>,
+    /// The problem (as problem+json would carry it) when the item failed.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub results: Vec<BatchItemResult>,
+    pub created: usize,
+    pub updated: usize,
+    pub failed: usize,
+}
+
+pub const BATCH_MAX: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchAction {
+    Create,
+    Update,
+    Upsert,
+}
+
+/// Runs one batch item in its own savepoint: a failed item leaves no trace, the others
+/// commit together.
+fn batch_item(
+    tdb: &mut TenantDb<'_>,
+    object: Object,
+    action: BatchAction,
+    item: &serde_json::Value,
+    defs: &[crate::db::custom_fields::CustomFieldRow],
+    actor: &ChangeActor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(u16, serde_json::Value), AppError> {
+    let target = match action {
+        BatchAction::Create => None,
+        BatchAction::Update => {
+            let id = item
+                .get("id")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| AppError::validation("id", "is required to update"))?;
+            Some(record_id(object, id)?)
+        }
+        BatchAction::Upsert => {
+            let email = item
+                .get("email")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| AppError::validation("email", "is required to upsert"))?;
+            let email = crate::domain::EmailAddress::parse(email).map_err(|m| AppError::validation("email", m))?;
+            tdb.contact_by_email(email.as_str())?
+        }
+    };
+    match target {
+        None => {
+            let parsed = input::parse(object, item, defs, true).map_err(AppError::invalid)?;
+            Ok((201, records::create(tdb, object, parsed, defs, actor, now)?))
+        }
+        Some(id) => {
+            tdb.record(object, &id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
+            let parsed = input::parse(object, item, defs, false).map_err(AppError::invalid)?;
+            Ok((200, records::update(tdb, object, &id, parsed, defs, actor, now)?))
+        }
+    }
+}
+
+pub async fn batch_records(
+    state: web::Data<AppState>,
+    p: Principal,
+    object: Object,
+    body: BatchRequest,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, object.plural(), Access::Write).await?;
+    let action = match body.action.as_str() {
+        "create" => BatchAction::Create,
+        "update" => BatchAction::Update,
+        "upsert" if object == Object::Contact => BatchAction::Upsert,
+        "upsert" => {
+            return Err(AppError::validation("action", "upsert matches contacts by email; use create or update"))
+        }
+        _ => return Err(AppError::validation("action", "must be create, update or upsert")),
+    };
+    if body.items.is_empty() || body.items.len() > BATCH_MAX {
+        return Err(AppError::validation("items", format!("needs 1-{BATCH_MAX} items")));
+    }
+    let actor = change_actor(&p);
+    let now = state.clock.now();
+    let items = body.items;
+    let results = state
+        .db
+        .write(move |conn| {
+            let defs = TenantDb::new(conn, p.tenant_id.clone()).custom_fields(Some(object))?;
+            let mut results = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let outcome = diesel::Connection::transaction(conn, |c| {
+                    let mut tdb = TenantDb::new(c, p.tenant_id.clone());
+                    batch_item(&mut tdb, object, action, item, &defs, &actor, now)
+                });
+                results.push(match outcome {
+                    Ok((status, record)) => BatchItemResult { index, status, record: Some(record), error: None },
+                    // A server-side failure fails the whole batch; input errors fail their item.
+                    Err(e @ AppError::Internal(_)) | Err(e @ AppError::Unavailable { .. }) => return Err(e),
+                    Err(e) => {
+                        let problem = serde_json::to_value(e.to_problem()).map_err(AppError::internal)?;
+                        BatchItemResult {
+                            index,
+                            status: problem["status"].as_u64().unwrap_or(422) as u16,
+                            record: None,
+                            error: Some(problem),
+                        }
+                    }
+                });
+            }
+            Ok(results)
+        })
+        .await?;
+    let created = results.iter().filter(|r| r.status == 201).count();
+    let updated = results.iter().filter(|r| r.status == 200).count();
+    let failed = results.len() - created - updated;
+    Ok(HttpResponse::Ok().json(BatchResponse { results, created, updated, failed }))
+}
+
 /// A page of records.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordPage {
@@ -289,11 +426,11 @@ pub async fn delete_record(
 
 /// Generates the routed, documented entry points of one object.
 macro_rules! object_routes {
-    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal) => {
+    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal, $batch:literal) => {
         pub mod $module {
             use actix_web::{web, HttpResponse};
 
-            use super::{ListParams, Record, RecordBody, RecordPage, SearchRequest};
+            use super::{BatchRequest, BatchResponse, ListParams, Record, RecordBody, RecordPage, SearchRequest};
             use crate::error::{AppError, Problem};
             use crate::http::extract::Json;
             use crate::http::principal::Principal;
@@ -321,6 +458,18 @@ macro_rules! object_routes {
                 body: Json<SearchRequest>,
             ) -> Result<HttpResponse, AppError> {
                 super::search_records(state, p, $object, body.0).await
+            }
+
+            /// Create, update or (contacts) upsert up to 100 records; each item has its own result.
+            #[utoipa::path(post, path = $batch, tag = $tag, security(("bearer" = [])), request_body = BatchRequest,
+                responses((status = 200, description = "Per-item results", body = BatchResponse),
+                    (status = 422, body = Problem, content_type = "application/problem+json")))]
+            pub async fn batch(
+                state: web::Data<AppState>,
+                p: Principal,
+                body: Json<BatchRequest>,
+            ) -> Result<HttpResponse, AppError> {
+                super::batch_records(state, p, $object, body.0).await
             }
 
             #[utoipa::path(post, path = $list, tag = $tag, security(("bearer" = [])), request_body = RecordBody,
@@ -385,7 +534,8 @@ object_routes!(
     "contacts",
     "/api/v1/contacts",
     "/api/v1/contacts/{id}",
-    "/api/v1/contacts/search"
+    "/api/v1/contacts/search",
+    "/api/v1/contacts/batch"
 );
 object_routes!(
     companies,
@@ -393,7 +543,8 @@ object_routes!(
     "companies",
     "/api/v1/companies",
     "/api/v1/companies/{id}",
-    "/api/v1/companies/search"
+    "/api/v1/companies/search",
+    "/api/v1/companies/batch"
 );
 object_routes!(
     deals,
@@ -401,7 +552,8 @@ object_routes!(
     "deals",
     "/api/v1/deals",
     "/api/v1/deals/{id}",
-    "/api/v1/deals/search"
+    "/api/v1/deals/search",
+    "/api/v1/deals/batch"
 );
 object_routes!(
     tickets,
@@ -409,7 +561,8 @@ object_routes!(
     "tickets",
     "/api/v1/tickets",
     "/api/v1/tickets/{id}",
-    "/api/v1/tickets/search"
+    "/api/v1/tickets/search",
+    "/api/v1/tickets/batch"
 );
 object_routes!(
     tasks,
@@ -417,7 +570,8 @@ object_routes!(
     "tasks",
     "/api/v1/tasks",
     "/api/v1/tasks/{id}",
-    "/api/v1/tasks/search"
+    "/api/v1/tasks/search",
+    "/api/v1/tasks/batch"
 );
 object_routes!(
     notes,
@@ -425,5 +579,6 @@ object_routes!(
     "notes",
     "/api/v1/notes",
     "/api/v1/notes/{id}",
-    "/api/v1/notes/search"
+    "/api/v1/notes/search",
+    "/api/v1/notes/batch"
 );

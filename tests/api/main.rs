@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod api_keys;
 mod audit;
+mod batch;
 mod cli;
 mod crm;
 mod crm_objects;

@@ -1,0 +1,117 @@
+//! Batch writes with per-item results, and Idempotency-Key retries.
+
+use awc::http::Method;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{read, TestApp};
+
+async fn batches_report_each_item_and_commit_only_the_good_ones(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let r = app
+        .post(
+            "/api/v1/contacts/batch",
+            &json!({"action": "create", "items": [
+                {"email": "a@x.example"}, {"email": "not-an-email"}, {"email": "b@x.example", "tags": ["vip"]}, {"email": "A@x.example"}
+            ]}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let statuses: Vec<u64> =
+        r.body["results"].as_array().unwrap().iter().map(|i| i["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 422, 201, 409]);
+    assert_eq!((r.body["created"].as_u64(), r.body["failed"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(r.body["results"][1]["error"]["code"], "validation_failed");
+    let a_id = r.body["results"][0]["record"]["id"].as_str().unwrap().to_string();
+
+    // Upsert: matched by email (case-insensitive) → updated; unknown → created.
+    let r = app
+        .post(
+            "/api/v1/contacts/batch",
+            &json!({"action": "upsert", "items": [{"email": "A@X.example", "first_name": "Ann"}, {"email": "c@x.example"}, {"first_name": "no email"}]}),
+            Some(&owner.token),
+        )
+        .await;
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], 200);
+    assert_eq!(results[0]["record"]["id"], a_id.as_str());
+    assert_eq!(results[0]["record"]["first_name"], "Ann");
+    assert_eq!(results[1]["status"], 201);
+    assert_eq!(results[2]["status"], 422);
+
+    // Update by id; another portal's id is simply not found.
+    let evil = app.signup("Evil", "eve@evil.example").await;
+    let theirs = app.post("/api/v1/contacts", &json!({"email": "t@evil.example"}), Some(&evil.token)).await;
+    let r = app
+        .post(
+            "/api/v1/contacts/batch",
+            &json!({"action": "update", "items": [{"id": a_id, "last_name": "Lee"}, {"id": theirs.body["id"], "last_name": "X"}, {"last_name": "no id"}]}),
+            Some(&owner.token),
+        )
+        .await;
+    let statuses: Vec<u64> =
+        r.body["results"].as_array().unwrap().iter().map(|i| i["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![200, 404, 422]);
+    assert_eq!(
+        app.get(&format!("/api/v1/contacts/{}", theirs.body["id"].as_str().unwrap()), Some(&evil.token)).await.body
+            ["last_name"],
+        Value::Null
+    );
+
+    for bad in [
+        json!({"action": "create", "items": []}),
+        json!({"action": "delete", "items": [{}]}),
+        json!({"action": "create", "items": (0..101).map(|i| json!({"email": format!("{i}@x.example")})).collect::<Vec<_>>()}),
+    ] {
+        app.post("/api/v1/contacts/batch", &bad, Some(&owner.token)).await.problem(422, "validation_failed");
+    }
+    app.post("/api/v1/companies/batch", &json!({"action": "upsert", "items": [{"name": "A"}]}), Some(&owner.token))
+        .await
+        .problem(422, "validation_failed");
+    let count = app.get("/api/v1/contacts?limit=100", Some(&owner.token)).await.body["data"].as_array().unwrap().len();
+    assert_eq!(count, 3, "a, b, c");
+}
+
+async fn post_with(app: &TestApp, token: &str, key: &str, body: &Value) -> crate::helpers::Resp {
+    let res = app
+        .client
+        .request(Method::POST, app.url("/api/v1/contacts"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Idempotency-Key", key))
+        .send_json(body)
+        .await
+        .unwrap();
+    read(res).await
+}
+
+async fn a_retried_post_with_the_same_key_creates_nothing_new(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let body = json!({"email": "once@x.example"});
+    let first = post_with(&app, &owner.token, "k-123", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = post_with(&app, &owner.token, "k-123", &body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body, "the first answer, replayed");
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    let list = app.get("/api/v1/contacts", Some(&owner.token)).await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
+    // Errors are replayed too; a different body under the same key is refused.
+    let bad = post_with(&app, &owner.token, "k-bad", &json!({"email": "nope"})).await;
+    let bad_again = post_with(&app, &owner.token, "k-bad", &json!({"email": "nope"})).await;
+    assert_eq!((bad.status, bad_again.status), (422, 422));
+    let r = post_with(&app, &owner.token, "k-123", &json!({"email": "other@x.example"})).await;
+    r.problem(422, "validation_failed");
+    // Keys are per caller: another portal's identical key is its own.
+    let evil = app.signup("Evil", "eve@evil.example").await;
+    let theirs = post_with(&app, &evil.token, "k-123", &body).await;
+    assert_eq!(theirs.status, 201);
+    assert_ne!(theirs.body["id"], first.body["id"]);
+    let r = post_with(&app, &owner.token, &"x".repeat(300), &body).await;
+    r.problem(422, "validation_failed");
+}
+
+both_backends!(
+    batches_report_each_item_and_commit_only_the_good_ones,
+    a_retried_post_with_the_same_key_creates_nothing_new
+);
