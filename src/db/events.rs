@@ -68,6 +68,34 @@ impl TenantDb<'_> {
         Ok(seq)
     }
 
+    /// A record's history, newest first: its own events, and those of the notes and tasks
+    /// linked to it (`link_field` is how notes and tasks name it, e.g. `contact_ids`).
+    pub fn timeline(
+        &mut self,
+        record_id: &str,
+        link_field: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> QueryResult<Vec<EventRow>> {
+        use super::schema::record_values as rv;
+        let (conn, tid) = self.parts();
+        let linked = rv::table
+            .filter(rv::tenant_id.eq(tid.to_string()))
+            .filter(rv::object.eq_any(["note", "task"]))
+            .filter(rv::field.eq(link_field.to_string()))
+            .filter(rv::text_value.eq(record_id.to_string()))
+            .select(rv::record_id);
+        let mut q = events::table
+            .filter(events::tenant_id.eq(tid))
+            .filter(events::record_id.eq(record_id).or(events::record_id.eq_any(linked)))
+            .select(EventRow::as_select())
+            .into_boxed();
+        if let Some(b) = before_seq {
+            q = q.filter(events::seq.lt(b));
+        }
+        q.order(events::seq.desc()).limit(limit).load(conn)
+    }
+
     /// Events after `since`, in order (for replay and tests).
     pub fn events_after(&mut self, since: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
         let (conn, tid) = self.parts();

@@ -188,6 +188,94 @@ pub async fn batch_records(
     Ok(HttpResponse::Ok().json(BatchResponse { results, created, updated, failed }))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct TimelineParams {
+    /// 1-100, default 25.
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    /// The event's position in the portal's change sequence.
+    pub seq: i64,
+    /// `contact.created`, `contact.updated`, `deal.stage_changed`, `note.created`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: String,
+    /// `{type: user|api_key|system, id}`.
+    #[schema(value_type = Object)]
+    pub actor: serde_json::Value,
+    /// For updates: `{field: {from, to}}`.
+    #[schema(value_type = Option<Object>)]
+    pub changes: Option<serde_json::Value>,
+    /// The record the event is about (this one, or a linked note or task) as it was then.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelinePage {
+    pub data: Vec<TimelineEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// Field changes (old → new, who, when), linked notes and tasks, trash and restore.
+pub async fn timeline(
+    state: web::Data<AppState>,
+    p: Principal,
+    object: Object,
+    id: String,
+    q: TimelineParams,
+) -> Result<HttpResponse, AppError> {
+    p.require(&state, object.plural(), Access::Read).await?;
+    let id = record_id(object, &id)?;
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => 25,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return Err(AppError::validation("limit", "must be a whole number from 1 to 100")),
+    };
+    let before = match q.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| AppError::validation("after", "is not a cursor from this timeline"))?,
+        ),
+    };
+    let link_field = format!("{}_ids", object.name());
+    let (rows, more) = state
+        .db
+        .run(move |conn| {
+            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            // Live or in the trash: the history of a deleted record stays readable.
+            if tdb.record(object, &id, false)?.is_none() && tdb.record(object, &id, true)?.is_none() {
+                return Err(AppError::not_found(object.name()));
+            }
+            let mut rows = tdb.timeline(&id, &link_field, before, limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            Ok((rows, more))
+        })
+        .await?;
+    let next_cursor = if more { rows.last().map(|e| e.seq.to_string()) } else { None };
+    let data = rows
+        .into_iter()
+        .map(|e| TimelineEntry {
+            seq: e.seq,
+            kind: e.event_type,
+            occurred_at: e.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor: serde_json::json!({"type": e.actor_type, "id": e.actor_id}),
+            changes: e.diff.and_then(|d| serde_json::from_str(&d).ok()),
+            record: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(TimelinePage { data, next_cursor }))
+}
+
 /// A page of records.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordPage {
@@ -426,11 +514,14 @@ pub async fn delete_record(
 
 /// Generates the routed, documented entry points of one object.
 macro_rules! object_routes {
-    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal, $batch:literal) => {
+    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal, $batch:literal, $timeline:literal) => {
         pub mod $module {
             use actix_web::{web, HttpResponse};
 
-            use super::{BatchRequest, BatchResponse, ListParams, Record, RecordBody, RecordPage, SearchRequest};
+            use super::{
+                BatchRequest, BatchResponse, ListParams, Record, RecordBody, RecordPage, SearchRequest, TimelineParams,
+                TimelinePage,
+            };
             use crate::error::{AppError, Problem};
             use crate::http::extract::Json;
             use crate::http::principal::Principal;
@@ -458,6 +549,21 @@ macro_rules! object_routes {
                 body: Json<SearchRequest>,
             ) -> Result<HttpResponse, AppError> {
                 super::search_records(state, p, $object, body.0).await
+            }
+
+            /// The record's history, newest first: field changes (old → new, who, when), linked
+            /// notes and tasks, trash and restore.
+            #[utoipa::path(get, path = $timeline, tag = $tag, security(("bearer" = [])), params(TimelineParams,
+                ("id" = String, Path, description = "Record id")),
+                responses((status = 200, body = TimelinePage),
+                    (status = 404, body = Problem, content_type = "application/problem+json")))]
+            pub async fn timeline(
+                state: web::Data<AppState>,
+                p: Principal,
+                id: web::Path<String>,
+                q: web::Query<TimelineParams>,
+            ) -> Result<HttpResponse, AppError> {
+                super::timeline(state, p, $object, id.into_inner(), q.into_inner()).await
             }
 
             /// Create, update or (contacts) upsert up to 100 records; each item has its own result.
@@ -535,7 +641,8 @@ object_routes!(
     "/api/v1/contacts",
     "/api/v1/contacts/{id}",
     "/api/v1/contacts/search",
-    "/api/v1/contacts/batch"
+    "/api/v1/contacts/batch",
+    "/api/v1/contacts/{id}/timeline"
 );
 object_routes!(
     companies,
@@ -544,7 +651,8 @@ object_routes!(
     "/api/v1/companies",
     "/api/v1/companies/{id}",
     "/api/v1/companies/search",
-    "/api/v1/companies/batch"
+    "/api/v1/companies/batch",
+    "/api/v1/companies/{id}/timeline"
 );
 object_routes!(
     deals,
@@ -553,7 +661,8 @@ object_routes!(
     "/api/v1/deals",
     "/api/v1/deals/{id}",
     "/api/v1/deals/search",
-    "/api/v1/deals/batch"
+    "/api/v1/deals/batch",
+    "/api/v1/deals/{id}/timeline"
 );
 object_routes!(
     tickets,
@@ -562,7 +671,8 @@ object_routes!(
     "/api/v1/tickets",
     "/api/v1/tickets/{id}",
     "/api/v1/tickets/search",
-    "/api/v1/tickets/batch"
+    "/api/v1/tickets/batch",
+    "/api/v1/tickets/{id}/timeline"
 );
 object_routes!(
     tasks,
@@ -571,7 +681,8 @@ object_routes!(
     "/api/v1/tasks",
     "/api/v1/tasks/{id}",
     "/api/v1/tasks/search",
-    "/api/v1/tasks/batch"
+    "/api/v1/tasks/batch",
+    "/api/v1/tasks/{id}/timeline"
 );
 object_routes!(
     notes,
@@ -580,5 +691,6 @@ object_routes!(
     "/api/v1/notes",
     "/api/v1/notes/{id}",
     "/api/v1/notes/search",
-    "/api/v1/notes/batch"
+    "/api/v1/notes/batch",
+    "/api/v1/notes/{id}/timeline"
 );

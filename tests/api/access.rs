@@ -41,6 +41,9 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/users") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
+        ("get", p) if p.ends_with("/{id}/timeline") && crm_resource(p.trim_end_matches("/timeline")).is_some() => {
+            Class::CrmRead(crm_resource(p.trim_end_matches("/timeline")).unwrap())
+        }
         ("post", p) if p.ends_with("/batch") && crm_resource(p.trim_end_matches("/batch")).is_some() => {
             Class::CrmWrite(crm_resource(p.trim_end_matches("/batch")).unwrap())
         }

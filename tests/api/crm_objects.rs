@@ -191,10 +191,53 @@ async fn tasks_and_notes_link_to_people_and_any_record(app: TestApp) {
     assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "deal_ids[0]");
 }
 
+async fn a_records_timeline_shows_changes_notes_tasks_and_the_trash(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let member = app.member(&owner, "bob@acme.example", "member").await;
+    let c = post(&app, &owner, "/api/v1/contacts", json!({"email": "t@x.example", "first_name": "Tim"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/contacts/{id}");
+    app.patch(&path, &json!({"first_name": "Timothy"}), Some(&member.token)).await;
+    post(&app, &member, "/api/v1/notes", json!({"body": "Called him", "contact_ids": [id]})).await;
+    post(&app, &owner, "/api/v1/tasks", json!({"title": "Send offer", "contact_ids": [id]})).await;
+    post(&app, &owner, "/api/v1/notes", json!({"body": "Unrelated"})).await;
+    app.delete(&path, Some(&owner.token)).await;
+    app.post(&format!("/api/v1/trash/contact/{id}/restore"), &json!({}), Some(&owner.token)).await;
+
+    let r = app.get(&format!("{path}/timeline"), Some(&member.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let kinds: Vec<&str> = r.body["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "contact.restored",
+            "contact.deleted",
+            "task.created",
+            "note.created",
+            "contact.updated",
+            "contact.created"
+        ]
+    );
+    let update = &r.body["data"][4];
+    assert_eq!(update["changes"]["first_name"], json!({"from": "Tim", "to": "Timothy"}));
+    assert_eq!(update["actor"], json!({"type": "user", "id": member.user_id}));
+    assert_eq!(r.body["data"][3]["record"]["body"], "Called him");
+
+    let page = app.get(&format!("{path}/timeline?limit=4"), Some(&member.token)).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = app.get(&format!("{path}/timeline?limit=4&after={cursor}"), Some(&member.token)).await;
+    assert_eq!(rest.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(rest.body["next_cursor"], Value::Null);
+    let evil = app.signup("Evil", "eve@evil.example").await;
+    app.get(&format!("{path}/timeline"), Some(&evil.token)).await.problem(404, "not_found");
+    app.get(&format!("{path}/timeline?limit=0"), Some(&owner.token)).await.problem(422, "validation_failed");
+}
+
 both_backends!(
     every_object_keeps_the_record_rules,
     members_delete_tasks_and_notes_but_not_deals_or_tickets,
     deal_amounts_are_exact_and_currencies_checked,
     deals_move_through_their_pipelines_stages,
     tasks_and_notes_link_to_people_and_any_record,
+    a_records_timeline_shows_changes_notes_tasks_and_the_trash,
 );
