@@ -169,6 +169,12 @@ pub struct Settings {
     pub totp_issuer: String,
     /// How often the trash purge runs.
     pub purge_interval: Duration,
+    /// Run background jobs (imports, purge) in this process.
+    pub run_jobs: bool,
+    /// How often idle job workers look for work.
+    pub jobs_interval: Duration,
+    /// Import rows applied per transaction.
+    pub import_chunk_rows: usize,
 }
 
 impl Default for Settings {
@@ -192,6 +198,9 @@ impl Default for Settings {
             encryption_key_file: PathBuf::from("./data/encryption.key"),
             totp_issuer: "Organizeo".into(),
             purge_interval: Duration::from_secs(60),
+            run_jobs: true,
+            jobs_interval: Duration::from_secs(1),
+            import_chunk_rows: 500,
         }
     }
 }
@@ -294,6 +303,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "name shown in authenticator apps",
     },
     SettingDoc {
+        key: "run_jobs",
+        env: "ORGANIZEO_RUN_JOBS",
+        default: "true",
+        meaning: "run background jobs (imports, trash purge) in this process",
+    },
+    SettingDoc {
         key: "purge_interval_seconds",
         env: "ORGANIZEO_PURGE_INTERVAL_SECONDS",
         default: "60",
@@ -311,6 +326,7 @@ struct FileSettings {
     encryption_key_file: Option<String>,
     totp_issuer: Option<String>,
     purge_interval_seconds: Option<i64>,
+    run_jobs: Option<bool>,
     listen: Option<String>,
     database_url: Option<String>,
     db_pool_size: Option<i64>,
@@ -361,6 +377,9 @@ impl Settings {
         }
         if let Some(v) = f.encryption_key_file {
             self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = f.run_jobs {
+            self.run_jobs = v;
         }
         if let Some(v) = f.purge_interval_seconds {
             self.purge_interval = Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
@@ -424,6 +443,9 @@ impl Settings {
         }
         if let Some(v) = get("ORGANIZEO_ENCRYPTION_KEY_FILE") {
             self.encryption_key_file = PathBuf::from(v);
+        }
+        if let Some(v) = get("ORGANIZEO_RUN_JOBS") {
+            self.run_jobs = parse_bool("ORGANIZEO_RUN_JOBS", &v)?;
         }
         if let Some(v) = get("ORGANIZEO_PURGE_INTERVAL_SECONDS") {
             self.purge_interval =

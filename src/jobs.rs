@@ -13,6 +13,52 @@ use crate::db::{custom_fields, records, tags, Db, TenantDb};
 use crate::domain::TenantId;
 use crate::error::AppError;
 
+/// Claims and runs queued imports, every `interval`, for the life of the server.
+pub async fn import_loop(db: Db, clock: Clock, interval: Duration, chunk: usize) {
+    let owner = format!("worker-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        loop {
+            match import_step(&db, &clock, &owner, chunk, IMPORT_CHUNKS_PER_TURN).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "import worker failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Chunks an import may run per claim before others get a turn.
+pub const IMPORT_CHUNKS_PER_TURN: usize = 20;
+
+/// Claims one import and runs up to `max_chunks` chunks of it; false when there was
+/// nothing to do.
+pub async fn import_step(
+    db: &Db,
+    clock: &Clock,
+    owner: &str,
+    chunk: usize,
+    max_chunks: usize,
+) -> Result<bool, AppError> {
+    let now = clock.now();
+    let lease_until = now + crate::crm::import::lease();
+    let o = owner.to_string();
+    let job = db
+        .write(move |conn| Ok(crate::db::imports::claim(conn, &o, now.naive_utc(), lease_until.naive_utc())?))
+        .await?;
+    match job {
+        None => Ok(false),
+        Some(job) => {
+            crate::crm::import::run(db, clock, job, owner, chunk, max_chunks).await?;
+            Ok(true)
+        }
+    }
+}
+
 /// At most this many items per pass, so one pass never holds a long transaction.
 const PURGE_BATCH: i64 = 500;
 

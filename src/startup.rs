@@ -58,7 +58,15 @@ impl Application {
             "organizeo serving"
         );
 
-        actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
+        if settings.run_jobs {
+            actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
+            actix_web::rt::spawn(crate::jobs::import_loop(
+                db.clone(),
+                clock.clone(),
+                settings.jobs_interval,
+                settings.import_chunk_rows,
+            ));
+        }
         let settings = Arc::new(settings);
         let state =
             web::Data::new(AppState { db, clock, settings: settings.clone(), metrics: Metrics::new()?, keyring });

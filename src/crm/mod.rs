@@ -5,6 +5,8 @@
 //! are the same specs read from the database. One validation path serves both, so a rule
 //! holds for every object and every custom field alike.
 
+pub mod csv_io;
+pub mod import;
 pub mod input;
 pub mod objects;
 pub mod records;

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod custom_fields;
 pub mod events;
 pub mod idempotency;
+pub mod imports;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;
@@ -63,18 +64,39 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 #[derive(Debug, Clone)]
 pub struct ConnectionFactory {
     url: DatabaseUrl,
+    /// Whether opening may create a missing SQLite file. Only migrations may: a serving
+    /// pool that re-created a deleted file would accept writes into an empty database.
+    create: bool,
 }
 
 impl ConnectionFactory {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self { url, create: true }
+    }
+
+    /// Opens only an existing database (the serving pool).
+    pub fn existing(url: DatabaseUrl) -> Self {
+        Self { url, create: false }
     }
 
     pub fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
-                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let target = if self.create {
+                    path.to_string_lossy().to_string()
+                } else {
+                    // SQLite URI filename: mode=rw opens read-write but never creates.
+                    let encoded: String = path
+                        .to_string_lossy()
+                        .chars()
+                        .map(|c| match c {
+                            '%' | '?' | '#' => format!("%{:02X}", c as u32),
+                            c => c.to_string(),
+                        })
+                        .collect();
+                    format!("file:{encoded}?mode=rw")
+                };
+                let mut conn = diesel::SqliteConnection::establish(&target).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching to WAL needs a lock another connection may hold.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000;
@@ -151,7 +173,7 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .test_on_check_out(true)
-            .build(ConnectionFactory::new(url.clone()))
+            .build(ConnectionFactory::existing(url.clone()))
             .map_err(|e| anyhow::anyhow!("cannot open database pool for {url}: {e}"))?;
         let sqlite_file = match url {
             DatabaseUrl::Sqlite(p) => Some(p.clone()),

@@ -253,6 +253,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    imports (id) {
+        id -> Text,
+        tenant_id -> Text,
+        object -> Text,
+        mode -> Text,
+        mapping -> Text,
+        status -> Text,
+        file -> Binary,
+        rows_total -> BigInt,
+        rows_imported -> BigInt,
+        rows_failed -> BigInt,
+        errors -> Text,
+        next_row -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(record_values -> records (record_id));
 diesel::joinable!(record_tags -> records (record_id));
 diesel::joinable!(record_tags -> tags (tag_id));
@@ -282,4 +303,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipelines,
     custom_values,
     idempotency_keys,
+    imports,
 );

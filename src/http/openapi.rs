@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, health, me, mfa, pages, pipelines, tags, tenant, trash, users,
+    account, api_keys, audit, auth, custom_fields, health, imports, me, mfa, pages, pipelines, tags, tenant, trash,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -102,6 +103,10 @@ use super::{
         pipelines::get,
         pipelines::update,
         pipelines::delete,
+        imports::create,
+        imports::get,
+        imports::errors_csv,
+        imports::export,
         tags::list,
         tags::create,
         tags::get,
@@ -146,6 +151,7 @@ use super::{
         (name = "custom-fields", description = "Custom field definitions; values are validated on every write"),
         (name = "tags", description = "Tags by name; deleting one hides it from its records until restored"),
         (name = "custom-values", description = "Tenant-wide {key, value} merge values for templates"),
+        (name = "imports", description = "CSV import jobs and streaming CSV exports (owners/admins or imports/exports scopes)"),
         (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )

@@ -21,6 +21,8 @@ enum Class {
     Manage,
     /// Owners and admins, or a key with this resource's scope.
     ManageOrScope(&'static str),
+    /// Owners and admins, or a key with this resource's read (or write) scope.
+    ManageOrReadScope(&'static str),
     /// A CRM resource: people read with any role, write unless viewer; keys by scope.
     CrmRead(&'static str),
     CrmWrite(&'static str),
@@ -62,6 +64,9 @@ fn class_of(method: &str, path: &str) -> Class {
             }
         }
         ("get", "/api/v1/pipelines" | "/api/v1/pipelines/{id}") => Class::CrmRead("pipelines"),
+        ("post", "/api/v1/imports") => Class::ManageOrScope("imports"),
+        ("get", "/api/v1/imports/{id}" | "/api/v1/imports/{id}/errors.csv") => Class::ManageOrReadScope("imports"),
+        ("get", "/api/v1/exports/{file}") => Class::ManageOrReadScope("exports"),
         ("get", "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmRead("tags"),
         ("delete", "/api/v1/tags/{id}") => Class::CrmDelete("tags"),
         (_, "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmWrite("tags"),
@@ -84,7 +89,10 @@ fn crm_resource(path: &str) -> Option<&'static str> {
 }
 
 fn concrete(path: &str) -> String {
-    let url = path.replace("{id}", &uuid::Uuid::now_v7().to_string()).replace("{type}", "contact");
+    let url = path
+        .replace("{id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{type}", "contact")
+        .replace("{file}", "contacts.csv");
     if url == "/api/v1/trash" {
         format!("{url}?type=contact")
     } else {
@@ -119,7 +127,7 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
             let allowed = match class {
                 Class::Public | Class::SelfService | Class::PortalRead | Class::CrmRead(_) => true,
                 Class::CrmWrite(_) => *role != "viewer",
-                Class::Manage | Class::ManageOrScope(_) | Class::CrmDelete(_) => {
+                Class::Manage | Class::ManageOrScope(_) | Class::ManageOrReadScope(_) | Class::CrmDelete(_) => {
                     matches!(*role, "owner" | "admin")
                 }
             };
@@ -165,7 +173,7 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
                         // Audit reads need only audit_log:read; every other such route writes.
                         res == *resource && (level == "write" || res == "audit_log")
                     }
-                    Class::CrmRead(res) => res == *resource,
+                    Class::CrmRead(res) | Class::ManageOrReadScope(res) => res == *resource,
                 };
                 let r = call(&app, method, path, &key).await;
                 if allowed {

@@ -441,3 +441,13 @@ impl TestApp {
         r.body["token"].as_str().expect("token").to_string()
     }
 }
+
+/// Stops `app` and starts a new server on the same database and clock with adjusted
+/// settings (a restart with a different configuration).
+pub async fn spawn_with_shared(app: TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    app.handle.stop(true).await;
+    let mut settings = app.settings.clone();
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    adjust(&mut settings);
+    start(app.db.clone(), settings, app.clock.clone()).await
+}

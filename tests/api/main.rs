@@ -12,6 +12,7 @@ mod cli;
 mod crm;
 mod crm_objects;
 mod http_conventions;
+mod imports;
 mod login;
 mod mfa;
 mod operations;
