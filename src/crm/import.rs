@@ -244,6 +244,15 @@ pub async fn run(
         }
         if done {
             tracing::info!(import = %job.id, total, imported, failed, "import finished");
+            // A bulk load changes the tables' shape at once; PostgreSQL plans searches from
+            // statistics, and stale ones pick nested loops that do not scale.
+            db.run(|conn| {
+                if let crate::db::DbConnection::Postgresql(c) = conn {
+                    diesel::connection::SimpleConnection::batch_execute(c, "ANALYZE records, record_values")?;
+                }
+                Ok(())
+            })
+            .await?;
             return Ok(true);
         }
         chunks_left -= 1;
