@@ -191,6 +191,14 @@ impl Object {
     }
 }
 
+/// Keys of custom fields and custom values: `[a-z][a-z0-9_]*`, at most 64 characters.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// The custom field types a portal can define.
 pub const CUSTOM_TYPES: &[&str] =
     &["text", "number", "date", "boolean", "select", "multi_select", "email", "phone", "url"];

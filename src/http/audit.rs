@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::audit::{AuditFilter, AuditRow};
 use crate::db::TenantDb;
@@ -111,12 +111,7 @@ pub async fn list(
     p: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    match &p.actor {
-        Actor::User(_) => {
-            p.manager()?;
-        }
-        Actor::Key(_) => p.require(&state, "audit_log", Access::Read).await?,
-    }
+    p.manager_or_scope(&state, "audit_log", Access::Read).await?;
     let q = query.into_inner();
     let mut errors = Vec::new();
     let limit = match q.limit.as_deref().map(str::parse::<i64>) {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Json;
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::AppState;
 use crate::crm::objects::{Object, CUSTOM_TYPES};
 use crate::db::custom_fields::CustomFieldRow;
@@ -81,13 +81,6 @@ pub struct CustomFieldQuery {
     pub object: Option<String>,
 }
 
-async fn require_write(state: &AppState, p: &Principal) -> Result<(), AppError> {
-    match &p.actor {
-        Actor::User(_) => p.manager().map(|_| ()),
-        Actor::Key(_) => p.require(state, "custom_fields", Access::Write).await,
-    }
-}
-
 fn check_label(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let label = raw.trim().to_string();
     if label.is_empty() || label.chars().count() > 255 {
@@ -150,7 +143,7 @@ pub async fn create(
     p: Principal,
     body: Json<NewCustomField>,
 ) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
     let b = body.0;
     let mut errors = Vec::new();
     let object = Object::parse(b.object.trim());
@@ -158,11 +151,7 @@ pub async fn create(
         errors.push(FieldError::new("object", "must be contact or company"));
     }
     let key = b.key.trim().to_string();
-    let key_ok = !key.is_empty()
-        && key.len() <= 64
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !key_ok {
+    if !crate::crm::objects::is_valid_key(&key) {
         errors.push(FieldError::new("key", "must match [a-z][a-z0-9_]* (at most 64 characters)"));
     }
     let label = check_label(&b.label, &mut errors);
@@ -236,7 +225,7 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<CustomFieldPatch>,
 ) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
     let id = id.into_inner();
     let patch = body.0;
     let now = state.clock.now().naive_utc();
@@ -273,7 +262,7 @@ pub async fn update(
     responses((status = 204, description = "In the trash"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
     let id = id.into_inner();
     let now = state.clock.now();
     state

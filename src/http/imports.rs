@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::AppState;
 use crate::crm::csv_io;
 use crate::crm::import::{self, Mode, RowError};
@@ -67,13 +67,6 @@ impl From<ImportStatus> for ImportView {
     }
 }
 
-async fn require(state: &AppState, p: &Principal, resource: &'static str, access: Access) -> Result<(), AppError> {
-    match &p.actor {
-        Actor::User(_) => p.manager().map(|_| ()),
-        Actor::Key(_) => p.require(state, resource, access).await,
-    }
-}
-
 /// Reads the multipart form: `file` (bytes, up to 50 MB) and the text fields.
 async fn read_form(mut form: Multipart) -> Result<(Option<Vec<u8>>, HashMap<String, String>), AppError> {
     let bad = |m: String| AppError::BadRequest { code: "bad_request", detail: m };
@@ -110,7 +103,7 @@ async fn read_form(mut form: Multipart) -> Result<(Option<Vec<u8>>, HashMap<Stri
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -> Result<HttpResponse, AppError> {
-    require(&state, &p, "imports", Access::Write).await?;
+    p.manager_or_scope(&state, "imports", Access::Write).await?;
     let (file, fields) = read_form(form).await?;
     let mut errors = Vec::new();
     let object = match fields.get("object").map(|s| s.trim()) {
@@ -190,7 +183,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
 }
 
 async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
-    require(state, &p, "imports", Access::Read).await?;
+    p.manager_or_scope(state, "imports", Access::Read).await?;
     state
         .db
         .run(move |conn| {
@@ -244,7 +237,7 @@ pub async fn export(
         .strip_suffix(".csv")
         .and_then(|plural| Object::ALL.into_iter().find(|o| o.plural() == plural))
         .ok_or_else(|| AppError::not_found("export"))?;
-    require(&state, &p, "exports", Access::Read).await?;
+    p.manager_or_scope(&state, "exports", Access::Read).await?;
     let now = state.clock.now();
     let entry = p.entry("export.created").details(serde_json::json!({ "object": object.name() }));
     let tenant = p.tenant_id.clone();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::Json;
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::pipelines::{PipelineRow, Stage};
 use crate::db::TenantDb;
@@ -60,13 +60,6 @@ pub struct PipelineInput {
     /// The complete ordered list of stages.
     pub stages: Option<Vec<StageInput>>,
     pub display_order: Option<i32>,
-}
-
-async fn require_write(state: &AppState, p: &Principal) -> Result<(), AppError> {
-    match &p.actor {
-        Actor::User(_) => p.manager().map(|_| ()),
-        Actor::Key(_) => p.require(state, "pipelines", Access::Write).await,
-    }
 }
 
 fn check_name(raw: &str, errors: &mut Vec<FieldError>) -> String {
@@ -121,7 +114,7 @@ pub async fn create(
     p: Principal,
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
     let b = body.0;
     let mut errors = Vec::new();
     let name = check_name(b.name.as_deref().unwrap_or_default(), &mut errors);
@@ -176,7 +169,7 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
     let id = id.into_inner();
     let b = body.0;
     let now = state.clock.now().naive_utc();
@@ -224,7 +217,7 @@ pub async fn update(
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Deals use it", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    require_write(&state, &p).await?;
+    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
     let id = id.into_inner();
     state
         .db

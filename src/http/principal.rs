@@ -169,6 +169,21 @@ impl Principal {
         }
     }
 
+    /// Owners and admins, or a key with `resource:<access>`: the rule for settings-like and
+    /// high-risk actions (custom fields, pipelines, custom values, imports, exports, the
+    /// audit log, deleting and restoring).
+    pub async fn manager_or_scope(
+        &self,
+        state: &AppState,
+        resource: &'static str,
+        access: Access,
+    ) -> Result<(), AppError> {
+        match &self.actor {
+            Actor::User(_) => self.manager().map(|_| ()),
+            Actor::Key(_) => self.require(state, resource, access).await,
+        }
+    }
+
     /// An audit entry for `action` by this principal, from this request.
     pub fn entry(&self, action: &'static str) -> NewEntry {
         let e = self.meta.entry(action);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Json;
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::records::{encode_cursor, page_params};
 use super::AppState;
 use crate::db::tags::{CustomValueRow, TagRow};
@@ -91,15 +91,6 @@ fn tag_name(raw: &str) -> Result<String, AppError> {
         return Err(AppError::validation("name", "is required, at most 100 characters"));
     }
     Ok(name)
-}
-
-/// People need owner/admin to delete; keys need write scope.
-async fn require_delete(state: &AppState, p: &Principal, resource: &'static str) -> Result<(), AppError> {
-    p.require(state, resource, Access::Write).await?;
-    match &p.actor {
-        Actor::User(_) => p.manager().map(|_| ()),
-        Actor::Key(_) => Ok(()),
-    }
 }
 
 fn page(q: PageQuery) -> Result<(i64, Option<String>), AppError> {
@@ -221,7 +212,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Tag id")),
     responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    require_delete(&state, &p, "tags").await?;
+    p.manager_or_scope(&state, "tags", Access::Write).await?;
     let id = id.into_inner();
     let now = state.clock.now();
     state
@@ -240,11 +231,7 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
 
 fn value_key(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let key = raw.trim().to_string();
-    let ok = !key.is_empty()
-        && key.len() <= 64
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
+    if !crate::crm::objects::is_valid_key(&key) {
         errors.push(FieldError::new("key", "must match [a-z][a-z0-9_]* (at most 64 characters)"));
     }
     key
@@ -255,13 +242,6 @@ fn value_text(raw: &str, errors: &mut Vec<FieldError>) -> String {
         errors.push(FieldError::new("value", "must be at most 10,000 characters"));
     }
     raw.to_string()
-}
-
-async fn require_value_write(state: &AppState, p: &Principal) -> Result<(), AppError> {
-    match &p.actor {
-        Actor::User(_) => p.manager().map(|_| ()),
-        Actor::Key(_) => p.require(state, "custom_values", Access::Write).await,
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])), params(PageQuery),
@@ -295,7 +275,7 @@ pub async fn create_value(
     p: Principal,
     body: Json<CustomValueInput>,
 ) -> Result<HttpResponse, AppError> {
-    require_value_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
     let b = body.0;
     let mut errors = Vec::new();
     let key = value_key(b.key.as_deref().unwrap_or_default(), &mut errors);
@@ -363,7 +343,7 @@ pub async fn update_value(
     id: web::Path<String>,
     body: Json<CustomValueInput>,
 ) -> Result<HttpResponse, AppError> {
-    require_value_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
     let id = id.into_inner();
     let b = body.0;
     let now = state.clock.now().naive_utc();
@@ -403,7 +383,7 @@ pub async fn delete_value(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    require_value_write(&state, &p).await?;
+    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
     let id = id.into_inner();
     let now = state.clock.now();
     state

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::custom_fields::CustomField;
-use super::principal::{Access, Actor, Principal};
+use super::principal::{Access, Principal};
 use super::records::{change_actor, encode_cursor, page_params};
 use super::AppState;
 use crate::crm::objects::Object;
@@ -75,17 +75,6 @@ pub struct TrashPage {
 
 fn stamp(t: Option<chrono::NaiveDateTime>) -> String {
     t.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)).unwrap_or_default()
-}
-
-/// Restoring needs the right to delete: owner or admin, or a key with write scope.
-async fn require_restore(state: &AppState, p: &Principal, t: TrashType) -> Result<(), AppError> {
-    p.require(state, resource(t), Access::Write).await?;
-    if let Actor::User(u) = &p.actor {
-        if !u.role.can_manage() {
-            return Err(AppError::forbidden("restoring from the trash needs the owner or admin role"));
-        }
-    }
-    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/trash", tag = "trash", security(("bearer" = [])), params(TrashQuery),
@@ -195,7 +184,7 @@ pub async fn restore(
 ) -> Result<HttpResponse, AppError> {
     let (kind, id) = path.into_inner();
     let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
-    require_restore(&state, &p, t).await?;
+    p.manager_or_scope(&state, resource(t), Access::Write).await?;
     let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("item"))?.to_string();
     let actor = change_actor(&p);
     let now = state.clock.now();
