@@ -91,29 +91,45 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
             cond
         }};
     }
+    // Range and substring filters often match much of a portal: a correlated EXISTS lets
+    // the database walk records in list order and stop at the page size, where IN would
+    // first collect every matching id.
+    macro_rules! exists_value {
+        ($cond:expr) => {{
+            let sub = rv::table.filter(rv::record_id.eq(records::id)).filter(rv::field.eq(field.clone())).filter($cond);
+            let cond: RecordCond = Box::new(diesel::dsl::exists(sub));
+            cond
+        }};
+    }
     match (&c.cmp, &c.operand) {
-        (Cmp::Exists(true), _) => values!(eq_any, rv::ord.ge(0)),
-        (Cmp::Exists(false), _) => values!(ne_all, rv::ord.ge(0)),
+        // Equality is usually selective: find the few ids through the value index.
         (Cmp::Eq, Operand::Text(t)) => values!(eq_any, text.eq(t.clone())),
         (Cmp::Eq, Operand::Num(n)) => values!(eq_any, num.eq(*n)),
-        (Cmp::Neq, Operand::Text(t)) => values!(ne_all, text.eq(t.clone())),
-        (Cmp::Neq, Operand::Num(n)) => values!(ne_all, num.eq(*n)),
-        (Cmp::Lt, Operand::Text(t)) => values!(eq_any, text.lt(t.clone())),
-        (Cmp::Lt, Operand::Num(n)) => values!(eq_any, num.lt(*n)),
-        (Cmp::Lte, Operand::Text(t)) => values!(eq_any, text.le(t.clone())),
-        (Cmp::Lte, Operand::Num(n)) => values!(eq_any, num.le(*n)),
-        (Cmp::Gt, Operand::Text(t)) => values!(eq_any, text.gt(t.clone())),
-        (Cmp::Gt, Operand::Num(n)) => values!(eq_any, num.gt(*n)),
-        (Cmp::Gte, Operand::Text(t)) => values!(eq_any, text.ge(t.clone())),
-        (Cmp::Gte, Operand::Num(n)) => values!(eq_any, num.ge(*n)),
         (Cmp::In, Operand::Texts(ts)) => values!(eq_any, text.eq_any(ts.clone())),
         (Cmp::In, Operand::Nums(ns)) => values!(eq_any, num.eq_any(ns.clone())),
+        // The rest often match much of a portal: test each record in list order.
+        (Cmp::Exists(true), _) => exists_value!(rv::ord.ge(0)),
+        (Cmp::Exists(false), _) => not_exists(exists_value!(rv::ord.ge(0))),
+        (Cmp::Neq, Operand::Text(t)) => not_exists(exists_value!(text.eq(t.clone()))),
+        (Cmp::Neq, Operand::Num(n)) => not_exists(exists_value!(num.eq(*n))),
+        (Cmp::Lt, Operand::Text(t)) => exists_value!(text.lt(t.clone())),
+        (Cmp::Lt, Operand::Num(n)) => exists_value!(num.lt(*n)),
+        (Cmp::Lte, Operand::Text(t)) => exists_value!(text.le(t.clone())),
+        (Cmp::Lte, Operand::Num(n)) => exists_value!(num.le(*n)),
+        (Cmp::Gt, Operand::Text(t)) => exists_value!(text.gt(t.clone())),
+        (Cmp::Gt, Operand::Num(n)) => exists_value!(num.gt(*n)),
+        (Cmp::Gte, Operand::Text(t)) => exists_value!(text.ge(t.clone())),
+        (Cmp::Gte, Operand::Num(n)) => exists_value!(num.ge(*n)),
         (Cmp::Contains, Operand::Text(t)) => {
-            values!(eq_any, text.like(format!("%{}%", escape_like(t))).escape('\\'))
+            exists_value!(text.like(format!("%{}%", escape_like(t))).escape('\\'))
         }
         // The parser never builds other pairs; match nothing rather than everything.
         _ => values!(eq_any, rv::ord.lt(0)),
     }
+}
+
+fn not_exists(cond: RecordCond) -> RecordCond {
+    Box::new(diesel::dsl::not(cond))
 }
 
 fn time_condition(created: bool, c: &Condition) -> RecordCond {
