@@ -114,10 +114,11 @@ fn main() -> std::process::ExitCode {
         listen: "127.0.0.1:0".parse().expect("addr"),
         database_url: url.clone(),
         db_pool_size: 8,
-        log_level: "error".into(),
+        log_level: "warn".into(),
         encryption_key: Some(Secret::new(organizeo::security::crypto::generate_key("bench").expect("key"))),
         ..Settings::default()
     };
+    organizeo::telemetry::init(&settings);
     let system = actix_web::rt::System::new();
     let bench_url = url.clone();
     system.block_on(async move {

@@ -258,6 +258,9 @@ impl ResponseError for AppError {
             Self::RateLimited { retry_after_secs, .. } => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            Self::Unavailable { .. } => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         resp
@@ -275,9 +278,41 @@ impl From<diesel::result::Error> for AppError {
                 tracing::info!(constraint = info.constraint_name(), "unique violation");
                 AppError::conflict("a record with the same unique value already exists")
             }
+            // Contention, not a fault: SQLite's write lock outwaited the busy timeout, or
+            // PostgreSQL aborted a transaction to keep it serialisable. The client may retry.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                tracing::warn!(message = info.message(), "serialization failure");
+                AppError::Unavailable { detail: "the database is busy; retry the request".into() }
+            }
+            Error::DatabaseError(_, info)
+                if info.message().contains("database is locked") || info.message().contains("database is busy") =>
+            {
+                tracing::warn!(message = info.message(), "database busy");
+                AppError::Unavailable { detail: "the database is busy; retry the request".into() }
+            }
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::AppError;
+
+    #[test]
+    fn contention_is_a_503_to_retry_not_a_500() {
+        let locked = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new("database is locked".to_string()));
+        assert_eq!(AppError::from(locked).code(), "unavailable");
+        let serial =
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, Box::new("could not serialize".to_string()));
+        assert_eq!(AppError::from(serial).code(), "unavailable");
+        let other = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new("syntax error".to_string()));
+        assert_eq!(AppError::from(other).code(), "internal_error");
+        let dup = Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new("dup".to_string()));
+        assert_eq!(AppError::from(dup).code(), "conflict");
+    }
+}
