@@ -141,9 +141,7 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let mut rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?)).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| r.seq.to_string()) } else { None };
+    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?)).await?;
+    let (rows, next_cursor) = super::records::finish_page(rows, limit, |r| r.seq.to_string());
     Ok(HttpResponse::Ok().json(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
 }

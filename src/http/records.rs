@@ -247,7 +247,7 @@ pub async fn timeline(
         ),
     };
     let link_field = format!("{}_ids", object.name());
-    let (rows, more) = state
+    let (rows, next_cursor) = state
         .db
         .run(move |conn| {
             let mut tdb = TenantDb::new(conn, p.tenant_id);
@@ -255,13 +255,9 @@ pub async fn timeline(
             if tdb.record(object, &id, false)?.is_none() && tdb.record(object, &id, true)?.is_none() {
                 return Err(AppError::not_found(object.name()));
             }
-            let mut rows = tdb.timeline(&id, &link_field, before, limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            Ok((rows, more))
+            Ok(finish_page(tdb.timeline(&id, &link_field, before, limit + 1)?, limit, |e| e.seq.to_string()))
         })
         .await?;
-    let next_cursor = if more { rows.last().map(|e| e.seq.to_string()) } else { None };
     let data = rows
         .into_iter()
         .map(|e| TimelineEntry {
@@ -314,6 +310,15 @@ pub fn decode_cursor(raw: &str) -> Option<String> {
     let text = String::from_utf8(bytes).ok()?;
     let id = text.strip_prefix("v1:")?;
     uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
+}
+
+/// Trims a page fetched with `limit + 1` rows back to `limit`, and gives the cursor of its
+/// last row when there was more.
+pub fn finish_page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(cursor_of) } else { None };
+    (rows, next)
 }
 
 /// Parses `limit` (1-100, default 25) and `after`.
@@ -403,10 +408,7 @@ async fn list_with(
             if let Some(groups) = &filter_groups {
                 spec.search = Some(crate::crm::search::parse(object, groups, &defs).map_err(AppError::invalid)?);
             }
-            let mut rows = tdb.list_records(&spec)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let next = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
+            let (rows, next) = finish_page(tdb.list_records(&spec)?, limit, |r| encode_cursor(&r.id));
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let tags = tdb.record_tag_names(&row.id)?;

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Json;
 use super::principal::{Access, Principal};
-use super::records::{encode_cursor, page_params};
+use super::records::{encode_cursor, finish_page, page_params};
 use super::AppState;
 use crate::db::tags::{CustomValueRow, TagRow};
 use crate::db::TenantDb;
@@ -115,10 +115,8 @@ pub async fn list(
     let (data, next_cursor) = state
         .db
         .run(move |conn| {
-            let mut rows = TenantDb::new(conn, p.tenant_id).tags(false, after.as_deref(), limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let next = if more { rows.last().map(|(t, _)| encode_cursor(&t.id)) } else { None };
+            let rows = TenantDb::new(conn, p.tenant_id).tags(false, after.as_deref(), limit + 1)?;
+            let (rows, next) = finish_page(rows, limit, |(t, _)| encode_cursor(&t.id));
             Ok((rows.iter().map(|(t, n)| Tag::of(t, *n)).collect(), next))
         })
         .await?;
@@ -256,10 +254,8 @@ pub async fn list_values(
     let (data, next_cursor) = state
         .db
         .run(move |conn| {
-            let mut rows = TenantDb::new(conn, p.tenant_id).custom_values(false, after.as_deref(), limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let next = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
+            let rows = TenantDb::new(conn, p.tenant_id).custom_values(false, after.as_deref(), limit + 1)?;
+            let (rows, next) = finish_page(rows, limit, |r| encode_cursor(&r.id));
             Ok((rows.iter().map(CustomValue::from).collect(), next))
         })
         .await?;

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::custom_fields::CustomField;
 use super::principal::{Access, Principal};
-use super::records::{change_actor, encode_cursor, page_params};
+use super::records::{change_actor, encode_cursor, finish_page, page_params};
 use super::AppState;
 use crate::crm::objects::Object;
 use crate::crm::records;
@@ -161,10 +161,7 @@ pub async fn list(
                     }
                 }
             }
-            let more = items.len() as i64 > limit;
-            items.truncate(limit as usize);
-            let next = if more { items.last().map(|i| encode_cursor(&i.id)) } else { None };
-            Ok((items, next))
+            Ok(finish_page(items, limit, |i| encode_cursor(&i.id)))
         })
         .await?;
     Ok(HttpResponse::Ok().json(TrashPage { data, next_cursor }))
