@@ -192,7 +192,7 @@ pub async fn run(
                 write_transaction(conn, |conn| {
                     for (i, record) in rows2[start..end].iter().enumerate() {
                         let row_no = (start + i + 1) as i64;
-                        let applied = diesel::Connection::transaction(conn, |c| {
+                        let applied = crate::db::events::savepoint(conn, |c| {
                             let mut tdb = TenantDb::new(c, tenant2.clone());
                             apply_row(&mut tdb, &plan2, record, now).map_err(RowFailure::Row)
                         });

@@ -226,7 +226,7 @@ pub fn create(
         purge_at: None,
     };
     tdb.insert_record(&row)?;
-    tdb.index_fields(object, &row.id, &index_list(index))?;
+    tdb.index_fields(object, &row.id, &index_list(index), true)?;
     if let Some(tags) = &parsed.tags {
         tdb.set_record_tags(&row.id, tags, at)?;
     }
@@ -288,7 +288,7 @@ pub fn update(
         return Ok(before);
     }
     tdb.update_record(&row)?;
-    tdb.index_fields(object, id, &index_list(index))?;
+    tdb.index_fields(object, id, &index_list(index), false)?;
     after = load_view(tdb, object, &row, defs)?;
     // A deal moving between stages is the event pipelines and dashboards follow.
     let verb = if object == Object::Deal && diff.contains_key("stage_id") { "stage_changed" } else { "updated" };

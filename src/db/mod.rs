@@ -27,6 +27,7 @@ pub mod throttle;
 pub mod users;
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -163,7 +164,12 @@ pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
 pub struct Db {
     pool: DbPool,
     sqlite_file: Option<PathBuf>,
+    on_commit: Arc<OnceLock<CommitListener>>,
 }
+
+/// Told, after a transaction commits, the new event head of each portal it wrote events
+/// for (the real-time dispatcher listens here).
+pub type CommitListener = Arc<dyn Fn(&[(String, i64)]) + Send + Sync>;
 
 impl Db {
     pub fn connect(url: &DatabaseUrl, size: u32) -> anyhow::Result<Self> {
@@ -172,14 +178,20 @@ impl Db {
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .test_on_check_out(true)
             .build(ConnectionFactory::existing(url.clone()))
             .map_err(|e| anyhow::anyhow!("cannot open database pool for {url}: {e}"))?;
         let sqlite_file = match url {
             DatabaseUrl::Sqlite(p) => Some(p.clone()),
             DatabaseUrl::Postgres(_) => None,
         };
-        Ok(Self { pool, sqlite_file })
+        Ok(Self { pool, sqlite_file, on_commit: Arc::new(OnceLock::new()) })
+    }
+
+    /// Sets the commit listener (once, at startup).
+    pub fn set_commit_listener(&self, listener: CommitListener) {
+        if self.on_commit.set(listener).is_err() {
+            tracing::warn!("commit listener already set");
+        }
     }
 
     pub fn pool_state(&self) -> r2d2::State {
@@ -193,13 +205,22 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn =
-                pool.get().map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })?;
-            f(&mut conn)
+        let (out, heads) = actix_web::web::block(move || {
+            events::take_committed();
+            let out = pool
+                .get()
+                .map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })
+                .and_then(|mut conn| f(&mut conn));
+            (out, events::take_committed())
         })
         .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?;
+        if !heads.is_empty() {
+            if let Some(listener) = self.on_commit.get() {
+                listener(&heads);
+            }
+        }
+        out
     }
 
     /// Like [`Db::run`], inside one write transaction (see [`write_transaction`]).
@@ -241,12 +262,16 @@ where
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConnection::Postgresql(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?,
     }
-    match f(conn) {
-        Ok(value) => {
+    events::begin_buffer();
+    let done = f(conn).and_then(|value| Ok((value, events::flush_buffer(conn)?)));
+    match done {
+        Ok((value, heads)) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            events::mark_committed(heads);
             Ok(value)
         }
         Err(e) => {
+            events::discard_buffer();
             if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
                 tracing::error!(error = %rollback, "rollback failed");
             }

@@ -256,30 +256,44 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    /// Replaces the mirrored values of the given fields.
-    pub fn index_fields(&mut self, object: Object, record_id: &str, fields: &[FieldIndex]) -> QueryResult<()> {
+    /// Replaces the mirrored values of the given fields: one DELETE (skipped for a new
+    /// record, which has none) and multi-row INSERTs.
+    pub fn index_fields(
+        &mut self,
+        object: Object,
+        record_id: &str,
+        fields: &[FieldIndex],
+        is_new: bool,
+    ) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
-        for f in fields {
+        if !is_new && !fields.is_empty() {
             diesel::delete(
                 record_values::table
+                    .filter(record_values::tenant_id.eq(&tid))
                     .filter(record_values::record_id.eq(record_id))
-                    .filter(record_values::field.eq(&f.field)),
+                    .filter(record_values::field.eq_any(fields.iter().map(|f| f.field.as_str()))),
             )
             .execute(conn)?;
-            for (ord, v) in f.values.iter().enumerate() {
-                diesel::insert_into(record_values::table)
-                    .values((
-                        record_values::tenant_id.eq(&tid),
-                        record_values::record_id.eq(record_id),
-                        record_values::object.eq(object.name()),
-                        record_values::field.eq(&f.field),
-                        record_values::ord.eq(ord as i32),
-                        record_values::text_value.eq(&v.text),
-                        record_values::num_value.eq(v.num),
-                    ))
-                    .execute(conn)?;
-            }
+        }
+        let rows: Vec<_> = fields
+            .iter()
+            .flat_map(|f| f.values.iter().enumerate().map(move |(ord, v)| (f, ord, v)))
+            .map(|(f, ord, v)| {
+                (
+                    record_values::tenant_id.eq(tid.as_str()),
+                    record_values::record_id.eq(record_id),
+                    record_values::object.eq(object.name()),
+                    record_values::field.eq(f.field.as_str()),
+                    record_values::ord.eq(ord as i32),
+                    record_values::text_value.eq(v.text.as_deref()),
+                    record_values::num_value.eq(v.num),
+                )
+            })
+            .collect();
+        // 7 binds per row: 500 rows stay below either backend's bind limit.
+        for chunk in rows.chunks(500) {
+            crate::each_backend!(&mut *conn, c => diesel::insert_into(record_values::table).values(chunk).execute(c))?;
         }
         Ok(())
     }

@@ -160,7 +160,7 @@ pub async fn batch_records(
             let defs = TenantDb::new(conn, p.tenant_id.clone()).custom_fields(Some(object))?;
             let mut results = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
-                let outcome = diesel::Connection::transaction(conn, |c| {
+                let outcome = crate::db::events::savepoint(conn, |c| {
                     let mut tdb = TenantDb::new(c, p.tenant_id.clone());
                     batch_item(&mut tdb, object, action, item, &defs, &actor, now)
                 });

@@ -24,6 +24,11 @@ async fn batches_report_each_item_and_commit_only_the_good_ones(app: TestApp) {
     assert_eq!((r.body["created"].as_u64(), r.body["failed"].as_u64()), (Some(2), Some(2)));
     assert_eq!(r.body["results"][1]["error"]["code"], "validation_failed");
     let a_id = r.body["results"][0]["record"]["id"].as_str().unwrap().to_string();
+    // Only the committed items have events, numbered without gaps.
+    let ev = app.events(&owner.tenant_id);
+    let got: Vec<(i64, &str, &str)> = ev.iter().map(|e| (e.seq, e.event_type.as_str(), e.record_id.as_str())).collect();
+    let b_id = r.body["results"][2]["record"]["id"].as_str().unwrap();
+    assert_eq!(got, vec![(1, "contact.created", a_id.as_str()), (2, "contact.created", b_id)]);
 
     // Upsert: matched by email (case-insensitive) → updated; unknown → created.
     let r = app
@@ -73,6 +78,35 @@ async fn batches_report_each_item_and_commit_only_the_good_ones(app: TestApp) {
     assert_eq!(count, 3, "a, b, c");
 }
 
+async fn concurrent_writers_get_gapless_unique_event_numbers(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let writes = (0..12).map(|i| {
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            if i % 3 == 0 {
+                let items: Vec<Value> = (0..5).map(|j| json!({"email": format!("b{i}-{j}@x.example")})).collect();
+                let r = app
+                    .post("/api/v1/contacts/batch", &json!({"action": "create", "items": items}), Some(&token))
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                5
+            } else {
+                let r = app.post("/api/v1/contacts", &json!({"email": format!("c{i}@x.example")}), Some(&token)).await;
+                assert_eq!(r.status, 201, "{}", r.text);
+                1
+            }
+        }
+    });
+    let total: usize = futures_util::future::join_all(writes).await.into_iter().sum();
+    let ev = app.events(&owner.tenant_id);
+    assert_eq!(total, 4 * 5 + 8);
+    assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=total as i64).collect::<Vec<_>>());
+    let mut ids: Vec<&str> = ev.iter().map(|e| e.record_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "one event per record");
+}
+
 async fn post_with(app: &TestApp, token: &str, key: &str, body: &Value) -> crate::helpers::Resp {
     let res = app
         .client
@@ -113,5 +147,6 @@ async fn a_retried_post_with_the_same_key_creates_nothing_new(app: TestApp) {
 
 both_backends!(
     batches_report_each_item_and_commit_only_the_good_ones,
+    concurrent_writers_get_gapless_unique_event_numbers,
     a_retried_post_with_the_same_key_creates_nothing_new
 );

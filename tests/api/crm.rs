@@ -20,13 +20,6 @@ async fn count(app: &TestApp, who: &Signed, path: &str) -> usize {
     r.body["data"].as_array().unwrap().len()
 }
 
-fn events(app: &TestApp, tenant: &str) -> Vec<organizeo::db::events::EventRow> {
-    let mut conn = app.db_conn();
-    organizeo::db::TenantDb::new(&mut conn, organizeo::domain::TenantId::from_db(tenant.to_string()))
-        .events_after(0, 1000)
-        .unwrap()
-}
-
 async fn contacts_are_created_read_updated_with_exact_shapes(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let c = contact(
@@ -62,7 +55,7 @@ async fn contacts_are_created_read_updated_with_exact_shapes(app: TestApp) {
     let r = app.patch(&format!("/api/v1/contacts/{id}"), &r.body, Some(&owner.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let ev = events(&app, &owner.tenant_id);
+    let ev = app.events(&owner.tenant_id);
     let kinds: Vec<&str> = ev.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(kinds, vec!["contact.created", "contact.updated"], "a no-op update writes no event");
     assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
@@ -95,7 +88,7 @@ async fn bad_record_input_is_422_and_changes_nothing(app: TestApp) {
         .problem(422, "validation_failed");
     assert_eq!(count(&app, &owner, "/api/v1/contacts").await, 0);
     assert_eq!(count(&app, &owner, "/api/v1/companies").await, 0);
-    assert!(events(&app, &owner.tenant_id).is_empty());
+    assert!(app.events(&owner.tenant_id).is_empty());
     // A PATCH cannot clear a required field.
     let co = app.post("/api/v1/companies", &json!({"name": "Acme"}), Some(&owner.token)).await;
     let id = co.body["id"].as_str().unwrap();
@@ -362,7 +355,7 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
     })
     .await;
     app.post(&restore, &json!({}), Some(&owner.token)).await.problem(404, "not_found");
-    let kinds: Vec<String> = events(&app, &owner.tenant_id).into_iter().map(|e| e.event_type).collect();
+    let kinds: Vec<String> = app.events(&owner.tenant_id).into_iter().map(|e| e.event_type).collect();
     for k in ["contact.created", "contact.deleted", "contact.restored", "contact.purged", "company.created"] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
@@ -408,7 +401,7 @@ async fn another_portals_records_are_404_everywhere(app: TestApp) {
         let r = app.get(path, Some(&evil.token)).await;
         assert_eq!(r.body["data"], json!([]), "{path} leaks: {}", r.text);
     }
-    assert!(events(&app, &evil.tenant_id).is_empty());
+    assert!(app.events(&evil.tenant_id).is_empty());
 }
 
 both_backends!(

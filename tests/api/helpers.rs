@@ -268,6 +268,14 @@ impl TestApp {
         organizeo::db::ConnectionFactory::new(self.db.url()).open().expect("database connection")
     }
 
+    /// The portal's outbox, in `seq` order.
+    pub fn events(&self, tenant: &str) -> Vec<organizeo::db::events::EventRow> {
+        let mut conn = self.db_conn();
+        organizeo::db::TenantDb::new(&mut conn, organizeo::domain::TenantId::from_db(tenant.to_string()))
+            .events_after(0, 100_000)
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
