@@ -175,6 +175,8 @@ pub struct Settings {
     pub jobs_interval: Duration,
     /// Import rows applied per transaction.
     pub import_chunk_rows: usize,
+    /// Websocket limits and timings.
+    pub realtime: crate::realtime::Limits,
 }
 
 impl Default for Settings {
@@ -201,6 +203,7 @@ impl Default for Settings {
             run_jobs: true,
             jobs_interval: Duration::from_secs(1),
             import_chunk_rows: 500,
+            realtime: crate::realtime::Limits::default(),
         }
     }
 }
@@ -309,6 +312,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "run background jobs (imports, trash purge) in this process",
     },
     SettingDoc {
+        key: "realtime_heartbeat_seconds",
+        env: "ORGANIZEO_REALTIME_HEARTBEAT_SECONDS",
+        default: "15",
+        meaning: "websocket ping interval; a client silent for 3 intervals is closed (4000)",
+    },
+    SettingDoc {
+        key: "realtime_max_connections_per_user",
+        env: "ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_USER",
+        default: "20",
+        meaning: "open websockets per person or key on this node (4029 beyond)",
+    },
+    SettingDoc {
+        key: "realtime_max_connections_per_tenant",
+        env: "ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_TENANT",
+        default: "20000",
+        meaning: "open websockets per portal on this node (4029 beyond)",
+    },
+    SettingDoc {
         key: "purge_interval_seconds",
         env: "ORGANIZEO_PURGE_INTERVAL_SECONDS",
         default: "60",
@@ -326,6 +347,9 @@ struct FileSettings {
     encryption_key_file: Option<String>,
     totp_issuer: Option<String>,
     purge_interval_seconds: Option<i64>,
+    realtime_heartbeat_seconds: Option<i64>,
+    realtime_max_connections_per_user: Option<i64>,
+    realtime_max_connections_per_tenant: Option<i64>,
     run_jobs: Option<bool>,
     listen: Option<String>,
     database_url: Option<String>,
@@ -364,6 +388,11 @@ impl Settings {
         Self::load(file, &|k| std::env::var(k).ok())
     }
 
+    fn set_heartbeat(&mut self, seconds: i64) {
+        self.realtime.heartbeat = Duration::from_secs(seconds as u64);
+        self.realtime.client_timeout = Duration::from_secs(seconds as u64 * 3);
+    }
+
     fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
         if let Some(v) = f.mode {
             self.mode = parse_mode("mode", &v)?;
@@ -383,6 +412,15 @@ impl Settings {
         }
         if let Some(v) = f.purge_interval_seconds {
             self.purge_interval = Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
+        }
+        if let Some(v) = f.realtime_heartbeat_seconds {
+            self.set_heartbeat(in_range("realtime_heartbeat_seconds", v, 1, 3600)?);
+        }
+        if let Some(v) = f.realtime_max_connections_per_user {
+            self.realtime.per_user = in_range("realtime_max_connections_per_user", v, 1, 1_000_000)? as usize;
+        }
+        if let Some(v) = f.realtime_max_connections_per_tenant {
+            self.realtime.per_tenant = in_range("realtime_max_connections_per_tenant", v, 1, 10_000_000)? as usize;
         }
         if let Some(v) = f.totp_issuer {
             self.totp_issuer = checked_issuer("totp_issuer", &v)?;
@@ -450,6 +488,17 @@ impl Settings {
         if let Some(v) = get("ORGANIZEO_PURGE_INTERVAL_SECONDS") {
             self.purge_interval =
                 Duration::from_secs(parse_int("ORGANIZEO_PURGE_INTERVAL_SECONDS", &v, 1, 86_400)? as u64);
+        }
+        if let Some(v) = get("ORGANIZEO_REALTIME_HEARTBEAT_SECONDS") {
+            self.set_heartbeat(parse_int("ORGANIZEO_REALTIME_HEARTBEAT_SECONDS", &v, 1, 3600)?);
+        }
+        if let Some(v) = get("ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_USER") {
+            self.realtime.per_user =
+                parse_int("ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_USER", &v, 1, 1_000_000)? as usize;
+        }
+        if let Some(v) = get("ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_TENANT") {
+            self.realtime.per_tenant =
+                parse_int("ORGANIZEO_REALTIME_MAX_CONNECTIONS_PER_TENANT", &v, 1, 10_000_000)? as usize;
         }
         if let Some(v) = get("ORGANIZEO_TOTP_ISSUER") {
             self.totp_issuer = checked_issuer("ORGANIZEO_TOTP_ISSUER", &v)?;

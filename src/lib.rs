@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod realtime;
 pub mod security;
 pub mod startup;
 pub mod telemetry;

@@ -41,6 +41,11 @@ impl Metrics {
         Ok(Self { registry, http_requests, http_latency, pool_connections, pool_idle, pool_max })
     }
 
+    /// The registry, for other parts of the server to register their own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];

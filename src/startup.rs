@@ -15,6 +15,7 @@ use crate::config::{ConfigError, Mode, Settings};
 use crate::db::{self, Db};
 use crate::http::{self, middleware, AppState};
 use crate::metrics::Metrics;
+use crate::realtime::{Realtime, RealtimeMetrics};
 use crate::security::crypto::{self, Keyring};
 
 /// Why the server could not start: a bad setting (exit code 2) or anything else (1).
@@ -29,6 +30,7 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
+    realtime: Realtime,
 }
 
 impl Application {
@@ -67,9 +69,22 @@ impl Application {
                 settings.import_chunk_rows,
             ));
         }
+        let metrics = Metrics::new()?;
+        let realtime = Realtime::start(
+            db.clone(),
+            clock.clone(),
+            settings.realtime.clone(),
+            RealtimeMetrics::new(metrics.registry())?,
+        );
         let settings = Arc::new(settings);
-        let state =
-            web::Data::new(AppState { db, clock, settings: settings.clone(), metrics: Metrics::new()?, keyring });
+        let state = web::Data::new(AppState {
+            db,
+            clock,
+            settings: settings.clone(),
+            metrics,
+            keyring,
+            realtime: realtime.clone(),
+        });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -90,11 +105,16 @@ impl Application {
         }
         .map_err(anyhow::Error::from)?
         .run();
-        Ok(Self { port: local.port(), server })
+        Ok(Self { port: local.port(), server, realtime })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The real-time service (operators' tooling and tests reach tenant actors here).
+    pub fn realtime(&self) -> Realtime {
+        self.realtime.clone()
     }
 
     pub fn handle(&self) -> ServerHandle {

@@ -11,12 +11,14 @@
 pub mod api_keys;
 pub mod audit;
 pub mod custom_fields;
+pub mod dashboard;
 pub mod events;
 pub mod idempotency;
 pub mod imports;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;
+pub mod realtime_tickets;
 pub mod records;
 pub mod schema;
 pub mod sessions;

@@ -254,6 +254,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    realtime_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        tenant_id -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     imports (id) {
         id -> Text,
         tenant_id -> Text,
@@ -304,4 +315,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_values,
     idempotency_keys,
     imports,
+    realtime_tickets,
 );

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod pages;
 pub mod pipelines;
 pub mod principal;
+pub mod realtime;
 pub mod records;
 pub mod tags;
 pub mod tenant;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Field encryption keys (TOTP secrets, later other fields).
     pub keyring: Keyring,
+    /// Websocket sessions and tenant actors.
+    pub realtime: crate::realtime::Realtime,
 }
 
 /// Declares the route table: registers each path once with all its methods (anything else
@@ -98,6 +101,8 @@ routes! {
     "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
     "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },
     "/api/v1/audit-log" => { get: audit::list },
+    "/api/v1/realtime/ticket" => { post: realtime::ticket },
+    "/api/v1/realtime" => { get: realtime::upgrade },
     "/api/v1/contacts/{id}/timeline" => { get: records::contacts::timeline },
     "/api/v1/contacts/batch" => { post: records::contacts::batch },
     "/api/v1/contacts/search" => { post: records::contacts::search },

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, health, imports, me, mfa, pages, pipelines, tags, tenant, trash,
-    users,
+    account, api_keys, audit, auth, custom_fields, health, imports, me, mfa, pages, pipelines, realtime, tags, tenant,
+    trash, users,
 };
 
 #[derive(OpenApi)]
@@ -50,6 +50,8 @@ use super::{
         api_keys::rotate,
         api_keys::delete,
         audit::list,
+        realtime::ticket,
+        realtime::upgrade,
         contacts::list,
         contacts::search,
         contacts::batch,

@@ -219,10 +219,7 @@ impl FromRequest for Principal {
             let hash = tokens::digest(&token);
             let now = state.clock.now();
             let is_key = token.starts_with(tokens::API_KEY_PREFIX);
-            let (tenant_id, actor) = state
-                .db
-                .run(move |conn| if is_key { resolve_key(conn, &hash, now) } else { resolve_session(conn, &hash, now) })
-                .await?;
+            let (tenant_id, actor) = state.db.run(move |conn| resolve_credential(conn, &hash, is_key, now)).await?;
             if let Actor::User(u) = &actor {
                 let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {
@@ -235,6 +232,21 @@ impl FromRequest for Principal {
             }
             Ok(Principal { tenant_id, actor, meta })
         })
+    }
+}
+
+/// Resolves a stored credential hash (a sign-in token's or a key's) as a bearer token
+/// would be: the websocket upgrade uses it for the subject of a ticket.
+pub fn resolve_credential(
+    conn: &mut crate::db::DbConnection,
+    hash: &str,
+    is_key: bool,
+    now: DateTime<Utc>,
+) -> Result<(TenantId, Actor), AppError> {
+    if is_key {
+        resolve_key(conn, hash, now)
+    } else {
+        resolve_session(conn, hash, now)
     }
 }
 

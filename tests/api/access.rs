@@ -43,6 +43,10 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/users") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
+        // Any person, or a key with realtime:read; the upgrade itself is authorised by the
+        // ticket (tests/api/realtime.rs), not by a bearer token.
+        ("post", "/api/v1/realtime/ticket") => Class::CrmRead("realtime"),
+        ("get", "/api/v1/realtime") => Class::Public,
         ("get", p) if p.ends_with("/{id}/timeline") && crm_resource(p.trim_end_matches("/timeline")).is_some() => {
             Class::CrmRead(crm_resource(p.trim_end_matches("/timeline")).unwrap())
         }

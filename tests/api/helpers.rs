@@ -180,6 +180,7 @@ pub struct TestApp {
     pub client: awc::Client,
     handle: ServerHandle,
     settings: Settings,
+    pub realtime: organizeo::realtime::Realtime,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -204,6 +205,7 @@ async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> 
     let app = Application::build(settings.clone(), clock.clone()).expect("server starts");
     let port = app.port();
     let handle = app.handle();
+    let realtime = app.realtime();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -213,6 +215,7 @@ async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> 
         client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
         handle,
         settings,
+        realtime,
     }
 }
 
@@ -257,9 +260,15 @@ impl TestApp {
     /// Stops this server and starts a new one on the same database, settings and clock,
     /// as an operator's restart would.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Restarts with adjusted settings (same database and clock).
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         self.handle.stop(true).await;
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("addr");
+        adjust(&mut settings);
         start(self.db.clone(), settings, self.clock.clone()).await
     }
 

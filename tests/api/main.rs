@@ -3,6 +3,7 @@
 //! ORGANIZEO_TEST_POSTGRES_URL is set, on PostgreSQL too.
 
 mod helpers;
+mod ws;
 
 mod access;
 mod api_keys;
@@ -16,6 +17,7 @@ mod imports;
 mod login;
 mod mfa;
 mod operations;
+mod realtime;
 mod search;
 mod signup;
 mod tags;

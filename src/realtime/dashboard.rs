@@ -1,0 +1,179 @@
+//! The live dashboard's counters for one portal, computed from the database (so they are
+//! right after a restart, a missed event or a purge) and compared with the previous
+//! snapshot to send only what changed.
+//!
+//! Days are UTC days: "new today" counts contacts created since 00:00 UTC, "tasks due" counts
+//! incomplete tasks due before the end of the UTC day (overdue ones included).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::db::dashboard::ValueIs;
+use crate::db::pipelines::Stage;
+use crate::db::TenantDb;
+use crate::error::AppError;
+
+/// The counters, as the `dashboard` snapshot's `data`.
+pub fn compute(tdb: &mut TenantDb<'_>, now: DateTime<Utc>) -> Result<Value, AppError> {
+    let day_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
+    let day_end = (day_start + Duration::days(1)).and_utc().timestamp() as f64;
+    let contacts = tdb.count_live("contact", None, &[])?;
+    let new_today = tdb.count_live("contact", Some(day_start), &[])?;
+    let open_tickets = tdb.count_live("ticket", None, &[("status", ValueIs::TextIn(&["open"]))])?;
+    let pending_tickets = tdb.count_live("ticket", None, &[("status", ValueIs::TextIn(&["pending"]))])?;
+    let incomplete = ("completed", ValueIs::NumEq(0.0));
+    let tasks_due = tdb.count_live("task", None, &[incomplete, ("due_at", ValueIs::NumAtMost(day_end))])?;
+    let overdue = tdb.count_live(
+        "task",
+        None,
+        &[("completed", ValueIs::NumEq(0.0)), ("due_at", ValueIs::NumAtMost(now.timestamp() as f64))],
+    )?;
+    let open_deals = tdb.live_props_with("deal", "status", &["open"])?;
+    let pipelines = tdb.pipelines()?;
+    Ok(json!({
+        "contacts": contacts,
+        "contacts_new_today": new_today,
+        "open_tickets": open_tickets,
+        "pending_tickets": pending_tickets,
+        "tasks_due": tasks_due,
+        "tasks_overdue": overdue,
+        "open_deals": open_deal_summary(&open_deals, &pipelines),
+    }))
+}
+
+/// `{count, amounts: {currency: total}, by_stage: [{pipeline_id, pipeline, stage_id, stage,
+/// count, amounts}]}` in pipeline and stage order; deals without a stage come last.
+fn open_deal_summary(props: &[String], pipelines: &[crate::db::pipelines::PipelineRow]) -> Value {
+    struct Bucket {
+        pipeline_id: Value,
+        stage_id: Value,
+        count: i64,
+        amounts: Vec<(String, i128)>,
+    }
+    let mut buckets: Vec<Bucket> = Vec::new();
+    let mut totals: Vec<(String, i128)> = Vec::new();
+    for p in props {
+        let Ok(deal) = serde_json::from_str::<Map<String, Value>>(p) else { continue };
+        let pipeline_id = deal.get("pipeline_id").cloned().unwrap_or(Value::Null);
+        let stage_id = deal.get("stage_id").cloned().unwrap_or(Value::Null);
+        let i = match buckets.iter().position(|b| b.pipeline_id == pipeline_id && b.stage_id == stage_id) {
+            Some(i) => i,
+            None => {
+                buckets.push(Bucket { pipeline_id, stage_id, count: 0, amounts: Vec::new() });
+                buckets.len() - 1
+            }
+        };
+        buckets[i].count += 1;
+        if let Some(micros) = deal.get("amount").and_then(Value::as_str).and_then(parse_micros) {
+            let currency = deal.get("currency").and_then(Value::as_str).unwrap_or("").to_string();
+            add(&mut buckets[i].amounts, &currency, micros);
+            add(&mut totals, &currency, micros);
+        }
+    }
+    let stages: Vec<(usize, &crate::db::pipelines::PipelineRow, Vec<Stage>)> =
+        pipelines.iter().enumerate().map(|(i, p)| (i, p, p.stage_list())).collect();
+    let place = |b: &Bucket| -> (usize, usize, Value, Value) {
+        for (pi, p, ss) in &stages {
+            if b.pipeline_id.as_str() == Some(p.id.as_str()) {
+                let si = ss.iter().position(|s| b.stage_id.as_str() == Some(s.id.as_str())).unwrap_or(usize::MAX);
+                let stage = ss.get(si).map(|s| Value::String(s.name.clone())).unwrap_or(Value::Null);
+                return (*pi, si, Value::String(p.name.clone()), stage);
+            }
+        }
+        (usize::MAX, usize::MAX, Value::Null, Value::Null)
+    };
+    let mut rows: Vec<((usize, usize), Value)> = buckets
+        .iter()
+        .map(|b| {
+            let (pi, si, pipeline, stage) = place(b);
+            (
+                (pi, si),
+                json!({"pipeline_id": b.pipeline_id, "pipeline": pipeline, "stage_id": b.stage_id, "stage": stage,
+                       "count": b.count, "amounts": amounts_json(&b.amounts)}),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    json!({
+        "count": props.len(),
+        "amounts": amounts_json(&totals),
+        "by_stage": rows.into_iter().map(|r| r.1).collect::<Vec<_>>(),
+    })
+}
+
+fn add(sums: &mut Vec<(String, i128)>, currency: &str, micros: i128) {
+    match sums.iter_mut().find(|(c, _)| c == currency) {
+        Some((_, total)) => *total += micros,
+        None => sums.push((currency.to_string(), micros)),
+    }
+}
+
+fn amounts_json(sums: &[(String, i128)]) -> Value {
+    let mut sorted: Vec<&(String, i128)> = sums.iter().collect();
+    sorted.sort();
+    Value::Object(sorted.into_iter().map(|(c, m)| (c.clone(), Value::String(format_micros(*m)))).collect())
+}
+
+/// A canonical decimal amount (at most 6 decimals, as the API stores them) in millionths:
+/// sums stay exact.
+fn parse_micros(s: &str) -> Option<i128> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if frac.len() > 6 || int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut micros: i128 = int.parse::<i128>().ok()?.checked_mul(1_000_000)?;
+    if !frac.is_empty() {
+        micros += format!("{frac:0<6}").parse::<i128>().ok()?;
+    }
+    Some(if neg { -micros } else { micros })
+}
+
+/// Millionths back to a decimal string with at least two decimals (`12500.50`).
+fn format_micros(m: i128) -> String {
+    let sign = if m < 0 { "-" } else { "" };
+    let abs = m.unsigned_abs();
+    let frac = format!("{:06}", abs % 1_000_000);
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.len() < 2 { format!("{frac:0<2}") } else { frac.to_string() };
+    format!("{sign}{}.{frac}", abs / 1_000_000)
+}
+
+/// The top-level keys of `new` whose values differ from `old`.
+pub fn changed(old: &Value, new: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(new) = new.as_object() {
+        for (k, v) in new {
+            if old.get(k) != Some(v) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_sums_are_exact() {
+        let a = parse_micros("0.1").unwrap() + parse_micros("0.2").unwrap();
+        assert_eq!(format_micros(a), "0.30");
+        assert_eq!(format_micros(parse_micros("12500.50").unwrap()), "12500.50");
+        assert_eq!(format_micros(parse_micros("999999999999999.999999").unwrap() * 3), "2999999999999999.999997");
+        assert_eq!(format_micros(parse_micros("-0.000001").unwrap()), "-0.000001");
+        assert_eq!(parse_micros("1e5"), None);
+        assert_eq!(parse_micros("1.1234567"), None);
+    }
+
+    #[test]
+    fn deltas_name_only_changed_counters() {
+        let old = json!({"contacts": 1, "open_tickets": 0});
+        let new = json!({"contacts": 2, "open_tickets": 0});
+        assert_eq!(Value::Object(changed(&old, &new)), json!({"contacts": 2}));
+    }
+}

@@ -1,0 +1,216 @@
+//! The websocket wire format: frames the client sends, frames the server sends, and the
+//! close codes. Server frames are built once as bytes and shared by every session.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db::events::EventRow;
+
+/// The topics a session can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Record events of the portal (`contact.created`, `deal.stage_changed`, …).
+    Crm,
+    /// A snapshot of the portal's live counters on subscribe, then the counters that changed.
+    Dashboard,
+    /// Events addressed to the signed-in person (`task.assigned`).
+    Notifications,
+}
+
+impl Topic {
+    pub fn parse(s: &str) -> Option<Topic> {
+        match s {
+            "crm" => Some(Topic::Crm),
+            "dashboard" => Some(Topic::Dashboard),
+            "notifications" => Some(Topic::Notifications),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Crm => "crm",
+            Topic::Dashboard => "dashboard",
+            Topic::Notifications => "notifications",
+        }
+    }
+}
+
+/// Close codes (RFC 6455 ranges: 1000-1015 standard, 4000-4999 ours).
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame: only JSON text frames are spoken here.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Too many frames from the client (see the rate limit).
+    pub const POLICY: u16 = 1008;
+    /// A client frame larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// No pong (or any frame) from the client within the timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4000;
+    /// The credential behind the session was revoked or lost access.
+    pub const ACCESS_REVOKED: u16 = 4003;
+    /// The client could not keep up: its outbound queue filled.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Too many open connections for this user or key, or for this portal.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4029;
+}
+
+/// A frame from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Subscribe {
+        topic: String,
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    /// An application-level ping (for clients that cannot see websocket pings); answered
+    /// with `{"type":"pong"}`.
+    Ping,
+}
+
+/// `{"type":"error","code","message"}`.
+pub fn error(code: &str, message: &str) -> String {
+    json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+pub fn subscribed(topic: Topic, seq: i64) -> String {
+    json!({"type": "subscribed", "topic": topic.name(), "seq": seq}).to_string()
+}
+
+pub fn unsubscribed(topic: Topic) -> String {
+    json!({"type": "unsubscribed", "topic": topic.name()}).to_string()
+}
+
+/// The client must refetch over REST: its `since` is older than what can be replayed, or
+/// unknown. `seq` is where the live stream continues from.
+pub fn reset(topic: Topic, seq: i64, reason: &str) -> String {
+    json!({"type": "reset", "topic": topic.name(), "seq": seq, "reason": reason}).to_string()
+}
+
+pub fn snapshot(seq: i64, data: &Value) -> Bytes {
+    Bytes::from(json!({"type": "snapshot", "topic": "dashboard", "seq": seq, "data": data}).to_string())
+}
+
+pub fn dashboard_delta(seq: i64, changed: &Value) -> Bytes {
+    Bytes::from(
+        json!({"type": "event", "topic": "dashboard", "seq": seq, "event": "dashboard.changed", "data": changed})
+            .to_string(),
+    )
+}
+
+/// The `crm` frame of an outbox event. `data` and `diff` are already JSON in the outbox, so
+/// they are spliced in, not parsed and re-encoded.
+pub fn crm_event(e: &EventRow) -> Bytes {
+    let occurred = e.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let actor = json!({"type": e.actor_type, "id": e.actor_id});
+    let mut s = String::with_capacity(e.data.len() + 256);
+    s.push_str(r#"{"type":"event","topic":"crm","seq":"#);
+    s.push_str(&e.seq.to_string());
+    s.push_str(r#","event":"#);
+    s.push_str(&Value::String(e.event_type.clone()).to_string());
+    s.push_str(r#","object":"#);
+    s.push_str(&Value::String(e.object.clone()).to_string());
+    s.push_str(r#","record_id":"#);
+    s.push_str(&Value::String(e.record_id.clone()).to_string());
+    s.push_str(r#","occurred_at":""#);
+    s.push_str(&occurred);
+    s.push_str(r#"","actor":"#);
+    s.push_str(&actor.to_string());
+    s.push_str(r#","data":"#);
+    s.push_str(&e.data);
+    if let Some(diff) = &e.diff {
+        s.push_str(r#","diff":"#);
+        s.push_str(diff);
+    }
+    s.push('}');
+    Bytes::from(s)
+}
+
+/// The person a task event assigns the task to, if this event assigns it (a new task with
+/// an assignee, or an update that changed the assignee).
+pub fn assigned_to(e: &EventRow) -> Option<String> {
+    if e.object != "task" {
+        return None;
+    }
+    match e.event_type.as_str() {
+        "task.created" | "task.restored" => {
+            let data: Value = serde_json::from_str(&e.data).ok()?;
+            data.get("assignee_id")?.as_str().map(str::to_string)
+        }
+        "task.updated" => {
+            let diff: Value = serde_json::from_str(e.diff.as_deref()?).ok()?;
+            diff.get("assignee_id")?.get("to")?.as_str().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+/// The `notifications` frame telling the assignee about a task.
+pub fn task_assigned(e: &EventRow) -> Bytes {
+    let mut s = String::with_capacity(e.data.len() + 96);
+    s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);
+    s.push_str(&e.seq.to_string());
+    s.push_str(r#","event":"task.assigned","data":"#);
+    s.push_str(&e.data);
+    s.push('}');
+    Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(event_type: &str, data: Value, diff: Option<Value>) -> EventRow {
+        EventRow {
+            tenant_id: "t".into(),
+            seq: 7,
+            id: "e".into(),
+            event_type: event_type.into(),
+            object: event_type.split('.').next().unwrap_or_default().into(),
+            record_id: "r\"1".into(),
+            actor_type: "user".into(),
+            actor_id: Some("u".into()),
+            data: data.to_string(),
+            diff: diff.map(|d| d.to_string()),
+            occurred_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default().naive_utc(),
+        }
+    }
+
+    #[test]
+    fn crm_frames_are_valid_json_with_the_record_spliced_in() {
+        let e = row(
+            "contact.updated",
+            json!({"id": "r\"1", "email": "a@b.c"}),
+            Some(json!({"email": {"from": null, "to": "a@b.c"}})),
+        );
+        let v: Value = serde_json::from_slice(&crm_event(&e)).expect("valid JSON");
+        assert_eq!(v["type"], "event");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["record_id"], "r\"1", "strings are escaped");
+        assert_eq!(v["data"]["email"], "a@b.c");
+        assert_eq!(v["diff"]["email"]["to"], "a@b.c");
+        assert_eq!(v["actor"], json!({"type": "user", "id": "u"}));
+    }
+
+    #[test]
+    fn only_assigning_task_events_notify() {
+        assert_eq!(assigned_to(&row("task.created", json!({"assignee_id": "u2"}), None)), Some("u2".into()));
+        assert_eq!(assigned_to(&row("task.created", json!({"assignee_id": null}), None)), None);
+        let moved = json!({"assignee_id": {"from": "u1", "to": "u3"}});
+        assert_eq!(assigned_to(&row("task.updated", json!({}), Some(moved))), Some("u3".into()));
+        let other = json!({"title": {"from": "a", "to": "b"}});
+        assert_eq!(assigned_to(&row("task.updated", json!({"assignee_id": "u1"}), Some(other))), None);
+        assert_eq!(assigned_to(&row("contact.created", json!({"assignee_id": "u1"}), None)), None);
+        let v: Value = serde_json::from_slice(&task_assigned(&row("task.created", json!({"id": "t"}), None))).unwrap();
+        assert_eq!(
+            (v["topic"].as_str(), v["event"].as_str(), v["seq"].as_i64()),
+            (Some("notifications"), Some("task.assigned"), Some(7))
+        );
+    }
+}

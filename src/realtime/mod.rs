@@ -1,0 +1,292 @@
+//! Real-time push: the actors and the websocket. Everything that knows about actix actors
+//! or websocket frames lives in this module (actix-web-actors is deprecated upstream; the
+//! transport must be replaceable without touching the rest).
+//!
+//! ```text
+//! PlatformSupervisor ── registry: DashMap<tenant id, Addr<TenantActor>>
+//!    └─ TenantActor (one per portal with live sessions; idle ones stop)
+//! SessionActor (one per websocket, on the HTTP worker that accepted it)
+//! ```
+//!
+//! Event path: a write transaction commits its events to the outbox; `Db` then calls
+//! [`Realtime::committed`] with the portal's new head; the portal's tenant actor (if it
+//! has sessions) reads the new events from the outbox in `seq` order and fans them out.
+//! Reading from the outbox, not from the writer, is what makes order, resume and (later)
+//! other nodes' commits all the same path.
+//!
+//! This module never writes CRM data, and a session never waits on another session.
+
+pub mod dashboard;
+pub mod frames;
+pub mod session;
+pub mod supervisor;
+pub mod tenant;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::domain::TenantId;
+use supervisor::{Backoff, PlatformSupervisor, Spawn};
+use tenant::{Audience, Committed, TenantActor};
+
+/// Limits and timings of the real-time service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How often the server pings each websocket.
+    pub heartbeat: Duration,
+    /// A websocket that sends nothing (not even a pong) for this long is closed.
+    pub client_timeout: Duration,
+    /// Frames waiting for one session before it is closed as a slow consumer.
+    pub queue_frames: usize,
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+    /// Client frames per second (sustained), and the burst allowed above it.
+    pub client_rate: f64,
+    pub client_burst: f64,
+    /// Open websockets per user (or key) and per portal, on this node.
+    pub per_user: usize,
+    pub per_tenant: usize,
+    /// Recent events each tenant actor keeps for resume.
+    pub history: usize,
+    /// The furthest back (in events) a `since` is replayed from the outbox.
+    pub replay_max: i64,
+    /// A tenant actor with no subscriber stops after this long.
+    pub tenant_idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(45),
+            queue_frames: 1024,
+            max_frame_bytes: 4096,
+            client_rate: 10.0,
+            client_burst: 20.0,
+            per_user: 20,
+            per_tenant: 20_000,
+            history: 1000,
+            replay_max: 10_000,
+            tenant_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Real-time metrics, registered with the server's Prometheus registry.
+#[derive(Clone)]
+pub struct RealtimeMetrics {
+    pub connections: IntGauge,
+    pub subscriptions: IntGauge,
+    pub tenant_actors: IntGauge,
+    pub tenant_restarts: IntCounter,
+    pub events_in: IntCounter,
+    pub frames_out: IntCounter,
+    /// Frames not delivered, and sessions closed, by reason.
+    pub drops: IntCounterVec,
+    pub closes: IntCounterVec,
+    /// From the commit announcing events to their frames handed to every session.
+    pub fanout_seconds: Histogram,
+}
+
+impl RealtimeMetrics {
+    pub fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let m = Self {
+            connections: IntGauge::new("ws_connections", "open websocket connections")?,
+            subscriptions: IntGauge::new("ws_subscriptions", "topic subscriptions of open websockets")?,
+            tenant_actors: IntGauge::new("realtime_tenant_actors", "running tenant actors")?,
+            tenant_restarts: IntCounter::new(
+                "realtime_tenant_restarts_total",
+                "tenant actors restarted after a failure",
+            )?,
+            events_in: IntCounter::new("realtime_events_in_total", "outbox events read by tenant actors")?,
+            frames_out: IntCounter::new("realtime_frames_out_total", "frames handed to websocket sessions")?,
+            drops: IntCounterVec::new(
+                Opts::new("realtime_drops_total", "subscribers dropped, by reason (slow_consumer)"),
+                &["reason"],
+            )?,
+            closes: IntCounterVec::new(
+                Opts::new("ws_closes_total", "websockets closed by the server, by reason"),
+                &["reason"],
+            )?,
+            fanout_seconds: Histogram::with_opts(
+                HistogramOpts::new("realtime_fanout_seconds", "commit to frames handed to sessions")
+                    .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
+            )?,
+        };
+        registry.register(Box::new(m.connections.clone()))?;
+        registry.register(Box::new(m.subscriptions.clone()))?;
+        registry.register(Box::new(m.tenant_actors.clone()))?;
+        registry.register(Box::new(m.tenant_restarts.clone()))?;
+        registry.register(Box::new(m.events_in.clone()))?;
+        registry.register(Box::new(m.frames_out.clone()))?;
+        registry.register(Box::new(m.drops.clone()))?;
+        registry.register(Box::new(m.closes.clone()))?;
+        registry.register(Box::new(m.fanout_seconds.clone()))?;
+        Ok(m)
+    }
+}
+
+/// Who is on the other end of a websocket.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub tenant: TenantId,
+    /// The user id, or the key id for an integration: what the per-user limit counts.
+    pub subject: String,
+    pub audience: Audience,
+}
+
+pub(crate) struct Inner {
+    db: Db,
+    clock: Clock,
+    limits: Limits,
+    metrics: RealtimeMetrics,
+    registry: DashMap<String, Addr<TenantActor>>,
+    supervisor: Addr<PlatformSupervisor>,
+    per_user: DashMap<String, usize>,
+    per_tenant: DashMap<String, usize>,
+    next_session: AtomicU64,
+}
+
+/// The handle the rest of the server holds.
+#[derive(Clone)]
+pub struct Realtime {
+    inner: Arc<Inner>,
+}
+
+/// Why a websocket was refused after the upgrade.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    PerUser,
+    PerTenant,
+}
+
+impl Realtime {
+    /// Starts the supervisor on the current arbiter and listens for commits on `db`.
+    pub fn start(db: Db, clock: Clock, limits: Limits, metrics: RealtimeMetrics) -> Self {
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            db: db.clone(),
+            clock,
+            limits,
+            metrics,
+            registry: DashMap::new(),
+            supervisor: PlatformSupervisor::new(weak.clone()).start(),
+            per_user: DashMap::new(),
+            per_tenant: DashMap::new(),
+            next_session: AtomicU64::new(1),
+        });
+        // The listener holds a weak reference: the database must not keep this alive.
+        let weak = Arc::downgrade(&inner);
+        db.set_commit_listener(Arc::new(move |heads| {
+            if let Some(inner) = weak.upgrade() {
+                Realtime { inner }.committed(heads);
+            }
+        }));
+        Self { inner }
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn metrics(&self) -> &RealtimeMetrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn supervisor(&self) -> &Addr<PlatformSupervisor> {
+        &self.inner.supervisor
+    }
+
+    /// Transactions committed events: wake the tenant actors that have sessions.
+    pub fn committed(&self, heads: &[(String, i64)]) {
+        let at = Instant::now();
+        for (tenant, head) in heads {
+            if let Some(addr) = self.inner.registry.get(tenant) {
+                addr.do_send(Committed { head: *head, at });
+            }
+        }
+    }
+
+    /// The running tenant actor of a portal, started if needed.
+    pub async fn tenant_actor(&self, tenant: &TenantId) -> Option<Addr<TenantActor>> {
+        if let Some(addr) = self.inner.registry.get(tenant.as_str()).map(|a| a.clone()) {
+            if addr.connected() {
+                return Some(addr);
+            }
+        }
+        self.inner.supervisor.send(Spawn { tenant: tenant.clone() }).await.ok().flatten()
+    }
+
+    /// How long to wait before re-subscribing to a portal whose actor just failed.
+    pub(crate) async fn backoff(&self, tenant: &TenantId) -> Duration {
+        self.inner.supervisor.send(Backoff { tenant: tenant.clone() }).await.unwrap_or(Duration::from_secs(1))
+    }
+
+    /// Removes a stopping tenant actor from the registry, unless another one replaced it.
+    pub(crate) fn forget_tenant(&self, tenant: &TenantId, addr: &Addr<TenantActor>) {
+        self.inner.registry.remove_if(tenant.as_str(), |_, a| a == addr);
+    }
+
+    /// Whether a tenant actor is running for the portal (tests and metrics).
+    pub fn has_tenant_actor(&self, tenant: &TenantId) -> bool {
+        self.inner.registry.get(tenant.as_str()).is_some_and(|a| a.connected())
+    }
+
+    /// Makes the portal's tenant actor fail (operators shed a wedged portal; tests prove
+    /// the restart path).
+    pub fn fail_tenant_actor(&self, tenant: &TenantId) -> bool {
+        match self.inner.registry.get(tenant.as_str()) {
+            Some(addr) => {
+                addr.do_send(tenant::Fail);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a new connection against the per-user and per-portal limits.
+    pub(crate) fn admit(&self, viewer: &Viewer) -> Result<(), Refusal> {
+        let limits = &self.inner.limits;
+        let mut tenant = self.inner.per_tenant.entry(viewer.tenant.as_str().to_string()).or_insert(0);
+        if *tenant >= limits.per_tenant {
+            return Err(Refusal::PerTenant);
+        }
+        let mut user = self.inner.per_user.entry(viewer.subject.clone()).or_insert(0);
+        if *user >= limits.per_user {
+            return Err(Refusal::PerUser);
+        }
+        *user += 1;
+        *tenant += 1;
+        Ok(())
+    }
+
+    /// Gives back what [`Realtime::admit`] counted.
+    pub(crate) fn release(&self, viewer: &Viewer) {
+        let dec = |map: &DashMap<String, usize>, key: &str| {
+            map.remove_if_mut(key, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
+        };
+        dec(&self.inner.per_user, &viewer.subject);
+        dec(&self.inner.per_tenant, viewer.tenant.as_str());
+    }
+
+    pub(crate) fn next_session_id(&self) -> u64 {
+        self.inner.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+}
