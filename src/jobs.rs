@@ -105,6 +105,8 @@ pub async fn purge_once(db: &Db, clock: &Clock) -> Result<usize, AppError> {
             }
         }
         crate::db::idempotency::expire(conn, (now - crate::http::idempotency::retention()).naive_utc())?;
+        // Websocket tickets are worthless once expired (kept a minute for diagnosis).
+        crate::db::realtime_tickets::delete_expired(conn, (now - chrono::Duration::minutes(1)).naive_utc())?;
         let (due_tags, due_values) = tags::due_for_purge(conn, now.naive_utc(), PURGE_BATCH)?;
         for (tenant, id) in due_tags {
             purged += usize::from(TenantDb::new(conn, TenantId::from_db(tenant)).purge_tag(&id)?);

@@ -79,6 +79,8 @@ macro_rules! routes {
 routes! {
     "/" => { get: pages::index },
     "/static/organizeo.css" => { get: pages::stylesheet },
+    "/dashboard" => { get: pages::dashboard },
+    "/static/dashboard.js" => { get: pages::dashboard_script },
     "/healthz" => { get: health::healthz },
     "/readyz" => { get: health::readyz },
     "/metrics" => { get: health::metrics },

@@ -22,6 +22,8 @@ use super::{
     paths(
         pages::index,
         pages::stylesheet,
+        pages::dashboard,
+        pages::dashboard_script,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -6,6 +6,12 @@ use actix_web::HttpResponse;
 
 const INDEX: &str = include_str!("../../templates/index.html");
 const STYLESHEET: &str = include_str!("../../static/organizeo.css");
+const DASHBOARD: &str = include_str!("../../templates/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
+
+/// The dashboard also runs its own script and talks to this origin (REST and websocket).
+const APP_CSP: &str =
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Pages may load their own stylesheet, nothing else, and may not be framed.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'";
@@ -28,4 +34,26 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+/// The live dashboard: sign in, then counters and an activity feed that follow the portal
+/// over the real-time websocket and recover after a dropped connection.
+#[utoipa::path(get, path = "/dashboard", tag = "operations",
+    responses((status = 200, description = "Live dashboard page", content_type = "text/html")))]
+pub async fn dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, APP_CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(DASHBOARD)
+}
+
+/// The dashboard's script.
+#[utoipa::path(get, path = "/static/dashboard.js", tag = "operations",
+    responses((status = 200, description = "Dashboard script", content_type = "text/javascript")))]
+pub async fn dashboard_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(DASHBOARD_JS)
 }

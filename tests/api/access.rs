@@ -32,9 +32,17 @@ enum Class {
 
 fn class_of(method: &str, path: &str) -> Class {
     match (method, path) {
-        (_, "/" | "/static/organizeo.css" | "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json") => {
-            Class::Public
-        }
+        (
+            _,
+            "/"
+            | "/static/organizeo.css"
+            | "/dashboard"
+            | "/static/dashboard.js"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/api/v1/openapi.json",
+        ) => Class::Public,
         (_, "/api/v1/signup" | "/api/v1/auth/login" | "/api/v1/auth/mfa") => Class::Public,
         (_, "/api/v1/auth/logout") => Class::SelfService,
         (_, p) if p.starts_with("/api/v1/me") => Class::SelfService,

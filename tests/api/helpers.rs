@@ -277,6 +277,10 @@ impl TestApp {
         organizeo::db::ConnectionFactory::new(self.db.url()).open().expect("database connection")
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db.url(), DatabaseUrl::Postgres(_))
+    }
+
     /// The portal's outbox, in `seq` order.
     pub fn events(&self, tenant: &str) -> Vec<organizeo::db::events::EventRow> {
         let mut conn = self.db_conn();

@@ -9,6 +9,7 @@ mod access;
 mod api_keys;
 mod audit;
 mod batch;
+mod browser;
 mod cli;
 mod crm;
 mod crm_objects;

@@ -98,6 +98,20 @@ async fn tickets_are_single_use_short_lived_and_checked_again_on_use(app: TestAp
     let ticket = app.ticket(&owner.token).await;
     assert_eq!(app.post("/api/v1/auth/logout", &json!({}), Some(&owner.token)).await.status, 204);
     assert_eq!(app.ws_with_ticket(&ticket).await.err(), Some(401));
+    // The purge job deletes expired tickets.
+    app.clock.advance(chrono::Duration::minutes(2));
+    wait_for("expired tickets purged", Duration::from_secs(10), || async {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = app.db_conn();
+        let left: N = diesel::sql_query("SELECT COUNT(*) AS n FROM realtime_tickets").get_result(&mut conn).unwrap();
+        (left.n == 0).then_some(())
+    })
+    .await;
     // Without a token there is no ticket.
     app.post("/api/v1/realtime/ticket", &json!({}), None).await.problem(401, "unauthorized");
 }

@@ -1,0 +1,200 @@
+// The live dashboard: sign in over the REST API, then follow the portal over the
+// real-time websocket (topics `dashboard` and `crm`). Everything is written with
+// textContent (never innerHTML), so record values cannot inject markup. The token lives in
+// sessionStorage (sent as a Bearer header, never a cookie: no CSRF surface).
+"use strict";
+
+(function () {
+  const $ = (sel) => document.querySelector(sel);
+  const state = { token: sessionStorage.getItem("organizeo.token"), lastSeq: null, socket: null, retry: 0, timer: null, stopped: false };
+  window.__organizeo = state; // for operators poking at the page, and the browser test
+
+  function setStatus(kind, text) {
+    const s = $("#status");
+    s.dataset.state = kind;
+    s.textContent = text;
+  }
+
+  async function api(method, path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = r.status === 204 ? null : await r.json().catch(() => null);
+    if (!r.ok) {
+      const err = new Error((data && (data.detail || data.title)) || ("HTTP " + r.status));
+      err.status = r.status;
+      throw err;
+    }
+    return data;
+  }
+
+  // ---- sign in ----
+  let mfaToken = null;
+  $("#signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target.elements;
+    $("#signin-error").textContent = "";
+    try {
+      let res;
+      if (mfaToken) {
+        res = await api("POST", "/api/v1/auth/mfa", { mfa_token: mfaToken, code: f.code.value.trim() });
+      } else {
+        const body = { email: f.email.value, password: f.password.value };
+        if (f.tenant_id.value.trim()) body.tenant_id = f.tenant_id.value.trim();
+        res = await api("POST", "/api/v1/auth/login", body);
+      }
+      if (res.mfa_required) {
+        mfaToken = res.mfa_token;
+        $("#code-row").hidden = false;
+        f.code.focus();
+        return;
+      }
+      state.token = res.token;
+      sessionStorage.setItem("organizeo.token", res.token);
+      mfaToken = null;
+      start();
+    } catch (e) {
+      $("#signin-error").textContent = e.message;
+    }
+  });
+
+  $("#signout").addEventListener("click", async () => {
+    try { await api("POST", "/api/v1/auth/logout"); } catch (_) { /* signed out either way */ }
+    stop();
+    sessionStorage.removeItem("organizeo.token");
+    state.token = null;
+    showSignin();
+  });
+
+  function showSignin() {
+    $("#signin").hidden = false;
+    $("#board").hidden = true;
+    $("#signout").hidden = true;
+    setStatus("offline", "signed out");
+  }
+
+  function start() {
+    state.stopped = false;
+    $("#signin").hidden = true;
+    $("#board").hidden = false;
+    $("#signout").hidden = false;
+    connect();
+  }
+
+  function stop() {
+    state.stopped = true;
+    clearTimeout(state.timer);
+    if (state.socket) state.socket.close();
+  }
+
+  // ---- the websocket, with reconnect and resume ----
+  async function connect() {
+    if (state.stopped) return;
+    setStatus("reconnecting", state.retry ? "reconnecting…" : "connecting…");
+    let ticket;
+    try {
+      ticket = await api("POST", "/api/v1/realtime/ticket", {});
+    } catch (e) {
+      if (e.status === 401) { stop(); sessionStorage.removeItem("organizeo.token"); state.token = null; showSignin(); return; }
+      return retryLater();
+    }
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(proto + "//" + location.host + ticket.url);
+    state.socket = socket;
+    socket.onopen = () => {
+      state.retry = 0;
+      socket.send(JSON.stringify({ type: "subscribe", topic: "dashboard" }));
+      const sub = { type: "subscribe", topic: "crm" };
+      if (state.lastSeq !== null) sub.since = state.lastSeq; // resume: replay what was missed
+      socket.send(JSON.stringify(sub));
+    };
+    socket.onmessage = (m) => onFrame(JSON.parse(m.data));
+    socket.onclose = () => { if (state.socket === socket) { state.socket = null; retryLater(); } };
+  }
+
+  function retryLater() {
+    if (state.stopped) return;
+    setStatus("reconnecting", "reconnecting…");
+    const delay = Math.min(15000, 500 * Math.pow(2, state.retry++));
+    state.timer = setTimeout(connect, delay);
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case "snapshot": renderCounters(f.data); break;
+      case "subscribed":
+        if (f.topic === "crm") { if (state.lastSeq === null) state.lastSeq = f.seq; setStatus("live", "live"); }
+        break;
+      case "reset":
+        addGap("Some activity was skipped while offline.");
+        state.lastSeq = f.seq;
+        break;
+      case "event":
+        if (f.topic === "dashboard") renderCounters(f.data);
+        else if (f.topic === "crm") { state.lastSeq = f.seq; addActivity(f); }
+        break;
+      case "error": console.warn("realtime:", f.code, f.message); break;
+    }
+  }
+
+  // ---- rendering ----
+  function amounts(map) {
+    return Object.entries(map || {}).map(([cur, v]) => (cur ? cur + " " : "") + v).join(", ");
+  }
+
+  function renderCounters(d) {
+    const set = (key, text) => { const el = document.querySelector('[data-counter="' + key + '"]'); if (el) el.textContent = text; };
+    if ("contacts" in d) set("contacts", String(d.contacts));
+    if ("contacts_new_today" in d) set("contacts_new_today", String(d.contacts_new_today));
+    if ("open_tickets" in d) set("open_tickets", String(d.open_tickets));
+    if ("pending_tickets" in d) set("pending_tickets", d.pending_tickets + " pending");
+    if ("tasks_due" in d) set("tasks_due", String(d.tasks_due));
+    if ("tasks_overdue" in d) set("tasks_overdue", d.tasks_overdue + " overdue");
+    if ("open_deals" in d) {
+      set("open_deals", String(d.open_deals.count));
+      set("open_deal_amounts", amounts(d.open_deals.amounts));
+      const body = $("#stages");
+      body.replaceChildren();
+      for (const s of d.open_deals.by_stage) {
+        const tr = document.createElement("tr");
+        for (const text of [s.pipeline || "—", s.stage || "—", String(s.count), amounts(s.amounts)]) {
+          const td = document.createElement("td");
+          td.textContent = text;
+          tr.append(td);
+        }
+        body.append(tr);
+      }
+    }
+  }
+
+  function describe(f) {
+    const d = f.data || {};
+    return d.email || [d.first_name, d.last_name].filter(Boolean).join(" ") || d.name || d.subject || d.title || (d.body ? String(d.body).slice(0, 80) : "") || f.record_id;
+  }
+
+  function addActivity(f) {
+    const li = document.createElement("li");
+    li.dataset.seq = f.seq;
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = new Date(f.occurred_at).toLocaleTimeString();
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = f.event;
+    const who = document.createElement("span");
+    who.textContent = describe(f);
+    li.append(when, what, who);
+    const feed = $("#feed");
+    feed.prepend(li);
+    while (feed.children.length > 50) feed.lastElementChild.remove();
+  }
+
+  function addGap(text) {
+    const li = document.createElement("li");
+    li.className = "gap";
+    li.textContent = text;
+    $("#feed").prepend(li);
+  }
+
+  if (state.token) start(); else showSignin();
+})();
