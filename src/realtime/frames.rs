@@ -1,7 +1,7 @@
 //! The websocket wire format: frames the client sends, frames the server sends, and the
 //! close codes. Server frames are built once as bytes and shared by every session.
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -93,12 +93,12 @@ pub fn reset(topic: Topic, seq: i64, reason: &str) -> String {
     json!({"type": "reset", "topic": topic.name(), "seq": seq, "reason": reason}).to_string()
 }
 
-pub fn snapshot(seq: i64, data: &Value) -> Bytes {
-    Bytes::from(json!({"type": "snapshot", "topic": "dashboard", "seq": seq, "data": data}).to_string())
+pub fn snapshot(seq: i64, data: &Value) -> ByteString {
+    ByteString::from(json!({"type": "snapshot", "topic": "dashboard", "seq": seq, "data": data}).to_string())
 }
 
-pub fn dashboard_delta(seq: i64, changed: &Value) -> Bytes {
-    Bytes::from(
+pub fn dashboard_delta(seq: i64, changed: &Value) -> ByteString {
+    ByteString::from(
         json!({"type": "event", "topic": "dashboard", "seq": seq, "event": "dashboard.changed", "data": changed})
             .to_string(),
     )
@@ -106,7 +106,7 @@ pub fn dashboard_delta(seq: i64, changed: &Value) -> Bytes {
 
 /// The `crm` frame of an outbox event. `data` and `diff` are already JSON in the outbox, so
 /// they are spliced in, not parsed and re-encoded.
-pub fn crm_event(e: &EventRow) -> Bytes {
+pub fn crm_event(e: &EventRow) -> ByteString {
     let occurred = e.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let actor = json!({"type": e.actor_type, "id": e.actor_id});
     let mut s = String::with_capacity(e.data.len() + 256);
@@ -129,7 +129,7 @@ pub fn crm_event(e: &EventRow) -> Bytes {
         s.push_str(diff);
     }
     s.push('}');
-    Bytes::from(s)
+    ByteString::from(s)
 }
 
 /// The person a task event assigns the task to, if this event assigns it (a new task with
@@ -152,14 +152,14 @@ pub fn assigned_to(e: &EventRow) -> Option<String> {
 }
 
 /// The `notifications` frame telling the assignee about a task.
-pub fn task_assigned(e: &EventRow) -> Bytes {
+pub fn task_assigned(e: &EventRow) -> ByteString {
     let mut s = String::with_capacity(e.data.len() + 96);
     s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);
     s.push_str(&e.seq.to_string());
     s.push_str(r#","event":"task.assigned","data":"#);
     s.push_str(&e.data);
     s.push('}');
-    Bytes::from(s)
+    ByteString::from(s)
 }
 
 #[cfg(test)]
@@ -189,7 +189,7 @@ mod tests {
             json!({"id": "r\"1", "email": "a@b.c"}),
             Some(json!({"email": {"from": null, "to": "a@b.c"}})),
         );
-        let v: Value = serde_json::from_slice(&crm_event(&e)).expect("valid JSON");
+        let v: Value = serde_json::from_str(&crm_event(&e)).expect("valid JSON");
         assert_eq!(v["type"], "event");
         assert_eq!(v["seq"], 7);
         assert_eq!(v["record_id"], "r\"1", "strings are escaped");
@@ -207,7 +207,7 @@ mod tests {
         let other = json!({"title": {"from": "a", "to": "b"}});
         assert_eq!(assigned_to(&row("task.updated", json!({"assignee_id": "u1"}), Some(other))), None);
         assert_eq!(assigned_to(&row("contact.created", json!({"assignee_id": "u1"}), None)), None);
-        let v: Value = serde_json::from_slice(&task_assigned(&row("task.created", json!({"id": "t"}), None))).unwrap();
+        let v: Value = serde_json::from_str(&task_assigned(&row("task.created", json!({"id": "t"}), None))).unwrap();
         assert_eq!(
             (v["topic"].as_str(), v["event"].as_str(), v["seq"].as_i64()),
             (Some("notifications"), Some("task.assigned"), Some(7))

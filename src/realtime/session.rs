@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws;
-use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::frames::{self, close, ClientFrame, Topic};
@@ -28,7 +27,7 @@ use crate::db::TenantDb;
 pub struct Push {
     pub topic: Topic,
     pub seq: i64,
-    pub bytes: Bytes,
+    pub bytes: ByteString,
 }
 
 /// What a tenant actor tells a session outside the frame stream.
@@ -80,11 +79,10 @@ impl SessionActor {
         ctx.text(text);
     }
 
-    fn send_bytes(&self, ctx: &mut ws::WebsocketContext<Self>, bytes: Bytes) {
-        match ByteString::try_from(bytes) {
-            Ok(s) => ctx.text(s),
-            Err(_) => tracing::error!("a frame was not UTF-8; dropped"),
-        }
+    /// Writes a shared frame: `ByteString` clones share one buffer, so nothing is copied
+    /// or re-validated per session.
+    fn send_bytes(&self, ctx: &mut ws::WebsocketContext<Self>, frame: ByteString) {
+        ctx.text(frame);
     }
 
     /// The client's frame budget: `client_rate` per second, up to `client_burst`.

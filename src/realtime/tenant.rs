@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::Value;
 
 use super::frames::{self, Topic};
@@ -33,9 +33,9 @@ const FETCH_BATCH: i64 = 256;
 struct Delivered {
     seq: i64,
     object: String,
-    crm: Bytes,
+    crm: ByteString,
     /// The person this event notifies, and the frame.
-    notify: Option<(String, Bytes)>,
+    notify: Option<(String, ByteString)>,
 }
 
 impl Delivered {
@@ -49,7 +49,7 @@ impl Delivered {
     }
 
     /// This event's frame on `topic` for `audience`, if it gets one.
-    fn frame_for(&self, topic: Topic, audience: &Audience) -> Option<&Bytes> {
+    fn frame_for(&self, topic: Topic, audience: &Audience) -> Option<&ByteString> {
         match topic {
             Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
             Topic::Notifications => self
@@ -64,7 +64,7 @@ impl Delivered {
 
 /// The frames of outbox rows on `topic` for `audience` (the catch-up of a `since` older
 /// than the tenant actor's memory).
-pub fn frames_for(rows: &[EventRow], topic: Topic, audience: &Audience) -> Vec<(i64, Bytes)> {
+pub fn frames_for(rows: &[EventRow], topic: Topic, audience: &Audience) -> Vec<(i64, ByteString)> {
     rows.iter().filter_map(|e| Delivered::of(e).frame_for(topic, audience).map(|b| (e.seq, b.clone()))).collect()
 }
 
@@ -193,7 +193,7 @@ impl TenantActor {
                 let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
                 wants.then(|| d.frame_for(topic, &sub.audience).map(|b| (topic, b.clone()))).flatten()
             });
-            let frames: Vec<(Topic, Bytes)> = frames.collect();
+            let frames: Vec<(Topic, ByteString)> = frames.collect();
             for (topic, bytes) in frames {
                 match sub.session.try_send(Push { topic, seq: d.seq, bytes }) {
                     Ok(()) => {
@@ -387,7 +387,7 @@ pub enum CatchUp {
     /// Nothing to replay.
     None,
     /// These frames, from memory, in order.
-    Frames(Vec<(i64, Bytes)>),
+    Frames(Vec<(i64, ByteString)>),
     /// Read `(since, head]` from the outbox.
     Outbox { since: i64 },
     /// `since` cannot be replayed: refetch, then continue live after `head`.
