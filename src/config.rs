@@ -177,6 +177,8 @@ pub struct Settings {
     pub import_chunk_rows: usize,
     /// Websocket limits and timings.
     pub realtime: crate::realtime::Limits,
+    /// Redis for the cluster bus between nodes (`redis://…`); none: a single node.
+    pub redis_url: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -204,6 +206,7 @@ impl Default for Settings {
             jobs_interval: Duration::from_secs(1),
             import_chunk_rows: 500,
             realtime: crate::realtime::Limits::default(),
+            redis_url: None,
         }
     }
 }
@@ -312,6 +315,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "run background jobs (imports, trash purge) in this process",
     },
     SettingDoc {
+        key: "redis_url",
+        env: "ORGANIZEO_REDIS_URL",
+        default: "(none: one node)",
+        meaning: "redis://[:PASSWORD@]HOST:PORT — several nodes sharing PostgreSQL push each other's events",
+    },
+    SettingDoc {
         key: "realtime_heartbeat_seconds",
         env: "ORGANIZEO_REALTIME_HEARTBEAT_SECONDS",
         default: "15",
@@ -348,6 +357,7 @@ struct FileSettings {
     totp_issuer: Option<String>,
     purge_interval_seconds: Option<i64>,
     realtime_heartbeat_seconds: Option<i64>,
+    redis_url: Option<String>,
     realtime_max_connections_per_user: Option<i64>,
     realtime_max_connections_per_tenant: Option<i64>,
     run_jobs: Option<bool>,
@@ -412,6 +422,9 @@ impl Settings {
         }
         if let Some(v) = f.purge_interval_seconds {
             self.purge_interval = Duration::from_secs(in_range("purge_interval_seconds", v, 1, 86_400)? as u64);
+        }
+        if let Some(v) = f.redis_url {
+            self.redis_url = Some(checked_redis_url("redis_url", &v)?);
         }
         if let Some(v) = f.realtime_heartbeat_seconds {
             self.set_heartbeat(in_range("realtime_heartbeat_seconds", v, 1, 3600)?);
@@ -488,6 +501,9 @@ impl Settings {
         if let Some(v) = get("ORGANIZEO_PURGE_INTERVAL_SECONDS") {
             self.purge_interval =
                 Duration::from_secs(parse_int("ORGANIZEO_PURGE_INTERVAL_SECONDS", &v, 1, 86_400)? as u64);
+        }
+        if let Some(v) = get("ORGANIZEO_REDIS_URL") {
+            self.redis_url = Some(checked_redis_url("ORGANIZEO_REDIS_URL", &v)?);
         }
         if let Some(v) = get("ORGANIZEO_REALTIME_HEARTBEAT_SECONDS") {
             self.set_heartbeat(parse_int("ORGANIZEO_REALTIME_HEARTBEAT_SECONDS", &v, 1, 3600)?);
@@ -617,6 +633,15 @@ fn parse_bool(setting: &str, v: &str) -> Result<bool, ConfigError> {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(ConfigError::new(setting, format!("'{v}' is not true or false"))),
+    }
+}
+
+/// `redis://` only (this build has no TLS client for Redis); the value may hold a password,
+/// so it is kept as a [`Secret`] and never echoed in the error.
+fn checked_redis_url(setting: &str, v: &str) -> Result<Secret, ConfigError> {
+    match redis::parse_redis_url(v) {
+        Some(url) if url.scheme() == "redis" => Ok(Secret::new(v)),
+        _ => Err(ConfigError::new(setting, "must be a redis://HOST:PORT URL (rediss:// is not supported)")),
     }
 }
 

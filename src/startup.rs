@@ -76,6 +76,9 @@ impl Application {
             settings.realtime.clone(),
             RealtimeMetrics::new(metrics.registry())?,
         );
+        if let Some(url) = &settings.redis_url {
+            realtime.join_cluster(url.expose())?;
+        }
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,

@@ -16,6 +16,7 @@
 //!
 //! This module never writes CRM data, and a session never waits on another session.
 
+pub mod cluster;
 pub mod dashboard;
 pub mod frames;
 pub mod session;
@@ -23,7 +24,7 @@ pub mod supervisor;
 pub mod tenant;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -86,6 +87,8 @@ pub struct RealtimeMetrics {
     pub subscriptions: IntGauge,
     pub tenant_actors: IntGauge,
     pub tenant_restarts: IntCounter,
+    /// 1 while the cluster bus is connected to Redis.
+    pub cluster_connected: IntGauge,
     pub events_in: IntCounter,
     pub frames_out: IntCounter,
     /// Frames not delivered, and sessions closed, by reason.
@@ -104,6 +107,10 @@ impl RealtimeMetrics {
             tenant_restarts: IntCounter::new(
                 "realtime_tenant_restarts_total",
                 "tenant actors restarted after a failure",
+            )?,
+            cluster_connected: IntGauge::new(
+                "realtime_cluster_connected",
+                "1 while connected to the Redis cluster bus",
             )?,
             events_in: IntCounter::new("realtime_events_in_total", "outbox events read by tenant actors")?,
             frames_out: IntCounter::new("realtime_frames_out_total", "frames handed to websocket sessions")?,
@@ -124,6 +131,7 @@ impl RealtimeMetrics {
         registry.register(Box::new(m.subscriptions.clone()))?;
         registry.register(Box::new(m.tenant_actors.clone()))?;
         registry.register(Box::new(m.tenant_restarts.clone()))?;
+        registry.register(Box::new(m.cluster_connected.clone()))?;
         registry.register(Box::new(m.events_in.clone()))?;
         registry.register(Box::new(m.frames_out.clone()))?;
         registry.register(Box::new(m.drops.clone()))?;
@@ -152,6 +160,7 @@ pub(crate) struct Inner {
     per_user: DashMap<String, usize>,
     per_tenant: DashMap<String, usize>,
     next_session: AtomicU64,
+    bus: OnceLock<cluster::ClusterBus>,
 }
 
 /// The handle the rest of the server holds.
@@ -180,6 +189,7 @@ impl Realtime {
             per_user: DashMap::new(),
             per_tenant: DashMap::new(),
             next_session: AtomicU64::new(1),
+            bus: OnceLock::new(),
         });
         // The listener holds a weak reference: the database must not keep this alive.
         let weak = Arc::downgrade(&inner);
@@ -211,8 +221,45 @@ impl Realtime {
         &self.inner.supervisor
     }
 
-    /// Transactions committed events: wake the tenant actors that have sessions.
+    /// Joins the Redis cluster bus (`ORGANIZEO_REDIS_URL`): commits here are announced to
+    /// other nodes, and theirs reach the tenant actors here.
+    pub fn join_cluster(&self, redis_url: &str) -> anyhow::Result<()> {
+        let bus = cluster::ClusterBus::start(redis_url, self, self.inner.metrics.cluster_connected.clone())?;
+        tracing::info!(node = bus.node(), "joining the cluster bus");
+        self.inner.bus.set(bus).map_err(|_| anyhow::anyhow!("already joined the cluster bus"))
+    }
+
+    /// Whether commits of other nodes arrive through the bus (tenant actors then also
+    /// re-read their head now and then, in case an announcement was lost).
+    pub fn clustered(&self) -> bool {
+        self.inner.bus.get().is_some()
+    }
+
+    /// Transactions on this node committed events: wake the local tenant actors and tell
+    /// the other nodes.
     pub fn committed(&self, heads: &[(String, i64)]) {
+        self.deliver_committed(heads);
+        if let Some(bus) = self.inner.bus.get() {
+            bus.publish(heads);
+        }
+    }
+
+    /// Re-reads the head of every portal with a tenant actor here (after the bus was away).
+    pub async fn resync(&self) {
+        let tenants: Vec<String> = self.inner.registry.iter().map(|e| e.key().clone()).collect();
+        for tenant in tenants {
+            let id = TenantId::from_db(tenant.clone());
+            let head = self.inner.db.run(move |conn| Ok(crate::db::TenantDb::new(conn, id).event_head()?)).await;
+            match head {
+                Ok(head) => self.deliver_committed(&[(tenant, head)]),
+                Err(e) => tracing::warn!(error = %e, "re-reading a portal's event head failed"),
+            }
+        }
+    }
+
+    /// Commits (from this node or announced by another): wake the tenant actors that have
+    /// sessions here.
+    pub fn deliver_committed(&self, heads: &[(String, i64)]) {
         let at = Instant::now();
         for (tenant, head) in heads {
             if let Some(addr) = self.inner.registry.get(tenant) {

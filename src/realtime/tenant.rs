@@ -157,6 +157,21 @@ impl TenantActor {
         }));
     }
 
+    /// Reads the portal's head from the database and fetches if it moved.
+    fn poll_head(&mut self, ctx: &mut Context<Self>) {
+        let (db, tenant) = (self.rt.db().clone(), self.tenant.clone());
+        let head = async move { db.run(move |conn| Ok(TenantDb::new(conn, tenant).event_head()?)).await };
+        ctx.spawn(head.into_actor(self).map(|head, act, ctx| match head {
+            Ok(head) if head > act.wanted => {
+                act.wanted = head;
+                act.announced_at.get_or_insert_with(Instant::now);
+                act.fetch(ctx);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "re-reading the event head failed"),
+        }));
+    }
+
     fn deliver(&mut self, rows: Vec<EventRow>, ctx: &mut Context<Self>) {
         let metrics = self.rt.metrics().clone();
         let mut dashboard_touched = false;
@@ -319,6 +334,10 @@ impl Actor for TenantActor {
                 ctx.stop();
             }
         });
+        if self.rt.clustered() {
+            // A lost bus announcement delays frames by at most this long.
+            ctx.run_interval(Duration::from_secs(2), |act, ctx| act.poll_head(ctx));
+        }
         // "New today" and "due" move with the clock even without events.
         ctx.run_interval(Duration::from_secs(60), |act, ctx| {
             act.dashboard_dirty = true;

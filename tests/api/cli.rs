@@ -44,6 +44,9 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_setting() {
         (vec![("ORGANIZEO_MIGRATE_ON_START", "maybe".into())], "ORGANIZEO_MIGRATE_ON_START"),
         (vec![("ORGANIZEO_SESSION_TTL_MINUTES", "-5".into())], "ORGANIZEO_SESSION_TTL_MINUTES"),
         (vec![("ORGANIZEO_TLS_CERT", "/nonexistent/cert.pem".into())], "ORGANIZEO_TLS_KEY"),
+        (vec![("ORGANIZEO_REDIS_URL", "rediss://:hunter2@cache:6380".into())], "ORGANIZEO_REDIS_URL"),
+        (vec![("ORGANIZEO_REDIS_URL", "cache:6379".into())], "ORGANIZEO_REDIS_URL"),
+        (vec![("ORGANIZEO_REALTIME_HEARTBEAT_SECONDS", "0".into())], "ORGANIZEO_REALTIME_HEARTBEAT_SECONDS"),
         (
             vec![
                 ("ORGANIZEO_TLS_CERT", "/nonexistent/cert.pem".into()),
@@ -63,6 +66,7 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_setting() {
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: one line, got: {stderr}");
         assert!(stderr.contains(setting), "{env:?}: should name {setting}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a password is never echoed: {stderr}");
     }
     drop(taken);
 

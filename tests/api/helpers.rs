@@ -263,7 +263,16 @@ impl TestApp {
         self.restart_with(|_| {}).await
     }
 
-    /// Restarts with adjusted settings (same database and clock).
+    /// Another server on the same database and clock, beside this one (a second node).
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        adjust(&mut settings);
+        start(self.db.clone(), settings, self.clock.clone()).await
+    }
+
+    /// Stops this server and starts a new one on the same database and clock with adjusted
+    /// settings (a restart with a different configuration).
     pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         self.handle.stop(true).await;
         let mut settings = self.settings.clone();
@@ -461,14 +470,4 @@ impl TestApp {
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["token"].as_str().expect("token").to_string()
     }
-}
-
-/// Stops `app` and starts a new server on the same database and clock with adjusted
-/// settings (a restart with a different configuration).
-pub async fn spawn_with_shared(app: TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    app.handle.stop(true).await;
-    let mut settings = app.settings.clone();
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
-    adjust(&mut settings);
-    start(app.db.clone(), settings, app.clock.clone()).await
 }

@@ -162,7 +162,7 @@ async fn an_import_resumes_after_a_stop_without_duplicating_rows(app: TestApp) {
         .collect::<Vec<_>>()
         .join("\n");
     // This server runs no job workers: the import waits, queued.
-    let app = crate::helpers::spawn_with_shared(app, |s| s.run_jobs = false).await;
+    let app = app.restart_with(|s| s.run_jobs = false).await;
     let r = upload(&app, &owner.token, &[("object", "contact")], Some(&csv)).await;
     let id = r.body["id"].as_str().unwrap().to_string();
     // A worker applies one chunk of 3 rows, then stops (as a crash between chunks would).
@@ -176,7 +176,7 @@ async fn an_import_resumes_after_a_stop_without_duplicating_rows(app: TestApp) {
         mid.text
     );
     // A restarted server with workers picks it up where it stopped.
-    let app = crate::helpers::spawn_with_shared(app, |s| s.run_jobs = true).await;
+    let app = app.restart_with(|s| s.run_jobs = true).await;
     let job = finished(&app, &owner, &id).await;
     assert_eq!((job["rows_imported"].as_i64(), job["rows_failed"].as_i64()), (Some(7), Some(0)), "{job}");
     let all = app.get("/api/v1/contacts?limit=100", Some(&owner.token)).await;

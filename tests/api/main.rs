@@ -11,6 +11,7 @@ mod audit;
 mod batch;
 mod browser;
 mod cli;
+mod cluster;
 mod crm;
 mod crm_objects;
 mod http_conventions;
