@@ -60,6 +60,9 @@ pub struct Limits {
     pub replay_max: i64,
     /// A tenant actor with no subscriber stops after this long.
     pub tenant_idle: Duration,
+    /// Frames a tenant actor hands to sessions per turn before yielding its thread, so one
+    /// portal's burst delays other portals' actors by at most one slice.
+    pub fanout_slice: usize,
 }
 
 impl Default for Limits {
@@ -76,6 +79,7 @@ impl Default for Limits {
             history: 1000,
             replay_max: 10_000,
             tenant_idle: Duration::from_secs(60),
+            fanout_slice: 20_000,
         }
     }
 }

@@ -1,9 +1,8 @@
 //! `PlatformSupervisor`: the only actor that starts tenant actors, so a portal never gets
 //! two. The tenant registry (a `DashMap` in [`super::Realtime`]) is read by anyone and
 //! written here (insert) and by a stopping tenant actor (remove, if it is still the one
-//! registered). A tenant actor that failed is started again at once if the portal still
-//! has subscribers waiting (they re-subscribe from their last `seq`), with a back-off when
-//! it keeps failing.
+//! registered). A tenant actor that failed is started again after a back-off that grows
+//! while it keeps failing; its sessions re-subscribe to the new one from their last `seq`.
 
 use std::collections::HashMap;
 use std::sync::Weak;
@@ -25,6 +24,28 @@ impl PlatformSupervisor {
     pub(super) fn new(rt: Weak<Inner>) -> Self {
         Self { rt, failures: HashMap::new() }
     }
+
+    /// The registered tenant actor of a portal, started if there is none (or it stopped).
+    fn ensure(&self, tenant: &TenantId) -> Option<Addr<TenantActor>> {
+        let rt = Realtime { inner: self.rt.upgrade()? };
+        let addr = rt
+            .inner
+            .registry
+            .entry(tenant.as_str().to_string())
+            .and_modify(|a| {
+                if !a.connected() {
+                    *a = TenantActor::new(tenant.clone(), rt.clone()).start();
+                }
+            })
+            .or_insert_with(|| TenantActor::new(tenant.clone(), rt.clone()).start())
+            .clone();
+        Some(addr)
+    }
+
+    fn backoff(&self, tenant: &str) -> Duration {
+        let failures = self.failures.get(tenant).map(|f| f.0).unwrap_or(0);
+        Duration::from_millis((50u64 << failures.min(7)).min(5_000))
+    }
 }
 
 impl Actor for PlatformSupervisor {
@@ -42,24 +63,12 @@ impl Handler<Spawn> for PlatformSupervisor {
     type Result = Option<Addr<TenantActor>>;
 
     fn handle(&mut self, msg: Spawn, _: &mut Context<Self>) -> Self::Result {
-        let rt = Realtime { inner: self.rt.upgrade()? };
-        let addr = rt
-            .inner
-            .registry
-            .entry(msg.tenant.as_str().to_string())
-            .and_modify(|a| {
-                if !a.connected() {
-                    *a = TenantActor::new(msg.tenant.clone(), rt.clone()).start();
-                }
-            })
-            .or_insert_with(|| TenantActor::new(msg.tenant.clone(), rt.clone()).start())
-            .clone();
-        Some(addr)
+        self.ensure(&msg.tenant)
     }
 }
 
-/// A tenant actor stopped: idle (nothing to do) or failed (counted, and the sessions it
-/// had re-subscribe, which starts a fresh one through [`Spawn`] after the back-off).
+/// A tenant actor stopped: idle (nothing to do) or failed (counted, and a fresh one is
+/// started after the back-off; the sessions it had re-subscribe to it from their last seq).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TenantStopped {
@@ -70,7 +79,7 @@ pub struct TenantStopped {
 impl Handler<TenantStopped> for PlatformSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: TenantStopped, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: TenantStopped, ctx: &mut Context<Self>) {
         let Some(inner) = self.rt.upgrade() else { return };
         let key = msg.tenant.as_str().to_string();
         if !msg.failed {
@@ -83,6 +92,10 @@ impl Handler<TenantStopped> for PlatformSupervisor {
             *entry = (0, Instant::now());
         }
         entry.0 += 1;
+        let tenant = msg.tenant;
+        ctx.run_later(self.backoff(tenant.as_str()), move |act, _| {
+            act.ensure(&tenant);
+        });
     }
 }
 
@@ -97,7 +110,6 @@ impl Handler<Backoff> for PlatformSupervisor {
     type Result = MessageResult<Backoff>;
 
     fn handle(&mut self, msg: Backoff, _: &mut Context<Self>) -> Self::Result {
-        let failures = self.failures.get(msg.tenant.as_str()).map(|f| f.0).unwrap_or(0);
-        MessageResult(Duration::from_millis((50u64 << failures.min(7)).min(5_000)))
+        MessageResult(self.backoff(msg.tenant.as_str()))
     }
 }

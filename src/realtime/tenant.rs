@@ -101,6 +101,8 @@ pub struct TenantActor {
     /// When the oldest undelivered announcement arrived (fan-out latency).
     announced_at: Option<Instant>,
     fetching: bool,
+    /// Fetched events not fanned out yet (a burst being delivered slice by slice).
+    backlog: VecDeque<EventRow>,
     history: VecDeque<Delivered>,
     subscribers: HashMap<u64, Subscriber>,
     dashboard: Option<Value>,
@@ -119,6 +121,7 @@ impl TenantActor {
             wanted: 0,
             announced_at: None,
             fetching: false,
+            backlog: VecDeque::new(),
             history: VecDeque::new(),
             subscribers: HashMap::new(),
             dashboard: None,
@@ -137,7 +140,7 @@ impl TenantActor {
 
     /// Reads the next events after `delivered` if a commit announced some.
     fn fetch(&mut self, ctx: &mut Context<Self>) {
-        if self.fetching || self.wanted <= self.delivered {
+        if self.fetching || !self.backlog.is_empty() || self.wanted <= self.delivered {
             return;
         }
         self.fetching = true;
@@ -149,8 +152,8 @@ impl TenantActor {
             match rows {
                 Ok(rows) if rows.is_empty() => act.wanted = act.delivered,
                 Ok(rows) => {
-                    act.deliver(rows, ctx);
-                    act.fetch(ctx);
+                    act.backlog.extend(rows);
+                    act.pump(ctx);
                 }
                 Err(e) => act.fail(ctx, "reading the outbox failed", e),
             }
@@ -172,10 +175,17 @@ impl TenantActor {
         }));
     }
 
-    fn deliver(&mut self, rows: Vec<EventRow>, ctx: &mut Context<Self>) {
+    /// Fans out the backlog, one slice per turn, then reads on.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
         let metrics = self.rt.metrics().clone();
         let mut dashboard_touched = false;
-        for e in rows {
+        let mut budget = self.rt.limits().fanout_slice;
+        while let Some(e) = self.backlog.pop_front() {
+            if budget == 0 {
+                self.backlog.push_front(e);
+                break;
+            }
+            budget = budget.saturating_sub(self.subscribers.len().max(1));
             if e.seq <= self.delivered {
                 continue;
             }
@@ -197,6 +207,12 @@ impl TenantActor {
         if dashboard_touched {
             self.dashboard_dirty = true;
             self.refresh_dashboard(ctx);
+        }
+        if self.backlog.is_empty() {
+            self.fetch(ctx);
+        } else {
+            // Yield the thread (a timer, not a message, so other actors run first).
+            ctx.run_later(Duration::ZERO, |act, ctx| act.pump(ctx));
         }
     }
 

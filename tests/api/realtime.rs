@@ -259,6 +259,8 @@ async fn slow_consumers_are_closed_and_others_keep_receiving(app: TestApp) {
     let app = app
         .restart_with(|s| {
             s.realtime.queue_frames = 64;
+            // Two subscribers: the actor yields after every event, and order must hold.
+            s.realtime.fanout_slice = 2;
             s.max_body_bytes = 8 * 1024 * 1024;
         })
         .await;
