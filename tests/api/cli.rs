@@ -142,9 +142,9 @@ fn database_passwords_never_reach_the_logs() {
 }
 
 /// A running `organizeo serve`; killed and reaped if the test ends early.
-struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
-    port: u16,
+    pub port: u16,
     logs: mpsc::Receiver<String>,
 }
 
@@ -157,17 +157,20 @@ impl Drop for ServerProcess {
 
 /// Starts `organizeo serve` on a free port and waits for it to log its address.
 fn serve(dir: &std::path::Path) -> ServerProcess {
-    let child = organizeo(dir)
-        .env("ORGANIZEO_LISTEN", "127.0.0.1:0")
-        .env("ORGANIZEO_DATABASE_URL", format!("sqlite://{}/o.db", dir.display()))
+    serve_with(dir, &[("ORGANIZEO_DATABASE_URL", format!("sqlite://{}/o.db", dir.display()))])
+}
+
+/// Like [`serve`], with more settings (a shared database, Redis, keys).
+pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> ServerProcess {
+    let mut cmd = organizeo(dir);
+    cmd.env("ORGANIZEO_LISTEN", "127.0.0.1:0")
         .env("ORGANIZEO_WORKERS", "1")
         .env("ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS", "20")
-        .env("ORGANIZEO_LOG", "info,organizeo=debug")
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+        .env("ORGANIZEO_LOG", "info,organizeo=debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let (tx, logs) = mpsc::channel();
     let mut server = ServerProcess { child, port: 0, logs };
     let stderr = server.child.stderr.take().unwrap();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use base64::Engine;
 use organizeo::config::Secret;
 use serde_json::{json, Value};
 
@@ -165,7 +166,53 @@ async fn without_redis_nodes_keep_serving_and_catch_up(app: TestApp) {
     on_b.expect_quiet().await;
 }
 
+/// The same with two real `organizeo serve` processes sharing the test's database.
+async fn two_server_processes_share_events_through_redis(app: TestApp) {
+    let Some(redis) = redis_or_warn() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("k1:{}", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    let env = [
+        ("ORGANIZEO_DATABASE_URL", app.database_url()),
+        ("ORGANIZEO_REDIS_URL", redis),
+        ("ORGANIZEO_ENCRYPTION_KEY", key),
+    ];
+    let a = crate::cli::serve_with(dir.path(), &env);
+    let b = crate::cli::serve_with(dir.path(), &env);
+    let http = awc::Client::new();
+    let call = |port: u16, path: &str, token: Option<&str>, body: Value| {
+        let mut req = http.post(format!("http://127.0.0.1:{port}{path}"));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        async move {
+            let mut res = req.send_json(&body).await.expect("request");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, signup) = call(
+        a.port,
+        "/api/v1/signup",
+        None,
+        json!({"tenant_name": "Acme", "email": "ada@acme.example", "password": crate::helpers::PASSWORD, "name": "Ada"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{signup}");
+    let token = signup["token"].as_str().unwrap().to_string();
+    let (_, ticket) = call(b.port, "/api/v1/realtime/ticket", Some(&token), json!({})).await;
+    let mut on_b = Ws::connect(b.port, ticket["ticket"].as_str().unwrap()).await.expect("upgrade on B");
+    on_b.subscribe("crm", None).await;
+    for i in 0..5 {
+        let (status, _) =
+            call(a.port, "/api/v1/contacts", Some(&token), json!({"email": format!("p{i}@x.example")})).await;
+        assert_eq!(status, 201);
+    }
+    assert_eq!(seqs(&mut on_b, 5).await, vec![1, 2, 3, 4, 5], "written on process A, received on process B");
+    on_b.expect_quiet().await;
+}
+
 both_backends!(
+    two_server_processes_share_events_through_redis,
     a_write_on_one_node_reaches_a_websocket_on_the_other_once_in_order,
     without_redis_nodes_keep_serving_and_catch_up,
 );

@@ -286,6 +286,14 @@ impl TestApp {
         organizeo::db::ConnectionFactory::new(self.db.url()).open().expect("database connection")
     }
 
+    /// The database URL as an operator would configure it (for server processes).
+    pub fn database_url(&self) -> String {
+        match &*self.db {
+            TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.db.url(), DatabaseUrl::Postgres(_))
     }

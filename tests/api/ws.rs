@@ -41,7 +41,14 @@ impl TestApp {
 
     /// Upgrades with `ticket`; on refusal, the HTTP status.
     pub async fn ws_with_ticket(&self, ticket: &str) -> Result<Ws, u16> {
-        let url = format!("ws://127.0.0.1:{}/api/v1/realtime?ticket={ticket}", self.port);
+        Ws::connect(self.port, ticket).await
+    }
+}
+
+impl Ws {
+    /// Upgrades on the server at `port` with `ticket`; on refusal, the HTTP status.
+    pub async fn connect(port: u16, ticket: &str) -> Result<Ws, u16> {
+        let url = format!("ws://127.0.0.1:{port}/api/v1/realtime?ticket={ticket}");
         match awc::Client::new().ws(url).max_frame_size(64 * 1024 * 1024).connect().await {
             Ok((_, conn)) => Ok(Ws { conn, answer_pings: true }),
             Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
