@@ -1,6 +1,7 @@
 //! The change-event outbox. Each committed change to a record writes one event in the same
-//! transaction, numbered per portal without gaps (`event_heads` is updated first, which
-//! orders concurrent writers). Real-time push, webhooks and timelines read from here.
+//! transaction, numbered per portal without gaps and in commit order (the buffer below is
+//! numbered just before COMMIT under the portal's `event_heads` row lock). Real-time push,
+//! webhooks and timelines read from here.
 
 use std::cell::RefCell;
 
