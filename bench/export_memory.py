@@ -9,7 +9,7 @@ server's RSS before and at its peak during the export. Usage:
     cargo build --release
     python3 bench/export_memory.py [checkpoints, default 100000,1000000]
 """
-import json, os, re, subprocess, sys, tempfile, threading, time, urllib.request
+import json, os, re, urllib.error, subprocess, sys, tempfile, threading, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,11 +29,20 @@ for line in server.stdout:
 threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
 base = f"http://127.0.0.1:{port}"
 
+retries = []
 def call(method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read() or b"null")
+    while True:
+        req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                raise
+            # The documented contention answer: wait as told and retry.
+            retries.append(e.read().decode())
+            time.sleep(float(e.headers.get("Retry-After", "1")))
 
 def rss_kib():
     with open(f"/proc/{server.pid}/status") as f:
@@ -77,4 +86,5 @@ for target in checkpoints:
     export_s = time.time() - t1
     done[0] = True; th.join()
     print(f"{seeded:>8} {seed_s:>7.0f} {rows:>13} {size / 1e6:>10.1f} {export_s:>9.1f} {before / 1024:>15.1f} {peak[0] / 1024:>13.1f}")
+print(f"503 retries while seeding: {len(retries)}" + (f"; first: {retries[0]}" if retries else ""))
 server.terminate()

@@ -12,7 +12,7 @@ use super::input;
 use super::objects::{Kind, Object};
 use super::records::{self, ChangeActor};
 use crate::db::imports::ImportRow;
-use crate::db::{write_transaction, Db, TenantDb};
+use crate::db::{Db, TenantDb};
 use crate::domain::TenantId;
 use crate::error::AppError;
 
@@ -188,48 +188,42 @@ pub async fn run(
             (rows.clone(), plan.clone(), owner.to_string(), tenant.clone(), job.id.clone());
         let (mut imp, mut fl, mut errs) = (imported, failed, errors.clone());
         let outcome = db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    for (i, record) in rows2[start..end].iter().enumerate() {
-                        let row_no = (start + i + 1) as i64;
-                        let applied = crate::db::events::savepoint(conn, |c| {
-                            let mut tdb = TenantDb::new(c, tenant2.clone());
-                            apply_row(&mut tdb, &plan2, record, now).map_err(RowFailure::Row)
-                        });
-                        match applied {
-                            Ok(()) => imp += 1,
-                            Err(RowFailure::Row(problems)) => {
-                                fl += 1;
-                                for (field, message) in problems {
-                                    if errs.len() < MAX_ERRORS {
-                                        errs.push(RowError {
-                                            row: row_no,
-                                            column: plan2.map.column_of(&field),
-                                            message,
-                                        });
-                                    }
+            .write(move |conn| {
+                for (i, record) in rows2[start..end].iter().enumerate() {
+                    let row_no = (start + i + 1) as i64;
+                    let applied = crate::db::events::savepoint(conn, |c| {
+                        let mut tdb = TenantDb::new(c, tenant2.clone());
+                        apply_row(&mut tdb, &plan2, record, now).map_err(RowFailure::Row)
+                    });
+                    match applied {
+                        Ok(()) => imp += 1,
+                        Err(RowFailure::Row(problems)) => {
+                            fl += 1;
+                            for (field, message) in problems {
+                                if errs.len() < MAX_ERRORS {
+                                    errs.push(RowError { row: row_no, column: plan2.map.column_of(&field), message });
                                 }
                             }
-                            Err(RowFailure::Db(e)) => return Err(AppError::from(e)),
                         }
+                        Err(RowFailure::Db(e)) => return Err(AppError::from(e)),
                     }
-                    let errors_json = serde_json::to_string(&errs).map_err(AppError::internal)?;
-                    let still_ours = TenantDb::new(conn, tenant2.clone()).advance_import(
-                        &id2,
-                        &owner2,
-                        (end + 1) as i64,
-                        imp,
-                        fl,
-                        &errors_json,
-                        done,
-                        now.naive_utc(),
-                        (now + lease()).naive_utc(),
-                    )?;
-                    if !still_ours {
-                        return Err(AppError::conflict("lease lost"));
-                    }
-                    Ok((imp, fl, errs))
-                })
+                }
+                let errors_json = serde_json::to_string(&errs).map_err(AppError::internal)?;
+                let still_ours = TenantDb::new(conn, tenant2.clone()).advance_import(
+                    &id2,
+                    &owner2,
+                    (end + 1) as i64,
+                    imp,
+                    fl,
+                    &errors_json,
+                    done,
+                    now.naive_utc(),
+                    (now + lease()).naive_utc(),
+                )?;
+                if !still_ours {
+                    return Err(AppError::conflict("lease lost"));
+                }
+                Ok((imp, fl, errs))
             })
             .await;
         match outcome {

@@ -166,6 +166,11 @@ pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
 pub struct Db {
     pool: DbPool,
     sqlite_file: Option<PathBuf>,
+    /// SQLite has one writer at a time: writers queue here, woken in turn, instead of
+    /// polling the file lock in SQLite's busy handler, which lets an unlucky writer lose
+    /// every race until its busy timeout expires (seen: 6 of 10,000 batch writes with 8
+    /// in flight answered 503). PostgreSQL has none: its writers run concurrently.
+    write_gate: Option<Arc<std::sync::Mutex<()>>>,
     on_commit: Arc<OnceLock<CommitListener>>,
 }
 
@@ -186,7 +191,8 @@ impl Db {
             DatabaseUrl::Sqlite(p) => Some(p.clone()),
             DatabaseUrl::Postgres(_) => None,
         };
-        Ok(Self { pool, sqlite_file, on_commit: Arc::new(OnceLock::new()) })
+        let write_gate = sqlite_file.as_ref().map(|_| Arc::new(std::sync::Mutex::new(())));
+        Ok(Self { pool, sqlite_file, write_gate, on_commit: Arc::new(OnceLock::new()) })
     }
 
     /// Sets the commit listener (once, at startup).
@@ -231,7 +237,13 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| write_transaction(conn, f)).await
+        let gate = self.write_gate.clone();
+        self.run(move |conn| {
+            // A panic inside a previous holder does not make the database unusable.
+            let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            write_transaction(conn, f)
+        })
+        .await
     }
 
     /// Readiness: a round trip to the database, and for SQLite the file still in place
@@ -255,7 +267,7 @@ impl Db {
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so the write lock is
 /// taken up front and concurrent writers wait on the busy timeout instead of failing with
 /// SQLITE_BUSY when a read lock would have to be upgraded.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
