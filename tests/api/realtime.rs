@@ -148,15 +148,21 @@ async fn resume_replays_missed_events_without_gaps_or_duplicates(app: TestApp) {
         })
         .await;
     let owner = app.signup("Acme", "ada@acme.example").await;
+    // A client that stays connected tells when the tenant actor has fanned an event out
+    // (a commit reaches the actor just after the HTTP answer); the others resume.
+    let mut watch = app.ws(&owner.token).await;
+    watch.subscribe("crm", None).await;
     let mut ws = app.ws(&owner.token).await;
     ws.subscribe("crm", None).await;
     for i in 1..=2 {
         contact(&app, &owner, &format!("c{i}@x.example")).await;
         assert_eq!(ws.json().await["seq"], i);
+        assert_eq!(watch.json().await["seq"], i);
     }
     ws.close().await;
     for i in 3..=6 {
         contact(&app, &owner, &format!("c{i}@x.example")).await;
+        assert_eq!(watch.json().await["seq"], i);
     }
     let seqs = |frames: &[Value]| {
         frames.iter().filter(|f| f["type"] == "event").map(|f| f["seq"].as_i64().unwrap()).collect::<Vec<_>>()
@@ -179,6 +185,9 @@ async fn resume_replays_missed_events_without_gaps_or_duplicates(app: TestApp) {
     // Too old (more than replay_max behind) or unknown: reset, then live.
     for _ in 8..=9 {
         contact(&app, &owner, &format!("x{}@x.example", uuid::Uuid::now_v7())).await;
+    }
+    for i in 7..=9 {
+        assert_eq!(watch.json().await["seq"], i);
     }
     let mut ws3 = app.ws(&owner.token).await;
     let got = ws3.subscribe("crm", Some(0)).await;
