@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::objects::{custom_kind, Kind, Object};
 use crate::db::custom_fields::CustomFieldRow;
+use crate::db::records::Order;
 use crate::error::FieldError;
 
 pub const MAX_GROUPS: usize = 5;
@@ -16,7 +17,8 @@ pub const MAX_FILTERS: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FilterInput {
-    /// A built-in field, `created_at`, `updated_at`, or `custom_fields.<key>`.
+    /// A built-in field, `created_at`, `updated_at`, `tags` (names: eq, neq, in, contains,
+    /// exists), or `custom_fields.<key>`.
     pub field: String,
     /// eq, neq, lt, lte, gt, gte, in, contains, exists.
     pub op: String,
@@ -60,6 +62,8 @@ pub enum FieldRef {
     Indexed(String),
     CreatedAt,
     UpdatedAt,
+    /// The record's live tags, by lower-cased name.
+    Tags,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +147,44 @@ fn parse_cmp(op: &str, value: &Value) -> Result<Cmp, String> {
     })
 }
 
+/// A built-in field name or `custom_fields.<key>` → its index name and kind.
+fn resolve(specs: &[super::objects::FieldSpec], name: &str, defs: &[CustomFieldRow]) -> Option<(String, Kind)> {
+    if let Some(key) = name.strip_prefix("custom_fields.") {
+        defs.iter()
+            .find(|d| d.field_key == key)
+            .and_then(|d| custom_kind(&d.field_type, vec![]).map(|k| (super::input::custom_index_name(&d.id), k)))
+    } else {
+        specs.iter().find(|s| s.key == name).map(|s| (s.key.clone(), s.kind.clone()))
+    }
+}
+
+/// Parses `sort`: `created_at` (the default), `updated_at`, a built-in field or
+/// `custom_fields.<key>`, with a leading `-` for descending. List fields (links,
+/// multi-select) have no single value to sort by.
+pub fn parse_sort(object: Object, raw: Option<&str>, defs: &[CustomFieldRow]) -> Result<Order, String> {
+    let raw = raw.map(str::trim).unwrap_or_default();
+    let (desc, name) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    Ok(match name {
+        "" | "created_at" => Order::Created { desc },
+        "updated_at" => Order::Updated { desc },
+        name => match resolve(&object.fields(), name, defs) {
+            Some((_, Kind::Links(_) | Kind::MultiSelect(_))) => {
+                return Err(format!("{name} holds a list and cannot be sorted by"))
+            }
+            Some((field, kind)) => Order::Field { field, numeric: domain(&kind) != Domain::Text, desc },
+            None => {
+                return Err(format!(
+                    "must be created_at, updated_at, a field of {} or custom_fields.<key>, with - for descending",
+                    object.name()
+                ))
+            }
+        },
+    })
+}
+
 /// Checks and types the filter groups for `object`.
 pub fn parse(object: Object, groups: &[FilterGroupInput], defs: &[CustomFieldRow]) -> Result<Search, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -163,25 +205,17 @@ pub fn parse(object: Object, groups: &[FilterGroupInput], defs: &[CustomFieldRow
             let (field, dom) = match f.field.as_str() {
                 "created_at" => (FieldRef::CreatedAt, Domain::DateTime),
                 "updated_at" => (FieldRef::UpdatedAt, Domain::DateTime),
-                name => {
-                    let found = if let Some(key) = name.strip_prefix("custom_fields.") {
-                        defs.iter().find(|d| d.field_key == key).and_then(|d| {
-                            custom_kind(&d.field_type, vec![]).map(|k| (super::input::custom_index_name(&d.id), k))
-                        })
-                    } else {
-                        specs.iter().find(|s| s.key == name).map(|s| (s.key.clone(), s.kind.clone()))
-                    };
-                    match found {
-                        Some((index, kind)) => (FieldRef::Indexed(index), domain(&kind)),
-                        None => {
-                            errors.push(FieldError::new(
-                                format!("{at}.field"),
-                                format!("{name} is not a field of {}", object.name()),
-                            ));
-                            continue;
-                        }
+                "tags" => (FieldRef::Tags, Domain::Text),
+                name => match resolve(&specs, name, defs) {
+                    Some((index, kind)) => (FieldRef::Indexed(index), domain(&kind)),
+                    None => {
+                        errors.push(FieldError::new(
+                            format!("{at}.field"),
+                            format!("{name} is not a field of {}", object.name()),
+                        ));
+                        continue;
                     }
-                }
+                },
             };
             let cmp = match parse_cmp(&f.op, &f.value) {
                 Ok(c) => c,
@@ -214,6 +248,9 @@ pub fn parse(object: Object, groups: &[FilterGroupInput], defs: &[CustomFieldRow
                     _ => Err("in needs an array of 1-100 values".into()),
                 },
                 Cmp::Contains if dom != Domain::Text => Err("contains works on text fields".into()),
+                Cmp::Lt | Cmp::Lte | Cmp::Gt | Cmp::Gte if field == FieldRef::Tags => {
+                    Err("tags compare with eq, neq, in, contains or exists".into())
+                }
                 Cmp::Lt | Cmp::Lte | Cmp::Gt | Cmp::Gte if dom == Domain::Bool => {
                     Err("true/false fields compare with eq, neq or exists".into())
                 }

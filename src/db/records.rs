@@ -34,20 +34,49 @@ pub struct FieldIndex {
     pub values: Vec<Indexed>,
 }
 
-/// Where a list starts and how it is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much of a text value the value index holds. Longer values keep their whole text in
+/// `full_text`, which filters read, while sorting compares these first characters.
+pub const INDEXED_TEXT_CHARS: usize = 512;
+
+/// How a list is ordered.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Order {
-    /// Oldest first (ids are time-ordered).
-    CreatedAsc,
-    CreatedDesc,
+    /// By creation (ids are time-ordered), oldest first unless `desc`.
+    Created { desc: bool },
+    /// By last change, then id.
+    Updated { desc: bool },
+    /// By a mirrored field's first value, then id; records without a value come last in
+    /// either direction, by id.
+    Field { field: String, numeric: bool, desc: bool },
+}
+
+/// A row's place in its list: where the next page starts when it is a page's last row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Position {
+    /// In creation order.
+    Id(String),
+    Updated(NaiveDateTime, String),
+    Text(String, String),
+    Num(f64, String),
+    /// Among the records without a value for the sorted field.
+    Missing(String),
+}
+
+impl Position {
+    pub fn id(&self) -> &str {
+        match self {
+            Position::Id(id) | Position::Missing(id) => id,
+            Position::Updated(_, id) | Position::Text(_, id) | Position::Num(_, id) => id,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ListSpec {
     pub object: Object,
     pub order: Order,
-    /// Only records after this id in `order`.
-    pub after_id: Option<String>,
+    /// Only records after this position in `order`.
+    pub after: Option<Position>,
     /// Lower-cased text to find in the searchable fields.
     pub q: Option<String>,
     /// Lower-cased tag name.
@@ -67,15 +96,23 @@ type RecordCond = Box<dyn BoxableExpression<records::table, Mb, SqlType = diesel
 /// value) indexes serve on both backends.
 fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
     use record_values as rv;
-    let (field, time_col) = match &c.field {
-        FieldRef::Indexed(f) => (f.clone(), None),
-        FieldRef::CreatedAt => (String::new(), Some(true)),
-        FieldRef::UpdatedAt => (String::new(), Some(false)),
+    let field = match &c.field {
+        FieldRef::Indexed(f) => f.clone(),
+        FieldRef::CreatedAt => return time_condition(true, c),
+        FieldRef::UpdatedAt => return time_condition(false, c),
+        FieldRef::Tags => return tag_condition(tid, c),
     };
-    if let Some(created) = time_col {
-        return time_condition(created, c);
+    // Several values, one of them too long for the index alone: OR of equalities.
+    if let (Cmp::In, Operand::Texts(ts)) = (&c.cmp, &c.operand) {
+        if ts.iter().any(|t| t.chars().count() >= INDEXED_TEXT_CHARS) {
+            return any_of(ts.iter().map(|t| {
+                let eq = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: Operand::Text(t.clone()) };
+                condition_sql(tid, object, &eq)
+            }));
+        }
     }
     let text = rv::text_value.assume_not_null();
+    let full = rv::full_text.assume_not_null();
     let num = rv::num_value.assume_not_null();
     // Each arm builds a concrete subquery: boxed subqueries cannot be rendered for both
     // backends through `MultiConnection`.
@@ -102,26 +139,43 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
         }};
     }
     match (&c.cmp, &c.operand) {
-        // Equality is usually selective: find the few ids through the value index.
-        (Cmp::Eq, Operand::Text(t)) => values!(eq_any, text.eq(t.clone())),
+        // Equality is usually selective: find the few ids through the value index. A value
+        // shorter than the indexed prefix can only equal a value that was not cut.
+        (Cmp::Eq, Operand::Text(t)) => match t.chars().count() {
+            n if n < INDEXED_TEXT_CHARS => values!(eq_any, text.eq(t.clone())),
+            n if n == INDEXED_TEXT_CHARS => values!(eq_any, text.eq(t.clone()).and(rv::full_text.is_null())),
+            _ => values!(eq_any, text.eq(indexed_prefix(t)).and(full.eq(t.clone()))),
+        },
         (Cmp::Eq, Operand::Num(n)) => values!(eq_any, num.eq(*n)),
         (Cmp::In, Operand::Texts(ts)) => values!(eq_any, text.eq_any(ts.clone())),
         (Cmp::In, Operand::Nums(ns)) => values!(eq_any, num.eq_any(ns.clone())),
         // The rest often match much of a portal: test each record in list order.
         (Cmp::Exists(true), _) => exists_value!(rv::ord.ge(0)),
         (Cmp::Exists(false), _) => not_exists(exists_value!(rv::ord.ge(0))),
-        (Cmp::Neq, Operand::Text(t)) => not_exists(exists_value!(text.eq(t.clone()))),
+        (Cmp::Neq, Operand::Text(_)) => {
+            let eq = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: c.operand.clone() };
+            not_exists(condition_sql(tid, object, &eq))
+        }
         (Cmp::Neq, Operand::Num(n)) => not_exists(exists_value!(num.eq(*n))),
-        (Cmp::Lt, Operand::Text(t)) => exists_value!(text.lt(t.clone())),
+        (Cmp::Lt, Operand::Text(t)) => {
+            exists_value!(rv::full_text.is_null().and(text.lt(t.clone())).or(full.lt(t.clone())))
+        }
         (Cmp::Lt, Operand::Num(n)) => exists_value!(num.lt(*n)),
-        (Cmp::Lte, Operand::Text(t)) => exists_value!(text.le(t.clone())),
+        (Cmp::Lte, Operand::Text(t)) => {
+            exists_value!(rv::full_text.is_null().and(text.le(t.clone())).or(full.le(t.clone())))
+        }
         (Cmp::Lte, Operand::Num(n)) => exists_value!(num.le(*n)),
-        (Cmp::Gt, Operand::Text(t)) => exists_value!(text.gt(t.clone())),
+        (Cmp::Gt, Operand::Text(t)) => {
+            exists_value!(rv::full_text.is_null().and(text.gt(t.clone())).or(full.gt(t.clone())))
+        }
         (Cmp::Gt, Operand::Num(n)) => exists_value!(num.gt(*n)),
-        (Cmp::Gte, Operand::Text(t)) => exists_value!(text.ge(t.clone())),
+        (Cmp::Gte, Operand::Text(t)) => {
+            exists_value!(rv::full_text.is_null().and(text.ge(t.clone())).or(full.ge(t.clone())))
+        }
         (Cmp::Gte, Operand::Num(n)) => exists_value!(num.ge(*n)),
         (Cmp::Contains, Operand::Text(t)) => {
-            exists_value!(text.like(format!("%{}%", escape_like(t))).escape('\\'))
+            let pattern = format!("%{}%", escape_like(t));
+            exists_value!(text.like(pattern.clone()).escape('\\').or(full.like(pattern).escape('\\')))
         }
         // The parser never builds other pairs; match nothing rather than everything.
         _ => values!(eq_any, rv::ord.lt(0)),
@@ -130,6 +184,58 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
 
 fn not_exists(cond: RecordCond) -> RecordCond {
     Box::new(diesel::dsl::not(cond))
+}
+
+fn any_of(conds: impl Iterator<Item = RecordCond>) -> RecordCond {
+    conds.reduce(|acc, next| Box::new(acc.or(next))).unwrap_or_else(|| Box::new(records::id.is_null()))
+}
+
+/// The first characters of a value that the value index holds.
+pub fn indexed_prefix(text: &str) -> String {
+    text.chars().take(INDEXED_TEXT_CHARS).collect()
+}
+
+/// `tags` in a filter: the record's live tags by lower-cased name.
+fn tag_condition(tid: &str, c: &Condition) -> RecordCond {
+    let tagged = |names: Vec<String>| {
+        let sub = record_tags::table
+            .inner_join(tags::table)
+            .filter(record_tags::tenant_id.eq(tid.to_string()))
+            .filter(tags::name_lower.eq_any(names))
+            .filter(tags::deleted_at.is_null())
+            .select(record_tags::record_id);
+        let cond: RecordCond = Box::new(records::id.eq_any(sub));
+        cond
+    };
+    match (&c.cmp, &c.operand) {
+        (Cmp::Eq, Operand::Text(t)) => tagged(vec![t.clone()]),
+        (Cmp::In, Operand::Texts(ts)) => tagged(ts.clone()),
+        (Cmp::Neq, Operand::Text(t)) => not_exists(tagged(vec![t.clone()])),
+        (Cmp::Exists(has), _) => {
+            let sub = record_tags::table
+                .inner_join(tags::table)
+                .filter(record_tags::record_id.eq(records::id))
+                .filter(tags::deleted_at.is_null())
+                .select(record_tags::record_id);
+            let cond: RecordCond = Box::new(diesel::dsl::exists(sub));
+            if *has {
+                cond
+            } else {
+                not_exists(cond)
+            }
+        }
+        (Cmp::Contains, Operand::Text(t)) => {
+            let sub = record_tags::table
+                .inner_join(tags::table)
+                .filter(record_tags::record_id.eq(records::id))
+                .filter(tags::deleted_at.is_null())
+                .filter(tags::name_lower.like(format!("%{}%", escape_like(t))).escape('\\'))
+                .select(record_tags::record_id);
+            Box::new(diesel::dsl::exists(sub))
+        }
+        // The parser never builds other pairs; match nothing rather than everything.
+        _ => Box::new(records::id.is_null()),
+    }
 }
 
 fn time_condition(created: bool, c: &Condition) -> RecordCond {
@@ -286,12 +392,13 @@ impl TenantDb<'_> {
                     record_values::object.eq(object.name()),
                     record_values::field.eq(f.field.as_str()),
                     record_values::ord.eq(ord as i32),
-                    record_values::text_value.eq(v.text.as_deref()),
+                    record_values::text_value.eq(v.text.as_deref().map(indexed_prefix)),
                     record_values::num_value.eq(v.num),
+                    record_values::full_text.eq(v.text.as_deref().filter(|t| t.chars().count() > INDEXED_TEXT_CHARS)),
                 )
             })
             .collect();
-        // 7 binds per row: 500 rows stay below either backend's bind limit.
+        // 8 binds per row: 500 rows stay below either backend's bind limit.
         for chunk in rows.chunks(500) {
             crate::each_backend!(&mut *conn, c => diesel::insert_into(record_values::table).values(chunk).execute(c))?;
         }
@@ -355,47 +462,206 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    /// One page of records. Keyset pagination on the time-ordered id: rows inserted while
-    /// a client pages never shift what it has not seen yet.
-    pub fn list_records(&mut self, spec: &ListSpec) -> QueryResult<Vec<RecordRow>> {
+    /// One page of records with each row's position. Keyset pagination: rows inserted
+    /// while a client pages never shift what it has not seen yet.
+    pub fn list_records(&mut self, spec: &ListSpec) -> QueryResult<Vec<(RecordRow, Position)>> {
         let (conn, tid) = self.parts();
-        let mut q = records::table
-            .filter(records::tenant_id.eq(tid))
-            .filter(records::object.eq(spec.object.name()))
-            .select(RecordRow::as_select())
-            .into_boxed();
-        q = if spec.trashed {
-            q.filter(records::deleted_at.is_not_null())
-        } else {
-            q.filter(records::deleted_at.is_null())
-        };
-        if let Some(text) = &spec.q {
-            let pattern = format!("%{}%", escape_like(text));
-            q = q.filter(records::search_text.like(pattern).escape('\\'));
+        match &spec.order {
+            Order::Created { desc } => {
+                let mut q =
+                    records::table.filter(list_condition(tid, spec)).select(RecordRow::as_select()).into_boxed();
+                if let Some(after) = &spec.after {
+                    let id = after.id().to_string();
+                    q = if *desc { q.filter(records::id.lt(id)) } else { q.filter(records::id.gt(id)) };
+                }
+                q = if *desc { q.order(records::id.desc()) } else { q.order(records::id.asc()) };
+                let rows: Vec<RecordRow> = q.limit(spec.limit).load(conn)?;
+                Ok(rows.into_iter().map(|r| (Position::Id(r.id.clone()), r)).map(|(p, r)| (r, p)).collect())
+            }
+            Order::Updated { desc } => {
+                let mut q =
+                    records::table.filter(list_condition(tid, spec)).select(RecordRow::as_select()).into_boxed();
+                let (at, id) = (records::updated_at, records::id);
+                if let Some(Position::Updated(t, after)) = &spec.after {
+                    q = if *desc {
+                        q.filter(at.le(*t).and(at.lt(*t).or(id.lt(after.clone()))))
+                    } else {
+                        q.filter(at.ge(*t).and(at.gt(*t).or(id.gt(after.clone()))))
+                    };
+                }
+                q = if *desc { q.order((at.desc(), id.desc())) } else { q.order((at.asc(), id.asc())) };
+                let rows: Vec<RecordRow> = q.limit(spec.limit).load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        let p = Position::Updated(r.updated_at, r.id.clone());
+                        (r, p)
+                    })
+                    .collect())
+            }
+            Order::Field { field, numeric, desc } => self.list_by_field(spec, field, *numeric, *desc),
         }
-        if let Some(tag) = &spec.tag {
-            let tagged = record_tags::table
-                .inner_join(tags::table)
-                .filter(record_tags::tenant_id.eq(tid.to_string()))
-                .filter(tags::name_lower.eq(tag.clone()))
-                .filter(tags::deleted_at.is_null())
-                .select(record_tags::record_id);
-            q = q.filter(records::id.eq_any(tagged));
-        }
-        if let Some(cond) = spec.search.as_ref().and_then(|s| search_sql(tid, spec.object, s)) {
-            q = q.filter(cond);
-        }
-        match (spec.order, &spec.after_id) {
-            (Order::CreatedAsc, Some(after)) => q = q.filter(records::id.gt(after.clone())),
-            (Order::CreatedDesc, Some(after)) => q = q.filter(records::id.lt(after.clone())),
-            _ => {}
-        }
-        q = match spec.order {
-            Order::CreatedAsc => q.order(records::id.asc()),
-            Order::CreatedDesc => q.order(records::id.desc()),
-        };
-        q.limit(spec.limit).load(conn)
     }
+
+    /// A page sorted by a field: first the records with a value, in (value, id) order,
+    /// then, once those run out, the records without one, by id.
+    ///
+    /// The records holding a value come from the value index after the cursor's position.
+    /// A first pass looks only at the next few of them (a window four pages wide), which
+    /// answers an unfiltered or loosely filtered list in time proportional to the page. When
+    /// the filters leave the page short, a second pass takes every value after the position,
+    /// costing what the filters match.
+    fn list_by_field(
+        &mut self,
+        spec: &ListSpec,
+        field: &str,
+        numeric: bool,
+        desc: bool,
+    ) -> QueryResult<Vec<(RecordRow, Position)>> {
+        let mut out = Vec::new();
+        if !matches!(spec.after, Some(Position::Missing(_))) {
+            out = self.field_values_page(spec, field, numeric, desc, Some(4 * spec.limit))?;
+            if (out.len() as i64) < spec.limit {
+                out = self.field_values_page(spec, field, numeric, desc, None)?;
+            }
+        }
+        let room = spec.limit - out.len() as i64;
+        if room > 0 {
+            use record_values as rv;
+            let (conn, tid) = self.parts();
+            let has_value = rv::table
+                .filter(rv::record_id.eq(records::id))
+                .filter(rv::field.eq(field.to_string()))
+                .filter(rv::ord.eq(0));
+            let mut q = records::table.filter(list_condition(tid, spec)).select(RecordRow::as_select()).into_boxed();
+            q = if numeric {
+                q.filter(diesel::dsl::not(diesel::dsl::exists(has_value.filter(rv::num_value.is_not_null()))))
+            } else {
+                q.filter(diesel::dsl::not(diesel::dsl::exists(has_value.filter(rv::text_value.is_not_null()))))
+            };
+            if let Some(Position::Missing(after)) = &spec.after {
+                q = if desc {
+                    q.filter(records::id.lt(after.clone()))
+                } else {
+                    q.filter(records::id.gt(after.clone()))
+                };
+            }
+            q = if desc { q.order(records::id.desc()) } else { q.order(records::id.asc()) };
+            for row in q.limit(room).load::<RecordRow>(conn)? {
+                let position = Position::Missing(row.id.clone());
+                out.push((row, position));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records holding a value for `field` after the list's position, in sort order: among
+    /// the next `window` values only, or all of them.
+    fn field_values_page(
+        &mut self,
+        spec: &ListSpec,
+        field: &str,
+        numeric: bool,
+        desc: bool,
+        window: Option<i64>,
+    ) -> QueryResult<Vec<(RecordRow, Position)>> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Double, Nullable, Text};
+        use record_values as rv;
+        let (conn, tid) = self.parts();
+        // The record's first value of the field, read beside each row and sorted on.
+        let key_sql = |column: &str| {
+            format!("(SELECT sv.{column} FROM record_values sv WHERE sv.record_id = records.id AND sv.ord = 0 AND sv.field = ")
+        };
+        let num_key = sql::<Nullable<Double>>(&key_sql("num_value")).bind::<Text, _>(field.to_string()).sql(")");
+        let text_key = sql::<Nullable<Text>>(&key_sql("text_value")).bind::<Text, _>(field.to_string()).sql(")");
+        let mut q = records::table
+            .filter(list_condition(tid, spec))
+            .select((RecordRow::as_select(), num_key.clone(), text_key.clone()))
+            .into_boxed();
+        let window = window.unwrap_or(i64::MAX);
+        let (num, text, id) = (rv::num_value.assume_not_null(), rv::text_value.assume_not_null(), rv::record_id);
+        // Each arm names one concrete subquery: a boxed one cannot be rendered for both
+        // backends through `MultiConnection`.
+        macro_rules! values_after {
+            ($present:expr, $order:expr) => {{
+                let sub = rv::table
+                    .filter(rv::tenant_id.eq(tid.to_string()))
+                    .filter(rv::object.eq(spec.object.name()))
+                    .filter(rv::field.eq(field.to_string()))
+                    .filter(rv::ord.eq(0))
+                    .filter($present)
+                    .order($order)
+                    .limit(window)
+                    .select(rv::record_id);
+                q.filter(records::id.eq_any(sub))
+            }};
+        }
+        q = match (&spec.after, numeric, desc) {
+            (Some(Position::Num(v, after)), true, false) => {
+                values_after!(num.ge(*v).and(num.gt(*v).or(id.gt(after.clone()))), (num.asc(), id.asc()))
+            }
+            (Some(Position::Num(v, after)), true, true) => {
+                values_after!(num.le(*v).and(num.lt(*v).or(id.lt(after.clone()))), (num.desc(), id.desc()))
+            }
+            (Some(Position::Text(v, after)), false, false) => values_after!(
+                text.ge(v.clone()).and(text.gt(v.clone()).or(id.gt(after.clone()))),
+                (text.asc(), id.asc())
+            ),
+            (Some(Position::Text(v, after)), false, true) => values_after!(
+                text.le(v.clone()).and(text.lt(v.clone()).or(id.lt(after.clone()))),
+                (text.desc(), id.desc())
+            ),
+            (_, true, false) => values_after!(rv::num_value.is_not_null(), (num.asc(), id.asc())),
+            (_, true, true) => values_after!(rv::num_value.is_not_null(), (num.desc(), id.desc())),
+            (_, false, false) => values_after!(rv::text_value.is_not_null(), (text.asc(), id.asc())),
+            (_, false, true) => values_after!(rv::text_value.is_not_null(), (text.desc(), id.desc())),
+        };
+        q = match (numeric, desc) {
+            (true, false) => q.order((num_key.asc(), records::id.asc())),
+            (true, true) => q.order((num_key.desc(), records::id.desc())),
+            (false, false) => q.order((text_key.asc(), records::id.asc())),
+            (false, true) => q.order((text_key.desc(), records::id.desc())),
+        };
+        let rows: Vec<(RecordRow, Option<f64>, Option<String>)> = q.limit(spec.limit).load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(row, n, t)| {
+                let position = match (numeric, n, t) {
+                    (true, Some(n), _) => Position::Num(n, row.id.clone()),
+                    (false, _, Some(t)) => Position::Text(t, row.id.clone()),
+                    // A value removed between the two reads: the row is listed elsewhere.
+                    _ => return None,
+                };
+                Some((row, position))
+            })
+            .collect())
+    }
+}
+
+/// Everything a list filters on, as one condition: portal, object, live or trashed, `q`,
+/// `tag` and the search's filter groups.
+fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
+    let mut cond: RecordCond =
+        Box::new(records::tenant_id.eq(tid.to_string()).and(records::object.eq(spec.object.name())));
+    let and = |acc: RecordCond, next: RecordCond| -> RecordCond { Box::new(acc.and(next)) };
+    cond = if spec.trashed {
+        and(cond, Box::new(records::deleted_at.is_not_null()))
+    } else {
+        and(cond, Box::new(records::deleted_at.is_null()))
+    };
+    if let Some(text) = &spec.q {
+        let pattern = format!("%{}%", escape_like(text));
+        cond = and(cond, Box::new(records::search_text.like(pattern).escape('\\')));
+    }
+    if let Some(tag) = &spec.tag {
+        let c = Condition { field: FieldRef::Tags, cmp: Cmp::Eq, operand: Operand::Text(tag.clone()) };
+        cond = and(cond, tag_condition(tid, &c));
+    }
+    if let Some(search) = spec.search.as_ref().and_then(|s| search_sql(tid, spec.object, s)) {
+        cond = and(cond, search);
+    }
+    cond
 }
 
 /// What the purge job found due: `(tenant, object, id)`. This read spans portals on purpose:

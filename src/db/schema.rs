@@ -153,6 +153,7 @@ diesel::table! {
         ord -> Integer,
         text_value -> Nullable<Text>,
         num_value -> Nullable<Double>,
+        full_text -> Nullable<Text>,
     }
 }
 

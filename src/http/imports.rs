@@ -17,7 +17,7 @@ use crate::crm::import::{self, Mode, RowError};
 use crate::crm::objects::Object;
 use crate::crm::records;
 use crate::db::imports::{ImportRow, ImportStatus};
-use crate::db::records::{ListSpec, Order};
+use crate::db::records::{ListSpec, Order, Position};
 use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
@@ -266,8 +266,8 @@ pub async fn export(
                     let mut tdb = TenantDb::new(conn, tenant);
                     let rows = tdb.list_records(&ListSpec {
                         object,
-                        order: Order::CreatedAsc,
-                        after_id: after,
+                        order: Order::Created { desc: false },
+                        after: after.map(Position::Id),
                         q: None,
                         tag: None,
                         limit: EXPORT_PAGE,
@@ -276,7 +276,7 @@ pub async fn export(
                     })?;
                     let mut out = Vec::new();
                     let mut last = None;
-                    for row in &rows {
+                    for (row, _) in &rows {
                         let tags = tdb.record_tag_names(&row.id)?;
                         let view = records::view(object, row, tags, &defs);
                         out.extend(csv_line(&csv_io::export_row(&view, &header))?);

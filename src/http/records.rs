@@ -16,7 +16,7 @@ use super::AppState;
 use crate::crm::input;
 use crate::crm::objects::Object;
 use crate::crm::records::{self, ChangeActor};
-use crate::db::records::{ListSpec, Order};
+use crate::db::records::{ListSpec, Order, Position};
 use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
@@ -31,7 +31,9 @@ pub struct ListParams {
     pub q: Option<String>,
     /// Only records with this tag (case-insensitive).
     pub tag: Option<String>,
-    /// `created_at` (default, oldest first) or `-created_at` (newest first).
+    /// `created_at` (default, oldest first), `updated_at`, a built-in field (`last_name`,
+    /// `amount`, `due_at`, …) or `custom_fields.<key>`; a leading `-` sorts descending.
+    /// Ties break on the id; records without a value come last in either direction.
     pub sort: Option<String>,
 }
 
@@ -41,7 +43,8 @@ pub struct ListParams {
 #[serde(default)]
 pub struct SearchRequest {
     pub filter_groups: Vec<crate::crm::search::FilterGroupInput>,
-    /// `created_at` (default) or `-created_at`.
+    /// As for lists: `created_at` (default), `updated_at`, a field or
+    /// `custom_fields.<key>`, `-` for descending.
     pub sort: Option<String>,
     /// 1-100, default 25.
     #[schema(value_type = Option<i64>)]
@@ -312,6 +315,45 @@ pub fn decode_cursor(raw: &str) -> Option<String> {
     uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
 }
 
+/// A record list's cursor: the last row's place in the sort order, tied to that order.
+/// Creation order keeps the plain id cursor.
+fn encode_position(sort: &str, position: &Position) -> String {
+    let (kind, value) = match position {
+        Position::Id(id) => return encode_cursor(id),
+        Position::Updated(t, _) => ("u", Some(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())),
+        Position::Text(t, _) => ("t", Some(t.clone())),
+        // The bits, so the cursor holds exactly the stored number.
+        Position::Num(n, _) => ("n", Some(n.to_bits().to_string())),
+        Position::Missing(_) => ("m", None),
+    };
+    let body = serde_json::json!({"s": sort, "k": kind, "v": value, "id": position.id()});
+    URL_SAFE_NO_PAD.encode(format!("v2:{body}"))
+}
+
+fn decode_position(raw: &str, sort: &str, order: &Order) -> Option<Position> {
+    if let Order::Created { .. } = order {
+        return decode_cursor(raw).map(Position::Id);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let body: serde_json::Value = serde_json::from_slice(bytes.strip_prefix(b"v2:")?).ok()?;
+    if body["s"].as_str()? != sort {
+        return None;
+    }
+    let id = uuid::Uuid::parse_str(body["id"].as_str()?).ok()?.to_string();
+    let value = body["v"].as_str();
+    let numeric = matches!(order, Order::Field { numeric: true, .. });
+    match (body["k"].as_str()?, order) {
+        ("u", Order::Updated { .. }) => {
+            let t = chrono::NaiveDateTime::parse_from_str(value?, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+            Some(Position::Updated(t, id))
+        }
+        ("t", Order::Field { .. }) if !numeric => Some(Position::Text(value?.to_string(), id)),
+        ("n", Order::Field { .. }) if numeric => Some(Position::Num(f64::from_bits(value?.parse().ok()?), id)),
+        ("m", Order::Field { .. }) => Some(Position::Missing(id)),
+        _ => None,
+    }
+}
+
 /// Trims a page fetched with `limit + 1` rows back to `limit`, and gives the cursor of its
 /// last row when there was more.
 pub fn finish_page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
@@ -377,22 +419,16 @@ async fn list_with(
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, object.plural(), Access::Read).await?;
     let mut errors = Vec::new();
-    let (limit, after_id) = page_params(q.limit.as_deref(), q.after.as_deref(), &mut errors);
-    let order = match q.sort.as_deref() {
-        None | Some("") | Some("created_at") => Order::CreatedAsc,
-        Some("-created_at") => Order::CreatedDesc,
-        Some(_) => {
-            errors.push(FieldError::new("sort", "must be created_at or -created_at"));
-            Order::CreatedAsc
-        }
+    let (limit, _) = page_params(q.limit.as_deref(), None, &mut errors);
+    let sort = match q.sort.as_deref().map(str::trim) {
+        None | Some("") => "created_at".to_string(),
+        Some(s) => s.to_string(),
     };
-    if !errors.is_empty() {
-        return Err(AppError::invalid(errors));
-    }
+    let after = q.after.filter(|a| !a.is_empty());
     let spec = ListSpec {
         object,
-        order,
-        after_id,
+        order: Order::Created { desc: false },
+        after: None,
         q: q.q.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
         tag: q.tag.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
         limit: limit + 1,
@@ -405,12 +441,29 @@ async fn list_with(
             let mut tdb = TenantDb::new(conn, p.tenant_id);
             let defs = tdb.custom_fields(Some(object))?;
             let mut spec = spec;
-            if let Some(groups) = &filter_groups {
-                spec.search = Some(crate::crm::search::parse(object, groups, &defs).map_err(AppError::invalid)?);
+            let mut errors = errors;
+            match crate::crm::search::parse_sort(object, Some(&sort), &defs) {
+                Ok(order) => spec.order = order,
+                Err(m) => errors.push(FieldError::new("sort", m)),
             }
-            let (rows, next) = finish_page(tdb.list_records(&spec)?, limit, |r| encode_cursor(&r.id));
+            if let Some(raw) = &after {
+                match decode_position(raw, &sort, &spec.order) {
+                    Some(position) => spec.after = Some(position),
+                    None => errors.push(FieldError::new("after", "is not a cursor from this list and sort")),
+                }
+            }
+            if let Some(groups) = &filter_groups {
+                match crate::crm::search::parse(object, groups, &defs) {
+                    Ok(search) => spec.search = Some(search),
+                    Err(e) => errors.extend(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(AppError::invalid(errors));
+            }
+            let (rows, next) = finish_page(tdb.list_records(&spec)?, limit, |(_, pos)| encode_position(&sort, pos));
             let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
+            for (row, _) in &rows {
                 let tags = tdb.record_tag_names(&row.id)?;
                 out.push(records::view(object, row, tags, &defs));
             }

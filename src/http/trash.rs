@@ -11,7 +11,7 @@ use super::records::{change_actor, encode_cursor, finish_page, page_params};
 use super::AppState;
 use crate::crm::objects::Object;
 use crate::crm::records;
-use crate::db::records::{ListSpec, Order};
+use crate::db::records::{ListSpec, Order, Position};
 use crate::db::TenantDb;
 use crate::error::AppError;
 
@@ -107,15 +107,15 @@ pub async fn list(
                     let defs = tdb.custom_fields(Some(object))?;
                     let rows = tdb.list_records(&ListSpec {
                         object,
-                        order: Order::CreatedAsc,
-                        after_id,
+                        order: Order::Created { desc: false },
+                        after: after_id.map(Position::Id),
                         q: None,
                         tag: None,
                         limit: limit + 1,
                         trashed: true,
                         search: None,
                     })?;
-                    for row in rows {
+                    for (row, _) in rows {
                         let tags = tdb.record_tag_names(&row.id)?;
                         items.push(TrashItem {
                             kind: object.name().into(),

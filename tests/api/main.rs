@@ -22,6 +22,7 @@ mod operations;
 mod realtime;
 mod search;
 mod signup;
+mod sorting;
 mod tags;
 mod tenant;
 mod throttle;
