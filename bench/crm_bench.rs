@@ -149,7 +149,7 @@ fn main() -> std::process::ExitCode {
                     .map(|i| {
                         let n = b * 100 + i;
                         json!({"email": format!("seed{n}@x.example"), "first_name": format!("First{n}"), "last_name": format!("Last{}", n % 1000),
-                               "custom_fields": {"score": n % 100}})
+                               "custom_fields": {"score": n % 100}, "tags": [format!("t{}", n % 50)]})
                     })
                     .collect();
                 let (s, b) = c.call("POST", "/api/v1/contacts/batch", Some(&json!({"action": "create", "items": items}))).await;
@@ -222,6 +222,51 @@ fn main() -> std::process::ExitCode {
             }
         })
         .await;
+        let c = client.clone();
+        measure("list sorted (last_name, -custom score)", 1000, move |i| {
+            let c = c.clone();
+            async move {
+                let path = if i % 2 == 0 { "/api/v1/contacts?limit=25&sort=last_name" } else { "/api/v1/contacts?limit=25&sort=-custom_fields.score" };
+                let (s, b) = c.call("GET", path, None).await;
+                s == 200 && b["data"].as_array().is_some_and(|d| d.len() == 25)
+            }
+        })
+        .await;
+        let c = client.clone();
+        measure("sorted search + its next page", 500, move |i| {
+            let c = c.clone();
+            async move {
+                // score <= k sorted by -score, then the page after it: two requests per op.
+                let (s, first) = c.call("POST", "/api/v1/contacts/search", Some(&json!({"limit": 25, "sort": "-custom_fields.score",
+                    "filter_groups": [{"filters": [{"field": "custom_fields.score", "op": "lte", "value": i % 100}]}]}))).await;
+                let Some(cursor) = first["next_cursor"].as_str() else { return false };
+                let (s3, b) = c.call("POST", "/api/v1/contacts/search", Some(&json!({"limit": 25, "sort": "-custom_fields.score", "after": cursor,
+                    "filter_groups": [{"filters": [{"field": "custom_fields.score", "op": "lte", "value": i % 100}]}]}))).await;
+                s == 200 && s3 == 200 && b["data"].as_array().is_some_and(|d| !d.is_empty())
+            }
+        })
+        .await;
+        let c = client.clone();
+        measure("search (tags eq)", 1000, move |i| {
+            let c = c.clone();
+            async move {
+                let f = json!({"limit": 25, "filter_groups": [{"filters": [{"field": "tags", "op": "eq", "value": format!("t{}", i % 50)}]}]});
+                let (s, b) = c.call("POST", "/api/v1/contacts/search", Some(&f)).await;
+                s == 200 && b["data"].as_array().is_some_and(|d| d.len() == 25)
+            }
+        })
+        .await;
+        let c = client.clone();
+        let n = contacts;
+        measure("search (email eq, sorted by last_name)", 1000, move |i| {
+            let c = c.clone();
+            async move {
+                let f = json!({"sort": "last_name", "filter_groups": [{"filters": [{"field": "email", "op": "eq", "value": format!("seed{}@x.example", (i * 7919) % n)}]}]});
+                let (s, b) = c.call("POST", "/api/v1/contacts/search", Some(&f)).await;
+                s == 200 && b["data"].as_array().is_some_and(|d| d.len() == 1)
+            }
+        })
+        .await;
         handle.stop(true).await;
     });
 
@@ -261,40 +306,84 @@ fn main() -> std::process::ExitCode {
         5000.0 / secs
     );
 
-    // Query plans of the search at this size.
+    // Query plans at this size, of the SQL the server runs (the shapes `db::records` builds,
+    // written out with this portal's ids as literals).
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let tenant = diesel::sql_query("SELECT id FROM tenants LIMIT 1").get_result::<Id>(&mut conn).expect("tenant").id;
+    let score = diesel::sql_query("SELECT id FROM custom_fields WHERE field_key = 'score'").get_result::<Id>(&mut conn).expect("field").id;
+    let live = format!("records.tenant_id = '{tenant}' AND records.object = 'contact' AND records.deleted_at IS NULL");
+    let values = format!("record_values.tenant_id = '{tenant}' AND record_values.object = 'contact'");
+    let sort_key = |column: &str, field: &str| {
+        format!("(SELECT sv.{column} FROM record_values sv WHERE sv.record_id = records.id AND sv.ord = 0 AND sv.field = '{field}')")
+    };
+    let plans = [
+        ("search email eq", format!(
+            "SELECT records.id FROM records WHERE {live} AND records.id IN (SELECT record_values.record_id FROM record_values \
+             WHERE {values} AND record_values.field = 'email' AND record_values.text_value = 'seed42@x.example') ORDER BY records.id LIMIT 26")),
+        ("search custom number gte 50 (unselective)", format!(
+            "SELECT records.id FROM records WHERE {live} AND EXISTS (SELECT record_values.record_id FROM record_values \
+             WHERE record_values.record_id = records.id AND record_values.field = 'cf:{score}' AND record_values.num_value >= 50) \
+             ORDER BY records.id LIMIT 26")),
+        ("search tags eq", format!(
+            "SELECT records.id FROM records WHERE {live} AND records.id IN (SELECT record_tags.record_id FROM record_tags \
+             INNER JOIN tags ON record_tags.tag_id = tags.id WHERE record_tags.tenant_id = '{tenant}' AND tags.name_lower IN ('t7') \
+             AND tags.deleted_at IS NULL) ORDER BY records.id LIMIT 26")),
+        ("sort=last_name, first page (window pass)", format!(
+            "SELECT records.id, {k} FROM records WHERE {live} AND records.id IN (SELECT record_values.record_id FROM record_values \
+             WHERE {values} AND record_values.field = 'last_name' AND record_values.ord = 0 AND record_values.text_value IS NOT NULL \
+             ORDER BY record_values.text_value ASC, record_values.record_id ASC LIMIT 104) ORDER BY {k} ASC, records.id ASC LIMIT 26",
+            k = sort_key("text_value", "last_name"))),
+        ("sort=-custom score, page from a cursor (window pass)", format!(
+            "SELECT records.id, {k} FROM records WHERE {live} AND records.id IN (SELECT record_values.record_id FROM record_values \
+             WHERE {values} AND record_values.field = 'cf:{score}' AND record_values.ord = 0 AND record_values.num_value <= 50 \
+             AND (record_values.num_value < 50 OR record_values.record_id < 'ffffffff') \
+             ORDER BY record_values.num_value DESC, record_values.record_id DESC LIMIT 104) ORDER BY {k} DESC, records.id DESC LIMIT 26",
+            k = sort_key("num_value", &format!("cf:{score}")))),
+        ("email eq sorted by last_name (second pass, every value)", format!(
+            "SELECT records.id, {k} FROM records WHERE {live} AND records.id IN (SELECT record_values.record_id FROM record_values \
+             WHERE {values} AND record_values.field = 'email' AND record_values.text_value = 'seed42@x.example') \
+             AND records.id IN (SELECT record_values.record_id FROM record_values \
+             WHERE {values} AND record_values.field = 'last_name' AND record_values.ord = 0 AND record_values.text_value IS NOT NULL \
+             ORDER BY record_values.text_value ASC, record_values.record_id ASC LIMIT 9223372036854775807) ORDER BY {k} ASC, records.id ASC LIMIT 26",
+            k = sort_key("text_value", "last_name"))),
+        ("sort=updated_at, first page", format!(
+            "SELECT records.id FROM records WHERE {live} ORDER BY records.updated_at ASC, records.id ASC LIMIT 26")),
+    ];
     let explain = match url {
         DatabaseUrl::Sqlite(_) => "EXPLAIN QUERY PLAN",
-        DatabaseUrl::Postgres(_) => "EXPLAIN",
+        DatabaseUrl::Postgres(_) => "EXPLAIN (ANALYZE, COSTS OFF)",
     };
-    let q = "SELECT records.id FROM records WHERE records.tenant_id = (SELECT id FROM tenants LIMIT 1) AND records.object = 'contact' \
-             AND records.deleted_at IS NULL AND records.id IN (SELECT record_values.record_id FROM record_values WHERE \
-             record_values.tenant_id = (SELECT id FROM tenants LIMIT 1) AND record_values.object = 'contact' AND \
-             record_values.field = 'email' AND record_values.text_value = 'seed42@x.example') ORDER BY records.id LIMIT 26";
-    println!("\n# plan: search email eq ({explain})");
-    match &mut conn {
-        organizeo::db::DbConnection::Sqlite(c) => {
-            #[derive(QueryableByName)]
-            struct SqlitePlan {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                detail: String,
+    if let organizeo::db::DbConnection::Postgresql(c) = &mut conn {
+        c.batch_execute("ANALYZE").expect("analyze");
+    }
+    for (name, q) in plans {
+        println!("\n# plan: {name} ({explain})");
+        match &mut conn {
+            organizeo::db::DbConnection::Sqlite(c) => {
+                #[derive(QueryableByName)]
+                struct SqlitePlan {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    detail: String,
+                }
+                let rows: Vec<SqlitePlan> = diesel::sql_query(format!("{explain} {q}")).load(c).expect("plan");
+                for r in rows {
+                    println!("  {}", r.detail);
+                }
             }
-            let rows: Vec<SqlitePlan> = diesel::sql_query(format!("{explain} {q}")).load(c).expect("plan");
-            for r in rows {
-                println!("  {}", r.detail);
-            }
-        }
-        organizeo::db::DbConnection::Postgresql(c) => {
-            c.batch_execute("ANALYZE").expect("analyze");
-            let out = std::process::Command::new("psql")
-                .arg(match &url {
-                    DatabaseUrl::Postgres(u) => u.clone(),
-                    DatabaseUrl::Sqlite(_) => String::new(),
-                })
-                .args(["-X", "-q", "-c", &format!("{explain} {q}")])
-                .output();
-            match out {
-                Ok(o) => println!("{}", String::from_utf8_lossy(&o.stdout)),
-                Err(e) => println!("  (psql not available: {e})"),
+            organizeo::db::DbConnection::Postgresql(c) => {
+                #[derive(QueryableByName)]
+                struct PgPlan {
+                    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+                    line: String,
+                }
+                let rows: Vec<PgPlan> = diesel::sql_query(format!("{explain} {q}")).load(c).expect("plan");
+                for r in rows {
+                    println!("  {}", r.line);
+                }
             }
         }
     }

@@ -134,6 +134,7 @@ fn database_passwords_never_reach_the_logs() {
     // Nothing listens on port 1: start-up fails, and says why without the password.
     let out = run(organizeo(dir.path())
         .env("ORGANIZEO_DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/organizeo")
+        .env("ORGANIZEO_LISTEN", "127.0.0.1:0")
         .arg("serve"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
