@@ -201,6 +201,8 @@ fn tag_condition(tid: &str, c: &Condition) -> RecordCond {
         let sub = record_tags::table
             .inner_join(tags::table)
             .filter(record_tags::tenant_id.eq(tid.to_string()))
+            // Lets the (tenant_id, name_lower) index find the tags first.
+            .filter(tags::tenant_id.eq(tid.to_string()))
             .filter(tags::name_lower.eq_any(names))
             .filter(tags::deleted_at.is_null())
             .select(record_tags::record_id);
@@ -579,30 +581,53 @@ impl TenantDb<'_> {
             .filter(list_condition(tid, spec))
             .select((RecordRow::as_select(), num_key.clone(), text_key.clone()))
             .into_boxed();
-        let window = window.unwrap_or(i64::MAX);
         let (num, text, id) = (rv::num_value.assume_not_null(), rv::text_value.assume_not_null(), rv::record_id);
+        // A range the search puts on the sorted number itself starts the walk at its bound.
+        let (lo, hi) = numeric_range(spec, field);
+        let in_range = num.ge(lo).and(num.le(hi));
         // Each arm names one concrete subquery: a boxed one cannot be rendered for both
         // backends through `MultiConnection`.
+        // With a window: `id IN (the next values, in order, limited)`, walked on the value
+        // index. Without: each record the filters match is checked for a value after the
+        // position, so nothing is gathered that the filters would throw away.
         macro_rules! values_after {
             ($present:expr, $order:expr) => {{
-                let sub = rv::table
-                    .filter(rv::tenant_id.eq(tid.to_string()))
-                    .filter(rv::object.eq(spec.object.name()))
-                    .filter(rv::field.eq(field.to_string()))
-                    .filter(rv::ord.eq(0))
-                    .filter($present)
-                    .order($order)
-                    .limit(window)
-                    .select(rv::record_id);
-                q.filter(records::id.eq_any(sub))
+                values_after!($present, rv::ord.eq(0), $order)
+            }};
+            ($present:expr, $extra:expr, $order:expr) => {{
+                match window {
+                    Some(window) => {
+                        let sub = rv::table
+                            .filter(rv::tenant_id.eq(tid.to_string()))
+                            .filter(rv::object.eq(spec.object.name()))
+                            .filter(rv::field.eq(field.to_string()))
+                            .filter(rv::ord.eq(0))
+                            .filter($present)
+                            .filter($extra)
+                            .order($order)
+                            .limit(window)
+                            .select(rv::record_id);
+                        q.filter(records::id.eq_any(sub))
+                    }
+                    None => {
+                        let sub = rv::table
+                            .filter(rv::record_id.eq(records::id))
+                            .filter(rv::field.eq(field.to_string()))
+                            .filter(rv::ord.eq(0))
+                            .filter($present)
+                            .filter($extra)
+                            .select(rv::record_id);
+                        q.filter(diesel::dsl::exists(sub))
+                    }
+                }
             }};
         }
         q = match (&spec.after, numeric, desc) {
             (Some(Position::Num(v, after)), true, false) => {
-                values_after!(num.ge(*v).and(num.gt(*v).or(id.gt(after.clone()))), (num.asc(), id.asc()))
+                values_after!(num.ge(*v).and(num.gt(*v).or(id.gt(after.clone()))), in_range, (num.asc(), id.asc()))
             }
             (Some(Position::Num(v, after)), true, true) => {
-                values_after!(num.le(*v).and(num.lt(*v).or(id.lt(after.clone()))), (num.desc(), id.desc()))
+                values_after!(num.le(*v).and(num.lt(*v).or(id.lt(after.clone()))), in_range, (num.desc(), id.desc()))
             }
             (Some(Position::Text(v, after)), false, false) => values_after!(
                 text.ge(v.clone()).and(text.gt(v.clone()).or(id.gt(after.clone()))),
@@ -612,8 +637,8 @@ impl TenantDb<'_> {
                 text.le(v.clone()).and(text.lt(v.clone()).or(id.lt(after.clone()))),
                 (text.desc(), id.desc())
             ),
-            (_, true, false) => values_after!(rv::num_value.is_not_null(), (num.asc(), id.asc())),
-            (_, true, true) => values_after!(rv::num_value.is_not_null(), (num.desc(), id.desc())),
+            (_, true, false) => values_after!(rv::num_value.is_not_null(), in_range, (num.asc(), id.asc())),
+            (_, true, true) => values_after!(rv::num_value.is_not_null(), in_range, (num.desc(), id.desc())),
             (_, false, false) => values_after!(rv::text_value.is_not_null(), (text.asc(), id.asc())),
             (_, false, true) => values_after!(rv::text_value.is_not_null(), (text.desc(), id.desc())),
         };
@@ -637,6 +662,31 @@ impl TenantDb<'_> {
             })
             .collect())
     }
+}
+
+/// The bounds a search with one filter group (all ANDed) sets on a numeric `field`, or
+/// the whole line. Records outside them fail the filters anyway, so the sorted walk over
+/// the value index may start and stop there.
+fn numeric_range(spec: &ListSpec, field: &str) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    let Some([group]) = spec.search.as_ref().map(|s| s.groups.as_slice()) else {
+        return (lo, hi);
+    };
+    for c in group {
+        let (FieldRef::Indexed(f), Operand::Num(n)) = (&c.field, &c.operand) else { continue };
+        if f != field {
+            continue;
+        }
+        match c.cmp {
+            Cmp::Eq => (lo, hi) = (lo.max(*n), hi.min(*n)),
+            Cmp::Lt => hi = hi.min(n.next_down()),
+            Cmp::Lte => hi = hi.min(*n),
+            Cmp::Gt => lo = lo.max(n.next_up()),
+            Cmp::Gte => lo = lo.max(*n),
+            _ => {}
+        }
+    }
+    (lo, hi)
 }
 
 /// Everything a list filters on, as one condition: portal, object, live or trashed, `q`,

@@ -136,11 +136,35 @@ async fn lists_sort_by_any_field_with_ties_and_missing_values_last(app: TestApp)
     assert_eq!(all_ids(&app, &owner, "last_name", 2, Some(xs.clone())).await, want, "filtered by last_name");
     let want = expected(&subset.iter().map(|r| (r.0.clone(), r.2)).collect::<Vec<_>>(), true);
     assert_eq!(all_ids(&app, &owner, "-custom_fields.score", 2, Some(xs)).await, want, "filtered by -score");
+    // Ranges on the sorted number itself (they bound the walk over the value index).
+    for (op, bound, keep) in [
+        ("lte", 2.5, (|s: f64| s <= 2.5) as fn(f64) -> bool),
+        ("lt", 2.5, |s| s < 2.5),
+        ("gt", 0.0, |s| s > 0.0),
+        ("gte", 2.5, |s| s >= 2.5),
+        ("eq", 2.5, |s| s == 2.5),
+    ] {
+        let subset: Vec<_> = rows.iter().filter(|r| r.2.is_some_and(keep)).map(|r| (r.0.clone(), r.2)).collect();
+        let range =
+            json!({"filter_groups": [{"filters": [{"field": "custom_fields.score", "op": op, "value": bound}]}]});
+        for (sort, desc) in [("custom_fields.score", false), ("-custom_fields.score", true)] {
+            assert_eq!(
+                all_ids(&app, &owner, sort, 2, Some(range.clone())).await,
+                expected(&subset, desc),
+                "{op} {bound} {sort}"
+            );
+        }
+    }
     // One match deep in the order: past the first window, found by the second pass.
     for row in rows.iter().filter(|r| r.3.starts_with('x')) {
         let only = json!({"filter_groups": [{"filters": [{"field": "first_name", "op": "eq", "value": row.3}]}]});
         for sort in ["last_name", "-custom_fields.score"] {
-            assert_eq!(all_ids(&app, &owner, sort, 1, Some(only.clone())).await, vec![row.0.clone()], "{sort} {}", row.3);
+            assert_eq!(
+                all_ids(&app, &owner, sort, 1, Some(only.clone())).await,
+                vec![row.0.clone()],
+                "{sort} {}",
+                row.3
+            );
         }
     }
     // updated_at: a change moves the record to the end; created_at keeps its place.

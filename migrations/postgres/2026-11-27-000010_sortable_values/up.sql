@@ -14,3 +14,7 @@ CREATE INDEX record_values_num ON record_values (tenant_id, object, field, num_v
     WHERE num_value IS NOT NULL;
 -- 3. ?sort=updated_at pages on (updated_at, id).
 CREATE INDEX records_by_updated ON records (tenant_id, object, updated_at, id);
+-- 4. A record's tags: (tenant_id, record_id) beats the (tenant_id, tag_id) index for the
+--    per-record lookup every record view makes (SQLite picked the latter and read every
+--    tag link of the portal).
+CREATE INDEX record_tags_by_record ON record_tags (tenant_id, record_id);

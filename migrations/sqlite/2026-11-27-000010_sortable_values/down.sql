@@ -1,3 +1,4 @@
+DROP INDEX record_tags_by_record;
 DROP INDEX records_by_updated;
 DROP INDEX record_values_num;
 CREATE INDEX record_values_num ON record_values (tenant_id, object, field, num_value) WHERE num_value IS NOT NULL;
