@@ -165,7 +165,7 @@ fn main() -> std::process::ExitCode {
             // As after an import (which runs it) or autovacuum's next pass: fresh statistics.
             actix_web::rt::task::spawn_blocking(move || {
                 let mut c = diesel::PgConnection::establish(&u).expect("db");
-                c.batch_execute("ANALYZE records, record_values").expect("analyze");
+                c.batch_execute("ANALYZE records, record_values, record_tags, tags").expect("analyze");
             })
             .await
             .expect("analyze");

@@ -242,7 +242,10 @@ pub async fn run(
             // statistics, and stale ones pick nested loops that do not scale.
             db.run(|conn| {
                 if let crate::db::DbConnection::Postgresql(c) = conn {
-                    diesel::connection::SimpleConnection::batch_execute(c, "ANALYZE records, record_values")?;
+                    diesel::connection::SimpleConnection::batch_execute(
+                        c,
+                        "ANALYZE records, record_values, record_tags, tags",
+                    )?;
                 }
                 Ok(())
             })

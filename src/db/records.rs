@@ -677,12 +677,11 @@ fn numeric_range(spec: &ListSpec, field: &str) -> (f64, f64) {
         if f != field {
             continue;
         }
+        // Inclusive even for lt/gt: the filters themselves still drop the bound.
         match c.cmp {
             Cmp::Eq => (lo, hi) = (lo.max(*n), hi.min(*n)),
-            Cmp::Lt => hi = hi.min(n.next_down()),
-            Cmp::Lte => hi = hi.min(*n),
-            Cmp::Gt => lo = lo.max(n.next_up()),
-            Cmp::Gte => lo = lo.max(*n),
+            Cmp::Lt | Cmp::Lte => hi = hi.min(*n),
+            Cmp::Gt | Cmp::Gte => lo = lo.max(*n),
             _ => {}
         }
     }

@@ -1,3 +1,5 @@
+DROP INDEX record_tags_by_tag;
+CREATE INDEX record_tags_by_tag ON record_tags (tenant_id, tag_id);
 DROP INDEX record_tags_by_record;
 DROP INDEX records_by_updated;
 DROP INDEX record_values_num;
