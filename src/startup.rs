@@ -96,6 +96,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::configure)
                 .wrap(from_fn(http::idempotency::idempotency))
+                .wrap(from_fn(middleware::refuse_nul))
                 .wrap(middleware::problem_errors())
                 .wrap(middleware::security_headers(behind_tls))
                 .wrap(from_fn(middleware::observe))

@@ -63,6 +63,10 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<csv::StringRecord>), S
     if headers.iter().all(String::is_empty) {
         return Err("the file has no header row".into());
     }
+    // Column names end up in error reports; cells with one are row errors instead.
+    if let Some(i) = headers.iter().position(|h| h.contains('\0')) {
+        return Err(format!("column {} of the header row contains the NUL character (U+0000)", i + 1));
+    }
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         rows.push(rec.map_err(|e| format!("row {}: {e}", i + 1))?);

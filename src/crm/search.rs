@@ -168,7 +168,8 @@ pub fn parse_sort(object: Object, raw: Option<&str>, defs: &[CustomFieldRow]) ->
         None => (false, raw),
     };
     Ok(match name {
-        "" | "created_at" => Order::Created { desc },
+        "" if !desc => Order::Created { desc },
+        "created_at" => Order::Created { desc },
         "updated_at" => Order::Updated { desc },
         name => match resolve(&object.fields(), name, defs) {
             Some((_, Kind::Links(_) | Kind::MultiSelect(_))) => {

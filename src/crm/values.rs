@@ -30,6 +30,14 @@ pub struct Checked {
     pub indexed: Vec<Indexed>,
 }
 
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        _ => false,
+    }
+}
+
 fn nonempty_str(v: &Value) -> Result<&str, String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim()),
@@ -42,6 +50,10 @@ fn nonempty_str(v: &Value) -> Result<&str, String> {
 pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
     if v.is_null() {
         return Ok(Checked { stored: Value::Null, indexed: Vec::new() });
+    }
+    // CSV cells come here without passing the JSON extractor's check.
+    if has_nul(v) {
+        return Err("must not contain the NUL character (U+0000)".into());
     }
     let single = |stored: Value, idx: Indexed| Checked { stored, indexed: vec![idx] };
     match kind {

@@ -72,6 +72,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
             detail: "the request body is empty; expected a JSON object".into(),
         });
     }
+    refuse_nul(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -89,6 +90,41 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         detail: format!("unexpected data after the JSON value: {e}"),
     })?;
     Ok(value)
+}
+
+/// U+0000 can only reach a JSON string as the escape `\u0000`; PostgreSQL text cannot
+/// hold it, so a body carrying one is refused whole, naming where, on every backend.
+fn refuse_nul(body: &[u8]) -> Result<(), AppError> {
+    let escaped = body.windows(6).any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|b| *b == b'0'));
+    if !escaped {
+        return Ok(());
+    }
+    // Broken JSON is reported by the real parse.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
+    match nul_path(&value, String::new()) {
+        Some(path) => Err(AppError::invalid(vec![FieldError::new(
+            if path.is_empty() { "body".to_string() } else { path },
+            "must not contain the NUL character (U+0000)",
+        )])),
+        None => Ok(()),
+    }
+}
+
+/// Where a NUL sits in a JSON value, as `items[0].first_name`; a key holding one names
+/// its object.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_path(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(path.clone());
+            }
+            nul_path(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") })
+        }),
+        _ => None,
+    }
 }
 
 fn shape_error(path: &str, err: &serde_json::Error) -> AppError {
@@ -133,6 +169,17 @@ mod tests {
 
     fn err_of(body: &str) -> AppError {
         parse_json::<Body>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn nul_characters_are_found_by_path() {
+        assert!(refuse_nul(br#"{"a": "x\\u0000"}"#).is_ok(), "an escaped backslash is text");
+        assert!(refuse_nul(br#"{"a": "x"}"#).is_ok());
+        let v: serde_json::Value = serde_json::from_str(r#"{"a": [1, {"b": "\u0000"}]}"#).unwrap();
+        assert_eq!(nul_path(&v, String::new()).as_deref(), Some("a[1].b"));
+        let v: serde_json::Value = serde_json::from_str(r#"{"a": {"k\u0000": 1}}"#).unwrap();
+        assert_eq!(nul_path(&v, String::new()).as_deref(), Some("a"));
+        assert_eq!(err_of(r#"{"email": "\u0000"}"#).code(), "validation_failed");
     }
 
     #[test]

@@ -32,6 +32,24 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// A URL whose path or query carries `%00` is refused before routing: PostgreSQL text
+/// cannot hold U+0000, and no identifier or search of ours contains one.
+pub async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let uri = req.uri();
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return Err(crate::error::AppError::BadRequest {
+            code: "bad_request",
+            detail: "the URL contains an encoded NUL character (%00)".into(),
+        }
+        .into());
+    }
+    next.call(req).await
+}
+
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

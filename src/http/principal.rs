@@ -219,7 +219,17 @@ impl FromRequest for Principal {
             let hash = tokens::digest(&token);
             let now = state.clock.now();
             let is_key = token.starts_with(tokens::API_KEY_PREFIX);
-            let (tenant_id, actor) = state.db.run(move |conn| resolve_credential(conn, &hash, is_key, now)).await?;
+            let (tenant_id, actor, used) =
+                state.db.run(move |conn| resolve_credential(conn, &hash, is_key, now)).await?;
+            if let Some(used) = used {
+                // A write, so it takes its turn with the others (an ungated UPDATE starves
+                // on SQLite while batch writes hold the lock). Best effort: activity
+                // tracking never fails a request.
+                let tenant = tenant_id.clone();
+                if let Err(e) = state.db.write(move |conn| Ok(record_use(conn, tenant, &used, now)?)).await {
+                    tracing::warn!(error = %e, "could not record credential use");
+                }
+            }
             if let Actor::User(u) = &actor {
                 let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {
@@ -237,12 +247,14 @@ impl FromRequest for Principal {
 
 /// Resolves a stored credential hash (a sign-in token's or a key's) as a bearer token
 /// would be: the websocket upgrade uses it for the subject of a ticket.
+/// Reads only; the third value says whether the credential's last use (kept to the
+/// minute) should be recorded with [`record_use`].
 pub fn resolve_credential(
     conn: &mut crate::db::DbConnection,
     hash: &str,
     is_key: bool,
     now: DateTime<Utc>,
-) -> Result<(TenantId, Actor), AppError> {
+) -> Result<(TenantId, Actor, Option<Used>), AppError> {
     if is_key {
         resolve_key(conn, hash, now)
     } else {
@@ -250,11 +262,35 @@ pub fn resolve_credential(
     }
 }
 
+/// A credential whose last use is more than a minute old.
+pub enum Used {
+    Session(SessionId),
+    Key(String),
+}
+
+/// Records that a credential was used now (sessions: `last_seen_at`, keys: `last_used_at`).
+pub fn record_use(
+    conn: &mut crate::db::DbConnection,
+    tenant_id: TenantId,
+    used: &Used,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<()> {
+    let mut tdb = TenantDb::new(conn, tenant_id);
+    match used {
+        Used::Session(id) => tdb.touch_session(id, now.naive_utc()),
+        Used::Key(id) => tdb.touch_key(id, now.naive_utc()),
+    }
+}
+
+fn stale(last: Option<chrono::NaiveDateTime>, now: DateTime<Utc>) -> bool {
+    last.is_none_or(|t| t < now.naive_utc() - chrono::Duration::seconds(60))
+}
+
 fn resolve_session(
     conn: &mut crate::db::DbConnection,
     hash: &str,
     now: DateTime<Utc>,
-) -> Result<(TenantId, Actor), AppError> {
+) -> Result<(TenantId, Actor, Option<Used>), AppError> {
     let found = sessions::find_by_token_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
     if found.session.revoked_at.is_some() {
         return Err(AppError::unauthorized("this token has been revoked; sign in again"));
@@ -265,7 +301,7 @@ fn resolve_session(
     }
     let tenant_id = TenantId::from_db(found.session.tenant_id.clone());
     let session_id = SessionId::from_db(found.session.id.clone());
-    TenantDb::new(conn, tenant_id.clone()).touch_session(&session_id, now.naive_utc())?;
+    let used = stale(Some(found.session.last_seen_at), now).then(|| Used::Session(session_id.clone()));
     Ok((
         tenant_id,
         Actor::User(UserActor {
@@ -276,6 +312,7 @@ fn resolve_session(
             mfa_enabled: found.mfa_enabled,
             require_mfa: found.require_mfa,
         }),
+        used,
     ))
 }
 
@@ -283,12 +320,12 @@ fn resolve_key(
     conn: &mut crate::db::DbConnection,
     hash: &str,
     now: DateTime<Utc>,
-) -> Result<(TenantId, Actor), AppError> {
+) -> Result<(TenantId, Actor, Option<Used>), AppError> {
     let key = api_keys::find_by_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
     let tenant_id = TenantId::from_db(key.tenant_id.clone());
-    TenantDb::new(conn, tenant_id.clone()).touch_key(&key.id, now.naive_utc())?;
+    let used = stale(key.last_used_at, now).then(|| Used::Key(key.id.clone()));
     let scopes = key.scope_list();
-    Ok((tenant_id, Actor::Key(KeyActor { key_id: key.id, scopes })))
+    Ok((tenant_id, Actor::Key(KeyActor { key_id: key.id, scopes }), used))
 }
 
 #[cfg(test)]

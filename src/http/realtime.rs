@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::principal::{key_allows, resolve_credential, Access, Actor, Principal};
+use super::principal::{key_allows, record_use, resolve_credential, Access, Actor, Principal};
 use super::AppState;
 use crate::crm::objects::Object;
 use crate::db::realtime_tickets::{self, Subject};
@@ -99,7 +99,11 @@ pub async fn upgrade(
         .write(move |conn| {
             let (credential, is_key) = realtime_tickets::redeem(conn, &hash, now.naive_utc())?
                 .ok_or_else(|| AppError::unauthorized("unknown, used or expired ticket"))?;
-            resolve_credential(conn, &credential, is_key, now)
+            let (tenant_id, actor, used) = resolve_credential(conn, &credential, is_key, now)?;
+            if let Some(used) = used {
+                record_use(conn, tenant_id.clone(), &used, now)?;
+            }
+            Ok((tenant_id, actor))
         })
         .await?;
     let (subject, audience) = match actor {

@@ -104,7 +104,59 @@ async fn every_answer_has_a_request_id_and_security_headers(app: TestApp) {
     assert_ne!(read(res).await.header("x-request-id").as_deref(), Some("bad id<script>"));
 }
 
+/// PostgreSQL text cannot hold U+0000: a NUL anywhere in a body, a path or a query is a
+/// 4xx naming it, never a database error, on both backends alike.
+async fn nul_characters_are_refused_everywhere(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let t = Some(owner.token.as_str());
+    for (path, body, field) in [
+        ("/api/v1/contacts", r#"{"first_name": "a\u0000b"}"#, "first_name"),
+        ("/api/v1/contacts", r#"{"first_name": "ok", "custom_fields": {"x\u0000": 1}}"#, "custom_fields"),
+        ("/api/v1/tags", r#"{"name": "\u0000"}"#, "name"),
+        ("/api/v1/custom-fields", r#"{"object": "contact", "key": "k", "label": "L\u0000", "type": "text"}"#, "label"),
+        (
+            "/api/v1/contacts/search",
+            r#"{"filter_groups": [{"filters": [{"field": "email", "op": "eq", "value": "\u0000"}]}]}"#,
+            "filter_groups[0].filters[0].value",
+        ),
+        ("/api/v1/contacts/search", r#"{"q": "a\u0000"}"#, "q"),
+        (
+            "/api/v1/contacts/batch",
+            r#"{"action": "create", "items": [{"first_name": "\u0000"}]}"#,
+            "items[0].first_name",
+        ),
+    ] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .insert_header(("Authorization", format!("Bearer {}", owner.token)))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .unwrap();
+        let r = read(res).await;
+        assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], field, "{path} {body}");
+    }
+    // An escaped backslash before "u0000" is just text.
+    let r = app.post("/api/v1/contacts", &serde_json::json!({"first_name": "a\\u0000"}), t).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for path in [
+        "/api/v1/contacts?q=a%00b",
+        "/api/v1/contacts?tag=%00",
+        "/api/v1/contacts?sort=%00",
+        "/api/v1/contacts/%00",
+        "/api/v1/trash?type=contact&after=%00",
+    ] {
+        let r = app.get(path, t).await;
+        assert_eq!(r.problem(400, "bad_request")["detail"].as_str().map(|d| d.contains("NUL")), Some(true), "{path}");
+    }
+    let list = app.get("/api/v1/contacts", t).await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1, "only the one good contact");
+    assert_eq!(app.get("/api/v1/tags", t).await.body["data"], serde_json::json!([]));
+}
+
 both_backends!(
+    nul_characters_are_refused_everywhere,
     malformed_json_is_400_and_changes_nothing,
     wrong_json_types_are_422_naming_the_field,
     unknown_route_is_a_404_problem,

@@ -258,7 +258,34 @@ async fn exports_stream_every_record_with_formulas_neutralised(app: TestApp) {
     assert!(app.audit_actions(&owner.token).await.iter().any(|a| a == "export.created"));
 }
 
+/// A NUL in a cell (PostgreSQL text cannot hold one) is that row's error, in a header or
+/// the file name it is the upload's; the other rows import.
+async fn nul_characters_in_a_csv_are_row_errors(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let csv = "email,first_name,last_name\nann@x.example,Ann,Lee\nbob@x.example,B\u{0}ob,\ncat@x.example,Cat,\u{0}\n";
+    let r = upload(&app, &owner.token, &[("object", "contact"), ("mode", "create")], Some(csv)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let job = finished(&app, &owner, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!((job["rows_imported"].as_i64(), job["rows_failed"].as_i64()), (Some(1), Some(2)), "{job}");
+    assert_eq!((job["errors"][0]["row"].as_i64(), job["errors"][0]["column"].as_str()), (Some(2), Some("first_name")));
+    assert_eq!((job["errors"][1]["row"].as_i64(), job["errors"][1]["column"].as_str()), (Some(3), Some("last_name")));
+    assert!(job["errors"][0]["message"].as_str().unwrap().contains("NUL"), "{job}");
+    let bad_header = "email,first\u{0}name\nann2@x.example,Ann\n";
+    let r = upload(&app, &owner.token, &[("object", "contact"), ("mode", "create")], Some(bad_header)).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = upload(
+        &app,
+        &owner.token,
+        &[("object", "contact"), ("mode", "create"), ("mapping", "{\"a\u{0}\": \"email\"}")],
+        Some(csv),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
 both_backends!(
+    nul_characters_in_a_csv_are_row_errors,
     a_messy_csv_imports_the_good_rows_and_reports_the_rest,
     upsert_updates_by_email_and_creates_the_rest,
     bad_uploads_are_refused_before_any_job_exists,

@@ -237,7 +237,8 @@ async fn bad_sorts_and_foreign_cursors_are_422(app: TestApp) {
     for i in 0..3 {
         app.post("/api/v1/contacts", &json!({"last_name": format!("n{i}")}), Some(&owner.token)).await;
     }
-    for sort in ["shoe_size", "company_ids", "custom_fields.topics", "custom_fields.nope", "--last_name", "amount"] {
+    for sort in ["shoe_size", "company_ids", "custom_fields.topics", "custom_fields.nope", "--last_name", "amount", "-"]
+    {
         let r = app.get(&format!("/api/v1/contacts?sort={sort}"), Some(&owner.token)).await;
         assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "sort", "{sort}");
         let r = app.post("/api/v1/contacts/search", &json!({"sort": sort}), Some(&owner.token)).await;
