@@ -353,6 +353,10 @@ fn main() -> std::process::ExitCode {
              AND record_values.field = 'last_name' AND record_values.ord = 0 AND record_values.text_value IS NOT NULL) \
              ORDER BY {k} ASC, records.id ASC LIMIT 26",
             k = sort_key("text_value", "last_name"))),
+        ("a record's tags (every record view)", format!(
+            "SELECT tags.name FROM tags INNER JOIN record_tags ON record_tags.tag_id = tags.id WHERE record_tags.tenant_id = '{tenant}' \
+             AND record_tags.record_id = (SELECT id FROM records WHERE tenant_id = '{tenant}' LIMIT 1) AND tags.deleted_at IS NULL \
+             ORDER BY tags.name_lower")),
         ("sort=updated_at, first page", format!(
             "SELECT records.id FROM records WHERE {live} ORDER BY records.updated_at ASC, records.id ASC LIMIT 26")),
     ];

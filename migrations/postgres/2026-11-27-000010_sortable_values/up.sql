@@ -17,7 +17,7 @@ CREATE INDEX records_by_updated ON records (tenant_id, object, updated_at, id);
 -- 4. A record's tags: (tenant_id, record_id) beats the (tenant_id, tag_id) index for the
 --    per-record lookup every record view makes (SQLite picked the latter and read every
 --    tag link of the portal).
-CREATE INDEX record_tags_by_record ON record_tags (tenant_id, record_id);
+CREATE INDEX record_tags_by_record ON record_tags (tenant_id, record_id, tag_id);
 -- 5. Records with a tag, answered from the index alone (tag filters, ?tag=).
 DROP INDEX record_tags_by_tag;
 CREATE INDEX record_tags_by_tag ON record_tags (tenant_id, tag_id, record_id);
