@@ -478,7 +478,13 @@ impl TenantDb<'_> {
                 }
                 q = if *desc { q.order(records::id.desc()) } else { q.order(records::id.asc()) };
                 let rows: Vec<RecordRow> = q.limit(spec.limit).load(conn)?;
-                Ok(rows.into_iter().map(|r| (Position::Id(r.id.clone()), r)).map(|(p, r)| (r, p)).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        let p = Position::Id(r.id.clone());
+                        (r, p)
+                    })
+                    .collect())
             }
             Order::Updated { desc } => {
                 let mut q =
