@@ -405,6 +405,18 @@ impl TestApp {
         self.request(Method::DELETE, path, token, Some(body.to_string().into_bytes())).await
     }
 
+    /// Defines a custom field (`{"object":"contact","key":…,"type":…}` plus options) and
+    /// returns its id.
+    pub async fn custom_field(&self, who: &Signed, object: &str, key: &str, kind: &str, extra: Value) -> String {
+        let mut body = json!({"object": object, "key": key, "label": key, "type": kind});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let r = self.post("/api/v1/custom-fields", &body, Some(&who.token)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
     /// Adds a person with `role` to the owner's portal and signs them in.
     pub async fn member(&self, owner: &Signed, email: &str, role: &str) -> Signed {
         let r = self

@@ -25,10 +25,7 @@ async fn seed(app: &TestApp, owner: &Signed) {
         ("birthday", "date", json!({})),
         ("topics", "multi_select", json!({"options": ["seo", "ads", "email"]})),
     ] {
-        let mut body = json!({"object": "contact", "key": field, "label": field, "type": kind});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let r = app.post("/api/v1/custom-fields", &body, Some(&owner.token)).await;
-        assert_eq!(r.status, 201, "{}", r.text);
+        app.custom_field(owner, "contact", field, kind, extra).await;
     }
     for (name, email, score, tier, vip, birthday, topics) in [
         ("Ann", "ann@alpha.example", 10, "gold", true, "1990-01-01", json!(["seo"])),

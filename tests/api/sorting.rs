@@ -61,14 +61,7 @@ fn expected<K: PartialOrd + Clone>(rows: &[(String, Option<K>)], desc: bool) -> 
 }
 
 async fn sort_fixture(app: &TestApp, owner: &Signed) -> Vec<(String, Option<String>, Option<f64>, String)> {
-    let r = app
-        .post(
-            "/api/v1/custom-fields",
-            &json!({"object": "contact", "key": "score", "label": "Score", "type": "number"}),
-            Some(&owner.token),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    app.custom_field(owner, "contact", "score", "number", json!({})).await;
     // Ties on both keys, records without either, mixed case (text sorts case-insensitively).
     let last = [Some("Baker"), Some("adams"), None, Some("clark"), Some("baker"), Some("Adams"), None, Some("evans")];
     let scores = [Some(2.5), None, Some(-1.0), Some(2.5), Some(10.0), None, Some(0.0), Some(2.5)];
@@ -100,12 +93,7 @@ async fn lists_sort_by_any_field_with_ties_and_missing_values_last(app: TestApp)
     let rows = sort_fixture(&app, &owner).await;
     // Another portal's records never show up, whatever the sort.
     let evil = app.signup("Evil", "eve@evil.example").await;
-    app.post(
-        "/api/v1/custom-fields",
-        &json!({"object": "contact", "key": "score", "label": "S", "type": "number"}),
-        Some(&evil.token),
-    )
-    .await;
+    app.custom_field(&evil, "contact", "score", "number", json!({})).await;
     for i in 0..3 {
         let r = app
             .post(
@@ -228,12 +216,7 @@ async fn sorted_cursors_hold_their_place_while_rows_are_added(app: TestApp) {
 
 async fn bad_sorts_and_foreign_cursors_are_422(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
-    app.post(
-        "/api/v1/custom-fields",
-        &json!({"object": "contact", "key": "topics", "label": "T", "type": "multi_select", "options": ["a", "b"]}),
-        Some(&owner.token),
-    )
-    .await;
+    app.custom_field(&owner, "contact", "topics", "multi_select", json!({"options": ["a", "b"]})).await;
     for i in 0..3 {
         app.post("/api/v1/contacts", &json!({"last_name": format!("n{i}")}), Some(&owner.token)).await;
     }
@@ -313,14 +296,7 @@ async fn tags_are_a_search_field(app: TestApp) {
 /// stored and returned whole, filtered on exactly, sorted by its first 512 characters.
 async fn long_text_values_are_stored_filtered_and_sorted(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
-    let r = app
-        .post(
-            "/api/v1/custom-fields",
-            &json!({"object": "contact", "key": "bio", "label": "Bio", "type": "text"}),
-            Some(&owner.token),
-        )
-        .await;
-    assert_eq!(r.status, 201);
+    app.custom_field(&owner, "contact", "bio", "text", json!({})).await;
     // Random-looking text compresses badly; multi-byte characters make it longer still.
     let mut seed = 7u64;
     let mut noise = |n: usize| -> String {
