@@ -94,10 +94,7 @@ pub fn main() -> ExitCode {
 }
 
 fn audit_verify(settings: &Settings) -> ExitCode {
-    let outcome = crate::db::ConnectionFactory::new(settings.database_url.clone())
-        .open()
-        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", settings.database_url))
-        .and_then(|mut conn| crate::db::audit::verify(&mut conn).map_err(anyhow::Error::from));
+    let outcome = crate::db::system::verify_audit(&settings.database_url);
     match outcome {
         Ok(report) => match report.first_break {
             None => {

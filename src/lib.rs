@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod jobs;
 pub mod metrics;
 pub mod realtime;

@@ -49,7 +49,7 @@ impl Application {
                 tracing::info!(count = applied.len(), "applied migrations");
             }
         }
-        let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+        let pool = Db::connect(&settings.database_url, settings.db_pool_size)?;
         let keyring = keyring(&settings)?;
         let local = listener.local_addr().map_err(anyhow::Error::from)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -60,6 +60,19 @@ impl Application {
             "organizeo serving"
         );
 
+        let metrics = Metrics::new()?;
+        let realtime = Realtime::start(
+            pool.clone(),
+            clock.clone(),
+            settings.realtime.clone(),
+            RealtimeMetrics::new(metrics.registry())?,
+        );
+        if let Some(url) = &settings.redis_url {
+            realtime.join_cluster(url.expose())?;
+        }
+        // Every write of the server and its jobs announces its commits to the real-time
+        // service, which reads the events from the outbox.
+        let db = pool.with_commit_sink(realtime.commit_sink());
         if settings.run_jobs {
             actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
             actix_web::rt::spawn(crate::jobs::import_loop(
@@ -68,16 +81,6 @@ impl Application {
                 settings.jobs_interval,
                 settings.import_chunk_rows,
             ));
-        }
-        let metrics = Metrics::new()?;
-        let realtime = Realtime::start(
-            db.clone(),
-            clock.clone(),
-            settings.realtime.clone(),
-            RealtimeMetrics::new(metrics.registry())?,
-        );
-        if let Some(url) = &settings.redis_url {
-            realtime.join_cluster(url.expose())?;
         }
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {

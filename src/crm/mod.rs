@@ -8,7 +8,9 @@
 pub mod csv_io;
 pub mod import;
 pub mod input;
+pub mod item;
 pub mod objects;
+pub mod query;
 pub mod records;
 pub mod search;
 pub mod values;

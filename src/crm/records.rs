@@ -12,7 +12,7 @@ use super::objects::{Kind, Object};
 use crate::db::custom_fields::CustomFieldRow;
 use crate::db::events::NewEvent;
 use crate::db::records::{FieldIndex, RecordRow};
-use crate::db::TenantDb;
+use crate::db::{TenantDb, TenantTx};
 use crate::domain::UserId;
 use crate::error::{AppError, FieldError};
 
@@ -196,7 +196,7 @@ fn load_view(
 }
 
 pub fn create(
-    tdb: &mut TenantDb<'_>,
+    tdb: &mut TenantTx<'_>,
     object: Object,
     parsed: Parsed,
     defs: &[CustomFieldRow],
@@ -231,7 +231,7 @@ pub fn create(
         tdb.set_record_tags(&row.id, tags, at)?;
     }
     let v = load_view(tdb, object, &row, defs)?;
-    tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now)?;
+    tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now);
     Ok(v)
 }
 
@@ -241,7 +241,7 @@ pub fn get(tdb: &mut TenantDb<'_>, object: Object, id: &str, defs: &[CustomField
 }
 
 pub fn update(
-    tdb: &mut TenantDb<'_>,
+    tdb: &mut TenantTx<'_>,
     object: Object,
     id: &str,
     parsed: Parsed,
@@ -292,7 +292,7 @@ pub fn update(
     after = load_view(tdb, object, &row, defs)?;
     // A deal moving between stages is the event pipelines and dashboards follow.
     let verb = if object == Object::Deal && diff.contains_key("stage_id") { "stage_changed" } else { "updated" };
-    tdb.append_event(event(object, verb, id, actor, after.clone(), Some(Value::Object(diff))), now)?;
+    tdb.append_event(event(object, verb, id, actor, after.clone(), Some(Value::Object(diff))), now);
     Ok(after)
 }
 
@@ -326,7 +326,7 @@ fn diff(before: &Value, after: &Value) -> Map<String, Value> {
 }
 
 pub fn trash(
-    tdb: &mut TenantDb<'_>,
+    tdb: &mut TenantTx<'_>,
     object: Object,
     id: &str,
     actor: &ChangeActor,
@@ -335,13 +335,13 @@ pub fn trash(
     tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let purge_at = now + trash_retention();
     tdb.set_trashed(id, Some(now.naive_utc()), Some(purge_at.naive_utc()))?;
-    tdb.append_event(event(object, "deleted", id, actor, json!({"id": id}), None), now)?;
+    tdb.append_event(event(object, "deleted", id, actor, json!({"id": id}), None), now);
     Ok(())
 }
 
 /// Brings a record back whole: fields, custom values, tags and links were never removed.
 pub fn restore(
-    tdb: &mut TenantDb<'_>,
+    tdb: &mut TenantTx<'_>,
     object: Object,
     id: &str,
     defs: &[CustomFieldRow],
@@ -353,7 +353,7 @@ pub fn restore(
     tdb.set_trashed(id, None, None)?;
     let live = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let v = load_view(tdb, object, &live, defs)?;
-    tdb.append_event(event(object, "restored", id, actor, v.clone(), None), now)?;
+    tdb.append_event(event(object, "restored", id, actor, v.clone(), None), now);
     Ok(v)
 }
 

@@ -8,8 +8,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::objects::{custom_kind, Kind, Object};
+use super::query::Order;
 use crate::db::custom_fields::CustomFieldRow;
-use crate::db::records::Order;
 use crate::error::FieldError;
 
 pub const MAX_GROUPS: usize = 5;

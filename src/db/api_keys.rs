@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::api_keys;
-use super::{DbConnection, TenantDb};
+use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_keys)]
@@ -25,11 +25,6 @@ impl ApiKeyRow {
     pub fn scope_list(&self) -> Vec<String> {
         serde_json::from_str(&self.scopes).unwrap_or_default()
     }
-}
-
-/// Resolves a presented key. Like the session lookup, the key names its own portal.
-pub fn find_by_hash(conn: &mut DbConnection, key_hash: &str) -> QueryResult<Option<ApiKeyRow>> {
-    api_keys::table.filter(api_keys::key_hash.eq(key_hash)).select(ApiKeyRow::as_select()).first(conn).optional()
 }
 
 impl TenantDb<'_> {

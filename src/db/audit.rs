@@ -8,8 +8,8 @@
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
-use super::schema::{audit_heads, audit_log, tenants};
-use super::{DbConnection, TenantDb};
+use super::schema::{audit_heads, audit_log};
+use super::TenantDb;
 use crate::security::audit_chain::{entry_hash, EntryFields, GENESIS};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -33,7 +33,7 @@ pub struct AuditRow {
 
 impl AuditRow {
     /// The chain hash of this entry's contents after `prev`.
-    fn chained_hash(&self, prev: &str) -> String {
+    pub(super) fn chained_hash(&self, prev: &str) -> String {
         let at = timestamp_text(self.occurred_at);
         entry_hash(
             prev,
@@ -114,6 +114,21 @@ impl NewEntry {
     }
 }
 
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl RequestMeta {
+    /// An audit entry for `action` carrying this request's origin.
+    pub fn entry(&self, action: &'static str) -> NewEntry {
+        NewEntry::new(action).from_request(self.ip.clone(), self.user_agent.clone(), self.request_id.clone())
+    }
+}
+
 /// Filters for listing, newest first.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
@@ -126,15 +141,16 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Starts a new portal's chain (called when the portal is created).
-pub fn start_chain(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
-    diesel::insert_into(audit_heads::table)
-        .values((audit_heads::tenant_id.eq(tenant_id), audit_heads::seq.eq(0i64), audit_heads::hash.eq(GENESIS)))
-        .execute(conn)?;
-    Ok(())
-}
-
 impl TenantDb<'_> {
+    /// Starts this (new) portal's chain.
+    pub(super) fn start_chain(&mut self) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::insert_into(audit_heads::table)
+            .values((audit_heads::tenant_id.eq(tid), audit_heads::seq.eq(0i64), audit_heads::hash.eq(GENESIS)))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Appends one entry to this portal's chain; call inside the transaction of the change
     /// it records, so the two commit together.
     pub fn audit(&mut self, entry: NewEntry, now: DateTime<Utc>) -> QueryResult<i64> {
@@ -203,50 +219,4 @@ pub struct Report {
     pub portals: usize,
     pub entries: usize,
     pub first_break: Option<Break>,
-}
-
-/// Recomputes every portal's chain from the genesis, in `seq` order.
-pub fn verify(conn: &mut DbConnection) -> QueryResult<Report> {
-    let mut report = Report::default();
-    let ids: Vec<String> = tenants::table.select(tenants::id).order(tenants::id.asc()).load(conn)?;
-    for tid in ids {
-        report.portals += 1;
-        let rows: Vec<AuditRow> = audit_log::table
-            .filter(audit_log::tenant_id.eq(&tid))
-            .order(audit_log::seq.asc())
-            .select(AuditRow::as_select())
-            .load(conn)?;
-        let mut prev = GENESIS.to_string();
-        let mut expected_seq = 1;
-        let broken = |seq: i64, reason: String| Break { tenant_id: tid.clone(), seq, reason };
-        let mut found = None;
-        for row in &rows {
-            report.entries += 1;
-            if found.is_some() {
-                continue;
-            }
-            if row.seq != expected_seq {
-                found = Some(broken(row.seq, format!("expected entry {expected_seq} here (an entry is missing)")));
-            } else if row.prev_hash != prev {
-                found = Some(broken(row.seq, "prev_hash does not match the previous entry".into()));
-            } else if row.chained_hash(&prev) != row.hash {
-                found = Some(broken(row.seq, "contents do not match the entry's hash (altered)".into()));
-            }
-            prev = row.hash.clone();
-            expected_seq += 1;
-        }
-        if found.is_none() {
-            let head: Option<(i64, String)> =
-                audit_heads::table.find(&tid).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
-            if let Some((seq, hash)) = head {
-                if seq != expected_seq - 1 || hash != prev {
-                    found = Some(broken(seq, "the newest entries are missing (chain head does not match)".into()));
-                }
-            }
-        }
-        if report.first_break.is_none() {
-            report.first_break = found;
-        }
-    }
-    Ok(report)
 }

@@ -41,20 +41,6 @@ impl CustomFieldRow {
     }
 }
 
-/// Trashed definitions past their purge time: `(tenant, id)`, across portals (system job).
-pub fn due_for_purge(
-    conn: &mut super::DbConnection,
-    now: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<(String, String)>> {
-    custom_fields::table
-        .filter(custom_fields::deleted_at.is_not_null())
-        .filter(custom_fields::purge_at.le(now))
-        .limit(limit)
-        .select((custom_fields::tenant_id, custom_fields::id))
-        .load(conn)
-}
-
 impl TenantDb<'_> {
     /// Deletes a trashed definition and its indexed values for good.
     pub fn purge_custom_field(&mut self, id: &str) -> QueryResult<bool> {

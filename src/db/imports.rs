@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::imports;
-use super::{DbConnection, TenantDb};
+use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = imports)]
@@ -43,41 +43,6 @@ pub struct ImportStatus {
     pub created_at: NaiveDateTime,
     /// When the status last changed (for a finished import: when it finished).
     pub updated_at: NaiveDateTime,
-}
-
-/// Claims one queued or abandoned (lease expired) import for `owner` until `lease_until`.
-/// Jobs span portals: this is the worker's read; the work itself runs through `TenantDb`.
-pub fn claim(
-    conn: &mut DbConnection,
-    owner: &str,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-) -> QueryResult<Option<ImportRow>> {
-    let candidates: Vec<String> = imports::table
-        .filter(imports::status.eq_any(["queued", "running"]))
-        .filter(imports::lease_until.is_null().or(imports::lease_until.lt(now)))
-        .order(imports::created_at.asc())
-        .limit(5)
-        .select(imports::id)
-        .load(conn)?;
-    for id in candidates {
-        let won = diesel::update(
-            imports::table
-                .filter(imports::id.eq(&id))
-                .filter(imports::status.eq_any(["queued", "running"]))
-                .filter(imports::lease_until.is_null().or(imports::lease_until.lt(now))),
-        )
-        .set((
-            imports::status.eq("running"),
-            imports::lease_owner.eq(Some(owner)),
-            imports::lease_until.eq(Some(lease_until)),
-        ))
-        .execute(conn)?;
-        if won == 1 {
-            return imports::table.find(&id).select(ImportRow::as_select()).first(conn).optional();
-        }
-    }
-    Ok(None)
 }
 
 impl TenantDb<'_> {

@@ -1,33 +1,16 @@
 //! Second factor storage: the sealed TOTP secret and replay guard on `users`, recovery
-//! codes, and sign-in challenges. User-scoped (a person's 2FA serves every portal they
-//! belong to). Every "use once" rule is a single conditional UPDATE, so two concurrent
+//! codes (platform tables: a person's 2FA serves every portal they belong to), and
+//! sign-in challenges (tenant-owned: a challenge is for one portal; finding one by its
+//! token is `db::system`'s). Every "use once" rule is a single conditional UPDATE, so two concurrent
 //! requests can never both succeed.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{mfa_challenges, recovery_codes, users};
-use super::DbConnection;
-use crate::domain::{TenantId, UserId};
+use super::{DbConnection, Platform, TenantDb};
+use crate::domain::UserId;
 use crate::security::crypto::Sealed;
-
-/// Stores a new, not yet confirmed secret (replacing any pending one).
-pub fn set_pending_secret(
-    conn: &mut DbConnection,
-    user: &UserId,
-    sealed: &Sealed,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(users::table.find(user.as_str()).filter(users::totp_enabled_at.is_null()))
-        .set((
-            users::totp_secret.eq(Some(&sealed.blob)),
-            users::totp_key_id.eq(Some(&sealed.key_id)),
-            users::totp_last_step.eq(None::<i64>),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
 
 /// A person's TOTP columns.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -45,42 +28,6 @@ pub struct StoredTotp {
     pub sealed: Sealed,
     pub enabled: bool,
     pub last_step: Option<i64>,
-}
-
-/// The person's TOTP secret, pending or confirmed; `None` when there is none.
-pub fn secret(conn: &mut DbConnection, user: &UserId) -> QueryResult<Option<StoredTotp>> {
-    let row: Option<TotpColumns> =
-        users::table.find(user.as_str()).select(TotpColumns::as_select()).first(conn).optional()?;
-    Ok(row.and_then(|r| {
-        Some(StoredTotp {
-            sealed: Sealed { key_id: r.totp_key_id?, blob: r.totp_secret? },
-            enabled: r.totp_enabled_at.is_some(),
-            last_step: r.totp_last_step,
-        })
-    }))
-}
-
-/// Confirms enrolment: marks 2FA on, records the step used, replaces recovery codes.
-pub fn enable(
-    conn: &mut DbConnection,
-    user: &UserId,
-    step: i64,
-    code_hashes: &[String],
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        users::table
-            .find(user.as_str())
-            .filter(users::totp_enabled_at.is_null())
-            .filter(users::totp_secret.is_not_null()),
-    )
-    .set((users::totp_enabled_at.eq(Some(now)), users::totp_last_step.eq(Some(step)), users::updated_at.eq(now)))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok(false);
-    }
-    replace_recovery_codes(conn, user, code_hashes, now)?;
-    Ok(true)
 }
 
 fn replace_recovery_codes(
@@ -103,52 +50,6 @@ fn replace_recovery_codes(
     Ok(())
 }
 
-/// Turns 2FA off and forgets the secret and the recovery codes.
-pub fn disable(conn: &mut DbConnection, user: &UserId, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(users::table.find(user.as_str()))
-        .set((
-            users::totp_secret.eq(None::<String>),
-            users::totp_key_id.eq(None::<String>),
-            users::totp_enabled_at.eq(None::<NaiveDateTime>),
-            users::totp_last_step.eq(None::<i64>),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str()))).execute(conn)?;
-    Ok(())
-}
-
-/// Accepts `step` only if it is newer than the last one used (atomic replay guard).
-pub fn claim_step(conn: &mut DbConnection, user: &UserId, step: i64) -> QueryResult<bool> {
-    let n = diesel::update(
-        users::table.find(user.as_str()).filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
-    )
-    .set(users::totp_last_step.eq(Some(step)))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
-/// Spends a recovery code; false if unknown or already used.
-pub fn use_recovery_code(conn: &mut DbConnection, user: &UserId, hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(
-        recovery_codes::table
-            .filter(recovery_codes::user_id.eq(user.as_str()))
-            .filter(recovery_codes::code_hash.eq(hash))
-            .filter(recovery_codes::used_at.is_null()),
-    )
-    .set(recovery_codes::used_at.eq(Some(now)))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
-pub fn remaining_recovery_codes(conn: &mut DbConnection, user: &UserId) -> QueryResult<i64> {
-    recovery_codes::table
-        .filter(recovery_codes::user_id.eq(user.as_str()))
-        .filter(recovery_codes::used_at.is_null())
-        .count()
-        .get_result(conn)
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = mfa_challenges)]
 pub struct ChallengeRow {
@@ -162,48 +63,153 @@ pub struct ChallengeRow {
     pub used_at: Option<NaiveDateTime>,
 }
 
-pub fn create_challenge(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    user: &UserId,
-    token_hash: String,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::insert_into(mfa_challenges::table)
-        .values(&ChallengeRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            token_hash,
-            tenant_id: tenant.to_string(),
-            user_id: user.to_string(),
-            created_at: now,
-            expires_at,
-            attempts: 0,
-            used_at: None,
-        })
-        .execute(conn)?;
-    Ok(())
-}
+impl TenantDb<'_> {
+    pub fn create_challenge(
+        &mut self,
+        user: &UserId,
+        token_hash: String,
+        now: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::insert_into(mfa_challenges::table)
+            .values(&ChallengeRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                token_hash,
+                tenant_id: tid.to_string(),
+                user_id: user.to_string(),
+                created_at: now,
+                expires_at,
+                attempts: 0,
+                used_at: None,
+            })
+            .execute(conn)?;
+        Ok(())
+    }
 
-pub fn find_challenge(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<ChallengeRow>> {
-    mfa_challenges::table
-        .filter(mfa_challenges::token_hash.eq(token_hash))
-        .select(ChallengeRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-pub fn count_attempt(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    diesel::update(mfa_challenges::table.find(id))
+    /// Counts a wrong code against the challenge; returns the attempts now counted.
+    pub fn count_challenge_attempt(&mut self, id: &str) -> QueryResult<i32> {
+        let (conn, tid) = self.parts();
+        diesel::update(
+            mfa_challenges::table.filter(mfa_challenges::tenant_id.eq(tid)).filter(mfa_challenges::id.eq(id)),
+        )
         .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
         .execute(conn)?;
-    Ok(())
-}
+        mfa_challenges::table
+            .filter(mfa_challenges::tenant_id.eq(tid))
+            .filter(mfa_challenges::id.eq(id))
+            .select(mfa_challenges::attempts)
+            .first(conn)
+    }
 
-/// Marks the challenge used; false if it already was (so it yields one session at most).
-pub fn consume_challenge(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(mfa_challenges::table.find(id).filter(mfa_challenges::used_at.is_null()))
+    /// Marks the challenge used; false if it already was (so it yields one session at most).
+    pub fn consume_challenge(&mut self, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::update(
+            mfa_challenges::table
+                .filter(mfa_challenges::tenant_id.eq(tid))
+                .filter(mfa_challenges::id.eq(id))
+                .filter(mfa_challenges::used_at.is_null()),
+        )
         .set(mfa_challenges::used_at.eq(Some(now)))
         .execute(conn)?;
-    Ok(n == 1)
+        Ok(n == 1)
+    }
+}
+
+impl Platform<'_> {
+    /// Stores a new, not yet confirmed secret (replacing any pending one).
+    pub fn set_pending_secret(&mut self, user: &UserId, sealed: &Sealed, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(users::table.find(user.as_str()).filter(users::totp_enabled_at.is_null()))
+            .set((
+                users::totp_secret.eq(Some(&sealed.blob)),
+                users::totp_key_id.eq(Some(&sealed.key_id)),
+                users::totp_last_step.eq(None::<i64>),
+                users::updated_at.eq(now),
+            ))
+            .execute(self.conn())?;
+        Ok(())
+    }
+
+    /// The person's TOTP secret, pending or confirmed; `None` when there is none.
+    pub fn totp_secret(&mut self, user: &UserId) -> QueryResult<Option<StoredTotp>> {
+        let row: Option<TotpColumns> =
+            users::table.find(user.as_str()).select(TotpColumns::as_select()).first(self.conn()).optional()?;
+        Ok(row.and_then(|r| {
+            Some(StoredTotp {
+                sealed: Sealed { key_id: r.totp_key_id?, blob: r.totp_secret? },
+                enabled: r.totp_enabled_at.is_some(),
+                last_step: r.totp_last_step,
+            })
+        }))
+    }
+
+    /// Confirms enrolment: marks 2FA on, records the step used, replaces recovery codes.
+    pub fn enable_totp(
+        &mut self,
+        user: &UserId,
+        step: i64,
+        code_hashes: &[String],
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(
+            users::table
+                .find(user.as_str())
+                .filter(users::totp_enabled_at.is_null())
+                .filter(users::totp_secret.is_not_null()),
+        )
+        .set((users::totp_enabled_at.eq(Some(now)), users::totp_last_step.eq(Some(step)), users::updated_at.eq(now)))
+        .execute(self.conn())?;
+        if n == 0 {
+            return Ok(false);
+        }
+        replace_recovery_codes(self.conn(), user, code_hashes, now)?;
+        Ok(true)
+    }
+
+    /// Turns 2FA off and forgets the secret and the recovery codes.
+    pub fn disable_totp(&mut self, user: &UserId, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(users::table.find(user.as_str()))
+            .set((
+                users::totp_secret.eq(None::<String>),
+                users::totp_key_id.eq(None::<String>),
+                users::totp_enabled_at.eq(None::<NaiveDateTime>),
+                users::totp_last_step.eq(None::<i64>),
+                users::updated_at.eq(now),
+            ))
+            .execute(self.conn())?;
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str()))).execute(self.conn())?;
+        Ok(())
+    }
+
+    /// Accepts `step` only if it is newer than the last one used (atomic replay guard).
+    pub fn claim_totp_step(&mut self, user: &UserId, step: i64) -> QueryResult<bool> {
+        let n = diesel::update(
+            users::table.find(user.as_str()).filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
+        )
+        .set(users::totp_last_step.eq(Some(step)))
+        .execute(self.conn())?;
+        Ok(n == 1)
+    }
+
+    /// Spends a recovery code; false if unknown or already used.
+    pub fn use_recovery_code(&mut self, user: &UserId, hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        let n = diesel::update(
+            recovery_codes::table
+                .filter(recovery_codes::user_id.eq(user.as_str()))
+                .filter(recovery_codes::code_hash.eq(hash))
+                .filter(recovery_codes::used_at.is_null()),
+        )
+        .set(recovery_codes::used_at.eq(Some(now)))
+        .execute(self.conn())?;
+        Ok(n == 1)
+    }
+
+    pub fn remaining_recovery_codes(&mut self, user: &UserId) -> QueryResult<i64> {
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user.as_str()))
+            .filter(recovery_codes::used_at.is_null())
+            .count()
+            .get_result(self.conn())
+    }
 }

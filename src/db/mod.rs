@@ -1,12 +1,28 @@
 //! The database: one diesel `MultiConnection` over SQLite (embedded default) and
 //! PostgreSQL (production), chosen by the URL scheme; an r2d2 pool; embedded migrations.
 //!
-//! Diesel is blocking. Async code reaches the database only through [`Db::run`] and
-//! [`Db::write`], which move the work to the blocking thread pool; nothing here may be
-//! called from an executor thread directly.
+//! Diesel is blocking. Async code reaches the database only through the entry points of
+//! [`Db`], which move the work to the blocking thread pool and hand the closure a *handle*,
+//! never a bare connection:
 //!
-//! Tenant-owned tables are read and written only through [`TenantDb`], which adds the
-//! tenant filter itself.
+//! | entry point | handle | for |
+//! | --- | --- | --- |
+//! | `db.tenant(id).read(…)` | [`TenantDb`] | one portal's data |
+//! | `db.tenant(id).write(…)` | [`TenantTx`] | one portal's data, in a write transaction that can append outbox events |
+//! | `db.read(…)` | [`Platform`] | platform tables: people, 2FA, throttles, idempotency |
+//! | `db.write(…)` | [`Tx`] | a write transaction spanning platform tables and portals (`tx.tenant(id)`) |
+//! | `db::system` | `System` | the few genuinely cross-portal reads (credential lookups, job claims, purge scans, audit verify) |
+//!
+//! Tenant-owned tables are read and written only through [`TenantDb`] (its constructor is
+//! private to this module), which adds the tenant filter itself. On PostgreSQL every
+//! tenant table also has a row-level security policy keyed on `organizeo.tenant_id`, set
+//! with `SET LOCAL` by the handle's transaction (see [`scope`]): a query that forgot the
+//! filter still sees only its own portal. `db::system` turns the policy off explicitly.
+//!
+//! A write transaction is a value ([`Tx`]) that carries the events it appends; they are
+//! numbered and written just before COMMIT, and after the commit `Db` hands the portals'
+//! new heads to the [`CommitSink`] it was built with (the real-time service). An event
+//! cannot be appended outside a write: only [`TenantTx`] has `append_event`.
 
 pub mod api_keys;
 pub mod audit;
@@ -18,10 +34,13 @@ pub mod imports;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;
+pub mod platform;
 pub mod realtime_tickets;
 pub mod records;
 pub mod schema;
+pub mod scope;
 pub mod sessions;
+pub mod system;
 pub mod tags;
 pub mod tenant_db;
 pub mod tenants;
@@ -29,18 +48,21 @@ pub mod throttle;
 pub mod users;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DatabaseUrl;
+use crate::domain::TenantId;
 use crate::error::AppError;
 
-pub use tenant_db::TenantDb;
+pub use platform::Platform;
+pub use scope::Tx;
+pub use tenant_db::{TenantDb, TenantScope, TenantTx};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -59,6 +81,16 @@ macro_rules! each_backend {
         }
     };
 }
+
+/// Run on each serving PostgreSQL connection: see [`ConnectionFactory::open`].
+const ACT_AS_APP_ROLE: &str = "DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'organizeo_app') THEN
+        IF (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+           AND pg_has_role(current_user, 'organizeo_app', 'MEMBER') THEN
+            SET ROLE organizeo_app;
+        END IF;
+    END IF;
+END $$";
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -111,7 +143,14 @@ impl ConnectionFactory {
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
-                diesel::PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+                let mut conn = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                if !self.create {
+                    // Row-level security does not apply to superusers or BYPASSRLS roles: a
+                    // serving connection made as one acts as `organizeo_app` (created by the
+                    // migrations when they may create roles), so the second wall holds.
+                    conn.batch_execute(ACT_AS_APP_ROLE).map_err(r2d2::Error::QueryError)?;
+                }
+                Ok(DbConnection::Postgresql(conn))
             }
         }
     }
@@ -161,6 +200,12 @@ pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
+/// Told, after a transaction commits, the new event head of each portal it wrote events
+/// for. The real-time service is the sink in a server; tools run without one.
+pub trait CommitSink: Send + Sync {
+    fn committed(&self, heads: &[(TenantId, i64)]);
+}
+
 /// The pool plus what readiness needs to know about the backend.
 #[derive(Clone)]
 pub struct Db {
@@ -171,14 +216,11 @@ pub struct Db {
     /// every race until its busy timeout expires (seen: 6 of 10,000 batch writes with 8
     /// in flight answered 503). PostgreSQL has none: its writers run concurrently.
     write_gate: Option<Arc<std::sync::Mutex<()>>>,
-    on_commit: Arc<OnceLock<CommitListener>>,
+    sink: Option<Arc<dyn CommitSink>>,
 }
 
-/// Told, after a transaction commits, the new event head of each portal it wrote events
-/// for (the real-time dispatcher listens here).
-pub type CommitListener = Arc<dyn Fn(&[(String, i64)]) + Send + Sync>;
-
 impl Db {
+    /// A pool without a commit sink (tools, and the real-time service's own reads).
     pub fn connect(url: &DatabaseUrl, size: u32) -> anyhow::Result<Self> {
         prepare(url)?;
         let pool = Pool::builder()
@@ -192,58 +234,88 @@ impl Db {
             DatabaseUrl::Postgres(_) => None,
         };
         let write_gate = sqlite_file.as_ref().map(|_| Arc::new(std::sync::Mutex::new(())));
-        Ok(Self { pool, sqlite_file, write_gate, on_commit: Arc::new(OnceLock::new()) })
+        Ok(Self { pool, sqlite_file, write_gate, sink: None })
     }
 
-    /// Sets the commit listener (once, at startup).
-    pub fn set_commit_listener(&self, listener: CommitListener) {
-        if self.on_commit.set(listener).is_err() {
-            tracing::warn!("commit listener already set");
-        }
+    /// The same pool, announcing its commits to `sink`.
+    pub fn with_commit_sink(&self, sink: Arc<dyn CommitSink>) -> Self {
+        Self { sink: Some(sink), ..self.clone() }
     }
 
     pub fn pool_state(&self) -> r2d2::State {
         self.pool.state()
     }
 
-    /// Runs blocking database work on the blocking thread pool.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    /// One portal's data.
+    pub fn tenant(&self, id: TenantId) -> TenantScope {
+        TenantScope::new(self.clone(), id)
+    }
+
+    /// Reads (and single-statement writes) of platform tables: people, 2FA, throttles,
+    /// idempotency keys. Tenant tables are not reachable from here.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Platform<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.blocking(move |conn| f(&mut Platform::new(conn))).await
+    }
+
+    /// A write transaction over platform tables and any portals it enters with
+    /// `tx.tenant(id)`; its events are announced after it commits.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.transact(scope::Scope::Unscoped, f).await
+    }
+
+    /// Runs blocking work with a pooled connection on the blocking thread pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let (out, heads) = actix_web::web::block(move || {
-            events::take_committed();
-            let out = pool
-                .get()
+        actix_web::web::block(move || {
+            pool.get()
                 .map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })
-                .and_then(|mut conn| f(&mut conn));
-            (out, events::take_committed())
+                .and_then(|mut conn| f(&mut conn))
         })
         .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?;
-        if !heads.is_empty() {
-            if let Some(listener) = self.on_commit.get() {
-                listener(&heads);
-            }
-        }
-        out
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
-    /// Like [`Db::run`], inside one write transaction (see [`write_transaction`]).
-    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    /// A read in `scope` (on PostgreSQL a read-only transaction carrying the scope).
+    pub(crate) async fn read_in<T, F>(&self, scope: scope::Scope, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        self.blocking(move |conn| scope::read_transaction(conn, scope, f)).await
+    }
+
+    /// A write transaction starting in `scope`; announces the committed heads.
+    pub(crate) async fn transact<T, F>(&self, scope: scope::Scope, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
         let gate = self.write_gate.clone();
-        self.run(move |conn| {
-            // A panic inside a previous holder does not make the database unusable.
-            let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            write_transaction(conn, f)
-        })
-        .await
+        let (value, heads) = self
+            .blocking(move |conn| {
+                // A panic inside a previous holder does not make the database unusable.
+                let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                scope::write_transaction(conn, scope, f)
+            })
+            .await?;
+        if !heads.is_empty() {
+            if let Some(sink) = &self.sink {
+                sink.committed(&heads);
+            }
+        }
+        Ok(value)
     }
 
     /// Readiness: a round trip to the database, and for SQLite the file still in place
@@ -261,35 +333,5 @@ impl Db {
         })
         .await
         .map_err(|e| e.to_string())?
-    }
-}
-
-/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so the write lock is
-/// taken up front and concurrent writers wait on the busy timeout instead of failing with
-/// SQLITE_BUSY when a read lock would have to be upgraded.
-fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConnection::Postgresql(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?,
-    }
-    events::begin_buffer();
-    let done = f(conn).and_then(|value| Ok((value, events::flush_buffer(conn)?)));
-    match done {
-        Ok((value, heads)) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
-            events::mark_committed(heads);
-            Ok(value)
-        }
-        Err(e) => {
-            events::discard_buffer();
-            if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
-                tracing::error!(error = %rollback, "rollback failed");
-            }
-            Err(e)
-        }
     }
 }

@@ -3,9 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{memberships, sessions, tenants, users};
+use super::schema::sessions;
 use super::tenants::MembershipRow;
-use super::{DbConnection, TenantDb};
+use super::TenantDb;
 use crate::domain::{SessionId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -39,47 +39,6 @@ pub struct ResolvedSession {
     pub require_mfa: bool,
     /// The user has confirmed 2FA.
     pub mfa_enabled: bool,
-}
-
-/// Resolves a token hash to its session, the membership it acts under and the 2FA facts.
-/// This is the one read that precedes knowing the tenant: the token itself names it.
-/// Expiry and revocation are judged by the caller against its clock.
-pub fn find_by_token_hash(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<ResolvedSession>> {
-    let row: Option<(SessionRow, MembershipRow, bool, Option<NaiveDateTime>)> = sessions::table
-        .inner_join(
-            memberships::table
-                .on(memberships::tenant_id.eq(sessions::tenant_id).and(memberships::user_id.eq(sessions::user_id))),
-        )
-        .inner_join(tenants::table.on(tenants::id.eq(sessions::tenant_id)))
-        .inner_join(users::table.on(users::id.eq(sessions::user_id)))
-        .filter(sessions::token_hash.eq(token_hash))
-        .select((SessionRow::as_select(), MembershipRow::as_select(), tenants::require_mfa, users::totp_enabled_at))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(session, membership, require_mfa, enabled)| ResolvedSession {
-        session,
-        membership,
-        require_mfa,
-        mfa_enabled: enabled.is_some(),
-    }))
-}
-
-/// Ends every live session of a person, in every portal, except `keep` (after a password
-/// change). User-scoped on purpose: the password is the person's, not the portal's.
-pub fn revoke_all_for_user_except(
-    conn: &mut DbConnection,
-    user: &UserId,
-    keep: &SessionId,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        sessions::table
-            .filter(sessions::user_id.eq(user.as_str()))
-            .filter(sessions::id.ne(keep.as_str()))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set(sessions::revoked_at.eq(Some(now)))
-    .execute(conn)
 }
 
 impl TenantDb<'_> {

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{custom_values, record_tags, tags};
-use super::{DbConnection, TenantDb};
+use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tags)]
@@ -35,23 +35,6 @@ pub struct CustomValueRow {
 
 /// `(tenant, id)` pairs of items due for purge.
 pub type Due = Vec<(String, String)>;
-
-/// Trashed tags and custom values past their purge time (system job).
-pub fn due_for_purge(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> QueryResult<(Due, Due)> {
-    let t = tags::table
-        .filter(tags::deleted_at.is_not_null())
-        .filter(tags::purge_at.le(now))
-        .limit(limit)
-        .select((tags::tenant_id, tags::id))
-        .load(conn)?;
-    let v = custom_values::table
-        .filter(custom_values::deleted_at.is_not_null())
-        .filter(custom_values::purge_at.le(now))
-        .limit(limit)
-        .select((custom_values::tenant_id, custom_values::id))
-        .load(conn)?;
-    Ok((t, v))
-}
 
 impl TenantDb<'_> {
     /// Live tags (or trashed ones) with how many live records carry each, by name.

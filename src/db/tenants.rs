@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{memberships, tenants};
-use super::{DbConnection, TenantDb};
+use super::{TenantDb, Tx};
 use crate::domain::{Role, TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,40 +36,26 @@ impl MembershipRow {
     }
 }
 
-/// Creates a portal with `owner` as its first owner.
-pub fn create(conn: &mut DbConnection, name: &str, owner: &UserId, now: NaiveDateTime) -> QueryResult<TenantRow> {
-    let row = TenantRow {
-        id: TenantId::new().to_string(),
-        name: name.to_string(),
-        parent_tenant_id: None,
-        branding: None,
-        created_at: now,
-        updated_at: now,
-        require_mfa: false,
-    };
-    diesel::insert_into(tenants::table).values(&row).execute(conn)?;
-    super::audit::start_chain(conn, &row.id)?;
-    super::events::start_sequence(conn, &row.id)?;
-    diesel::insert_into(memberships::table)
-        .values(&MembershipRow {
-            tenant_id: row.id.clone(),
-            user_id: owner.to_string(),
-            role: Role::Owner.as_str().to_string(),
+impl Tx<'_> {
+    /// Creates a portal with `owner` as its first owner, its audit chain and its event
+    /// sequence.
+    pub fn create_tenant(&mut self, name: &str, owner: &UserId, now: NaiveDateTime) -> QueryResult<TenantRow> {
+        let row = TenantRow {
+            id: TenantId::new().to_string(),
+            name: name.to_string(),
+            parent_tenant_id: None,
+            branding: None,
             created_at: now,
-        })
-        .execute(conn)?;
-    Ok(row)
-}
-
-/// The portals a user belongs to, oldest membership first. User-scoped, not tenant-scoped:
-/// it is how a user chooses a portal at sign-in.
-pub fn portals_of(conn: &mut DbConnection, user: &UserId) -> QueryResult<Vec<(TenantRow, MembershipRow)>> {
-    tenants::table
-        .inner_join(memberships::table)
-        .filter(memberships::user_id.eq(user.as_str()))
-        .order((memberships::created_at.asc(), tenants::id.asc()))
-        .select((TenantRow::as_select(), MembershipRow::as_select()))
-        .load(conn)
+            updated_at: now,
+            require_mfa: false,
+        };
+        diesel::insert_into(tenants::table).values(&row).execute(self.conn)?;
+        let mut t = self.tenant(&TenantId::from_db(row.id.clone()))?;
+        t.start_chain()?;
+        t.start_sequence()?;
+        t.add_member(owner, Role::Owner, now)?;
+        Ok(row)
+    }
 }
 
 impl TenantDb<'_> {

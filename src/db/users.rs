@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::DbConnection;
+use super::Platform;
 use crate::domain::{EmailAddress, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -28,40 +28,42 @@ impl UserRow {
     }
 }
 
-pub fn find_by_email(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<Option<UserRow>> {
-    users::table.filter(users::email.eq(email.as_str())).select(UserRow::as_select()).first(conn).optional()
-}
+impl Platform<'_> {
+    pub fn user_by_email(&mut self, email: &EmailAddress) -> QueryResult<Option<UserRow>> {
+        users::table.filter(users::email.eq(email.as_str())).select(UserRow::as_select()).first(self.conn()).optional()
+    }
 
-pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<UserRow>> {
-    users::table.find(id.as_str()).select(UserRow::as_select()).first(conn).optional()
-}
+    pub fn user(&mut self, id: &UserId) -> QueryResult<Option<UserRow>> {
+        users::table.find(id.as_str()).select(UserRow::as_select()).first(self.conn()).optional()
+    }
 
-pub fn create(
-    conn: &mut DbConnection,
-    email: &EmailAddress,
-    name: &str,
-    password_hash: String,
-    now: NaiveDateTime,
-) -> QueryResult<UserRow> {
-    let row = UserRow {
-        id: UserId::new().to_string(),
-        email: email.as_str().to_string(),
-        name: name.to_string(),
-        password_hash,
-        created_at: now,
-        updated_at: now,
-        totp_secret: None,
-        totp_key_id: None,
-        totp_enabled_at: None,
-        totp_last_step: None,
-    };
-    diesel::insert_into(users::table).values(&row).execute(conn)?;
-    Ok(row)
-}
+    pub fn create_user(
+        &mut self,
+        email: &EmailAddress,
+        name: &str,
+        password_hash: String,
+        now: NaiveDateTime,
+    ) -> QueryResult<UserRow> {
+        let row = UserRow {
+            id: UserId::new().to_string(),
+            email: email.as_str().to_string(),
+            name: name.to_string(),
+            password_hash,
+            created_at: now,
+            updated_at: now,
+            totp_secret: None,
+            totp_key_id: None,
+            totp_enabled_at: None,
+            totp_last_step: None,
+        };
+        diesel::insert_into(users::table).values(&row).execute(self.conn())?;
+        Ok(row)
+    }
 
-pub fn set_password(conn: &mut DbConnection, id: &UserId, password_hash: &str, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(users::table.find(id.as_str()))
-        .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
-        .execute(conn)?;
-    Ok(())
+    pub fn set_password(&mut self, id: &UserId, password_hash: &str, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(users::table.find(id.as_str()))
+            .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+            .execute(self.conn())?;
+        Ok(())
+    }
 }

@@ -5,15 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::parse_password;
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
-use crate::blocking;
-use crate::db::{sessions, users, TenantDb};
 use crate::domain::SessionId;
 use crate::error::AppError;
-use crate::security::password_hash;
+use crate::identity::{self, parse_password};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
@@ -58,28 +55,18 @@ pub async fn change_password(
     let mut errors = Vec::new();
     let new =
         parse_password("new_password", &body.new_password, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
-    let uid = me.user_id.clone();
-    let user = state
-        .db
-        .run(move |conn| users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token")))
-        .await?;
-    let (current, stored) = (body.current_password, user.password_hash);
-    if !blocking::cpu(move || password_hash::verify(&current, &stored)).await? {
-        return Err(AppError::validation("current_password", "is not your current password"));
-    }
-    let hash = blocking::cpu(move || password_hash::hash(&new)).await??;
-    let now = state.clock.now();
     let entry = p.entry("user.password_changed").target("user", &me.user_id);
-    state
-        .db
-        .write(move |conn| {
-            users::set_password(conn, &me.user_id, &hash, now.naive_utc())?;
-            let revoked = sessions::revoke_all_for_user_except(conn, &me.user_id, &me.session_id, now.naive_utc())?;
-            let entry = entry.details(serde_json::json!({"other_sessions_revoked": revoked}));
-            TenantDb::new(conn, p.tenant_id).audit(entry, now)?;
-            Ok(())
-        })
-        .await?;
+    let tenant = p.tenant_id.clone();
+    identity::password::change(
+        &state.db,
+        tenant,
+        me,
+        body.current_password,
+        new,
+        entry,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -91,7 +78,7 @@ pub async fn list_sessions(state: web::Data<AppState>, p: Principal) -> Result<H
     let me = p.user()?.clone();
     let now = state.clock.now().naive_utc();
     let uid = me.user_id.clone();
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).live_sessions(&uid, now)?)).await?;
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.live_sessions(&uid, now)?)).await?;
     let data = rows
         .into_iter()
         .map(|s| SessionView {
@@ -126,12 +113,12 @@ pub async fn revoke_session(
     let entry = p.entry("session.revoked").target("session", &id);
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
-            if !tdb.revoke_session(&me.user_id, &id, now.naive_utc())? {
+        .tenant(p.tenant_id.clone())
+        .write(move |t| {
+            if !t.revoke_session(&me.user_id, &id, now.naive_utc())? {
                 return Err(AppError::not_found("session"));
             }
-            tdb.audit(entry, now)?;
+            t.audit(entry, now)?;
             Ok(())
         })
         .await?;

@@ -10,7 +10,6 @@ use super::extract::Json;
 use super::principal::{Principal, RESOURCES};
 use super::AppState;
 use crate::db::api_keys::ApiKeyRow;
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 use crate::security::tokens;
 
@@ -109,7 +108,7 @@ pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, AppError> {
     responses((status = 200, body = ApiKeyList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.manager()?;
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).list_keys()?)).await?;
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.list_keys()?)).await?;
     Ok(HttpResponse::Ok().json(ApiKeyList { data: rows.into_iter().map(ApiKeyView::from).collect() }))
 }
 
@@ -149,8 +148,8 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<NewApiK
         .details(serde_json::json!({"name": row.name, "scopes": scopes}));
     let created = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let created = tdb.create_key(row)?;
             tdb.audit(entry, now)?;
             Ok(created)
@@ -186,8 +185,8 @@ pub async fn rotate(
     let key_id = id.clone();
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             if !tdb.rotate_key(&key_id, &hash, &prefix, now.naive_utc())? {
                 return Err(AppError::not_found("api key"));
             }
@@ -216,8 +215,8 @@ pub async fn delete(
     let entry = p.entry("api_key.deleted").target("api_key", &id);
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let key = tdb.find_key(&id)?.ok_or_else(|| AppError::not_found("api key"))?;
             tdb.delete_key(&id)?;
             tdb.audit(entry.details(serde_json::json!({"name": key.name})), now)?;

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::paging::{finish_page, Page};
 use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::audit::{AuditFilter, AuditRow};
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -114,22 +114,9 @@ pub async fn list(
     p.manager_or_scope(&state, "audit_log", Access::Read).await?;
     let q = query.into_inner();
     let mut errors = Vec::new();
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 25,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            errors.push(FieldError::new("limit", "must be a whole number from 1 to 100"));
-            25
-        }
-    };
-    let before_seq = match q.after.as_deref().map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(n)) if n > 0 => Some(n),
-        Some(_) => {
-            errors.push(FieldError::new("after", "is not a cursor from this endpoint"));
-            None
-        }
-    };
+    let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
+    let limit = page.limit;
+    let before_seq = page.after_seq(&mut errors, "is not a cursor from this endpoint");
     let filter = AuditFilter {
         action: q.action.filter(|a| !a.is_empty()),
         actor_id: q.actor_id.filter(|a| !a.is_empty()),
@@ -141,7 +128,7 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).audit_entries(&filter)?)).await?;
-    let (rows, next_cursor) = super::records::finish_page(rows, limit, |r| r.seq.to_string());
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.audit_entries(&filter)?)).await?;
+    let (rows, next_cursor) = finish_page(rows, limit, |r| r.seq.to_string());
     Ok(HttpResponse::Ok().json(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
 }

@@ -12,7 +12,6 @@ use super::principal::{Access, Principal};
 use super::AppState;
 use crate::crm::objects::{Object, CUSTOM_TYPES};
 use crate::db::custom_fields::CustomFieldRow;
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,7 +126,7 @@ pub async fn list(
         None => None,
         Some(o) => Some(Object::parse(&o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
     };
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).custom_fields(object)?)).await?;
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.custom_fields(object)?)).await?;
     Ok(HttpResponse::Ok().json(CustomFieldList { data: rows.iter().map(CustomField::from).collect() }))
 }
 
@@ -179,8 +178,8 @@ pub async fn create(
     };
     let created = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
                 return Err(AppError::Conflict {
                     code: "conflict",
@@ -202,11 +201,8 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     let id = id.into_inner();
     let row = state
         .db
-        .run(move |conn| {
-            TenantDb::new(conn, p.tenant_id)
-                .custom_field(&id, false)?
-                .ok_or_else(|| AppError::not_found("custom field"))
-        })
+        .tenant(p.tenant_id.clone())
+        .read(move |t| t.custom_field(&id, false)?.ok_or_else(|| AppError::not_found("custom field")))
         .await?;
     Ok(HttpResponse::Ok().json(CustomField::from(&row)))
 }
@@ -231,8 +227,8 @@ pub async fn update(
     let now = state.clock.now().naive_utc();
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.custom_field(&id, false)?.ok_or_else(|| AppError::not_found("custom field"))?;
             let mut errors = Vec::new();
             if let Some(label) = &patch.label {
@@ -267,8 +263,8 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
     let now = state.clock.now();
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.custom_field(&id, false)?.ok_or_else(|| AppError::not_found("custom field"))?;
             row.deleted_at = Some(now.naive_utc());
             row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());

@@ -13,17 +13,11 @@ use sha2::{Digest, Sha256};
 
 use super::extract::bearer_token;
 use super::AppState;
-use crate::db::idempotency;
 use crate::error::AppError;
 use crate::security::tokens;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
-
-/// How long a stored answer is replayed.
-pub fn retention() -> chrono::Duration {
-    chrono::Duration::hours(24)
-}
 
 fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
     let resp = err.error_response();
@@ -65,11 +59,12 @@ pub async fn idempotency(
     let (s, k, h) = (scope.clone(), key.clone(), request_hash.clone());
     let first = state
         .db
-        .write(move |conn| {
-            if let Some(stored) = idempotency::find(conn, &s, &k)? {
+        .write(move |tx| {
+            let mut p = tx.platform();
+            if let Some(stored) = p.idempotent_answer(&s, &k)? {
                 return Ok(Err(stored));
             }
-            Ok(Ok(idempotency::claim(conn, &s, &k, &h, now.naive_utc())?))
+            Ok(Ok(p.claim_idempotency_key(&s, &k, &h, now.naive_utc())?))
         })
         .await;
     match first {
@@ -120,11 +115,12 @@ pub async fn idempotency(
     let text = String::from_utf8_lossy(&body).to_string();
     let stored = state
         .db
-        .write(move |conn| {
+        .write(move |tx| {
+            let mut p = tx.platform();
             if status.is_server_error() {
-                idempotency::release(conn, &scope, &key)?;
+                p.release_idempotency_key(&scope, &key)?;
             } else {
-                idempotency::complete(conn, &scope, &key, i32::from(status.as_u16()), content_type.as_deref(), &text)?;
+                p.complete_idempotency_key(&scope, &key, i32::from(status.as_u16()), content_type.as_deref(), &text)?;
             }
             Ok(())
         })

@@ -15,10 +15,9 @@ use super::AppState;
 use crate::crm::csv_io;
 use crate::crm::import::{self, Mode, RowError};
 use crate::crm::objects::Object;
+use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::records;
 use crate::db::imports::{ImportRow, ImportStatus};
-use crate::db::records::{ListSpec, Order, Position};
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
 /// The largest CSV accepted.
@@ -167,8 +166,8 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
     };
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             // Check the mapping now, so a wrong column name is a 422, not a failed job.
             let defs = tdb.custom_fields(Some(object))?;
             let known = csv_io::importable_fields(object, &defs);
@@ -186,9 +185,8 @@ async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus
     p.manager_or_scope(state, "imports", Access::Read).await?;
     state
         .db
-        .run(move |conn| {
-            TenantDb::new(conn, p.tenant_id).import_status(&id)?.ok_or_else(|| AppError::not_found("import"))
-        })
+        .tenant(p.tenant_id.clone())
+        .read(move |t| t.import_status(&id)?.ok_or_else(|| AppError::not_found("import")))
         .await
 }
 
@@ -243,8 +241,8 @@ pub async fn export(
     let tenant = p.tenant_id.clone();
     let defs = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, tenant);
+        .tenant(tenant.clone())
+        .write(move |tdb| {
             tdb.audit(entry, now)?;
             Ok(tdb.custom_fields(Some(object))?)
         })
@@ -262,8 +260,8 @@ pub async fn export(
             }
             let page = state
                 .db
-                .run(move |conn| {
-                    let mut tdb = TenantDb::new(conn, tenant);
+                .tenant(tenant.clone())
+                .read(move |tdb| {
                     let rows = tdb.list_records(&ListSpec {
                         object,
                         order: Order::Created { desc: false },

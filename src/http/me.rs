@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{display_name, TenantView};
+use super::auth::TenantView;
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
-use crate::db::{tenants, users, TenantDb};
-use crate::domain::Role;
+use crate::domain::{Role, TenantId};
 use crate::error::AppError;
+use crate::identity::{self, display_name};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeUser {
@@ -70,14 +70,8 @@ pub struct CreateTenantRequest {
 pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let auth = p.user()?.clone();
     let (uid, tid) = (auth.user_id.clone(), p.tenant_id.clone());
-    let (user, tenant) = state
-        .db
-        .run(move |conn| {
-            let user = users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-            let tenant = TenantDb::new(conn, tid).tenant()?;
-            Ok((user, tenant))
-        })
-        .await?;
+    let user = state.db.read(move |p| p.user(&uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))).await?;
+    let tenant = state.db.tenant(tid).read(|t| Ok(t.tenant()?)).await?;
     let mfa_enabled = user.mfa_enabled();
     Ok(HttpResponse::Ok().json(MeResponse {
         user: MeUser { id: user.id, email: user.email, name: user.name },
@@ -96,7 +90,7 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
     responses((status = 200, body = MyTenants)))]
 pub async fn list_tenants(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let auth = p.user()?.clone();
-    let portals = state.db.run(move |conn| Ok(tenants::portals_of(conn, &auth.user_id)?)).await?;
+    let portals = identity::portals_of(&state.db, auth.user_id).await?;
     let data = portals
         .into_iter()
         .map(|(t, m)| MyTenant { role: m.role(), id: t.id, name: t.name, created_at: t.created_at.and_utc() })
@@ -128,9 +122,9 @@ pub async fn create_tenant(
     let clock = state.clock.clone();
     let tenant = state
         .db
-        .write(move |conn| {
-            let tenant = tenants::create(conn, &name, &auth.user_id, now)?;
-            TenantDb::new(conn, crate::domain::TenantId::from_db(tenant.id.clone())).audit(entry, clock.now())?;
+        .write(move |tx| {
+            let tenant = tx.create_tenant(&name, &auth.user_id, now)?;
+            tx.tenant(&TenantId::from_db(tenant.id.clone()))?.audit(entry, clock.now())?;
             Ok(tenant)
         })
         .await?;

@@ -1,6 +1,6 @@
 //! Two-factor authentication (TOTP) for the signed-in person: enrol, confirm with a code
-//! (which returns ten single-use recovery codes, once), disable with a current code.
-//! The secret is sealed with AES-256-GCM under the configured keyring.
+//! (which returns ten single-use recovery codes, once), disable with a current code. The
+//! rules are `identity::second_factor`'s.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -9,16 +9,9 @@ use utoipa::ToSchema;
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
-use crate::db::{mfa, throttle, users, DbConnection, TenantDb};
-use crate::domain::UserId;
 use crate::error::AppError;
-use crate::security::crypto::Keyring;
-use crate::security::throttle as throttle_policy;
-use crate::security::totp::TotpError;
-use crate::security::{qr, recovery_codes, totp};
-
-/// Throttle scope for second-factor attempts, keyed by user id.
-pub const MFA_SCOPE: &str = "mfa";
+use crate::identity::second_factor;
+use crate::security::{qr, totp};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TotpEnrolment {
@@ -44,50 +37,6 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
-/// How a second factor was proven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    Totp,
-    RecoveryCode,
-}
-
-/// Checks a TOTP or recovery code for `user` and spends it (the time step is claimed, the
-/// recovery code marked used). `Ok(None)` means wrong, replayed or already used.
-pub fn check_and_spend(
-    conn: &mut DbConnection,
-    keyring: &Keyring,
-    user: &UserId,
-    code: &str,
-    now: chrono::DateTime<chrono::Utc>,
-    allow_recovery: bool,
-) -> Result<Option<Factor>, AppError> {
-    if allow_recovery && recovery_codes::looks_like_code(code) {
-        let spent = mfa::use_recovery_code(conn, user, &recovery_codes::digest(code), now.naive_utc())?;
-        return Ok(spent.then_some(Factor::RecoveryCode));
-    }
-    let Some(mfa::StoredTotp { sealed, last_step, .. }) = mfa::secret(conn, user)? else {
-        return Ok(None);
-    };
-    let secret = keyring.decrypt(&sealed, totp_context(user).as_bytes()).map_err(AppError::internal)?;
-    let unix = now.timestamp().max(0) as u64;
-    match totp::verify(&secret, code, unix, last_step.map(|s| s.max(0) as u64)) {
-        Ok(step) => Ok(mfa::claim_step(conn, user, step as i64)?.then_some(Factor::Totp)),
-        Err(TotpError::Invalid | TotpError::Replayed) => Ok(None),
-    }
-}
-
-/// Associated data binding a sealed TOTP secret to its owner.
-fn totp_context(user: &UserId) -> String {
-    format!("totp:{user}")
-}
-
-fn invalid_code() -> AppError {
-    AppError::Validation {
-        detail: "code: is not a valid current code".into(),
-        errors: vec![crate::error::FieldError::new("code", "is not a valid current code")],
-    }
-}
-
 /// Start enrolment: a new secret, its `otpauth://` URI and a QR code. Nothing changes for
 /// sign-in until the enrolment is confirmed with a code.
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp", tag = "mfa",
@@ -98,24 +47,8 @@ fn invalid_code() -> AppError {
     ))]
 pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let user_id = p.user()?.user_id.clone();
-    let secret = totp::new_secret()?;
-    let sealed = state.keyring.encrypt(&secret, totp_context(&user_id).as_bytes())?;
-    let now = state.clock.now().naive_utc();
-    let uid = user_id.clone();
-    let email = state
-        .db
-        .write(move |conn| {
-            let user = users::find(conn, &uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-            if user.mfa_enabled() {
-                return Err(AppError::Conflict {
-                    code: "mfa_already_enabled",
-                    detail: "two-factor authentication is already on; disable it before enrolling again".into(),
-                });
-            }
-            mfa::set_pending_secret(conn, &uid, &sealed, now)?;
-            Ok(user.email)
-        })
-        .await?;
+    let enrolment = second_factor::enrol(&state.db, &state.keyring, user_id, state.clock.now()).await?;
+    let (secret, email) = (enrolment.secret, enrolment.email);
     let (b32, url) = totp::provisioning(&secret, &state.settings.totp_issuer, &email)?;
     Ok(HttpResponse::Ok().json(TotpEnrolment { secret: b32, qr_svg: qr::svg(&url)?, otpauth_url: url }))
 }
@@ -135,38 +68,17 @@ pub async fn confirm(
     body: Json<CodeRequest>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = p.user()?.user_id.clone();
-    let codes = recovery_codes::generate()?;
-    let hashes: Vec<String> = codes.iter().map(|c| recovery_codes::digest(c)).collect();
-    let code = body.0.code;
-    let now = state.clock.now();
-    let st = state.clone();
     let entry = p.entry("auth.mfa.enrolled").target("user", &user_id);
-    let tenant = p.tenant_id.clone();
-    state
-        .db
-        .write(move |conn| {
-            let Some(mfa::StoredTotp { sealed, enabled, .. }) = mfa::secret(conn, &user_id)? else {
-                return Err(AppError::Conflict {
-                    code: "mfa_not_pending",
-                    detail: "start enrolment with POST /api/v1/me/mfa/totp first".into(),
-                });
-            };
-            if enabled {
-                return Err(AppError::Conflict {
-                    code: "mfa_already_enabled",
-                    detail: "two-factor authentication is already on".into(),
-                });
-            }
-            let secret = st.keyring.decrypt(&sealed, totp_context(&user_id).as_bytes()).map_err(AppError::internal)?;
-            let unix = now.timestamp().max(0) as u64;
-            let step = totp::verify(&secret, &code, unix, None).map_err(|_| invalid_code())?;
-            if !mfa::enable(conn, &user_id, step as i64, &hashes, now.naive_utc())? {
-                return Err(AppError::conflict("enrolment changed concurrently; start again"));
-            }
-            TenantDb::new(conn, tenant).audit(entry, now)?;
-            Ok(())
-        })
-        .await?;
+    let codes = second_factor::confirm(
+        &state.db,
+        &state.keyring,
+        p.tenant_id.clone(),
+        user_id,
+        body.0.code,
+        entry,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: codes }))
 }
 
@@ -193,38 +105,16 @@ pub async fn disable(
             detail: "this portal requires two-factor authentication; it cannot be turned off".into(),
         });
     }
-    let code = body.0.code;
-    let now = state.clock.now();
-    let subject = user.user_id.to_string();
-    super::auth::refuse_if_throttled(&state, vec![(MFA_SCOPE, subject.clone())], now).await?;
-    let st = state.clone();
     let entry = p.entry("auth.mfa.disabled").target("user", &user.user_id);
-    let tenant = p.tenant_id.clone();
-    let disabled = state
-        .db
-        .write(move |conn| {
-            if !mfa::secret(conn, &user.user_id)?.is_some_and(|t| t.enabled) {
-                return Err(AppError::Conflict {
-                    code: "mfa_not_enabled",
-                    detail: "two-factor authentication is not on".into(),
-                });
-            }
-            if check_and_spend(conn, &st.keyring, &user.user_id, &code, now, true)?.is_none() {
-                return Ok(false);
-            }
-            mfa::disable(conn, &user.user_id, now.naive_utc())?;
-            throttle::clear(conn, MFA_SCOPE, user.user_id.as_str())?;
-            TenantDb::new(conn, tenant).audit(entry, now)?;
-            Ok(true)
-        })
-        .await?;
-    if !disabled {
-        // Counted outside the refused transaction so it sticks.
-        state
-            .db
-            .write(move |conn| Ok(throttle::record_failure(conn, &throttle_policy::MFA, MFA_SCOPE, &subject, now)?))
-            .await?;
-        return Err(invalid_code());
-    }
+    second_factor::disable(
+        &state.db,
+        &state.keyring,
+        p.tenant_id.clone(),
+        user.user_id,
+        body.0.code,
+        entry,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

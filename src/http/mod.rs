@@ -18,6 +18,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod paging;
 pub mod pipelines;
 pub mod principal;
 pub mod realtime;
@@ -48,6 +49,18 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Websocket sessions and tenant actors.
     pub realtime: crate::realtime::Realtime,
+}
+
+impl AppState {
+    /// What the sign-in use cases need, at this moment.
+    pub fn login_context(&self) -> crate::identity::login::Context<'_> {
+        crate::identity::login::Context {
+            db: &self.db,
+            keyring: &self.keyring,
+            session_ttl: self.settings.session_ttl,
+            now: self.clock.now(),
+        }
+    }
 }
 
 /// Declares the route table: registers each path once with all its methods (anything else

@@ -13,7 +13,6 @@ use super::extract::Json;
 use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::pipelines::{PipelineRow, Stage};
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,7 +100,7 @@ fn check_stages(input: &[StageInput], existing: &[Stage], errors: &mut Vec<Field
     responses((status = 200, body = PipelineList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.require(&state, "pipelines", Access::Read).await?;
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).pipelines()?)).await?;
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.pipelines()?)).await?;
     Ok(HttpResponse::Ok().json(PipelineList { data: rows.iter().map(Pipeline::from).collect() }))
 }
 
@@ -134,8 +133,9 @@ pub async fn create(
     };
     let created = state
         .db
-        .write(move |conn| {
-            TenantDb::new(conn, p.tenant_id).insert_pipeline(&row)?;
+        .tenant(p.tenant_id.clone())
+        .write(move |t| {
+            t.insert_pipeline(&row)?;
             Ok(row)
         })
         .await?;
@@ -150,7 +150,8 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     let id = id.into_inner();
     let row = state
         .db
-        .run(move |conn| TenantDb::new(conn, p.tenant_id).pipeline(&id)?.ok_or_else(|| AppError::not_found("pipeline")))
+        .tenant(p.tenant_id.clone())
+        .read(move |t| t.pipeline(&id)?.ok_or_else(|| AppError::not_found("pipeline")))
         .await?;
     Ok(HttpResponse::Ok().json(Pipeline::from(&row)))
 }
@@ -175,8 +176,8 @@ pub async fn update(
     let now = state.clock.now().naive_utc();
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.pipeline(&id)?.ok_or_else(|| AppError::not_found("pipeline"))?;
             let mut errors = Vec::new();
             if let Some(name) = &b.name {
@@ -221,8 +222,8 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
     let id = id.into_inner();
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             tdb.pipeline(&id)?.ok_or_else(|| AppError::not_found("pipeline"))?;
             if tdb.deals_using("pipeline_id", std::slice::from_ref(&id))? > 0 {
                 return Err(AppError::conflict("deals use this pipeline; move or delete them first"));

@@ -15,15 +15,14 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use chrono::{DateTime, Utc};
 
 use super::extract::{bearer_token, client_info};
 use super::middleware::RequestId;
 use super::AppState;
 use crate::db::audit::NewEntry;
-use crate::db::{api_keys, sessions, TenantDb};
-use crate::domain::{Role, SessionId, TenantId, UserId};
+use crate::domain::TenantId;
 use crate::error::AppError;
+use crate::identity::credentials;
 use crate::security::tokens;
 
 /// Every resource a key scope can name, as `resource:read` or `resource:write`
@@ -55,27 +54,15 @@ pub enum Access {
     Write,
 }
 
-/// Where a request came from, for the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-}
+pub use crate::db::audit::RequestMeta;
 
-impl RequestMeta {
-    pub fn of(req: &HttpRequest) -> Self {
-        let client = client_info(req);
-        Self {
-            ip: client.ip,
-            user_agent: client.user_agent,
-            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-        }
-    }
-
-    /// An audit entry for `action` carrying this request's origin.
-    pub fn entry(&self, action: &'static str) -> NewEntry {
-        NewEntry::new(action).from_request(self.ip.clone(), self.user_agent.clone(), self.request_id.clone())
+/// The origin of a request (client address, user agent, request id).
+pub fn request_meta(req: &HttpRequest) -> RequestMeta {
+    let client = client_info(req);
+    RequestMeta {
+        ip: client.ip,
+        user_agent: client.user_agent,
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
     }
 }
 
@@ -84,31 +71,11 @@ impl FromRequest for RequestMeta {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Self::of(req)))
+        std::future::ready(Ok(request_meta(req)))
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct UserActor {
-    pub user_id: UserId,
-    pub role: Role,
-    pub session_id: SessionId,
-    pub expires_at: DateTime<Utc>,
-    pub mfa_enabled: bool,
-    pub require_mfa: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct KeyActor {
-    pub key_id: String,
-    pub scopes: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Actor {
-    User(UserActor),
-    Key(KeyActor),
-}
+pub use crate::identity::credentials::{Actor, KeyActor, UserActor};
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -158,9 +125,8 @@ impl Principal {
                     .entry("api_key.use_denied")
                     .target("api_key", &k.key_id)
                     .details(serde_json::json!({ "needed_scope": needed, "key_scopes": k.scopes }));
-                let tenant = self.tenant_id.clone();
                 let now = state.clock.now();
-                state.db.write(move |conn| Ok(TenantDb::new(conn, tenant).audit(entry, now)?)).await?;
+                state.db.tenant(self.tenant_id.clone()).write(move |t| Ok(t.audit(entry, now)?)).await?;
                 Err(AppError::Forbidden {
                     code: "insufficient_scope",
                     detail: format!("this private app key lacks the {needed} scope"),
@@ -211,7 +177,7 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let meta = RequestMeta::of(req);
+        let meta = request_meta(req);
         let pattern = req.match_pattern();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))?;
@@ -219,14 +185,11 @@ impl FromRequest for Principal {
             let hash = tokens::digest(&token);
             let now = state.clock.now();
             let is_key = token.starts_with(tokens::API_KEY_PREFIX);
-            let (tenant_id, actor, used) =
-                state.db.run(move |conn| resolve_credential(conn, &hash, is_key, now)).await?;
+            let credentials::Resolved { tenant: tenant_id, actor, used } =
+                credentials::resolve(&state.db, hash, is_key, now).await?;
             if let Some(used) = used {
-                // A write, so it takes its turn with the others (an ungated UPDATE starves
-                // on SQLite while batch writes hold the lock). Best effort: activity
-                // tracking never fails a request.
-                let tenant = tenant_id.clone();
-                if let Err(e) = state.db.write(move |conn| Ok(record_use(conn, tenant, &used, now)?)).await {
+                // Best effort: activity tracking never fails a request.
+                if let Err(e) = credentials::record_use(&state.db, tenant_id.clone(), used, now).await {
                     tracing::warn!(error = %e, "could not record credential use");
                 }
             }
@@ -243,89 +206,6 @@ impl FromRequest for Principal {
             Ok(Principal { tenant_id, actor, meta })
         })
     }
-}
-
-/// Resolves a stored credential hash (a sign-in token's or a key's) as a bearer token
-/// would be: the websocket upgrade uses it for the subject of a ticket.
-/// Reads only; the third value says whether the credential's last use (kept to the
-/// minute) should be recorded with [`record_use`].
-pub fn resolve_credential(
-    conn: &mut crate::db::DbConnection,
-    hash: &str,
-    is_key: bool,
-    now: DateTime<Utc>,
-) -> Result<(TenantId, Actor, Option<Used>), AppError> {
-    if is_key {
-        resolve_key(conn, hash, now)
-    } else {
-        resolve_session(conn, hash, now)
-    }
-}
-
-/// A credential whose last use is more than a minute old.
-pub enum Used {
-    Session(SessionId),
-    Key(String),
-}
-
-/// Records that a credential was used now (sessions: `last_seen_at`, keys: `last_used_at`).
-pub fn record_use(
-    conn: &mut crate::db::DbConnection,
-    tenant_id: TenantId,
-    used: &Used,
-    now: DateTime<Utc>,
-) -> diesel::QueryResult<()> {
-    let mut tdb = TenantDb::new(conn, tenant_id);
-    match used {
-        Used::Session(id) => tdb.touch_session(id, now.naive_utc()),
-        Used::Key(id) => tdb.touch_key(id, now.naive_utc()),
-    }
-}
-
-fn stale(last: Option<chrono::NaiveDateTime>, now: DateTime<Utc>) -> bool {
-    last.is_none_or(|t| t < now.naive_utc() - chrono::Duration::seconds(60))
-}
-
-fn resolve_session(
-    conn: &mut crate::db::DbConnection,
-    hash: &str,
-    now: DateTime<Utc>,
-) -> Result<(TenantId, Actor, Option<Used>), AppError> {
-    let found = sessions::find_by_token_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-    if found.session.revoked_at.is_some() {
-        return Err(AppError::unauthorized("this token has been revoked; sign in again"));
-    }
-    let expires_at = found.session.expires_at.and_utc();
-    if expires_at <= now {
-        return Err(AppError::unauthorized("this token has expired; sign in again"));
-    }
-    let tenant_id = TenantId::from_db(found.session.tenant_id.clone());
-    let session_id = SessionId::from_db(found.session.id.clone());
-    let used = stale(Some(found.session.last_seen_at), now).then(|| Used::Session(session_id.clone()));
-    Ok((
-        tenant_id,
-        Actor::User(UserActor {
-            user_id: UserId::from_db(found.session.user_id),
-            role: found.membership.role(),
-            session_id,
-            expires_at,
-            mfa_enabled: found.mfa_enabled,
-            require_mfa: found.require_mfa,
-        }),
-        used,
-    ))
-}
-
-fn resolve_key(
-    conn: &mut crate::db::DbConnection,
-    hash: &str,
-    now: DateTime<Utc>,
-) -> Result<(TenantId, Actor, Option<Used>), AppError> {
-    let key = api_keys::find_by_hash(conn, hash)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-    let tenant_id = TenantId::from_db(key.tenant_id.clone());
-    let used = stale(key.last_used_at, now).then(|| Used::Key(key.id.clone()));
-    let scopes = key.scope_list();
-    Ok((tenant_id, Actor::Key(KeyActor { key_id: key.id, scopes }), used))
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::principal::{key_allows, record_use, resolve_credential, Access, Actor, Principal};
+use super::principal::{key_allows, Access, Actor, Principal};
 use super::AppState;
 use crate::crm::objects::Object;
-use crate::db::realtime_tickets::{self, Subject};
-use crate::db::TenantDb;
+use crate::db::realtime_tickets::Subject;
 use crate::error::AppError;
+use crate::identity::credentials;
 use crate::realtime::tenant::Audience;
 use crate::realtime::{session, Viewer};
 use crate::security::tokens;
@@ -49,10 +49,10 @@ pub async fn ticket(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
     let ticket = tokens::generate(TICKET_PREFIX).map_err(AppError::internal)?;
     let expires_at = state.clock.now() + Duration::seconds(TICKET_TTL_SECONDS);
     let hash = tokens::digest(&ticket);
-    let tenant = p.tenant_id.clone();
     state
         .db
-        .write(move |conn| Ok(TenantDb::new(conn, tenant).issue_ticket(&hash, &subject, expires_at.naive_utc())?))
+        .tenant(p.tenant_id.clone())
+        .write(move |t| Ok(t.issue_ticket(&hash, &subject, expires_at.naive_utc())?))
         .await?;
     let url = format!("/api/v1/realtime?ticket={ticket}");
     Ok(HttpResponse::Ok().json(TicketResponse { ticket, expires_at, url }))
@@ -94,18 +94,7 @@ pub async fn upgrade(
     let ticket = query.into_inner().ticket.ok_or_else(|| AppError::unauthorized("missing ticket"))?;
     let hash = tokens::digest(&ticket);
     let now = state.clock.now();
-    let (tenant_id, actor) = state
-        .db
-        .write(move |conn| {
-            let (credential, is_key) = realtime_tickets::redeem(conn, &hash, now.naive_utc())?
-                .ok_or_else(|| AppError::unauthorized("unknown, used or expired ticket"))?;
-            let (tenant_id, actor, used) = resolve_credential(conn, &credential, is_key, now)?;
-            if let Some(used) = used {
-                record_use(conn, tenant_id.clone(), &used, now)?;
-            }
-            Ok((tenant_id, actor))
-        })
-        .await?;
+    let (tenant_id, actor) = credentials::redeem_ticket(&state.db, hash, now).await?;
     let (subject, audience) = match actor {
         Actor::User(u) => {
             if u.require_mfa && !u.mfa_enabled {

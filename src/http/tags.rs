@@ -5,14 +5,13 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::extract::Json;
+use super::paging::{encode_cursor, finish_page, Page, PageQuery};
 use super::principal::{Access, Principal};
-use super::records::{encode_cursor, finish_page, page_params};
 use super::AppState;
 use crate::db::tags::{CustomValueRow, TagRow};
-use crate::db::TenantDb;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,13 +39,6 @@ pub struct TagPage {
 #[serde(default)]
 pub struct TagInput {
     pub name: String,
-}
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(default)]
-pub struct PageQuery {
-    pub limit: Option<String>,
-    pub after: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,29 +85,21 @@ fn tag_name(raw: &str) -> Result<String, AppError> {
     Ok(name)
 }
 
-fn page(q: PageQuery) -> Result<(i64, Option<String>), AppError> {
-    let mut errors = Vec::new();
-    let out = page_params(q.limit.as_deref(), q.after.as_deref(), &mut errors);
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(AppError::invalid(errors))
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = TagPage)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    p: Principal,
-    q: web::Query<PageQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
     p.require(&state, "tags", Access::Read).await?;
-    let (limit, after) = page(q.into_inner())?;
+    let mut errors = Vec::new();
+    let after = page.after_id(&mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let limit = page.limit;
     let (data, next_cursor) = state
         .db
-        .run(move |conn| {
-            let rows = TenantDb::new(conn, p.tenant_id).tags(false, after.as_deref(), limit + 1)?;
+        .tenant(p.tenant_id.clone())
+        .read(move |t| {
+            let rows = t.tags(false, after.as_deref(), limit + 1)?;
             let (rows, next) = finish_page(rows, limit, |(t, _)| encode_cursor(&t.id));
             Ok((rows.iter().map(|(t, n)| Tag::of(t, *n)).collect(), next))
         })
@@ -141,8 +125,8 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<TagInpu
     };
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             if tdb.live_tag_named(&row.name_lower)?.is_some() {
                 return Err(AppError::conflict(format!("a tag named {} exists", row.name)));
             }
@@ -161,8 +145,8 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     let id = id.into_inner();
     let tag = state
         .db
-        .run(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .read(move |tdb| {
             tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
             let all = tdb.tags(false, None, i64::MAX)?;
             let (row, n) = all.into_iter().find(|(t, _)| t.id == id).ok_or_else(|| AppError::not_found("tag"))?;
@@ -188,8 +172,8 @@ pub async fn update(
     let name = tag_name(&body.0.name)?;
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
             if let Some(other) = tdb.live_tag_named(&name.to_lowercase())? {
                 if other.id != row.id {
@@ -215,8 +199,8 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
     let now = state.clock.now();
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
             row.deleted_at = Some(now.naive_utc());
             row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());
@@ -244,17 +228,19 @@ fn value_text(raw: &str, errors: &mut Vec<FieldError>) -> String {
 
 #[utoipa::path(get, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = CustomValuePage)))]
-pub async fn list_values(
-    state: web::Data<AppState>,
-    p: Principal,
-    q: web::Query<PageQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list_values(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
     p.require(&state, "custom_values", Access::Read).await?;
-    let (limit, after) = page(q.into_inner())?;
+    let mut errors = Vec::new();
+    let after = page.after_id(&mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    let limit = page.limit;
     let (data, next_cursor) = state
         .db
-        .run(move |conn| {
-            let rows = TenantDb::new(conn, p.tenant_id).custom_values(false, after.as_deref(), limit + 1)?;
+        .tenant(p.tenant_id.clone())
+        .read(move |t| {
+            let rows = t.custom_values(false, after.as_deref(), limit + 1)?;
             let (rows, next) = finish_page(rows, limit, |r| encode_cursor(&r.id));
             Ok((rows.iter().map(CustomValue::from).collect(), next))
         })
@@ -295,8 +281,8 @@ pub async fn create_value(
     };
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
                 return Err(AppError::conflict(format!("the key {} is taken", row.value_key)));
             }
@@ -319,11 +305,8 @@ pub async fn get_value(
     let id = id.into_inner();
     let row = state
         .db
-        .run(move |conn| {
-            TenantDb::new(conn, p.tenant_id)
-                .custom_value(&id, false)?
-                .ok_or_else(|| AppError::not_found("custom value"))
-        })
+        .tenant(p.tenant_id.clone())
+        .read(move |t| t.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value")))
         .await?;
     Ok(HttpResponse::Ok().json(CustomValue::from(&row)))
 }
@@ -345,8 +328,8 @@ pub async fn update_value(
     let now = state.clock.now().naive_utc();
     let row = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value"))?;
             let mut errors = Vec::new();
             if let Some(k) = &b.key {
@@ -384,8 +367,8 @@ pub async fn delete_value(
     let now = state.clock.now();
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let mut row = tdb.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value"))?;
             row.deleted_at = Some(now.naive_utc());
             row.purge_at = Some((now + crate::crm::records::trash_retention()).naive_utc());

@@ -6,13 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::display_name;
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
 use crate::db::tenants::TenantRow;
-use crate::db::TenantDb;
 use crate::error::AppError;
+use crate::identity::display_name;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantSettings {
@@ -51,7 +50,7 @@ pub struct TenantPatch {
     responses((status = 200, body = TenantSettings)))]
 pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.user()?;
-    let tenant = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).tenant()?)).await?;
+    let tenant = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.tenant()?)).await?;
     Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
 }
 
@@ -81,8 +80,8 @@ pub async fn patch_tenant(
     let require_mfa = patch.require_mfa;
     let tenant = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             let before = tdb.tenant()?;
             let after = tdb.update_settings(name.as_deref(), require_mfa, now.naive_utc())?;
             let mut changes = serde_json::Map::new();

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::custom_fields::CustomField;
+use super::paging::{encode_cursor, finish_page, Page};
 use super::principal::{Access, Principal};
-use super::records::{change_actor, encode_cursor, finish_page, page_params};
+use super::records::change_actor;
 use super::AppState;
 use crate::crm::objects::Object;
+use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::records;
-use crate::db::records::{ListSpec, Order, Position};
-use crate::db::TenantDb;
 use crate::error::AppError;
 
 /// What can be in the trash.
@@ -93,14 +93,15 @@ pub async fn list(
         .ok_or_else(|| AppError::validation("type", format!("is required: one of {TYPES}")))?;
     p.require(&state, resource(t), Access::Read).await?;
     let mut errors = Vec::new();
-    let (limit, after_id) = page_params(q.limit.as_deref(), q.after.as_deref(), &mut errors);
+    let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
+    let (limit, after_id) = (page.limit, page.after_id(&mut errors));
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
     let (data, next_cursor) = state
         .db
-        .run(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .read(move |tdb| {
             let mut items = Vec::new();
             match t {
                 TrashType::Record(object) => {
@@ -187,49 +188,47 @@ pub async fn restore(
     let now = state.clock.now();
     let restored = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
-            match t {
-                TrashType::Record(object) => {
-                    let defs = tdb.custom_fields(Some(object))?;
-                    records::restore(&mut tdb, object, &id, &defs, &actor, now)
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| match t {
+            TrashType::Record(object) => {
+                let defs = tdb.custom_fields(Some(object))?;
+                records::restore(tdb, object, &id, &defs, &actor, now)
+            }
+            TrashType::CustomField => {
+                let mut row = tdb.custom_field(&id, true)?.ok_or_else(|| AppError::not_found("custom field"))?;
+                let object = Object::parse(&row.object).ok_or_else(|| AppError::not_found("custom field"))?;
+                if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
+                    return Err(AppError::conflict(format!(
+                        "another custom field now uses the key {}; rename it first",
+                        row.field_key
+                    )));
                 }
-                TrashType::CustomField => {
-                    let mut row = tdb.custom_field(&id, true)?.ok_or_else(|| AppError::not_found("custom field"))?;
-                    let object = Object::parse(&row.object).ok_or_else(|| AppError::not_found("custom field"))?;
-                    if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
-                        return Err(AppError::conflict(format!(
-                            "another custom field now uses the key {}; rename it first",
-                            row.field_key
-                        )));
-                    }
-                    row.deleted_at = None;
-                    row.purge_at = None;
-                    row.updated_at = now.naive_utc();
-                    tdb.update_custom_field(&row)?;
-                    serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)
+                row.deleted_at = None;
+                row.purge_at = None;
+                row.updated_at = now.naive_utc();
+                tdb.update_custom_field(&row)?;
+                serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)
+            }
+            TrashType::Tag => {
+                let mut row = tdb.tag(&id, true)?.ok_or_else(|| AppError::not_found("tag"))?;
+                if tdb.live_tag_named(&row.name_lower)?.is_some() {
+                    return Err(AppError::conflict(format!("another tag is now named {}", row.name)));
                 }
-                TrashType::Tag => {
-                    let mut row = tdb.tag(&id, true)?.ok_or_else(|| AppError::not_found("tag"))?;
-                    if tdb.live_tag_named(&row.name_lower)?.is_some() {
-                        return Err(AppError::conflict(format!("another tag is now named {}", row.name)));
-                    }
-                    row.deleted_at = None;
-                    row.purge_at = None;
-                    tdb.save_tag(&row)?;
-                    serde_json::to_value(super::tags::Tag::of(&row, 0)).map_err(AppError::internal)
+                row.deleted_at = None;
+                row.purge_at = None;
+                tdb.save_tag(&row)?;
+                serde_json::to_value(super::tags::Tag::of(&row, 0)).map_err(AppError::internal)
+            }
+            TrashType::CustomValue => {
+                let mut row = tdb.custom_value(&id, true)?.ok_or_else(|| AppError::not_found("custom value"))?;
+                if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
+                    return Err(AppError::conflict(format!("the key {} was taken meanwhile", row.value_key)));
                 }
-                TrashType::CustomValue => {
-                    let mut row = tdb.custom_value(&id, true)?.ok_or_else(|| AppError::not_found("custom value"))?;
-                    if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
-                        return Err(AppError::conflict(format!("the key {} was taken meanwhile", row.value_key)));
-                    }
-                    row.deleted_at = None;
-                    row.purge_at = None;
-                    row.updated_at = now.naive_utc();
-                    tdb.save_custom_value(&row)?;
-                    serde_json::to_value(super::tags::CustomValue::from(&row)).map_err(AppError::internal)
-                }
+                row.deleted_at = None;
+                row.purge_at = None;
+                row.updated_at = now.naive_utc();
+                tdb.save_custom_value(&row)?;
+                serde_json::to_value(super::tags::CustomValue::from(&row)).map_err(AppError::internal)
             }
         })
         .await?;

@@ -7,16 +7,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{display_name, parse_password};
 use super::extract::Json;
 use super::principal::Principal;
 use super::AppState;
 use crate::blocking;
 use crate::db::tenants::MembershipRow;
-use crate::db::users::{self, UserRow};
-use crate::db::TenantDb;
+use crate::db::users::UserRow;
 use crate::domain::{EmailAddress, Role, UserId};
 use crate::error::{AppError, FieldError};
+use crate::identity::{display_name, parse_password};
 use crate::security::password_hash;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,7 +89,7 @@ fn owners_only() -> AppError {
     responses((status = 200, body = MemberList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     p.user()?;
-    let rows = state.db.run(move |conn| Ok(TenantDb::new(conn, p.tenant_id).members()?)).await?;
+    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.members()?)).await?;
     Ok(HttpResponse::Ok().json(MemberList { data: rows.into_iter().map(|(u, m)| Member::of(u, m)).collect() }))
 }
 
@@ -118,7 +117,7 @@ pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>
         return Err(owners_only());
     }
     let lookup = email.clone();
-    let existing = state.db.run(move |conn| Ok(users::find_by_email(conn, &lookup)?)).await?;
+    let existing = state.db.read(move |p| Ok(p.user_by_email(&lookup)?)).await?;
     let new_hash = match (&existing, body.password) {
         (Some(_), Some(_)) => {
             return Err(AppError::validation(
@@ -138,14 +137,14 @@ pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>
     let entry = p.entry("user.added");
     let member = state
         .db
-        .write(move |conn| {
+        .write(move |tx| {
             let user = match (existing, new_hash) {
                 (Some(user), _) => user,
-                (None, Some(hash)) => users::create(conn, &email, &name, hash, now.naive_utc())?,
+                (None, Some(hash)) => tx.platform().create_user(&email, &name, hash, now.naive_utc())?,
                 (None, None) => return Err(AppError::internal(anyhow::anyhow!("no password hash for a new account"))),
             };
             let uid = UserId::from_db(user.id.clone());
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+            let mut tdb = tx.tenant(&p.tenant_id)?;
             if tdb.membership(&uid)?.is_some() {
                 return Err(AppError::Conflict {
                     code: "already_member",
@@ -189,8 +188,8 @@ pub async fn update(
     let entry = p.entry("user.role_changed").target("user", &target);
     let member = state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             tdb.lock()?;
             let (user, m) = tdb.member(&target)?.ok_or_else(|| AppError::not_found("user"))?;
             let (from, Some(Some(to))) = (m.role(), role) else {
@@ -235,8 +234,8 @@ pub async fn remove(
     let entry = p.entry("user.removed").target("user", &target);
     state
         .db
-        .write(move |conn| {
-            let mut tdb = TenantDb::new(conn, p.tenant_id);
+        .tenant(p.tenant_id.clone())
+        .write(move |tdb| {
             tdb.lock()?;
             let (user, m) = tdb.member(&target)?.ok_or_else(|| AppError::not_found("user"))?;
             if m.role() == Role::Owner {

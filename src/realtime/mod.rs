@@ -32,7 +32,7 @@ use dashmap::DashMap;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::clock::Clock;
-use crate::db::Db;
+use crate::db::{CommitSink, Db};
 use crate::domain::TenantId;
 use supervisor::{Backoff, PlatformSupervisor, Spawn};
 use tenant::{Audience, Committed, TenantActor};
@@ -173,6 +173,18 @@ pub struct Realtime {
     inner: Arc<Inner>,
 }
 
+/// The commit sink handed to `Db` (see [`Realtime::commit_sink`]).
+struct Sink(Weak<Inner>);
+
+impl CommitSink for Sink {
+    fn committed(&self, heads: &[(TenantId, i64)]) {
+        if let Some(inner) = self.0.upgrade() {
+            let heads: Vec<(String, i64)> = heads.iter().map(|(t, h)| (t.as_str().to_string(), *h)).collect();
+            Realtime { inner }.committed(&heads);
+        }
+    }
+}
+
 /// Why a websocket was refused after the upgrade.
 #[derive(Debug, Clone, Copy)]
 pub enum Refusal {
@@ -181,10 +193,11 @@ pub enum Refusal {
 }
 
 impl Realtime {
-    /// Starts the supervisor on the current arbiter and listens for commits on `db`.
+    /// Starts the supervisor on the current arbiter. `db` is for the service's own reads;
+    /// give the server's write path [`Realtime::commit_sink`] so commits reach it.
     pub fn start(db: Db, clock: Clock, limits: Limits, metrics: RealtimeMetrics) -> Self {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
-            db: db.clone(),
+            db,
             clock,
             limits,
             metrics,
@@ -195,14 +208,13 @@ impl Realtime {
             next_session: AtomicU64::new(1),
             bus: OnceLock::new(),
         });
-        // The listener holds a weak reference: the database must not keep this alive.
-        let weak = Arc::downgrade(&inner);
-        db.set_commit_listener(Arc::new(move |heads| {
-            if let Some(inner) = weak.upgrade() {
-                Realtime { inner }.committed(heads);
-            }
-        }));
         Self { inner }
+    }
+
+    /// Where the database announces commits: it holds a weak reference, so the database
+    /// never keeps this service alive.
+    pub fn commit_sink(&self) -> Arc<dyn CommitSink> {
+        Arc::new(Sink(Arc::downgrade(&self.inner)))
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -253,7 +265,7 @@ impl Realtime {
         let tenants: Vec<String> = self.inner.registry.iter().map(|e| e.key().clone()).collect();
         for tenant in tenants {
             let id = TenantId::from_db(tenant.clone());
-            let head = self.inner.db.run(move |conn| Ok(crate::db::TenantDb::new(conn, id).event_head()?)).await;
+            let head = self.inner.db.tenant(id).read(|t| Ok(t.event_head()?)).await;
             match head {
                 Ok(head) => self.deliver_committed(&[(tenant, head)]),
                 Err(e) => tracing::warn!(error = %e, "re-reading a portal's event head failed"),

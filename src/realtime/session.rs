@@ -19,7 +19,6 @@ use bytestring::ByteString;
 use super::frames::{self, close, ClientFrame, Topic};
 use super::tenant::{CatchUp, Subscribe, TenantActor, Unsubscribe};
 use super::{Realtime, Refusal, Viewer};
-use crate::db::TenantDb;
 
 /// A frame for the session, from its tenant actor.
 #[derive(Message)]
@@ -148,7 +147,8 @@ impl SessionActor {
                     let (tenant, head) = (viewer.tenant.clone(), reply.head);
                     let rows = rt
                         .db()
-                        .run(move |conn| Ok(TenantDb::new(conn, tenant).events_after(since, head - since)?))
+                        .tenant(tenant.clone())
+                        .read(move |t| Ok(t.events_after(since, head - since)?))
                         .await
                         .map_err(|_| "reading missed events failed; subscribe again")?;
                     let rows: Vec<_> = rows.into_iter().filter(|r| r.seq <= reply.head).collect();

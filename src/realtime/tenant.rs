@@ -21,7 +21,6 @@ use super::session::{Push, SessionCommand};
 use super::supervisor::TenantStopped;
 use super::Realtime;
 use crate::db::events::EventRow;
-use crate::db::TenantDb;
 use crate::domain::TenantId;
 
 /// Events read from the outbox per query, and so the largest burst a session's queue sees
@@ -146,7 +145,7 @@ impl TenantActor {
         self.fetching = true;
         let (db, tenant, after) = (self.rt.db().clone(), self.tenant.clone(), self.delivered);
         let read =
-            async move { db.run(move |conn| Ok(TenantDb::new(conn, tenant).events_after(after, FETCH_BATCH)?)).await };
+            async move { db.tenant(tenant.clone()).read(move |t| Ok(t.events_after(after, FETCH_BATCH)?)).await };
         ctx.spawn(read.into_actor(self).map(|rows, act, ctx| {
             act.fetching = false;
             match rows {
@@ -163,7 +162,7 @@ impl TenantActor {
     /// Reads the portal's head from the database and fetches if it moved.
     fn poll_head(&mut self, ctx: &mut Context<Self>) {
         let (db, tenant) = (self.rt.db().clone(), self.tenant.clone());
-        let head = async move { db.run(move |conn| Ok(TenantDb::new(conn, tenant).event_head()?)).await };
+        let head = async move { db.tenant(tenant.clone()).read(move |t| Ok(t.event_head()?)).await };
         ctx.spawn(head.into_actor(self).map(|head, act, ctx| match head {
             Ok(head) if head > act.wanted => {
                 act.wanted = head;
@@ -285,7 +284,7 @@ impl TenantActor {
         let (db, tenant, clock) = (self.rt.db().clone(), self.tenant.clone(), self.rt.clock().clone());
         let compute = async move {
             let now = clock.now();
-            db.run(move |conn| super::dashboard::compute(&mut TenantDb::new(conn, tenant), now)).await
+            db.tenant(tenant).read(move |t| super::dashboard::compute(t, now)).await
         };
         ctx.spawn(compute.into_actor(self).map(|res, act, ctx| {
             act.dashboard_running = false;
@@ -335,7 +334,7 @@ impl Actor for TenantActor {
         // Start from the current head: new sessions get what happens from now on, and
         // `since` reaches back through the outbox. Nothing else runs until it is known.
         let (db, tenant) = (self.rt.db().clone(), self.tenant.clone());
-        let head = async move { db.run(move |conn| Ok(TenantDb::new(conn, tenant).event_head()?)).await };
+        let head = async move { db.tenant(tenant.clone()).read(move |t| Ok(t.event_head()?)).await };
         ctx.wait(head.into_actor(self).map(|head, act, ctx| match head {
             Ok(head) => {
                 act.delivered = head.max(act.delivered);

@@ -25,7 +25,7 @@ async fn batches_report_each_item_and_commit_only_the_good_ones(app: TestApp) {
     assert_eq!(r.body["results"][1]["error"]["code"], "validation_failed");
     let a_id = r.body["results"][0]["record"]["id"].as_str().unwrap().to_string();
     // Only the committed items have events, numbered without gaps.
-    let ev = app.events(&owner.tenant_id);
+    let ev = app.events(&owner.tenant_id).await;
     let got: Vec<(i64, &str, &str)> = ev.iter().map(|e| (e.seq, e.event_type.as_str(), e.record_id.as_str())).collect();
     let b_id = r.body["results"][2]["record"]["id"].as_str().unwrap();
     assert_eq!(got, vec![(1, "contact.created", a_id.as_str()), (2, "contact.created", b_id)]);
@@ -98,7 +98,7 @@ async fn concurrent_writers_get_gapless_unique_event_numbers(app: TestApp) {
         }
     });
     let total: usize = futures_util::future::join_all(writes).await.into_iter().sum();
-    let ev = app.events(&owner.tenant_id);
+    let ev = app.events(&owner.tenant_id).await;
     assert_eq!(total, 4 * 5 + 8);
     assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=total as i64).collect::<Vec<_>>());
     let mut ids: Vec<&str> = ev.iter().map(|e| e.record_id.as_str()).collect();

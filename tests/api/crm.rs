@@ -55,7 +55,7 @@ async fn contacts_are_created_read_updated_with_exact_shapes(app: TestApp) {
     let r = app.patch(&format!("/api/v1/contacts/{id}"), &r.body, Some(&owner.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let ev = app.events(&owner.tenant_id);
+    let ev = app.events(&owner.tenant_id).await;
     let kinds: Vec<&str> = ev.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(kinds, vec!["contact.created", "contact.updated"], "a no-op update writes no event");
     assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
@@ -88,7 +88,7 @@ async fn bad_record_input_is_422_and_changes_nothing(app: TestApp) {
         .problem(422, "validation_failed");
     assert_eq!(count(&app, &owner, "/api/v1/contacts").await, 0);
     assert_eq!(count(&app, &owner, "/api/v1/companies").await, 0);
-    assert!(app.events(&owner.tenant_id).is_empty());
+    assert!(app.events(&owner.tenant_id).await.is_empty());
     // A PATCH cannot clear a required field.
     let co = app.post("/api/v1/companies", &json!({"name": "Acme"}), Some(&owner.token)).await;
     let id = co.body["id"].as_str().unwrap();
@@ -355,7 +355,7 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
     })
     .await;
     app.post(&restore, &json!({}), Some(&owner.token)).await.problem(404, "not_found");
-    let kinds: Vec<String> = app.events(&owner.tenant_id).into_iter().map(|e| e.event_type).collect();
+    let kinds: Vec<String> = app.events(&owner.tenant_id).await.into_iter().map(|e| e.event_type).collect();
     for k in ["contact.created", "contact.deleted", "contact.restored", "contact.purged", "company.created"] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
@@ -401,7 +401,7 @@ async fn another_portals_records_are_404_everywhere(app: TestApp) {
         let r = app.get(path, Some(&evil.token)).await;
         assert_eq!(r.body["data"], json!([]), "{path} leaks: {}", r.text);
     }
-    assert!(app.events(&evil.tenant_id).is_empty());
+    assert!(app.events(&evil.tenant_id).await.is_empty());
 }
 
 both_backends!(

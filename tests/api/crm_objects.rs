@@ -158,10 +158,7 @@ async fn deals_move_through_their_pipelines_stages(app: TestApp) {
         app.post("/api/v1/pipelines", &bad, Some(&owner.token)).await.problem(422, "validation_failed");
     }
 
-    let mut conn = app.db_conn();
-    let events = organizeo::db::TenantDb::new(&mut conn, organizeo::domain::TenantId::from_db(owner.tenant_id.clone()))
-        .events_after(0, 100)
-        .unwrap();
+    let events = app.events(&owner.tenant_id).await;
     let stage_changed = events.iter().find(|e| e.event_type == "deal.stage_changed").expect("deal.stage_changed");
     let diff: Value = serde_json::from_str(stage_changed.diff.as_deref().unwrap()).unwrap();
     assert_eq!(diff["stage_id"], json!({"from": stages[0], "to": stages[1]}));

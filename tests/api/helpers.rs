@@ -299,11 +299,12 @@ impl TestApp {
     }
 
     /// The portal's outbox, in `seq` order.
-    pub fn events(&self, tenant: &str) -> Vec<organizeo::db::events::EventRow> {
-        let mut conn = self.db_conn();
-        organizeo::db::TenantDb::new(&mut conn, organizeo::domain::TenantId::from_db(tenant.to_string()))
-            .events_after(0, 100_000)
-            .unwrap()
+    pub async fn events(&self, tenant: &str) -> Vec<organizeo::db::events::EventRow> {
+        let db = organizeo::db::Db::connect(&self.db.url(), 1).expect("pool");
+        db.tenant(organizeo::domain::TenantId::from_db(tenant.to_string()))
+            .read(|t| Ok(t.events_after(0, 100_000)?))
+            .await
+            .expect("events")
     }
 
     pub fn url(&self, path: &str) -> String {

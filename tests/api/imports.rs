@@ -167,7 +167,8 @@ async fn an_import_resumes_after_a_stop_without_duplicating_rows(app: TestApp) {
     let id = r.body["id"].as_str().unwrap().to_string();
     // A worker applies one chunk of 3 rows, then stops (as a crash between chunks would).
     let db = Db::connect(&app.db.url(), 2).unwrap();
-    assert!(organizeo::jobs::import_step(&db, &app.clock, "worker-a", 3, 1).await.unwrap());
+    let outcome = organizeo::jobs::imports::step(&db, &app.clock, "worker-a", 3, 1).await.unwrap();
+    assert_eq!(outcome, organizeo::jobs::imports::Outcome::Yielded { import: id.clone() });
     let mid = app.get(&format!("/api/v1/imports/{id}"), Some(&owner.token)).await;
     assert_eq!(
         (mid.body["status"].as_str(), mid.body["rows_imported"].as_i64()),

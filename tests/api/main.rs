@@ -24,6 +24,7 @@ mod search;
 mod signup;
 mod sorting;
 mod tags;
+mod tenancy;
 mod tenant;
 mod throttle;
 mod tls;

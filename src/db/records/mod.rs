@@ -1,0 +1,243 @@
+//! CRM record storage: the `records` row, its mirrored `record_values` (what filters and
+//! sorting use) and its tags. Every function is a `TenantDb` method, so every query is
+//! filtered by portal; a record of another portal is simply not found.
+//!
+//! - `mod.rs`: rows, writes, the value mirror, tags, purge;
+//! - `filters.rs`: the search language compiled to SQL conditions;
+//! - `listing.rs`: keyset paging in every sort order.
+
+mod filters;
+mod listing;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{record_tags, record_values, records, tags};
+use super::TenantDb;
+use crate::crm::objects::Object;
+use crate::crm::values::Indexed;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = records)]
+pub struct RecordRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub object: String,
+    pub props: String,
+    pub custom: String,
+    pub search_text: String,
+    pub email_lower: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub purge_at: Option<NaiveDateTime>,
+}
+
+/// One field's indexed values, ready to mirror.
+#[derive(Debug, Clone)]
+pub struct FieldIndex {
+    pub field: String,
+    pub values: Vec<Indexed>,
+}
+
+/// How much of a text value the value index holds. Longer values keep their whole text in
+/// `full_text`, which filters read, while sorting compares these first characters.
+pub const INDEXED_TEXT_CHARS: usize = 512;
+
+/// The first characters of a value that the value index holds.
+pub fn indexed_prefix(text: &str) -> String {
+    text.chars().take(INDEXED_TEXT_CHARS).collect()
+}
+
+impl TenantDb<'_> {
+    /// A live (or, with `trashed`, a trashed) record of `object` by id.
+    pub fn record(&mut self, object: Object, id: &str, trashed: bool) -> QueryResult<Option<RecordRow>> {
+        let (conn, tid) = self.parts();
+        let q = records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq(id))
+            .select(RecordRow::as_select());
+        if trashed {
+            q.filter(records::deleted_at.is_not_null()).first(conn).optional()
+        } else {
+            q.filter(records::deleted_at.is_null()).first(conn).optional()
+        }
+    }
+
+    /// Which of `ids` are live records of `object` here.
+    pub fn live_ids(&mut self, object: Object, ids: &[String]) -> QueryResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq_any(ids))
+            .filter(records::deleted_at.is_null())
+            .select(records::id)
+            .load(conn)
+    }
+
+    /// The live contact with this lower-cased email, if any.
+    pub fn contact_by_email(&mut self, email_lower: &str) -> QueryResult<Option<String>> {
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::email_lower.eq(email_lower))
+            .filter(records::deleted_at.is_null())
+            .select(records::id)
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert_record(&mut self, row: &RecordRow) -> QueryResult<()> {
+        diesel::insert_into(records::table).values(row).execute(self.conn())?;
+        Ok(())
+    }
+
+    pub fn update_record(&mut self, row: &RecordRow) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(records::table.filter(records::tenant_id.eq(tid)).filter(records::id.eq(&row.id)))
+            .set((
+                records::props.eq(&row.props),
+                records::custom.eq(&row.custom),
+                records::search_text.eq(&row.search_text),
+                records::email_lower.eq(&row.email_lower),
+                records::updated_at.eq(row.updated_at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Moves a record to the trash (or back with `None`).
+    pub fn set_trashed(
+        &mut self,
+        id: &str,
+        deleted_at: Option<NaiveDateTime>,
+        purge_at: Option<NaiveDateTime>,
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(records::table.filter(records::tenant_id.eq(tid)).filter(records::id.eq(id)))
+            .set((records::deleted_at.eq(deleted_at), records::purge_at.eq(purge_at)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Replaces the mirrored values of the given fields: one DELETE (skipped for a new
+    /// record, which has none) and multi-row INSERTs.
+    pub fn index_fields(
+        &mut self,
+        object: Object,
+        record_id: &str,
+        fields: &[FieldIndex],
+        is_new: bool,
+    ) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let tid = tid.to_string();
+        if !is_new && !fields.is_empty() {
+            diesel::delete(
+                record_values::table
+                    .filter(record_values::tenant_id.eq(&tid))
+                    .filter(record_values::record_id.eq(record_id))
+                    .filter(record_values::field.eq_any(fields.iter().map(|f| f.field.as_str()))),
+            )
+            .execute(conn)?;
+        }
+        let rows: Vec<_> = fields
+            .iter()
+            .flat_map(|f| f.values.iter().enumerate().map(move |(ord, v)| (f, ord, v)))
+            .map(|(f, ord, v)| {
+                (
+                    record_values::tenant_id.eq(tid.as_str()),
+                    record_values::record_id.eq(record_id),
+                    record_values::object.eq(object.name()),
+                    record_values::field.eq(f.field.as_str()),
+                    record_values::ord.eq(ord as i32),
+                    record_values::text_value.eq(v.text.as_deref().map(indexed_prefix)),
+                    record_values::num_value.eq(v.num),
+                    record_values::full_text.eq(v.text.as_deref().filter(|t| t.chars().count() > INDEXED_TEXT_CHARS)),
+                )
+            })
+            .collect();
+        // 8 binds per row: 500 rows stay below either backend's bind limit.
+        for chunk in rows.chunks(500) {
+            crate::each_backend!(&mut *conn, c => diesel::insert_into(record_values::table).values(chunk).execute(c))?;
+        }
+        Ok(())
+    }
+
+    /// The tag names of a record, sorted.
+    pub fn record_tag_names(&mut self, record_id: &str) -> QueryResult<Vec<String>> {
+        let (conn, tid) = self.parts();
+        tags::table
+            .inner_join(record_tags::table)
+            .filter(record_tags::tenant_id.eq(tid))
+            .filter(record_tags::record_id.eq(record_id))
+            .filter(tags::deleted_at.is_null())
+            .order(tags::name_lower.asc())
+            .select(tags::name)
+            .load(conn)
+    }
+
+    /// Sets a record's tags to exactly `names`, creating tags that do not exist yet.
+    pub fn set_record_tags(&mut self, record_id: &str, names: &[String], now: NaiveDateTime) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let tid = tid.to_string();
+        diesel::delete(
+            record_tags::table.filter(record_tags::tenant_id.eq(&tid)).filter(record_tags::record_id.eq(record_id)),
+        )
+        .execute(conn)?;
+        for name in names {
+            let lower = name.to_lowercase();
+            let existing: Option<String> = tags::table
+                .filter(tags::tenant_id.eq(&tid))
+                .filter(tags::name_lower.eq(&lower))
+                .filter(tags::deleted_at.is_null())
+                .select(tags::id)
+                .first(conn)
+                .optional()?;
+            let tag_id = match existing {
+                Some(id) => id,
+                None => {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    diesel::insert_into(tags::table)
+                        .values((
+                            tags::id.eq(&id),
+                            tags::tenant_id.eq(&tid),
+                            tags::name.eq(name),
+                            tags::name_lower.eq(&lower),
+                            tags::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    id
+                }
+            };
+            diesel::insert_into(record_tags::table)
+                .values((
+                    record_tags::tenant_id.eq(&tid),
+                    record_tags::record_id.eq(record_id),
+                    record_tags::tag_id.eq(&tag_id),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+}
+
+impl TenantDb<'_> {
+    /// Deletes a trashed record for good (values and tag links cascade). Returns whether it
+    /// was still there, so concurrent purgers announce it once.
+    pub fn purge_record(&mut self, id: &str) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::delete(
+            records::table
+                .filter(records::tenant_id.eq(tid))
+                .filter(records::id.eq(id))
+                .filter(records::deleted_at.is_not_null()),
+        )
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,317 @@
+//! The cross-portal reads and writes, in one place. Everything else reaches tenant data
+//! through a [`super::TenantDb`]; these cannot, because they run before the portal is
+//! known or on behalf of every portal:
+//!
+//! | what | why it spans portals | used by |
+//! | --- | --- | --- |
+//! | `session_by_token`, `key_by_hash`, `redeem_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
+//! | `portals_of` | a person picks a portal at sign-in | `identity` |
+//! | `revoke_sessions_of_user` | a password is the person's, in every portal | `identity` |
+//! | `claim_import` | the worker takes the next job of any portal | `jobs` |
+//! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
+//! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
+//!
+//! On PostgreSQL these run with `organizeo.system = on`, the explicit switch that turns
+//! the row-level security policies off for the transaction. `http/` and `crm/` must never
+//! use this module (a test greps for it).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::audit::{AuditRow, Break, Report};
+use super::imports::ImportRow;
+use super::schema::{
+    api_keys, audit_heads, audit_log, custom_fields, custom_values, imports, memberships, mfa_challenges,
+    realtime_tickets as rt, records, sessions, tags, tenants, users,
+};
+use super::scope::{self, Scope};
+use super::sessions::ResolvedSession;
+use super::tenants::{MembershipRow, TenantRow};
+use super::{api_keys::ApiKeyRow, mfa::ChallengeRow, sessions::SessionRow, Db, DbConnection, Tx};
+use crate::config::DatabaseUrl;
+use crate::domain::{SessionId, UserId};
+use crate::error::AppError;
+use crate::security::audit_chain::GENESIS;
+
+/// The cross-portal handle.
+pub struct System<'c> {
+    conn: &'c mut DbConnection,
+}
+
+/// Reads across portals.
+pub async fn read<T, F>(db: &Db, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut System<'_>) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    db.read_in(Scope::System, move |conn| f(&mut System { conn })).await
+}
+
+/// This write transaction, across portals (until it enters one with `tx.tenant(id)`).
+pub fn enter<'t>(tx: &'t mut Tx<'_>) -> QueryResult<System<'t>> {
+    Ok(System { conn: tx.scoped(Scope::System)? })
+}
+
+/// Items in the trash past their purge time, by kind: `(tenant, object, id)` for records,
+/// `(tenant, id)` for the rest.
+#[derive(Debug, Default)]
+pub struct DuePurge {
+    pub records: Vec<(String, String, String)>,
+    pub custom_fields: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub custom_values: Vec<(String, String)>,
+}
+
+impl System<'_> {
+    /// Resolves a sign-in token hash to its session, the membership it acts under and the
+    /// 2FA facts. Expiry and revocation are judged by the caller against its clock.
+    pub fn session_by_token(&mut self, token_hash: &str) -> QueryResult<Option<ResolvedSession>> {
+        let row: Option<(SessionRow, MembershipRow, bool, Option<NaiveDateTime>)> = sessions::table
+            .inner_join(
+                memberships::table
+                    .on(memberships::tenant_id.eq(sessions::tenant_id).and(memberships::user_id.eq(sessions::user_id))),
+            )
+            .inner_join(tenants::table.on(tenants::id.eq(sessions::tenant_id)))
+            .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+            .filter(sessions::token_hash.eq(token_hash))
+            .select((SessionRow::as_select(), MembershipRow::as_select(), tenants::require_mfa, users::totp_enabled_at))
+            .first(self.conn)
+            .optional()?;
+        Ok(row.map(|(session, membership, require_mfa, enabled)| ResolvedSession {
+            session,
+            membership,
+            require_mfa,
+            mfa_enabled: enabled.is_some(),
+        }))
+    }
+
+    /// Resolves a presented private app key; the key names its own portal.
+    pub fn key_by_hash(&mut self, key_hash: &str) -> QueryResult<Option<ApiKeyRow>> {
+        api_keys::table
+            .filter(api_keys::key_hash.eq(key_hash))
+            .select(ApiKeyRow::as_select())
+            .first(self.conn)
+            .optional()
+    }
+
+    /// A sign-in challenge by its token hash (the second step of a sign-in).
+    pub fn challenge_by_token(&mut self, token_hash: &str) -> QueryResult<Option<ChallengeRow>> {
+        mfa_challenges::table
+            .filter(mfa_challenges::token_hash.eq(token_hash))
+            .select(ChallengeRow::as_select())
+            .first(self.conn)
+            .optional()
+    }
+
+    /// Marks a websocket ticket used if it is unused and unexpired; returns the credential
+    /// hash of its subject (to be resolved like a bearer token, so revocations and role
+    /// changes since the ticket was issued apply) and whether it is a key. One conditional
+    /// UPDATE, so two nodes racing for the same ticket cannot both win.
+    pub fn redeem_ticket(&mut self, hash: &str, now: NaiveDateTime) -> QueryResult<Option<(String, bool)>> {
+        let conn = &mut *self.conn;
+        let won = diesel::update(
+            rt::table.filter(rt::ticket_hash.eq(hash)).filter(rt::used_at.is_null()).filter(rt::expires_at.gt(now)),
+        )
+        .set(rt::used_at.eq(now))
+        .execute(conn)?;
+        if won != 1 {
+            return Ok(None);
+        }
+        let (tenant, kind, id): (String, String, String) =
+            rt::table.find(hash).select((rt::tenant_id, rt::subject_kind, rt::subject_id)).first(conn)?;
+        let credential = if kind == "api_key" {
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(&tenant))
+                .filter(api_keys::id.eq(&id))
+                .select(api_keys::key_hash)
+                .first::<String>(conn)
+                .optional()?
+                .map(|h| (h, true))
+        } else {
+            sessions::table
+                .filter(sessions::tenant_id.eq(&tenant))
+                .filter(sessions::id.eq(&id))
+                .select(sessions::token_hash)
+                .first::<String>(conn)
+                .optional()?
+                .map(|h| (h, false))
+        };
+        Ok(credential)
+    }
+
+    /// The portals a person belongs to, oldest membership first: how they choose a portal
+    /// at sign-in.
+    pub fn portals_of(&mut self, user: &UserId) -> QueryResult<Vec<(TenantRow, MembershipRow)>> {
+        tenants::table
+            .inner_join(memberships::table)
+            .filter(memberships::user_id.eq(user.as_str()))
+            .order((memberships::created_at.asc(), tenants::id.asc()))
+            .select((TenantRow::as_select(), MembershipRow::as_select()))
+            .load(self.conn)
+    }
+
+    /// Ends every live session of a person, in every portal, except `keep` (after a
+    /// password change): the password is the person's, not the portal's.
+    pub fn revoke_sessions_of_user(
+        &mut self,
+        user: &UserId,
+        keep: &SessionId,
+        now: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user.as_str()))
+                .filter(sessions::id.ne(keep.as_str()))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(self.conn)
+    }
+
+    /// Claims one queued or abandoned (lease expired) import for `owner` until
+    /// `lease_until`, by a conditional UPDATE both backends run; the work itself then runs
+    /// through that portal's `TenantDb`.
+    pub fn claim_import(
+        &mut self,
+        owner: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> QueryResult<Option<ImportRow>> {
+        let conn = &mut *self.conn;
+        let candidates: Vec<String> = imports::table
+            .filter(imports::status.eq_any(["queued", "running"]))
+            .filter(imports::lease_until.is_null().or(imports::lease_until.lt(now)))
+            .order(imports::created_at.asc())
+            .limit(5)
+            .select(imports::id)
+            .load(conn)?;
+        for id in candidates {
+            let won = diesel::update(
+                imports::table
+                    .filter(imports::id.eq(&id))
+                    .filter(imports::status.eq_any(["queued", "running"]))
+                    .filter(imports::lease_until.is_null().or(imports::lease_until.lt(now))),
+            )
+            .set((
+                imports::status.eq("running"),
+                imports::lease_owner.eq(Some(owner)),
+                imports::lease_until.eq(Some(lease_until)),
+            ))
+            .execute(conn)?;
+            if won == 1 {
+                return imports::table.find(&id).select(ImportRow::as_select()).first(conn).optional();
+            }
+        }
+        Ok(None)
+    }
+
+    /// What the purge job finds due, at most `limit` of each kind; each purge then runs
+    /// through its portal's `TenantDb`.
+    pub fn due_for_purge(&mut self, now: NaiveDateTime, limit: i64) -> QueryResult<DuePurge> {
+        let conn = &mut *self.conn;
+        Ok(DuePurge {
+            records: records::table
+                .filter(records::deleted_at.is_not_null())
+                .filter(records::purge_at.le(now))
+                .order(records::purge_at.asc())
+                .limit(limit)
+                .select((records::tenant_id, records::object, records::id))
+                .load(conn)?,
+            custom_fields: custom_fields::table
+                .filter(custom_fields::deleted_at.is_not_null())
+                .filter(custom_fields::purge_at.le(now))
+                .limit(limit)
+                .select((custom_fields::tenant_id, custom_fields::id))
+                .load(conn)?,
+            tags: tags::table
+                .filter(tags::deleted_at.is_not_null())
+                .filter(tags::purge_at.le(now))
+                .limit(limit)
+                .select((tags::tenant_id, tags::id))
+                .load(conn)?,
+            custom_values: custom_values::table
+                .filter(custom_values::deleted_at.is_not_null())
+                .filter(custom_values::purge_at.le(now))
+                .limit(limit)
+                .select((custom_values::tenant_id, custom_values::id))
+                .load(conn)?,
+        })
+    }
+
+    /// Deletes websocket tickets that expired before `before` (used or not).
+    pub fn delete_expired_tickets(&mut self, before: NaiveDateTime) -> QueryResult<usize> {
+        diesel::delete(rt::table.filter(rt::expires_at.lt(before))).execute(self.conn)
+    }
+
+    /// Recomputes every portal's audit chain from the genesis, in `seq` order.
+    pub fn verify_audit(&mut self) -> QueryResult<Report> {
+        let conn = &mut *self.conn;
+        let mut report = Report::default();
+        let ids: Vec<String> = tenants::table.select(tenants::id).order(tenants::id.asc()).load(conn)?;
+        for tid in ids {
+            report.portals += 1;
+            let rows: Vec<AuditRow> = audit_log::table
+                .filter(audit_log::tenant_id.eq(&tid))
+                .order(audit_log::seq.asc())
+                .select(AuditRow::as_select())
+                .load(conn)?;
+            let mut prev = GENESIS.to_string();
+            let mut expected_seq = 1;
+            let broken = |seq: i64, reason: String| Break { tenant_id: tid.clone(), seq, reason };
+            let mut found = None;
+            for row in &rows {
+                report.entries += 1;
+                if found.is_some() {
+                    continue;
+                }
+                if row.seq != expected_seq {
+                    found = Some(broken(row.seq, format!("expected entry {expected_seq} here (an entry is missing)")));
+                } else if row.prev_hash != prev {
+                    found = Some(broken(row.seq, "prev_hash does not match the previous entry".into()));
+                } else if row.chained_hash(&prev) != row.hash {
+                    found = Some(broken(row.seq, "contents do not match the entry's hash (altered)".into()));
+                }
+                prev = row.hash.clone();
+                expected_seq += 1;
+            }
+            if found.is_none() {
+                let head: Option<(i64, String)> = audit_heads::table
+                    .find(&tid)
+                    .select((audit_heads::seq, audit_heads::hash))
+                    .first(conn)
+                    .optional()?;
+                if let Some((seq, hash)) = head {
+                    if seq != expected_seq - 1 || hash != prev {
+                        found = Some(broken(seq, "the newest entries are missing (chain head does not match)".into()));
+                    }
+                }
+            }
+            if report.first_break.is_none() {
+                report.first_break = found;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Refreshes PostgreSQL's planner statistics of the CRM tables after a bulk load
+    /// (`ANALYZE` needs the tables' owner, so it runs as the session's own role).
+    pub fn analyze_crm_tables(&mut self) -> QueryResult<()> {
+        if let DbConnection::Postgresql(c) = &mut *self.conn {
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "SET LOCAL ROLE NONE; ANALYZE records, record_values, record_tags, tags",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `organizeo audit verify`: opens its own connection (no server, no pool) and walks every
+/// chain in one system-scoped read.
+pub fn verify_audit(url: &DatabaseUrl) -> anyhow::Result<Report> {
+    let mut conn = super::ConnectionFactory::new(url.clone())
+        .open()
+        .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
+    scope::read_transaction(&mut conn, Scope::System, |conn| Ok(System { conn }.verify_audit()?))
+        .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))
+}

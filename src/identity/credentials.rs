@@ -1,0 +1,124 @@
+//! Resolving a presented credential: a sign-in token (`ozs_…`) is a person acting with their
+//! role in one portal; a private app key (`ozk_…`) is an integration acting within its
+//! scopes. Both are stored as SHA-256 digests and name their own portal, which is why the
+//! lookup is one of `db::system`'s few cross-portal reads.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::system::{self, System};
+use crate::db::{Db, TenantDb};
+use crate::domain::{Role, SessionId, TenantId, UserId};
+use crate::error::AppError;
+
+#[derive(Debug, Clone)]
+pub struct UserActor {
+    pub user_id: UserId,
+    pub role: Role,
+    pub session_id: SessionId,
+    pub expires_at: DateTime<Utc>,
+    pub mfa_enabled: bool,
+    pub require_mfa: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyActor {
+    pub key_id: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Actor {
+    User(UserActor),
+    Key(KeyActor),
+}
+
+/// A credential whose last use is more than a minute old.
+pub enum Used {
+    Session(SessionId),
+    Key(String),
+}
+
+/// What a credential resolves to.
+pub struct Resolved {
+    pub tenant: TenantId,
+    pub actor: Actor,
+    /// Set when the last use (kept to the minute) should be recorded with [`record_use`].
+    pub used: Option<Used>,
+}
+
+/// Resolves a stored credential digest (a sign-in token's or a key's). Reads only.
+pub async fn resolve(db: &Db, digest: String, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    system::read(db, move |s| resolve_with(s, &digest, is_key, now)).await
+}
+
+fn resolve_with(s: &mut System<'_>, digest: &str, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    if is_key {
+        let key = s.key_by_hash(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+        let used = stale(key.last_used_at, now).then(|| Used::Key(key.id.clone()));
+        let scopes = key.scope_list();
+        return Ok(Resolved {
+            tenant: TenantId::from_db(key.tenant_id),
+            actor: Actor::Key(KeyActor { key_id: key.id, scopes }),
+            used,
+        });
+    }
+    let found = s.session_by_token(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+    if found.session.revoked_at.is_some() {
+        return Err(AppError::unauthorized("this token has been revoked; sign in again"));
+    }
+    let expires_at = found.session.expires_at.and_utc();
+    if expires_at <= now {
+        return Err(AppError::unauthorized("this token has expired; sign in again"));
+    }
+    let session_id = SessionId::from_db(found.session.id.clone());
+    let used = stale(Some(found.session.last_seen_at), now).then(|| Used::Session(session_id.clone()));
+    Ok(Resolved {
+        tenant: TenantId::from_db(found.session.tenant_id.clone()),
+        actor: Actor::User(UserActor {
+            user_id: UserId::from_db(found.session.user_id),
+            role: found.membership.role(),
+            session_id,
+            expires_at,
+            mfa_enabled: found.mfa_enabled,
+            require_mfa: found.require_mfa,
+        }),
+        used,
+    })
+}
+
+fn touch(t: &mut TenantDb<'_>, used: &Used, now: DateTime<Utc>) -> diesel::QueryResult<()> {
+    match used {
+        Used::Session(id) => t.touch_session(id, now.naive_utc()),
+        Used::Key(id) => t.touch_key(id, now.naive_utc()),
+    }
+}
+
+/// Records that a credential was used now (sessions: `last_seen_at`, keys: `last_used_at`).
+/// A write, so on SQLite it takes its turn with the others (an ungated UPDATE starves
+/// while batch writes hold the lock).
+pub async fn record_use(db: &Db, tenant: TenantId, used: Used, now: DateTime<Utc>) -> Result<(), AppError> {
+    db.tenant(tenant).write(move |t| Ok(touch(t, &used, now)?)).await
+}
+
+/// Redeems a single-use websocket ticket and resolves the credential it was issued to, in
+/// one transaction: revocations since the ticket was issued apply, and a ticket whose
+/// credential no longer resolves is not spent. Unknown, used or expired → 401.
+pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -> Result<(TenantId, Actor), AppError> {
+    db.write(move |tx| {
+        let mut s = system::enter(tx)?;
+        let (credential, is_key) = s
+            .redeem_ticket(&ticket_digest, now.naive_utc())?
+            .ok_or_else(|| AppError::unauthorized("unknown, used or expired ticket"))?;
+        let resolved = resolve_with(&mut s, &credential, is_key, now)?;
+        if let Some(used) = &resolved.used {
+            let mut t = tx.tenant(&resolved.tenant)?;
+            touch(&mut t, used, now)?;
+        }
+        Ok((resolved.tenant, resolved.actor))
+    })
+    .await
+}
+
+fn stale(last: Option<chrono::NaiveDateTime>, now: DateTime<Utc>) -> bool {
+    last.is_none_or(|t| t < now.naive_utc() - chrono::Duration::seconds(60))
+}

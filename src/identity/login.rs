@@ -1,0 +1,278 @@
+//! Sign-up and sign-in. A wrong password and an unknown email answer the same, in the same
+//! time (an unknown email verifies against a dummy hash); the portal is chosen only after
+//! the password is verified; with 2FA on, the password step yields a short challenge that
+//! the second step spends once.
+
+use chrono::{DateTime, Utc};
+
+use super::second_factor::{check_and_spend, Factor};
+use super::throttle::{refuse_if_throttled, ACCOUNT_SCOPE, IP_SCOPE, MFA_SCOPE};
+use crate::blocking;
+use crate::db::audit::RequestMeta;
+use crate::db::sessions::ClientInfo;
+use crate::db::system;
+use crate::db::tenants::{MembershipRow, TenantRow};
+use crate::db::users::UserRow;
+use crate::db::Db;
+use crate::domain::{EmailAddress, Password, TenantId, UserId};
+use crate::error::{AppError, FieldError};
+use crate::security::crypto::Keyring;
+use crate::security::throttle as policy;
+use crate::security::{password_hash, tokens};
+
+/// How long the second step of a sign-in may take, and how many codes it may try.
+const MFA_CHALLENGE_MINUTES: i64 = 5;
+pub const MFA_CHALLENGE_ATTEMPTS: i32 = 5;
+
+const INVALID_CREDENTIALS: &str = "invalid email or password";
+
+/// What sign-in needs besides the request.
+pub struct Context<'a> {
+    pub db: &'a Db,
+    pub keyring: &'a Keyring,
+    pub session_ttl: std::time::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// A new session.
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub tenant_id: TenantId,
+}
+
+/// The password step's outcome.
+pub enum PasswordOutcome {
+    Session(Session),
+    /// 2FA is on: the challenge token for the second step, and when it expires.
+    SecondFactor {
+        mfa_token: String,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+pub struct SignedUp {
+    pub tenant: TenantRow,
+    pub user: UserRow,
+    pub session: Session,
+}
+
+fn email_taken() -> AppError {
+    AppError::conflict("an account with this email already exists; sign in, then create another portal from it")
+}
+
+/// Creates a portal and its owner, and signs the owner in.
+pub async fn sign_up(
+    cx: Context<'_>,
+    tenant_name: String,
+    name: String,
+    email: EmailAddress,
+    password: Password,
+    meta: RequestMeta,
+    client: ClientInfo,
+) -> Result<SignedUp, AppError> {
+    let lookup = email.clone();
+    if cx.db.read(move |p| Ok(p.user_by_email(&lookup)?.is_some())).await? {
+        return Err(email_taken());
+    }
+    let hash = blocking::cpu(move || password_hash::hash(&password)).await??;
+    let (now, ttl) = (cx.now, cx.session_ttl);
+    cx.db
+        .write(move |tx| {
+            if tx.platform().user_by_email(&email)?.is_some() {
+                return Err(email_taken());
+            }
+            let user = tx.platform().create_user(&email, &name, hash, now.naive_utc())?;
+            let user_id = UserId::from_db(user.id.clone());
+            let tenant = tx.create_tenant(&tenant_name, &user_id, now.naive_utc())?;
+            let tenant_id = TenantId::from_db(tenant.id.clone());
+            let mut t = tx.tenant(&tenant_id)?;
+            let (token, expires_at) = super::sessions::open(&mut t, &user_id, &client, now, ttl)?;
+            t.audit(
+                meta.entry("tenant.created").actor("user", &user_id).details(serde_json::json!({"signup": true})),
+                now,
+            )?;
+            Ok(SignedUp { tenant, user, session: Session { token, expires_at, tenant_id } })
+        })
+        .await
+}
+
+fn tenant_required(portals: &[(TenantRow, MembershipRow)]) -> AppError {
+    let list: Vec<serde_json::Value> =
+        portals.iter().map(|(t, m)| serde_json::json!({"id": t.id, "name": t.name, "role": m.role})).collect();
+    let mut extra = serde_json::Map::new();
+    extra.insert("tenants".into(), serde_json::Value::Array(list));
+    AppError::WithExtra {
+        status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        code: "tenant_required",
+        detail: "this account belongs to several portals; repeat the request with tenant_id".into(),
+        errors: vec![FieldError::new("tenant_id", "is required: choose one of `tenants`")],
+        extra,
+    }
+}
+
+/// The password step. With several portals, `wanted` chooses one; without it the answer
+/// is a 422 `tenant_required` listing them (only after the password was verified).
+/// Repeated failures per account and per IP answer 429 with `Retry-After`.
+pub async fn with_password(
+    cx: Context<'_>,
+    email: EmailAddress,
+    password: String,
+    wanted: Option<TenantId>,
+    meta: RequestMeta,
+    client: ClientInfo,
+) -> Result<PasswordOutcome, AppError> {
+    let (now, ttl) = (cx.now, cx.session_ttl);
+    let account = email.as_str().to_string();
+    let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
+    refuse_if_throttled(cx.db, vec![(ACCOUNT_SCOPE, account.clone()), (IP_SCOPE, ip.clone())], now).await?;
+
+    let user = cx.db.read(move |p| Ok(p.user_by_email(&email)?)).await?;
+    let known_user = user.as_ref().map(|u| UserId::from_db(u.id.clone()));
+    let verified = match user {
+        Some(user) => {
+            let hash = user.password_hash.clone();
+            blocking::cpu(move || password_hash::verify(&password, &hash)).await?.then_some(user)
+        }
+        None => {
+            blocking::cpu(move || password_hash::verify_dummy(&password)).await?;
+            None
+        }
+    };
+    let Some(user) = verified else {
+        let entry = meta.entry("auth.login.failed");
+        cx.db
+            .write(move |tx| {
+                tx.platform().record_failure(&policy::ACCOUNT, ACCOUNT_SCOPE, &account, now)?;
+                tx.platform().record_failure(&policy::IP, IP_SCOPE, &ip, now)?;
+                if let Some(uid) = known_user {
+                    // Each portal of the person sees the attempt on its member's account.
+                    for (t, _) in system::enter(tx)?.portals_of(&uid)? {
+                        let e = entry
+                            .clone()
+                            .actor("user", &uid)
+                            .target("user", &uid)
+                            .details(serde_json::json!({"reason": "wrong_password"}));
+                        tx.tenant(&TenantId::from_db(t.id))?.audit(e, now)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        return Err(AppError::unauthorized(INVALID_CREDENTIALS));
+    };
+    let user_id = UserId::from_db(user.id.clone());
+    let mfa_on = user.mfa_enabled();
+    cx.db
+        .write(move |tx| {
+            let portals = system::enter(tx)?.portals_of(&user_id)?;
+            let tenant_id = match (wanted, portals.as_slice()) {
+                (Some(wanted), _) => portals
+                    .iter()
+                    .find(|(t, _)| t.id == wanted.as_str())
+                    .map(|_| wanted)
+                    // Not a member: the same answer as a wrong password, so no portal oracle.
+                    .ok_or_else(|| AppError::unauthorized(INVALID_CREDENTIALS))?,
+                (None, [(only, _)]) => TenantId::from_db(only.id.clone()),
+                (None, []) => {
+                    return Err(AppError::Forbidden {
+                        code: "no_tenant",
+                        detail: "this account belongs to no portal".into(),
+                    })
+                }
+                (None, many) => return Err(tenant_required(many)),
+            };
+            tx.platform().clear_throttle(ACCOUNT_SCOPE, &account)?;
+            let mut t = tx.tenant(&tenant_id)?;
+            if mfa_on {
+                let token = tokens::generate(tokens::MFA_PREFIX)?;
+                let expires_at = now + chrono::Duration::minutes(MFA_CHALLENGE_MINUTES);
+                t.create_challenge(&user_id, tokens::digest(&token), now.naive_utc(), expires_at.naive_utc())?;
+                return Ok(PasswordOutcome::SecondFactor { mfa_token: token, expires_at });
+            }
+            let (token, expires_at) = super::sessions::open(&mut t, &user_id, &client, now, ttl)?;
+            let entry = meta
+                .entry("auth.login.succeeded")
+                .actor("user", &user_id)
+                .details(serde_json::json!({"method": "password"}));
+            t.audit(entry, now)?;
+            Ok(PasswordOutcome::Session(Session { token, expires_at, tenant_id }))
+        })
+        .await
+}
+
+/// The second step: the challenge token and a TOTP or recovery code. A wrong code counts
+/// against the challenge (at most 5) and the person's second-factor throttle.
+pub async fn with_second_factor(
+    cx: Context<'_>,
+    mfa_token: &str,
+    code: String,
+    meta: RequestMeta,
+    client: ClientInfo,
+) -> Result<Session, AppError> {
+    let (now, ttl) = (cx.now, cx.session_ttl);
+    let hash = tokens::digest(mfa_token.trim());
+    let challenge = system::read(cx.db, move |s| Ok(s.challenge_by_token(&hash)?))
+        .await?
+        .filter(|c| c.used_at.is_none() && c.expires_at.and_utc() > now && c.attempts < MFA_CHALLENGE_ATTEMPTS)
+        .ok_or_else(|| AppError::unauthorized("this sign-in step is unknown, used or expired; sign in again"))?;
+    let user_id = UserId::from_db(challenge.user_id.clone());
+    refuse_if_throttled(cx.db, vec![(MFA_SCOPE, user_id.to_string())], now).await?;
+
+    let tenant_id = TenantId::from_db(challenge.tenant_id.clone());
+    let keyring = cx.keyring.clone();
+    let (challenge_id, failure_meta) = (challenge.id.clone(), meta.clone());
+    let (uid, tid) = (user_id.clone(), tenant_id.clone());
+    let answer = cx
+        .db
+        .write(move |tx| {
+            let mut p = tx.platform();
+            let Some(factor) = check_and_spend(&mut p, &keyring, &uid, &code, now, true)? else {
+                return Ok(None);
+            };
+            p.clear_throttle(MFA_SCOPE, uid.as_str())?;
+            let remaining = p.remaining_recovery_codes(&uid)?;
+            let mut t = tx.tenant(&tid)?;
+            if !t.consume_challenge(&challenge_id, now.naive_utc())? {
+                return Err(AppError::unauthorized("this sign-in step was already used; sign in again"));
+            }
+            let (token, expires_at) = super::sessions::open(&mut t, &uid, &client, now, ttl)?;
+            let method = match factor {
+                Factor::Totp => "password+totp",
+                Factor::RecoveryCode => "password+recovery_code",
+            };
+            if factor == Factor::RecoveryCode {
+                let e = meta
+                    .entry("auth.mfa.recovery_code_used")
+                    .actor("user", &uid)
+                    .details(serde_json::json!({"remaining": remaining}));
+                t.audit(e, now)?;
+            }
+            let e =
+                meta.entry("auth.login.succeeded").actor("user", &uid).details(serde_json::json!({"method": method}));
+            t.audit(e, now)?;
+            Ok(Some(Session { token, expires_at, tenant_id: tid }))
+        })
+        .await?;
+    match answer {
+        Some(session) => Ok(session),
+        None => {
+            let cid = challenge.id;
+            let entry = failure_meta
+                .entry("auth.login.failed")
+                .actor("user", &user_id)
+                .target("user", &user_id)
+                .details(serde_json::json!({"reason": "wrong_second_factor"}));
+            cx.db
+                .write(move |tx| {
+                    tx.platform().record_failure(&policy::MFA, MFA_SCOPE, user_id.as_str(), now)?;
+                    let mut t = tx.tenant(&tenant_id)?;
+                    t.count_challenge_attempt(&cid)?;
+                    t.audit(entry, now)?;
+                    Ok(())
+                })
+                .await?;
+            Err(AppError::unauthorized("the code is not valid"))
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Changing one's password: the current one proves it is the person, the new one meets the
+//! policy, and every other session of the person, in every portal, ends.
+
+use chrono::{DateTime, Utc};
+
+use crate::blocking;
+use crate::db::audit::NewEntry;
+use crate::db::{system, Db};
+use super::credentials::UserActor;
+use crate::domain::{Password, TenantId};
+use crate::error::AppError;
+use crate::security::password_hash;
+
+/// Changes the signed-in person's password, keeping only their current session; `audit` is
+/// recorded in `tenant` with the number of other sessions ended.
+pub async fn change(
+    db: &Db,
+    tenant: TenantId,
+    me: UserActor,
+    current: String,
+    new: Password,
+    audit: NewEntry,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let (user, keep) = (me.user_id, me.session_id);
+    let uid = user.clone();
+    let row = db.read(move |p| p.user(&uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))).await?;
+    let stored = row.password_hash;
+    if !blocking::cpu(move || password_hash::verify(&current, &stored)).await? {
+        return Err(AppError::validation("current_password", "is not your current password"));
+    }
+    let hash = blocking::cpu(move || password_hash::hash(&new)).await??;
+    db.write(move |tx| {
+        tx.platform().set_password(&user, &hash, now.naive_utc())?;
+        let revoked = system::enter(tx)?.revoke_sessions_of_user(&user, &keep, now.naive_utc())?;
+        let entry = audit.details(serde_json::json!({"other_sessions_revoked": revoked}));
+        tx.tenant(&tenant)?.audit(entry, now)?;
+        Ok(())
+    })
+    .await
+}

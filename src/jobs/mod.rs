@@ -1,0 +1,46 @@
+//! Background work inside `organizeo serve`. Each worker is one testable step that returns
+//! an outcome (`purge::step`, `imports::step`), called in a loop here and directly by tests.
+//! Work is rows in the database (jobs with leases), so every step is idempotent, safe on
+//! several nodes at once, and resumes after a crash.
+//!
+//! This module and the CLI are the only users of `db::system` besides `identity`.
+
+pub mod imports;
+pub mod purge;
+
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::db::Db;
+
+/// Claims and runs queued imports, every `interval`, for the life of the server.
+pub async fn import_loop(db: Db, clock: Clock, interval: Duration, chunk: usize) {
+    let owner = format!("worker-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        loop {
+            match imports::step(&db, &clock, &owner, chunk, imports::CHUNKS_PER_TURN).await {
+                Ok(imports::Outcome::Idle) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "import worker failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`purge::step`] every `interval`, for the life of the server.
+pub async fn purge_loop(db: Db, clock: Clock, interval: Duration) {
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match purge::step(&db, &clock).await {
+            Ok(done) if done.items() == 0 => {}
+            Ok(done) => tracing::info!(purged = done.items(), "trash purge"),
+            Err(e) => tracing::warn!(error = %e, "trash purge failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The purge: items in the trash past their `purge_at` are deleted for good, each record
+//! with a `<object>.purged` event; expired idempotency answers and websocket tickets go too.
+
+use crate::clock::Clock;
+use crate::crm::objects::Object;
+use crate::db::events::NewEvent;
+use crate::db::{system, Db};
+use crate::domain::TenantId;
+use crate::error::AppError;
+
+/// At most this many items of each kind per pass, so one pass never holds a long
+/// transaction.
+pub const BATCH: i64 = 500;
+
+/// What one pass deleted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub records: usize,
+    pub custom_fields: usize,
+    pub tags: usize,
+    pub custom_values: usize,
+    pub idempotency_keys: usize,
+    pub tickets: usize,
+}
+
+impl Purged {
+    /// Trash items deleted (records, custom fields, tags, custom values).
+    pub fn items(&self) -> usize {
+        self.records + self.custom_fields + self.tags + self.custom_values
+    }
+}
+
+/// One pass, in one transaction.
+pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
+    let now = clock.now();
+    db.write(move |tx| {
+        let mut done = Purged::default();
+        let due = system::enter(tx)?.due_for_purge(now.naive_utc(), BATCH)?;
+        for (tenant, object, id) in due.records {
+            let mut t = tx.tenant(&TenantId::from_db(tenant))?;
+            if t.purge_record(&id)? {
+                let object = Object::parse(&object).map(Object::name).unwrap_or("record");
+                t.append_event(
+                    NewEvent {
+                        event_type: format!("{object}.purged"),
+                        object,
+                        record_id: id.clone(),
+                        actor_type: "system",
+                        actor_id: None,
+                        data: serde_json::json!({ "id": id }),
+                        diff: None,
+                    },
+                    now,
+                );
+                done.records += 1;
+            }
+        }
+        for (tenant, id) in due.custom_fields {
+            done.custom_fields += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_field(&id)?);
+        }
+        for (tenant, id) in due.tags {
+            done.tags += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_tag(&id)?);
+        }
+        for (tenant, id) in due.custom_values {
+            done.custom_values += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_value(&id)?);
+        }
+        done.idempotency_keys =
+            tx.platform().expire_idempotency_keys((now - crate::db::idempotency::retention()).naive_utc())?;
+        // Websocket tickets are worthless once expired (kept a minute for diagnosis).
+        done.tickets = system::enter(tx)?.delete_expired_tickets((now - chrono::Duration::minutes(1)).naive_utc())?;
+        Ok(done)
+    })
+    .await
+}
