@@ -50,7 +50,7 @@ fn configuration_help() -> String {
          then environment variables. Each setting, its file key and its default:\n\n",
     );
     for s in SETTINGS {
-        out.push_str(&format!("  {}  (file: {}, default: {})\n      {}\n", s.env, s.key, s.default, s.meaning));
+        out.push_str(&format!("  {}  (file: {}, default: {})\n      {}\n", s.env, s.key, s.default, s.meaning.trim()));
     }
     out.push_str("\nA bad value stops start-up with a message naming the setting and exit code 2.");
     out

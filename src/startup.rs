@@ -64,7 +64,7 @@ impl Application {
         let realtime = Realtime::start(
             pool.clone(),
             clock.clone(),
-            settings.realtime.clone(),
+            crate::realtime::Limits::from_settings(&settings),
             RealtimeMetrics::new(metrics.registry())?,
         );
         if let Some(url) = &settings.redis_url {
@@ -78,8 +78,8 @@ impl Application {
             actix_web::rt::spawn(crate::jobs::import_loop(
                 db.clone(),
                 clock.clone(),
-                settings.jobs_interval,
-                settings.import_chunk_rows,
+                settings.tuning.jobs_interval,
+                settings.tuning.import_chunk_rows,
             ));
         }
         let settings = Arc::new(settings);

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::credentials::UserActor;
 use crate::blocking;
 use crate::db::audit::NewEntry;
 use crate::db::{system, Db};
-use super::credentials::UserActor;
 use crate::domain::{Password, TenantId};
 use crate::error::AppError;
 use crate::security::password_hash;

@@ -32,6 +32,7 @@ use dashmap::DashMap;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::clock::Clock;
+use crate::config::Settings;
 use crate::db::{CommitSink, Db};
 use crate::domain::TenantId;
 use supervisor::{Backoff, PlatformSupervisor, Spawn};
@@ -65,21 +66,23 @@ pub struct Limits {
     pub fanout_slice: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// The configured limits (`realtime_*` settings) with the internal tuning.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let t = &settings.tuning.realtime;
         Self {
-            heartbeat: Duration::from_secs(15),
-            client_timeout: Duration::from_secs(45),
-            queue_frames: 1024,
-            max_frame_bytes: 4096,
-            client_rate: 10.0,
-            client_burst: 20.0,
-            per_user: 20,
-            per_tenant: 20_000,
-            history: 1000,
-            replay_max: 10_000,
-            tenant_idle: Duration::from_secs(60),
-            fanout_slice: 20_000,
+            heartbeat: settings.realtime_heartbeat,
+            client_timeout: t.client_timeout.unwrap_or(settings.realtime_heartbeat * 3),
+            queue_frames: t.queue_frames,
+            max_frame_bytes: t.max_frame_bytes,
+            client_rate: t.client_rate,
+            client_burst: t.client_burst,
+            per_user: settings.realtime_max_connections_per_user,
+            per_tenant: settings.realtime_max_connections_per_tenant,
+            history: t.history,
+            replay_max: t.replay_max,
+            tenant_idle: t.tenant_idle,
+            fanout_slice: t.fanout_slice,
         }
     }
 }

@@ -128,6 +128,16 @@ fn help_explains_configuration_and_shows_no_secret() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("organizeo {}", env!("CARGO_PKG_VERSION")));
 }
 
+/// The README's configuration table is the operator's reference: every setting is in it.
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for s in organizeo::config::SETTINGS {
+        assert!(readme.contains(&format!("`{}`", s.env)), "README.md does not document {}", s.env);
+        assert!(readme.contains(&format!("`{}`", s.key)), "README.md does not name the file key {}", s.key);
+    }
+}
+
 #[test]
 fn database_passwords_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();

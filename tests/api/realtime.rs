@@ -143,8 +143,8 @@ async fn keys_need_realtime_read_and_see_only_their_objects(app: TestApp) {
 async fn resume_replays_missed_events_without_gaps_or_duplicates(app: TestApp) {
     let app = app
         .restart_with(|s| {
-            s.realtime.history = 3;
-            s.realtime.replay_max = 8;
+            s.tuning.realtime.history = 3;
+            s.tuning.realtime.replay_max = 8;
         })
         .await;
     let owner = app.signup("Acme", "ada@acme.example").await;
@@ -267,9 +267,9 @@ async fn notifications_reach_only_the_assignee(app: TestApp) {
 async fn slow_consumers_are_closed_and_others_keep_receiving(app: TestApp) {
     let app = app
         .restart_with(|s| {
-            s.realtime.queue_frames = 64;
+            s.tuning.realtime.queue_frames = 64;
             // Two subscribers: the actor yields after every event, and order must hold.
-            s.realtime.fanout_slice = 2;
+            s.tuning.realtime.fanout_slice = 2;
             s.max_body_bytes = 8 * 1024 * 1024;
         })
         .await;
@@ -304,9 +304,9 @@ async fn slow_consumers_are_closed_and_others_keep_receiving(app: TestApp) {
 async fn silent_clients_are_closed_after_the_heartbeat_timeout(app: TestApp) {
     let app = app
         .restart_with(|s| {
-            s.realtime.heartbeat = Duration::from_millis(50);
+            s.realtime_heartbeat = Duration::from_millis(50);
             // Generous against a loaded CI machine: the answering client reads only between sleeps.
-            s.realtime.client_timeout = Duration::from_millis(1500);
+            s.tuning.realtime.client_timeout = Some(Duration::from_millis(1500));
         })
         .await;
     let owner = app.signup("Acme", "ada@acme.example").await;
@@ -360,7 +360,7 @@ async fn bad_frames_floods_and_binary_are_refused_with_clear_codes(app: TestApp)
 }
 
 async fn connections_are_limited_per_user(app: TestApp) {
-    let app = app.restart_with(|s| s.realtime.per_user = 2).await;
+    let app = app.restart_with(|s| s.realtime_max_connections_per_user = 2).await;
     let owner = app.signup("Acme", "ada@acme.example").await;
     let other = app.member(&owner, "mo@acme.example", "member").await;
     let first = app.ws(&owner.token).await;
@@ -405,7 +405,7 @@ async fn a_failed_tenant_actor_restarts_and_sessions_resume(app: TestApp) {
 }
 
 async fn idle_tenant_actors_stop(app: TestApp) {
-    let app = app.restart_with(|s| s.realtime.tenant_idle = Duration::from_millis(100)).await;
+    let app = app.restart_with(|s| s.tuning.realtime.tenant_idle = Duration::from_millis(100)).await;
     let owner = app.signup("Acme", "ada@acme.example").await;
     let tenant = organizeo::domain::TenantId::from_db(owner.tenant_id.clone());
     let mut ws = app.ws(&owner.token).await;
