@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::objects::{FieldSpec, Kind, Object};
+use super::objects::{custom_index_name, FieldSpec, Kind, Object};
 use super::values::{check, Indexed};
 use crate::db::custom_fields::CustomFieldRow;
 use crate::error::FieldError;
@@ -27,11 +27,6 @@ pub struct Parsed {
     /// Linked ids per links field, to be checked against the database.
     pub links: Vec<(String, Object, Vec<String>)>,
     pub tags: Option<Vec<String>>,
-}
-
-/// The index name of a custom field: by id, so a later field reusing the key starts empty.
-pub fn custom_index_name(field_id: &str) -> String {
-    format!("cf:{field_id}")
 }
 
 fn is_required_missing(spec: &FieldSpec, value: Option<&Value>) -> bool {

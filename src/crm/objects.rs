@@ -218,3 +218,8 @@ pub fn custom_kind(field_type: &str, options: Vec<String>) -> Option<Kind> {
         _ => return None,
     })
 }
+
+/// The index name of a custom field: by id, so a later field reusing the key starts empty.
+pub fn custom_index_name(field_id: &str) -> String {
+    format!("cf:{field_id}")
+}

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
-use super::input::{custom_index_name, Parsed};
+use super::input::Parsed;
+use super::objects::custom_index_name;
 use super::objects::{Kind, Object};
 use crate::db::custom_fields::CustomFieldRow;
 use crate::db::events::NewEvent;

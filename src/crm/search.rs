@@ -152,7 +152,7 @@ fn resolve(specs: &[super::objects::FieldSpec], name: &str, defs: &[CustomFieldR
     if let Some(key) = name.strip_prefix("custom_fields.") {
         defs.iter()
             .find(|d| d.field_key == key)
-            .and_then(|d| custom_kind(&d.field_type, vec![]).map(|k| (super::input::custom_index_name(&d.id), k)))
+            .and_then(|d| custom_kind(&d.field_type, vec![]).map(|k| (super::objects::custom_index_name(&d.id), k)))
     } else {
         specs.iter().find(|s| s.key == name).map(|s| (s.key.clone(), s.kind.clone()))
     }

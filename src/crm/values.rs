@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::objects::Kind;
+use crate::domain::money::{Money, MONEY_RULE};
 use crate::domain::EmailAddress;
 
 /// One indexed value of a field (multi-valued fields have several).
@@ -196,38 +197,17 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
     }
 }
 
-/// Parses an exact decimal from a JSON number or string: at most 15 digits before the
-/// point and 6 after. Returns the canonical text (no exponent, no `+`, no leading zeros)
-/// and the nearest float for indexing.
+/// Parses an exact decimal from a JSON number or string (see [`Money`]): the canonical
+/// text, and the nearest float for indexing.
 fn decimal(v: &Value) -> Result<(String, f64), String> {
-    const MSG: &str = "must be a decimal amount such as 1250.50 (at most 15 digits before the point, 6 after)";
     let raw = match v {
-        Value::String(s) => s.trim().to_string(),
+        Value::String(s) => s.clone(),
         // serde_json prints a parsed number back in its shortest exact form for these sizes.
         Value::Number(n) => n.to_string(),
-        _ => return Err(MSG.into()),
+        _ => return Err(MONEY_RULE.into()),
     };
-    let (neg, body) = match raw.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, raw.as_str()),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let ok = !int.is_empty()
-        && int.len() <= 15
-        && frac.len() <= 6
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
-        && !(body.contains('.') && frac.is_empty());
-    if !ok {
-        return Err(MSG.into());
-    }
-    let int = int.trim_start_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    let zero = int == "0" && frac.bytes().all(|b| b == b'0');
-    let sign = if neg && !zero { "-" } else { "" };
-    let text = if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") };
-    let n: f64 = text.parse().map_err(|_| MSG.to_string())?;
-    Ok((text, n))
+    let m = Money::parse(&raw).map_err(str::to_string)?;
+    Ok((m.as_str().to_string(), m.approx()))
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ impl TenantDb<'_> {
         diesel::delete(
             record_values::table
                 .filter(record_values::tenant_id.eq(tid))
-                .filter(record_values::field.eq(crate::crm::input::custom_index_name(id))),
+                .filter(record_values::field.eq(crate::crm::objects::custom_index_name(id))),
         )
         .execute(conn)?;
         Ok(n == 1)

@@ -27,6 +27,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod custom_fields;
+pub mod custom_values;
 pub mod dashboard;
 pub mod events;
 pub mod idempotency;

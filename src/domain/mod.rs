@@ -1,12 +1,15 @@
 //! Domain types that carry their rules: a value of one of these types is valid by
 //! construction ("parse, don't validate"). No I/O here.
 
+pub mod common_passwords;
 pub mod email;
 pub mod ids;
+pub mod money;
 pub mod password;
 pub mod role;
 
 pub use email::EmailAddress;
 pub use ids::{SessionId, TenantId, UserId};
+pub use money::Money;
 pub use password::Password;
 pub use role::Role;

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::security::common_passwords;
+use super::common_passwords;
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 1024;

@@ -1,6 +1,6 @@
-//! CSV import (a background job) and streaming CSV export. Both are high-risk actions:
-//! owners and admins only, or a key with `imports:write` / `exports:read`; both are
-//! recorded in the audit log.
+//! CSV import: the upload becomes a background job (`jobs::imports`) whose progress and row
+//! errors are read here. A high-risk action: owners and admins only, or a key with
+//! `imports:write`; recorded in the audit log.
 
 use std::collections::HashMap;
 
@@ -15,15 +15,11 @@ use super::AppState;
 use crate::crm::csv_io;
 use crate::crm::import::{self, Mode, RowError};
 use crate::crm::objects::Object;
-use crate::crm::query::{ListSpec, Order, Position};
-use crate::crm::records;
 use crate::db::imports::{ImportRow, ImportStatus};
 use crate::error::{AppError, FieldError};
 
 /// The largest CSV accepted.
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
-/// Records read per database round trip while exporting.
-const EXPORT_PAGE: i64 = 500;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportAccepted {
@@ -218,90 +214,4 @@ pub async fn errors_csv(
     }
     let bytes = w.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(bytes))
-}
-
-/// Stream every live record of an object as CSV, page by page (constant memory), custom
-/// fields included, cells that a spreadsheet would run as formulas neutralised.
-#[utoipa::path(get, path = "/api/v1/exports/{file}", tag = "imports", security(("bearer" = [])),
-    params(("file" = String, Path, description = "contacts.csv, companies.csv, deals.csv, tickets.csv, tasks.csv or notes.csv")),
-    responses((status = 200, description = "CSV", content_type = "text/csv"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn export(
-    state: web::Data<AppState>,
-    p: Principal,
-    file: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let object = file
-        .strip_suffix(".csv")
-        .and_then(|plural| Object::ALL.into_iter().find(|o| o.plural() == plural))
-        .ok_or_else(|| AppError::not_found("export"))?;
-    p.manager_or_scope(&state, "exports", Access::Read).await?;
-    let now = state.clock.now();
-    let entry = p.entry("export.created").details(serde_json::json!({ "object": object.name() }));
-    let tenant = p.tenant_id.clone();
-    let defs = state
-        .db
-        .tenant(tenant.clone())
-        .write(move |tdb| {
-            tdb.audit(entry, now)?;
-            Ok(tdb.custom_fields(Some(object))?)
-        })
-        .await?;
-    let header = csv_io::export_header(object, &defs);
-    let first = csv_line(&header)?;
-    let state2 = state.clone();
-    let tenant = p.tenant_id.clone();
-    // (after id, finished) → one page of CSV lines per step.
-    let pages = futures_util::stream::unfold((None::<String>, false), move |(after, finished)| {
-        let (state, tenant, defs, header) = (state2.clone(), tenant.clone(), defs.clone(), header.clone());
-        async move {
-            if finished {
-                return None;
-            }
-            let page = state
-                .db
-                .tenant(tenant.clone())
-                .read(move |tdb| {
-                    let rows = tdb.list_records(&ListSpec {
-                        object,
-                        order: Order::Created { desc: false },
-                        after: after.map(Position::Id),
-                        q: None,
-                        tag: None,
-                        limit: EXPORT_PAGE,
-                        trashed: false,
-                        search: None,
-                    })?;
-                    let mut out = Vec::new();
-                    let mut last = None;
-                    for (row, _) in &rows {
-                        let tags = tdb.record_tag_names(&row.id)?;
-                        let view = records::view(object, row, tags, &defs);
-                        out.extend(csv_line(&csv_io::export_row(&view, &header))?);
-                        last = Some(row.id.clone());
-                    }
-                    Ok((out, last, (rows.len() as i64) < EXPORT_PAGE))
-                })
-                .await;
-            match page {
-                Ok((bytes, last, end)) => Some((Ok::<_, actix_web::Error>(web::Bytes::from(bytes)), (last, end))),
-                Err(e) => {
-                    tracing::error!(error = %e, "export page failed");
-                    Some((Err(actix_web::error::ErrorInternalServerError("export failed")), (None, true)))
-                }
-            }
-        }
-    });
-    let body =
-        futures_util::stream::once(async move { Ok::<_, actix_web::Error>(web::Bytes::from(first)) }).chain(pages);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{}.csv\"", object.plural())))
-        .streaming(body))
-}
-
-fn csv_line(cells: &[String]) -> Result<Vec<u8>, AppError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(cells).map_err(AppError::internal)?;
-    w.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
 }

@@ -9,6 +9,8 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod custom_fields;
+pub mod custom_values;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -135,12 +137,12 @@ routes! {
     },
     "/api/v1/tags" => { get: tags::list, post: tags::create },
     "/api/v1/tags/{id}" => { get: tags::get, patch: tags::update, delete: tags::delete },
-    "/api/v1/custom-values" => { get: tags::list_values, post: tags::create_value },
-    "/api/v1/custom-values/{id}" => { get: tags::get_value, patch: tags::update_value, delete: tags::delete_value },
+    "/api/v1/custom-values" => { get: custom_values::list, post: custom_values::create },
+    "/api/v1/custom-values/{id}" => { get: custom_values::get, patch: custom_values::update, delete: custom_values::delete },
     "/api/v1/imports" => { post: imports::create },
     "/api/v1/imports/{id}" => { get: imports::get },
     "/api/v1/imports/{id}/errors.csv" => { get: imports::errors_csv },
-    "/api/v1/exports/{file}" => { get: imports::export },
+    "/api/v1/exports/{file}" => { get: exports::export },
     "/api/v1/trash" => { get: trash::list },
     "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
     "/api/v1/pipelines" => { get: pipelines::list, post: pipelines::create },

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, health, imports, me, mfa, pages, pipelines, realtime, tags, tenant,
-    trash, users,
+    account, api_keys, audit, auth, custom_fields, custom_values, exports, health, imports, me, mfa, pages, pipelines,
+    realtime, tags, tenant, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -110,17 +110,17 @@ use super::{
         imports::create,
         imports::get,
         imports::errors_csv,
-        imports::export,
+        exports::export,
         tags::list,
         tags::create,
         tags::get,
         tags::update,
         tags::delete,
-        tags::list_values,
-        tags::create_value,
-        tags::get_value,
-        tags::update_value,
-        tags::delete_value,
+        custom_values::list,
+        custom_values::create,
+        custom_values::get,
+        custom_values::update,
+        custom_values::delete,
         custom_fields::list,
         custom_fields::create,
         custom_fields::get,

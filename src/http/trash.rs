@@ -156,7 +156,7 @@ pub async fn list(
                             id: row.id.clone(),
                             deleted_at: stamp(row.deleted_at),
                             purge_at: stamp(row.purge_at),
-                            item: serde_json::to_value(super::tags::CustomValue::from(&row))
+                            item: serde_json::to_value(super::custom_values::CustomValue::from(&row))
                                 .map_err(AppError::internal)?,
                         });
                     }
@@ -228,7 +228,7 @@ pub async fn restore(
                 row.purge_at = None;
                 row.updated_at = now.naive_utc();
                 tdb.save_custom_value(&row)?;
-                serde_json::to_value(super::tags::CustomValue::from(&row)).map_err(AppError::internal)
+                serde_json::to_value(super::custom_values::CustomValue::from(&row)).map_err(AppError::internal)
             }
         })
         .await?;

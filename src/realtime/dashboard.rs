@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::db::dashboard::ValueIs;
 use crate::db::pipelines::Stage;
 use crate::db::TenantDb;
+use crate::domain::Money;
 use crate::error::AppError;
 
 /// The counters, as the `dashboard` snapshot's `data`.
@@ -64,7 +65,9 @@ fn open_deal_summary(props: &[String], pipelines: &[crate::db::pipelines::Pipeli
             }
         };
         buckets[i].count += 1;
-        if let Some(micros) = deal.get("amount").and_then(Value::as_str).and_then(parse_micros) {
+        if let Some(micros) =
+            deal.get("amount").and_then(Value::as_str).and_then(|a| Money::parse(a).ok()).map(|m| m.micros())
+        {
             let currency = deal.get("currency").and_then(Value::as_str).unwrap_or("").to_string();
             add(&mut buckets[i].amounts, &currency, micros);
             add(&mut totals, &currency, micros);
@@ -111,35 +114,9 @@ fn add(sums: &mut Vec<(String, i128)>, currency: &str, micros: i128) {
 fn amounts_json(sums: &[(String, i128)]) -> Value {
     let mut sorted: Vec<&(String, i128)> = sums.iter().collect();
     sorted.sort();
-    Value::Object(sorted.into_iter().map(|(c, m)| (c.clone(), Value::String(format_micros(*m)))).collect())
-}
-
-/// A canonical decimal amount (at most 6 decimals, as the API stores them) in millionths:
-/// sums stay exact.
-fn parse_micros(s: &str) -> Option<i128> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if frac.len() > 6 || int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut micros: i128 = int.parse::<i128>().ok()?.checked_mul(1_000_000)?;
-    if !frac.is_empty() {
-        micros += format!("{frac:0<6}").parse::<i128>().ok()?;
-    }
-    Some(if neg { -micros } else { micros })
-}
-
-/// Millionths back to a decimal string with at least two decimals (`12500.50`).
-fn format_micros(m: i128) -> String {
-    let sign = if m < 0 { "-" } else { "" };
-    let abs = m.unsigned_abs();
-    let frac = format!("{:06}", abs % 1_000_000);
-    let frac = frac.trim_end_matches('0');
-    let frac = if frac.len() < 2 { format!("{frac:0<2}") } else { frac.to_string() };
-    format!("{sign}{}.{frac}", abs / 1_000_000)
+    Value::Object(
+        sorted.into_iter().map(|(c, m)| (c.clone(), Value::String(Money::from_micros(*m).to_string()))).collect(),
+    )
 }
 
 /// The top-level keys of `new` whose values differ from `old`.
@@ -161,13 +138,12 @@ mod tests {
 
     #[test]
     fn money_sums_are_exact() {
-        let a = parse_micros("0.1").unwrap() + parse_micros("0.2").unwrap();
-        assert_eq!(format_micros(a), "0.30");
-        assert_eq!(format_micros(parse_micros("12500.50").unwrap()), "12500.50");
-        assert_eq!(format_micros(parse_micros("999999999999999.999999").unwrap() * 3), "2999999999999999.999997");
-        assert_eq!(format_micros(parse_micros("-0.000001").unwrap()), "-0.000001");
-        assert_eq!(parse_micros("1e5"), None);
-        assert_eq!(parse_micros("1.1234567"), None);
+        let sum =
+            |xs: &[&str]| Money::from_micros(xs.iter().map(|x| Money::parse(x).unwrap().micros()).sum()).to_string();
+        assert_eq!(sum(&["0.1", "0.2"]), "0.30");
+        assert_eq!(sum(&["12500.50"]), "12500.50");
+        assert_eq!(sum(&["999999999999999.999999"; 3]), "2999999999999999.999997");
+        assert_eq!(sum(&["-0.000001"]), "-0.000001");
     }
 
     #[test]

@@ -17,27 +17,8 @@ use actix_web_actors::ws;
 use bytestring::ByteString;
 
 use super::frames::{self, close, ClientFrame, Topic};
-use super::tenant::{CatchUp, Subscribe, TenantActor, Unsubscribe};
+use super::tenant::{CatchUp, Push, SessionCommand, Subscribe, TenantActor, Unsubscribe};
 use super::{Realtime, Refusal, Viewer};
-
-/// A frame for the session, from its tenant actor.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Push {
-    pub topic: Topic,
-    pub seq: i64,
-    pub bytes: ByteString,
-}
-
-/// What a tenant actor tells a session outside the frame stream.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub enum SessionCommand {
-    /// The session could not keep up and has been dropped: close it.
-    SlowConsumer,
-    /// The tenant actor stopped (failure): subscribe again from the last `seq`.
-    TenantRestarted,
-}
 
 pub struct SessionActor {
     id: u64,

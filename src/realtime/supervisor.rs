@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::tenant::TenantActor;
+use super::tenant::{TenantActor, TenantStopped};
 use super::{Inner, Realtime};
 use crate::domain::TenantId;
 
@@ -65,15 +65,6 @@ impl Handler<Spawn> for PlatformSupervisor {
     fn handle(&mut self, msg: Spawn, _: &mut Context<Self>) -> Self::Result {
         self.ensure(&msg.tenant)
     }
-}
-
-/// A tenant actor stopped: idle (nothing to do) or failed (counted, and a fresh one is
-/// started after the back-off; the sessions it had re-subscribe to it from their last seq).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TenantStopped {
-    pub tenant: TenantId,
-    pub failed: bool,
 }
 
 impl Handler<TenantStopped> for PlatformSupervisor {

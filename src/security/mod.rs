@@ -1,9 +1,7 @@
-//! Security primitives with no I/O: password hashing, opaque tokens, the breached-password
-//! list, TOTP, field encryption, recovery codes, the throttling policy and the audit hash
+//! Security primitives with no I/O: password hashing, opaque tokens, TOTP, field encryption, recovery codes, the throttling policy and the audit hash
 //! chain. Anything here that depends on time takes it as an argument.
 
 pub mod audit_chain;
-pub mod common_passwords;
 pub mod crypto;
 pub mod password_hash;
 pub mod qr;

@@ -1,0 +1,101 @@
+//! Tenant-wide custom values (`{key, value}` merge values for templates), with the trash.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::custom_values;
+use super::TenantDb;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = custom_values)]
+pub struct CustomValueRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub value_key: String,
+    pub value: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub purge_at: Option<NaiveDateTime>,
+}
+
+impl TenantDb<'_> {
+    pub fn custom_values(
+        &mut self,
+        trashed: bool,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<CustomValueRow>> {
+        let (conn, tid) = self.parts();
+        let mut q = custom_values::table
+            .filter(custom_values::tenant_id.eq(tid))
+            .select(CustomValueRow::as_select())
+            .into_boxed();
+        q = if trashed {
+            q.filter(custom_values::deleted_at.is_not_null())
+        } else {
+            q.filter(custom_values::deleted_at.is_null())
+        };
+        if let Some(a) = after_id {
+            q = q.filter(custom_values::id.gt(a.to_string()));
+        }
+        q.order(custom_values::id.asc()).limit(limit).load(conn)
+    }
+
+    pub fn custom_value(&mut self, id: &str, trashed: bool) -> QueryResult<Option<CustomValueRow>> {
+        let (conn, tid) = self.parts();
+        let q = custom_values::table
+            .filter(custom_values::tenant_id.eq(tid))
+            .filter(custom_values::id.eq(id))
+            .select(CustomValueRow::as_select());
+        if trashed {
+            q.filter(custom_values::deleted_at.is_not_null()).first(conn).optional()
+        } else {
+            q.filter(custom_values::deleted_at.is_null()).first(conn).optional()
+        }
+    }
+
+    pub fn live_custom_value_keyed(&mut self, key: &str) -> QueryResult<Option<CustomValueRow>> {
+        let (conn, tid) = self.parts();
+        custom_values::table
+            .filter(custom_values::tenant_id.eq(tid))
+            .filter(custom_values::value_key.eq(key))
+            .filter(custom_values::deleted_at.is_null())
+            .select(CustomValueRow::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert_custom_value(&mut self, row: &CustomValueRow) -> QueryResult<()> {
+        diesel::insert_into(custom_values::table).values(row).execute(self.conn())?;
+        Ok(())
+    }
+
+    pub fn save_custom_value(&mut self, row: &CustomValueRow) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(
+            custom_values::table.filter(custom_values::tenant_id.eq(tid)).filter(custom_values::id.eq(&row.id)),
+        )
+        .set((
+            custom_values::value_key.eq(&row.value_key),
+            custom_values::value.eq(&row.value),
+            custom_values::updated_at.eq(row.updated_at),
+            custom_values::deleted_at.eq(row.deleted_at),
+            custom_values::purge_at.eq(row.purge_at),
+        ))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn purge_custom_value(&mut self, id: &str) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::delete(
+            custom_values::table
+                .filter(custom_values::tenant_id.eq(tid))
+                .filter(custom_values::id.eq(id))
+                .filter(custom_values::deleted_at.is_not_null()),
+        )
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,124 @@
+//! What a subscriber may see, and handing each event's frames to the subscribed sessions.
+//! A frame is built once per event and the same bytes go to every session; a session whose
+//! bounded mailbox is full is dropped as a slow consumer, never waited for.
+
+use std::collections::HashMap;
+
+use actix::dev::SendError;
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::{Push, SessionCommand, TenantActor};
+use crate::db::events::EventRow;
+use crate::realtime::frames::{self, Topic};
+
+/// A committed event, ready to send.
+pub(super) struct Delivered {
+    pub(super) seq: i64,
+    pub(super) object: String,
+    pub(super) crm: ByteString,
+    /// The person this event notifies, and the frame.
+    pub(super) notify: Option<(String, ByteString)>,
+}
+
+impl Delivered {
+    pub(super) fn of(e: &EventRow) -> Self {
+        Delivered {
+            seq: e.seq,
+            crm: frames::crm_event(e),
+            notify: frames::assigned_to(e).map(|user| (user, frames::task_assigned(e))),
+            object: e.object.clone(),
+        }
+    }
+
+    /// This event's frame on `topic` for `audience`, if it gets one.
+    pub(super) fn frame_for(&self, topic: Topic, audience: &Audience) -> Option<&ByteString> {
+        match topic {
+            Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
+            Topic::Notifications => self
+                .notify
+                .as_ref()
+                .filter(|(user, _)| audience.user_id.as_deref() == Some(user.as_str()))
+                .map(|(_, b)| b),
+            Topic::Dashboard => None,
+        }
+    }
+}
+
+/// The frames of outbox rows on `topic` for `audience` (the catch-up of a `since` older
+/// than the tenant actor's memory).
+pub fn frames_for(rows: &[EventRow], topic: Topic, audience: &Audience) -> Vec<(i64, ByteString)> {
+    rows.iter().filter_map(|e| Delivered::of(e).frame_for(topic, audience).map(|b| (e.seq, b.clone()))).collect()
+}
+
+/// What a subscriber may see.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    /// `None` for a person (every object); for a key, the objects its scopes can read.
+    pub objects: Option<Vec<&'static str>>,
+    /// The person, for `notifications`.
+    pub user_id: Option<String>,
+}
+
+impl Audience {
+    pub(super) fn sees(&self, object: &str) -> bool {
+        self.objects.as_ref().is_none_or(|o| o.contains(&object))
+    }
+}
+
+pub(super) struct Subscriber {
+    pub(super) session: Recipient<Push>,
+    pub(super) control: Recipient<SessionCommand>,
+    pub(super) audience: Audience,
+    /// Per topic: the last seq this session already has (events up to it are skipped).
+    pub(super) topics: HashMap<Topic, i64>,
+}
+
+impl TenantActor {
+    pub(super) fn fan_out(&mut self, d: &Delivered) {
+        let mut slow = Vec::new();
+        let mut gone = Vec::new();
+        for (id, sub) in &mut self.subscribers {
+            let frames = [Topic::Crm, Topic::Notifications].into_iter().filter_map(|topic| {
+                let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
+                wants.then(|| d.frame_for(topic, &sub.audience).map(|b| (topic, b.clone()))).flatten()
+            });
+            let frames: Vec<(Topic, ByteString)> = frames.collect();
+            for (topic, bytes) in frames {
+                match sub.session.try_send(Push { topic, seq: d.seq, bytes }) {
+                    Ok(()) => {
+                        self.rt.metrics().frames_out.inc();
+                        sub.topics.insert(topic, d.seq);
+                    }
+                    Err(SendError::Full(_)) => {
+                        slow.push(*id);
+                        break;
+                    }
+                    Err(SendError::Closed(_)) => {
+                        gone.push(*id);
+                        break;
+                    }
+                }
+            }
+        }
+        self.drop_subscribers(slow, gone);
+    }
+
+    pub(super) fn drop_subscribers(&mut self, slow: Vec<u64>, gone: Vec<u64>) {
+        for id in slow {
+            if let Some(sub) = self.subscribers.remove(&id) {
+                self.rt.metrics().drops.with_label_values(&["slow_consumer"]).inc();
+                self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
+                // do_send ignores the mailbox bound: the session learns why it is closed
+                // once it drains what it has.
+                sub.control.do_send(SessionCommand::SlowConsumer);
+            }
+        }
+        for id in gone {
+            if let Some(sub) = self.subscribers.remove(&id) {
+                self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
+            }
+        }
+        self.note_subscriptions();
+    }
+}

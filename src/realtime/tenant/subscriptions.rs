@@ -1,0 +1,130 @@
+//! Subscribing with resume, and unsubscribing. A subscription is answered with how the
+//! session catches up (frames from memory, a range to read from the outbox, or a reset);
+//! live frames all have `seq` above the head it was given, so there are no gaps or
+//! duplicates.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::fanout::{Audience, Subscriber};
+use super::{Push, SessionCommand, TenantActor};
+use crate::realtime::frames::Topic;
+
+/// A session subscribes to a topic, optionally resuming after `since`.
+#[derive(Message)]
+#[rtype(result = "SubscribeReply")]
+pub struct Subscribe {
+    pub session_id: u64,
+    pub session: Recipient<Push>,
+    pub control: Recipient<SessionCommand>,
+    pub audience: Audience,
+    pub topic: Topic,
+    pub since: Option<i64>,
+}
+
+/// How the session catches up before live frames (which all have `seq > head`) arrive.
+#[derive(Debug, MessageResponse)]
+pub struct SubscribeReply {
+    /// The last seq the tenant actor has fanned out.
+    pub head: i64,
+    pub catch_up: CatchUp,
+}
+
+#[derive(Debug)]
+pub enum CatchUp {
+    /// Nothing to replay.
+    None,
+    /// These frames, from memory, in order.
+    Frames(Vec<(i64, ByteString)>),
+    /// Read `(since, head]` from the outbox.
+    Outbox { since: i64 },
+    /// `since` cannot be replayed: refetch, then continue live after `head`.
+    Reset { reason: &'static str },
+}
+
+impl Handler<Subscribe> for TenantActor {
+    type Result = SubscribeReply;
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> SubscribeReply {
+        let head = self.delivered;
+        let sub = self.subscribers.entry(msg.session_id).or_insert_with(|| Subscriber {
+            session: msg.session,
+            control: msg.control,
+            audience: msg.audience,
+            topics: HashMap::new(),
+        });
+        if !sub.topics.contains_key(&msg.topic) {
+            self.rt.metrics().subscriptions.inc();
+        }
+        let catch_up = match (msg.topic, msg.since) {
+            (Topic::Dashboard, _) => {
+                sub.topics.insert(Topic::Dashboard, -1);
+                CatchUp::None
+            }
+            (_, None) => CatchUp::None,
+            (_, Some(since)) if since == head => CatchUp::None,
+            (_, Some(since)) if since > head || since < 0 => CatchUp::Reset { reason: "unknown_seq" },
+            (_, Some(since)) if head - since > self.rt.limits().replay_max => CatchUp::Reset { reason: "too_old" },
+            (topic, Some(since)) => {
+                let oldest = self.history.front().map(|d| d.seq).unwrap_or(head + 1);
+                if since + 1 >= oldest {
+                    let frames = self
+                        .history
+                        .iter()
+                        .filter(|d| d.seq > since)
+                        .filter_map(|d| d.frame_for(topic, &sub.audience).map(|b| (d.seq, b.clone())))
+                        .collect();
+                    CatchUp::Frames(frames)
+                } else {
+                    CatchUp::Outbox { since }
+                }
+            }
+        };
+        if msg.topic != Topic::Dashboard {
+            sub.topics.insert(msg.topic, head);
+        }
+        if msg.topic == Topic::Dashboard {
+            match self.dashboard.clone() {
+                Some(snapshot) if !self.dashboard_dirty && !self.dashboard_running => self.publish_dashboard(snapshot),
+                _ => self.refresh_dashboard(ctx),
+            }
+        }
+        SubscribeReply { head, catch_up }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub session_id: u64,
+    /// `None`: the session is closing, drop all its topics.
+    pub topic: Option<Topic>,
+}
+
+impl Handler<Unsubscribe> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        let metrics = self.rt.metrics().clone();
+        match msg.topic {
+            Some(topic) => {
+                if let Some(sub) = self.subscribers.get_mut(&msg.session_id) {
+                    if sub.topics.remove(&topic).is_some() {
+                        metrics.subscriptions.dec();
+                    }
+                    if sub.topics.is_empty() {
+                        self.subscribers.remove(&msg.session_id);
+                    }
+                }
+            }
+            None => {
+                if let Some(sub) = self.subscribers.remove(&msg.session_id) {
+                    metrics.subscriptions.sub(sub.topics.len() as i64);
+                }
+            }
+        }
+        self.note_subscriptions();
+    }
+}
