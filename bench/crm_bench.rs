@@ -9,6 +9,8 @@
 //! The server runs in this process on its own worker threads; the client shares the
 //! machine, as a load balancer's client would not, so figures are a floor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;

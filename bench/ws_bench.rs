@@ -11,6 +11,8 @@
 //! (p50/p99), and delivered messages per second. Client and server share the machine's
 //! two cores, so figures are a floor for both. No assertions: it measures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -99,7 +99,10 @@ pub fn parse(
         }
         let one_of = object.needs_one_of();
         if !one_of.is_empty() && !one_of.iter().any(|k| out.props.get(*k).is_some_and(|v| !v.is_null())) {
-            errors.push(FieldError::new(one_of[0], format!("one of {} is required", one_of.join(", "))));
+            errors.push(FieldError::new(
+                one_of.first().copied().unwrap_or("body"),
+                format!("one of {} is required", one_of.join(", ")),
+            ));
         }
     }
     if errors.is_empty() {

@@ -13,7 +13,7 @@ use super::objects::Object;
 use super::records::{self, ChangeActor};
 use crate::db::custom_fields::CustomFieldRow;
 use crate::db::TenantTx;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, RecordId};
 use crate::error::AppError;
 
 /// How items are matched to records.
@@ -91,9 +91,7 @@ pub fn apply(
         Mode::Create => None,
         Mode::Update => {
             let raw = body.get("id").and_then(Value::as_str).ok_or(ItemError::Unaddressed(Unaddressed::IdMissing))?;
-            let id = uuid::Uuid::parse_str(raw)
-                .map(|u| u.to_string())
-                .map_err(|_| ItemError::Unaddressed(Unaddressed::IdMalformed))?;
+            let id = RecordId::parse(raw).ok_or(ItemError::Unaddressed(Unaddressed::IdMalformed))?;
             t.record(object, &id, false)?.ok_or(ItemError::Unaddressed(Unaddressed::NoSuchRecord))?;
             Some(id)
         }
@@ -102,7 +100,7 @@ pub fn apply(
                 body.get("email").and_then(Value::as_str).ok_or(ItemError::Unaddressed(Unaddressed::EmailMissing))?;
             let email = EmailAddress::parse(raw)
                 .map_err(|m| ItemError::Unaddressed(Unaddressed::EmailInvalid(m.to_string())))?;
-            t.contact_by_email(email.as_str())?
+            t.contact_by_email(email.as_str())?.map(RecordId::from_db)
         }
     };
     match target {

@@ -14,7 +14,7 @@ use crate::db::custom_fields::CustomFieldRow;
 use crate::db::events::NewEvent;
 use crate::db::records::{FieldIndex, RecordRow};
 use crate::db::{TenantDb, TenantTx};
-use crate::domain::UserId;
+use crate::domain::{PipelineId, RecordId, UserId};
 use crate::error::{AppError, FieldError};
 
 /// How long a deleted record can be restored.
@@ -125,7 +125,7 @@ fn check_refs(
         match (pipeline_id, stage_id) {
             (None, None) => {}
             (None, Some(_)) => errors.push(FieldError::new("pipeline_id", "is required with stage_id")),
-            (Some(pid), stage) => match tdb.pipeline(&pid)? {
+            (Some(pid), stage) => match tdb.pipeline(&PipelineId::from_db(pid))? {
                 None => errors.push(FieldError::new("pipeline_id", "is not a pipeline of this portal")),
                 Some(p) => {
                     let stages = p.stage_list();
@@ -236,21 +236,23 @@ pub fn create(
     Ok(v)
 }
 
-pub fn get(tdb: &mut TenantDb<'_>, object: Object, id: &str, defs: &[CustomFieldRow]) -> Result<Value, AppError> {
-    let row = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
+pub fn get(tdb: &mut TenantDb<'_>, object: Object, id: &RecordId, defs: &[CustomFieldRow]) -> Result<Value, AppError> {
+    let rid = id;
+    let row = tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     load_view(tdb, object, &row, defs)
 }
 
 pub fn update(
     tdb: &mut TenantTx<'_>,
     object: Object,
-    id: &str,
+    id: &RecordId,
     parsed: Parsed,
     defs: &[CustomFieldRow],
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<Value, AppError> {
-    let mut row = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
+    let (rid, id) = (id, id.as_str());
+    let mut row = tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     check_links(tdb, &parsed)?;
     let before = load_view(tdb, object, &row, defs)?;
     let touched: Vec<String> = parsed.props.keys().cloned().collect();
@@ -329,13 +331,14 @@ fn diff(before: &Value, after: &Value) -> Map<String, Value> {
 pub fn trash(
     tdb: &mut TenantTx<'_>,
     object: Object,
-    id: &str,
+    id: &RecordId,
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
+    let (rid, id) = (id, id.as_str());
+    tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let purge_at = now + trash_retention();
-    tdb.set_trashed(id, Some(now.naive_utc()), Some(purge_at.naive_utc()))?;
+    tdb.set_trashed(rid, Some(now.naive_utc()), Some(purge_at.naive_utc()))?;
     tdb.append_event(event(object, "deleted", id, actor, json!({"id": id}), None), now);
     Ok(())
 }
@@ -344,15 +347,16 @@ pub fn trash(
 pub fn restore(
     tdb: &mut TenantTx<'_>,
     object: Object,
-    id: &str,
+    id: &RecordId,
     defs: &[CustomFieldRow],
     actor: &ChangeActor,
     now: DateTime<Utc>,
 ) -> Result<Value, AppError> {
-    let row = tdb.record(object, id, true)?.ok_or_else(|| AppError::not_found(object.name()))?;
+    let (rid, id) = (id, id.as_str());
+    let row = tdb.record(object, rid, true)?.ok_or_else(|| AppError::not_found(object.name()))?;
     check_email_free(tdb, row.email_lower.as_deref(), Some(id))?;
-    tdb.set_trashed(id, None, None)?;
-    let live = tdb.record(object, id, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
+    tdb.set_trashed(rid, None, None)?;
+    let live = tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let v = load_view(tdb, object, &live, defs)?;
     tdb.append_event(event(object, "restored", id, actor, v.clone(), None), now);
     Ok(v)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::api_keys;
 use super::TenantDb;
+use crate::domain::ApiKeyId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_keys)]
@@ -43,7 +44,8 @@ impl TenantDb<'_> {
             .load(conn)
     }
 
-    pub fn find_key(&mut self, id: &str) -> QueryResult<Option<ApiKeyRow>> {
+    pub fn find_key(&mut self, id: &ApiKeyId) -> QueryResult<Option<ApiKeyRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         api_keys::table
             .filter(api_keys::tenant_id.eq(tid))
@@ -56,11 +58,12 @@ impl TenantDb<'_> {
     /// Replaces the secret; the old one stops working with this commit.
     pub fn rotate_key(
         &mut self,
-        id: &str,
+        id: &ApiKeyId,
         key_hash: &str,
         display_prefix: &str,
         now: NaiveDateTime,
     ) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::update(api_keys::table.filter(api_keys::tenant_id.eq(tid)).filter(api_keys::id.eq(id)))
             .set((
@@ -72,7 +75,8 @@ impl TenantDb<'_> {
         Ok(n == 1)
     }
 
-    pub fn delete_key(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn delete_key(&mut self, id: &ApiKeyId) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::delete(api_keys::table.filter(api_keys::tenant_id.eq(tid)).filter(api_keys::id.eq(id)))
             .execute(conn)?;
@@ -80,7 +84,8 @@ impl TenantDb<'_> {
     }
 
     /// Records use, at most once a minute per key.
-    pub fn touch_key(&mut self, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    pub fn touch_key(&mut self, id: &ApiKeyId, now: NaiveDateTime) -> QueryResult<()> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let stale = now - chrono::Duration::seconds(60);
         diesel::update(

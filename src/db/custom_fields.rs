@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::schema::custom_fields;
 use super::TenantDb;
 use crate::crm::objects::{custom_kind, FieldSpec, Object};
+use crate::domain::CustomFieldId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = custom_fields)]
@@ -43,7 +44,8 @@ impl CustomFieldRow {
 
 impl TenantDb<'_> {
     /// Deletes a trashed definition and its indexed values for good.
-    pub fn purge_custom_field(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn purge_custom_field(&mut self, id: &CustomFieldId) -> QueryResult<bool> {
+        let id = id.as_str();
         use super::schema::record_values;
         let (conn, tid) = self.parts();
         let n = diesel::delete(
@@ -76,7 +78,8 @@ impl TenantDb<'_> {
         q.order(custom_fields::id.asc()).load(conn)
     }
 
-    pub fn custom_field(&mut self, id: &str, trashed: bool) -> QueryResult<Option<CustomFieldRow>> {
+    pub fn custom_field(&mut self, id: &CustomFieldId, trashed: bool) -> QueryResult<Option<CustomFieldRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let q = custom_fields::table
             .filter(custom_fields::tenant_id.eq(tid))

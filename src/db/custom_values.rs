@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::custom_values;
 use super::TenantDb;
+use crate::domain::CustomValueId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = custom_values)]
@@ -42,7 +43,8 @@ impl TenantDb<'_> {
         q.order(custom_values::id.asc()).limit(limit).load(conn)
     }
 
-    pub fn custom_value(&mut self, id: &str, trashed: bool) -> QueryResult<Option<CustomValueRow>> {
+    pub fn custom_value(&mut self, id: &CustomValueId, trashed: bool) -> QueryResult<Option<CustomValueRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let q = custom_values::table
             .filter(custom_values::tenant_id.eq(tid))
@@ -87,7 +89,8 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    pub fn purge_custom_value(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn purge_custom_value(&mut self, id: &CustomValueId) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::delete(
             custom_values::table

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::imports;
 use super::TenantDb;
+use crate::domain::ImportId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = imports)]
@@ -51,7 +52,8 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    pub fn import_status(&mut self, id: &str) -> QueryResult<Option<ImportStatus>> {
+    pub fn import_status(&mut self, id: &ImportId) -> QueryResult<Option<ImportStatus>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         imports::table
             .filter(imports::tenant_id.eq(tid))
@@ -66,7 +68,7 @@ impl TenantDb<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn advance_import(
         &mut self,
-        id: &str,
+        id: &ImportId,
         owner: &str,
         next_row: i64,
         imported: i64,
@@ -76,6 +78,7 @@ impl TenantDb<'_> {
         now: NaiveDateTime,
         lease_until: NaiveDateTime,
     ) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::update(
             imports::table
@@ -97,7 +100,8 @@ impl TenantDb<'_> {
     }
 
     /// Hands the lease back (between chunks) so any worker may continue the import.
-    pub fn release_import(&mut self, id: &str, owner: &str) -> QueryResult<()> {
+    pub fn release_import(&mut self, id: &ImportId, owner: &str) -> QueryResult<()> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         diesel::update(
             imports::table
@@ -110,7 +114,8 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    pub fn fail_import(&mut self, id: &str, errors: &str, now: NaiveDateTime) -> QueryResult<()> {
+    pub fn fail_import(&mut self, id: &ImportId, errors: &str, now: NaiveDateTime) -> QueryResult<()> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         diesel::update(imports::table.filter(imports::tenant_id.eq(tid)).filter(imports::id.eq(id)))
             .set((

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{pipelines, records};
 use super::TenantDb;
+use crate::domain::PipelineId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = pipelines)]
@@ -41,7 +42,8 @@ impl TenantDb<'_> {
             .load(conn)
     }
 
-    pub fn pipeline(&mut self, id: &str) -> QueryResult<Option<PipelineRow>> {
+    pub fn pipeline(&mut self, id: &PipelineId) -> QueryResult<Option<PipelineRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         pipelines::table
             .filter(pipelines::tenant_id.eq(tid))
@@ -69,7 +71,8 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    pub fn delete_pipeline(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn delete_pipeline(&mut self, id: &PipelineId) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::delete(pipelines::table.filter(pipelines::tenant_id.eq(tid)).filter(pipelines::id.eq(id)))
             .execute(conn)?;

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{record_tags, tags};
 use super::TenantDb;
+use crate::domain::TagId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tags)]
@@ -42,7 +43,8 @@ impl TenantDb<'_> {
         Ok(out)
     }
 
-    pub fn tag(&mut self, id: &str, trashed: bool) -> QueryResult<Option<TagRow>> {
+    pub fn tag(&mut self, id: &TagId, trashed: bool) -> QueryResult<Option<TagRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let q = tags::table.filter(tags::tenant_id.eq(tid)).filter(tags::id.eq(id)).select(TagRow::as_select());
         if trashed {
@@ -81,7 +83,8 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    pub fn purge_tag(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn purge_tag(&mut self, id: &TagId) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::delete(
             tags::table.filter(tags::tenant_id.eq(tid)).filter(tags::id.eq(id)).filter(tags::deleted_at.is_not_null()),

@@ -55,3 +55,10 @@ macro_rules! id_type {
 id_type!(TenantId);
 id_type!(UserId);
 id_type!(SessionId);
+id_type!(RecordId);
+id_type!(TagId);
+id_type!(PipelineId);
+id_type!(CustomFieldId);
+id_type!(CustomValueId);
+id_type!(ImportId);
+id_type!(ApiKeyId);

@@ -9,7 +9,9 @@ pub mod password;
 pub mod role;
 
 pub use email::EmailAddress;
-pub use ids::{SessionId, TenantId, UserId};
+pub use ids::{
+    ApiKeyId, CustomFieldId, CustomValueId, ImportId, PipelineId, RecordId, SessionId, TagId, TenantId, UserId,
+};
 pub use money::Money;
 pub use password::Password;
 pub use role::Role;

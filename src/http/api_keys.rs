@@ -10,6 +10,7 @@ use super::extract::Json;
 use super::principal::{Principal, RESOURCES};
 use super::AppState;
 use crate::db::api_keys::ApiKeyRow;
+use crate::domain::ApiKeyId;
 use crate::error::{AppError, FieldError};
 use crate::security::tokens;
 
@@ -177,7 +178,7 @@ pub async fn rotate(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     p.manager()?;
-    let id = path.into_inner();
+    let id = ApiKeyId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("api key"))?;
     let key = tokens::generate(tokens::API_KEY_PREFIX)?;
     let (hash, prefix) = (tokens::digest(&key), display_prefix(&key));
     let now = state.clock.now();
@@ -194,7 +195,7 @@ pub async fn rotate(
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RotatedApiKey { id, key }))
+    Ok(HttpResponse::Ok().json(RotatedApiKey { id: id.to_string(), key }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
@@ -210,7 +211,7 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     p.manager()?;
-    let id = path.into_inner();
+    let id = ApiKeyId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("api key"))?;
     let now = state.clock.now();
     let entry = p.entry("api_key.deleted").target("api_key", &id);
     state

@@ -12,6 +12,7 @@ use super::principal::{Access, Principal};
 use super::AppState;
 use crate::crm::objects::{Object, CUSTOM_TYPES};
 use crate::db::custom_fields::CustomFieldRow;
+use crate::domain::CustomFieldId;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -198,7 +199,7 @@ pub async fn create(
     responses((status = 200, body = CustomField), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "custom_fields", Access::Read).await?;
-    let id = id.into_inner();
+    let id = CustomFieldId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom field"))?;
     let row = state
         .db
         .tenant(p.tenant_id.clone())
@@ -222,7 +223,7 @@ pub async fn update(
     body: Json<CustomFieldPatch>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
-    let id = id.into_inner();
+    let id = CustomFieldId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom field"))?;
     let patch = body.0;
     let now = state.clock.now().naive_utc();
     let row = state
@@ -259,7 +260,7 @@ pub async fn update(
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
-    let id = id.into_inner();
+    let id = CustomFieldId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom field"))?;
     let now = state.clock.now();
     state
         .db

@@ -11,6 +11,7 @@ use super::paging::{encode_cursor, finish_page, Page, PageQuery};
 use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::custom_values::CustomValueRow;
+use crate::domain::CustomValueId;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,7 +137,7 @@ pub async fn create(
     responses((status = 200, body = CustomValue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "custom_values", Access::Read).await?;
-    let id = id.into_inner();
+    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
     let row = state
         .db
         .tenant(p.tenant_id.clone())
@@ -157,7 +158,7 @@ pub async fn update(
     body: Json<CustomValueInput>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "custom_values", Access::Write).await?;
-    let id = id.into_inner();
+    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
     let b = body.0;
     let now = state.clock.now().naive_utc();
     let row = state
@@ -193,7 +194,7 @@ pub async fn update(
     responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "custom_values", Access::Write).await?;
-    let id = id.into_inner();
+    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
     let now = state.clock.now();
     state
         .db

@@ -95,7 +95,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
 /// U+0000 can only reach a JSON string as the escape `\u0000`; PostgreSQL text cannot
 /// hold it, so a body carrying one is refused whole, naming where, on every backend.
 fn refuse_nul(body: &[u8]) -> Result<(), AppError> {
-    let escaped = body.windows(6).any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|b| *b == b'0'));
+    let escaped = body.windows(6).any(|w| w.starts_with(b"\\u0000"));
     if !escaped {
         return Ok(());
     }

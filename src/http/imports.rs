@@ -16,6 +16,7 @@ use crate::crm::csv_io;
 use crate::crm::import::{self, Mode, RowError};
 use crate::crm::objects::Object;
 use crate::db::imports::{ImportRow, ImportStatus};
+use crate::domain::ImportId;
 use crate::error::{AppError, FieldError};
 
 /// The largest CSV accepted.
@@ -179,6 +180,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
 
 async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
     p.manager_or_scope(state, "imports", Access::Read).await?;
+    let id = ImportId::parse(&id).ok_or_else(|| AppError::not_found("import"))?;
     state
         .db
         .tenant(p.tenant_id.clone())

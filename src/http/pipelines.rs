@@ -13,6 +13,7 @@ use super::extract::Json;
 use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::pipelines::{PipelineRow, Stage};
+use crate::domain::PipelineId;
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -147,7 +148,7 @@ pub async fn create(
     responses((status = 200, body = Pipeline), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "pipelines", Access::Read).await?;
-    let id = id.into_inner();
+    let id = PipelineId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("pipeline"))?;
     let row = state
         .db
         .tenant(p.tenant_id.clone())
@@ -171,7 +172,7 @@ pub async fn update(
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let id = id.into_inner();
+    let id = PipelineId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("pipeline"))?;
     let b = body.0;
     let now = state.clock.now().naive_utc();
     let row = state
@@ -219,13 +220,13 @@ pub async fn update(
         (status = 409, description = "Deals use it", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let id = id.into_inner();
+    let id = PipelineId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("pipeline"))?;
     state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |tdb| {
             tdb.pipeline(&id)?.ok_or_else(|| AppError::not_found("pipeline"))?;
-            if tdb.deals_using("pipeline_id", std::slice::from_ref(&id))? > 0 {
+            if tdb.deals_using("pipeline_id", &[id.to_string()])? > 0 {
                 return Err(AppError::conflict("deals use this pipeline; move or delete them first"));
             }
             tdb.delete_pipeline(&id)?;

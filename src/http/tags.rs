@@ -12,6 +12,7 @@ use super::paging::{encode_cursor, finish_page, Page, PageQuery};
 use super::principal::{Access, Principal};
 use super::AppState;
 use crate::db::tags::TagRow;
+use crate::domain::TagId;
 use crate::error::AppError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,14 +107,15 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<TagInpu
     responses((status = 200, body = Tag), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "tags", Access::Read).await?;
-    let id = id.into_inner();
+    let id = TagId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("tag"))?;
     let tag = state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |tdb| {
             tdb.tag(&id, false)?.ok_or_else(|| AppError::not_found("tag"))?;
             let all = tdb.tags(false, None, i64::MAX)?;
-            let (row, n) = all.into_iter().find(|(t, _)| t.id == id).ok_or_else(|| AppError::not_found("tag"))?;
+            let (row, n) =
+                all.into_iter().find(|(t, _)| t.id == id.as_str()).ok_or_else(|| AppError::not_found("tag"))?;
             Ok(Tag::of(&row, n))
         })
         .await?;
@@ -132,7 +134,7 @@ pub async fn update(
     body: Json<TagInput>,
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, "tags", Access::Write).await?;
-    let id = id.into_inner();
+    let id = TagId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("tag"))?;
     let name = tag_name(&body.0.name)?;
     let row = state
         .db
@@ -159,7 +161,7 @@ pub async fn update(
     responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "tags", Access::Write).await?;
-    let id = id.into_inner();
+    let id = TagId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("tag"))?;
     let now = state.clock.now();
     state
         .db

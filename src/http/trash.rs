@@ -13,6 +13,7 @@ use super::AppState;
 use crate::crm::objects::Object;
 use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::records;
+use crate::domain::{CustomFieldId, CustomValueId, RecordId, TagId};
 use crate::error::AppError;
 
 /// What can be in the trash.
@@ -184,6 +185,12 @@ pub async fn restore(
     let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
     p.manager_or_scope(&state, resource(t), Access::Write).await?;
     let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("item"))?.to_string();
+    let (record, field, tag, value) = (
+        RecordId::from_db(id.clone()),
+        CustomFieldId::from_db(id.clone()),
+        TagId::from_db(id.clone()),
+        CustomValueId::from_db(id),
+    );
     let actor = change_actor(&p);
     let now = state.clock.now();
     let restored = state
@@ -192,10 +199,10 @@ pub async fn restore(
         .write(move |tdb| match t {
             TrashType::Record(object) => {
                 let defs = tdb.custom_fields(Some(object))?;
-                records::restore(tdb, object, &id, &defs, &actor, now)
+                records::restore(tdb, object, &record, &defs, &actor, now)
             }
             TrashType::CustomField => {
-                let mut row = tdb.custom_field(&id, true)?.ok_or_else(|| AppError::not_found("custom field"))?;
+                let mut row = tdb.custom_field(&field, true)?.ok_or_else(|| AppError::not_found("custom field"))?;
                 let object = Object::parse(&row.object).ok_or_else(|| AppError::not_found("custom field"))?;
                 if tdb.live_custom_field_by_key(object, &row.field_key)?.is_some() {
                     return Err(AppError::conflict(format!(
@@ -210,7 +217,7 @@ pub async fn restore(
                 serde_json::to_value(CustomField::from(&row)).map_err(AppError::internal)
             }
             TrashType::Tag => {
-                let mut row = tdb.tag(&id, true)?.ok_or_else(|| AppError::not_found("tag"))?;
+                let mut row = tdb.tag(&tag, true)?.ok_or_else(|| AppError::not_found("tag"))?;
                 if tdb.live_tag_named(&row.name_lower)?.is_some() {
                     return Err(AppError::conflict(format!("another tag is now named {}", row.name)));
                 }
@@ -220,7 +227,7 @@ pub async fn restore(
                 serde_json::to_value(super::tags::Tag::of(&row, 0)).map_err(AppError::internal)
             }
             TrashType::CustomValue => {
-                let mut row = tdb.custom_value(&id, true)?.ok_or_else(|| AppError::not_found("custom value"))?;
+                let mut row = tdb.custom_value(&value, true)?.ok_or_else(|| AppError::not_found("custom value"))?;
                 if tdb.live_custom_value_keyed(&row.value_key)?.is_some() {
                     return Err(AppError::conflict(format!("the key {} was taken meanwhile", row.value_key)));
                 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::system::{self, System};
 use crate::db::{Db, TenantDb};
-use crate::domain::{Role, SessionId, TenantId, UserId};
+use crate::domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
 use crate::error::AppError;
 
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub enum Actor {
 /// A credential whose last use is more than a minute old.
 pub enum Used {
     Session(SessionId),
-    Key(String),
+    Key(ApiKeyId),
 }
 
 /// What a credential resolves to.
@@ -54,7 +54,7 @@ pub async fn resolve(db: &Db, digest: String, is_key: bool, now: DateTime<Utc>) 
 fn resolve_with(s: &mut System<'_>, digest: &str, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
     if is_key {
         let key = s.key_by_hash(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-        let used = stale(key.last_used_at, now).then(|| Used::Key(key.id.clone()));
+        let used = stale(key.last_used_at, now).then(|| Used::Key(ApiKeyId::from_db(key.id.clone())));
         let scopes = key.scope_list();
         return Ok(Resolved {
             tenant: TenantId::from_db(key.tenant_id),

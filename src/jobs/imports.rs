@@ -14,7 +14,7 @@ use crate::crm::objects::Object;
 use crate::crm::records::ChangeActor;
 use crate::db::imports::ImportRow;
 use crate::db::{system, Db};
-use crate::domain::TenantId;
+use crate::domain::{ImportId, TenantId};
 use crate::error::AppError;
 
 /// Chunks an import may run per claim before others get a turn.
@@ -93,12 +93,13 @@ async fn run(
         let end = (start + chunk).min(rows.len());
         let done = end >= rows.len();
         let now = clock.now();
-        let (rows2, plan2, owner2, id2) = (rows.clone(), plan.clone(), owner.to_string(), job.id.clone());
+        let (rows2, plan2, owner2, id2) =
+            (rows.clone(), plan.clone(), owner.to_string(), ImportId::from_db(job.id.clone()));
         let (mut imp, mut fl, mut errs) = (imported, failed, errors.clone());
         let outcome = db
             .tenant(tenant.clone())
             .write(move |t| {
-                for (i, record) in rows2[start..end].iter().enumerate() {
+                for (i, record) in rows2.iter().skip(start).take(end - start).enumerate() {
                     let row_no = (start + i + 1) as i64;
                     match t.savepoint(|t| import::apply_row(t, &plan2, record, now)) {
                         Ok(()) => imp += 1,
@@ -150,7 +151,7 @@ async fn run(
         }
         chunks_left -= 1;
         if chunks_left == 0 {
-            let (id, o) = (job.id.clone(), owner.to_string());
+            let (id, o) = (ImportId::from_db(job.id.clone()), owner.to_string());
             db.tenant(tenant.clone()).write(move |t| Ok(t.release_import(&id, &o)?)).await?;
             return Ok(Outcome::Yielded { import: job.id });
         }
@@ -160,7 +161,7 @@ async fn run(
 async fn fail(db: &Db, clock: &Clock, tenant: &TenantId, id: &str, message: &str) -> Result<(), AppError> {
     let errors = serde_json::to_string(&[RowError { row: 0, column: String::new(), message: message.to_string() }])
         .map_err(AppError::internal)?;
-    let id = id.to_string();
+    let id = ImportId::from_db(id.to_string());
     let now = clock.now().naive_utc();
     db.tenant(tenant.clone()).write(move |t| Ok(t.fail_import(&id, &errors, now)?)).await
 }

@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::crm::objects::Object;
 use crate::db::events::NewEvent;
 use crate::db::{system, Db};
-use crate::domain::TenantId;
+use crate::domain::{CustomFieldId, CustomValueId, RecordId, TagId, TenantId};
 use crate::error::AppError;
 
 /// At most this many items of each kind per pass, so one pass never holds a long
@@ -38,7 +38,7 @@ pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
         let due = system::enter(tx)?.due_for_purge(now.naive_utc(), BATCH)?;
         for (tenant, object, id) in due.records {
             let mut t = tx.tenant(&TenantId::from_db(tenant))?;
-            if t.purge_record(&id)? {
+            if t.purge_record(&RecordId::from_db(id.clone()))? {
                 let object = Object::parse(&object).map(Object::name).unwrap_or("record");
                 t.append_event(
                     NewEvent {
@@ -56,13 +56,15 @@ pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
             }
         }
         for (tenant, id) in due.custom_fields {
-            done.custom_fields += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_field(&id)?);
+            done.custom_fields +=
+                usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_field(&CustomFieldId::from_db(id))?);
         }
         for (tenant, id) in due.tags {
-            done.tags += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_tag(&id)?);
+            done.tags += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_tag(&TagId::from_db(id))?);
         }
         for (tenant, id) in due.custom_values {
-            done.custom_values += usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_value(&id)?);
+            done.custom_values +=
+                usize::from(tx.tenant(&TenantId::from_db(tenant))?.purge_custom_value(&CustomValueId::from_db(id))?);
         }
         done.idempotency_keys =
             tx.platform().expire_idempotency_keys((now - crate::db::idempotency::retention()).naive_utc())?;

@@ -57,19 +57,20 @@ fn open_deal_summary(props: &[String], pipelines: &[crate::db::pipelines::Pipeli
         let Ok(deal) = serde_json::from_str::<Map<String, Value>>(p) else { continue };
         let pipeline_id = deal.get("pipeline_id").cloned().unwrap_or(Value::Null);
         let stage_id = deal.get("stage_id").cloned().unwrap_or(Value::Null);
-        let i = match buckets.iter().position(|b| b.pipeline_id == pipeline_id && b.stage_id == stage_id) {
-            Some(i) => i,
+        let bucket = match buckets.iter().position(|b| b.pipeline_id == pipeline_id && b.stage_id == stage_id) {
+            Some(i) => buckets.get_mut(i),
             None => {
                 buckets.push(Bucket { pipeline_id, stage_id, count: 0, amounts: Vec::new() });
-                buckets.len() - 1
+                buckets.last_mut()
             }
         };
-        buckets[i].count += 1;
+        let Some(bucket) = bucket else { continue };
+        bucket.count += 1;
         if let Some(micros) =
             deal.get("amount").and_then(Value::as_str).and_then(|a| Money::parse(a).ok()).map(|m| m.micros())
         {
             let currency = deal.get("currency").and_then(Value::as_str).unwrap_or("").to_string();
-            add(&mut buckets[i].amounts, &currency, micros);
+            add(&mut bucket.amounts, &currency, micros);
             add(&mut totals, &currency, micros);
         }
     }

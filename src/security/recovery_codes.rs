@@ -14,7 +14,8 @@ pub fn generate() -> anyhow::Result<Vec<String>> {
             let mut raw = [0u8; 16];
             getrandom::getrandom(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             // 256 % 31 != 0: reject-free mapping has a tiny bias (< 1%), irrelevant at 79 bits.
-            let chars: Vec<char> = raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+            let chars: Vec<char> =
+                raw.iter().filter_map(|b| ALPHABET.get(*b as usize % ALPHABET.len()).map(|c| *c as char)).collect();
             Ok(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
         })
         .collect()

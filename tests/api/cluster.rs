@@ -13,7 +13,7 @@ use organizeo::config::Secret;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{wait_for, Signed, TestApp};
+use crate::helpers::{wait_for, TestApp};
 use crate::ws::Ws;
 
 pub const REDIS_ENV: &str = "ORGANIZEO_TEST_REDIS_URL";
@@ -43,12 +43,6 @@ async fn bus_connected(app: &TestApp, up: bool) {
     .await;
 }
 
-async fn contact(app: &TestApp, who: &Signed, email: &str) -> Value {
-    let r = app.post("/api/v1/contacts", &json!({"email": email}), Some(&who.token)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
-}
-
 async fn seqs(ws: &mut Ws, n: usize) -> Vec<i64> {
     let mut got = Vec::new();
     while got.len() < n {
@@ -73,14 +67,14 @@ async fn a_write_on_one_node_reaches_a_websocket_on_the_other_once_in_order(app:
     on_a.subscribe("crm", None).await;
     // Writes on A, some of them concurrent, then one on B.
     for i in 0..5 {
-        contact(&a, &owner, &format!("a{i}@x.example")).await;
+        a.contact(&owner, json!({"email": &format!("a{i}@x.example")})).await;
     }
     let burst = (5..15).map(|i| {
         let (a, owner) = (&a, &owner);
-        async move { contact(a, owner, &format!("a{i}@x.example")).await }
+        async move { a.contact(owner, json!({"email": &format!("a{i}@x.example")})).await }
     });
     futures_util::future::join_all(burst).await;
-    contact(&b, &owner, "b@x.example").await;
+    b.contact(&owner, json!({"email": "b@x.example"})).await;
     let expected: Vec<i64> = (1..=16).collect();
     assert_eq!(seqs(&mut on_b, 16).await, expected, "node B: every event once, in order");
     assert_eq!(seqs(&mut on_a, 16).await, expected, "node A: B's write too");
@@ -146,22 +140,22 @@ async fn without_redis_nodes_keep_serving_and_catch_up(app: TestApp) {
     let owner = a.signup("Acme", "ada@acme.example").await;
     let mut on_b = b.ws(&owner.token).await;
     on_b.subscribe("crm", None).await;
-    contact(&a, &owner, "1@x.example").await;
+    a.contact(&owner, json!({"email": "1@x.example"})).await;
     assert_eq!(seqs(&mut on_b, 1).await, vec![1]);
 
     relay.cut();
     bus_connected(&b, false).await;
     // B still serves its own sessions with its own writes...
-    contact(&b, &owner, "2@x.example").await;
+    b.contact(&owner, json!({"email": "2@x.example"})).await;
     assert_eq!(seqs(&mut on_b, 1).await, vec![2]);
     // ...and A's writes still arrive, from the shared outbox, in order.
-    contact(&a, &owner, "3@x.example").await;
-    contact(&a, &owner, "4@x.example").await;
+    a.contact(&owner, json!({"email": "3@x.example"})).await;
+    a.contact(&owner, json!({"email": "4@x.example"})).await;
     assert_eq!(seqs(&mut on_b, 2).await, vec![3, 4]);
 
     relay.restore();
     bus_connected(&b, true).await;
-    contact(&a, &owner, "5@x.example").await;
+    a.contact(&owner, json!({"email": "5@x.example"})).await;
     assert_eq!(seqs(&mut on_b, 1).await, vec![5]);
     on_b.expect_quiet().await;
 }

@@ -8,12 +8,6 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::{wait_for, Signed, TestApp};
 
-async fn contact(app: &TestApp, who: &Signed, body: Value) -> Value {
-    let r = app.post("/api/v1/contacts", &body, Some(&who.token)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
-}
-
 async fn count(app: &TestApp, who: &Signed, path: &str) -> usize {
     let r = app.get(&format!("{path}?limit=100"), Some(&who.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -22,13 +16,13 @@ async fn count(app: &TestApp, who: &Signed, path: &str) -> usize {
 
 async fn contacts_are_created_read_updated_with_exact_shapes(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
-    let c = contact(
-        &app,
-        &owner,
-        json!({"email": "Grace@Navy.Example", "first_name": "Grace", "last_name": "Hopper", "phone": "+1 555 0100",
+    let c = app
+        .contact(
+            &owner,
+            json!({"email": "Grace@Navy.Example", "first_name": "Grace", "last_name": "Hopper", "phone": "+1 555 0100",
                "tags": ["VIP", "vip", "Speaker"]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(c["email"], "grace@navy.example");
     assert_eq!(c["tags"], json!(["Speaker", "VIP"]), "deduplicated case-insensitively, sorted");
     assert_eq!(c["company_ids"], json!([]));
@@ -99,10 +93,10 @@ async fn bad_record_input_is_422_and_changes_nothing(app: TestApp) {
 
 async fn contact_emails_are_unique_per_portal_case_insensitively(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
-    let first = contact(&app, &owner, json!({"email": "lin@x.example"})).await;
+    let first = app.contact(&owner, json!({"email": "lin@x.example"})).await;
     let r = app.post("/api/v1/contacts", &json!({"email": "LIN@X.example"}), Some(&owner.token)).await;
     assert_eq!(r.problem(409, "conflict")["existing_id"], first["id"]);
-    let other = contact(&app, &owner, json!({"email": "mo@x.example"})).await;
+    let other = app.contact(&owner, json!({"email": "mo@x.example"})).await;
     let r = app
         .patch(
             &format!("/api/v1/contacts/{}", other["id"].as_str().unwrap()),
@@ -113,7 +107,7 @@ async fn contact_emails_are_unique_per_portal_case_insensitively(app: TestApp) {
     r.problem(409, "conflict");
     // Another portal may hold the same address.
     let evil = app.signup("Evil", "eve@evil.example").await;
-    contact(&app, &evil, json!({"email": "lin@x.example"})).await;
+    app.contact(&evil, json!({"email": "lin@x.example"})).await;
 }
 
 async fn contacts_link_only_live_companies_of_their_own_portal(app: TestApp) {
@@ -126,7 +120,7 @@ async fn contacts_link_only_live_companies_of_their_own_portal(app: TestApp) {
     let theirs = app.post("/api/v1/companies", &json!({"name": "Evil Corp"}), Some(&evil.token)).await;
     let theirs_id = theirs.body["id"].as_str().unwrap().to_string();
 
-    let c = contact(&app, &owner, json!({"first_name": "Bo", "company_ids": [acme_id, acme_id]})).await;
+    let c = app.contact(&owner, json!({"first_name": "Bo", "company_ids": [acme_id, acme_id]})).await;
     assert_eq!(c["company_ids"], json!([acme_id]));
     let r = app
         .post("/api/v1/contacts", &json!({"first_name": "Bo", "company_ids": [theirs_id]}), Some(&owner.token))
@@ -178,8 +172,7 @@ async fn custom_fields_are_validated_on_every_write(app: TestApp) {
         .await
         .problem(409, "conflict");
 
-    let c = contact(
-        &app,
+    let c = app.contact(
         &member,
         json!({"first_name": "Al", "custom_fields": {"tier": "gold", "score": 4.5, "birthday": "1990-02-03", "topics": ["ads"], "site": "https://al.example"}}),
     )
@@ -226,7 +219,7 @@ async fn deleting_a_custom_field_hides_its_values_until_restored(app: TestApp) {
         )
         .await;
     let fid = f.body["id"].as_str().unwrap().to_string();
-    let c = contact(&app, &owner, json!({"first_name": "Al", "custom_fields": {"tier": "gold"}})).await;
+    let c = app.contact(&owner, json!({"first_name": "Al", "custom_fields": {"tier": "gold"}})).await;
     let path = format!("/api/v1/contacts/{}", c["id"].as_str().unwrap());
     assert_eq!(app.delete(&format!("/api/v1/custom-fields/{fid}"), Some(&owner.token)).await.status, 204);
     assert_eq!(app.get(&path, Some(&owner.token)).await.body["custom_fields"], json!({}));
@@ -259,12 +252,12 @@ async fn lists_page_with_stable_cursors_search_and_filter_by_tag(app: TestApp) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let tags = if i % 2 == 0 { json!(["even"]) } else { json!([]) };
-        let c = contact(
-            &app,
-            &owner,
-            json!({"email": format!("p{i}@x.example"), "last_name": format!("Person{i}"), "tags": tags}),
-        )
-        .await;
+        let c = app
+            .contact(
+                &owner,
+                json!({"email": format!("p{i}@x.example"), "last_name": format!("Person{i}"), "tags": tags}),
+            )
+            .await;
         ids.push(c["id"].as_str().unwrap().to_string());
     }
     let page1 = app.get("/api/v1/contacts?limit=2", Some(&owner.token)).await;
@@ -273,7 +266,7 @@ async fn lists_page_with_stable_cursors_search_and_filter_by_tag(app: TestApp) {
     };
     assert_eq!(got(&page1), ids[0..2]);
     // Rows inserted between pages neither shift nor repeat what comes next.
-    let late = contact(&app, &owner, json!({"email": "late@x.example"})).await;
+    let late = app.contact(&owner, json!({"email": "late@x.example"})).await;
     let c1 = page1.body["next_cursor"].as_str().unwrap();
     let page2 = app.get(&format!("/api/v1/contacts?limit=2&after={c1}"), Some(&owner.token)).await;
     assert_eq!(got(&page2), ids[2..4]);
@@ -306,8 +299,7 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
     .await;
     let co = app.post("/api/v1/companies", &json!({"name": "Acme"}), Some(&owner.token)).await;
     let co_id = co.body["id"].as_str().unwrap().to_string();
-    let c = contact(
-        &app,
+    let c = app.contact(
         &member,
         json!({"email": "kim@x.example", "first_name": "Kim", "tags": ["vip"], "company_ids": [co_id], "custom_fields": {"tier": "gold"}}),
     )
@@ -330,7 +322,7 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
     app.get("/api/v1/trash", Some(&owner.token)).await.problem(422, "validation_failed");
 
     // The address is free while the contact is in the trash; restoring then conflicts.
-    let twin = contact(&app, &owner, json!({"email": "kim@x.example"})).await;
+    let twin = app.contact(&owner, json!({"email": "kim@x.example"})).await;
     let restore = format!("/api/v1/trash/contact/{id}/restore");
     app.post(&restore, &json!({}), Some(&owner.token)).await.problem(409, "conflict");
     app.delete(&format!("/api/v1/contacts/{}", twin["id"].as_str().unwrap()), Some(&owner.token)).await;
@@ -347,11 +339,11 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
     app.delete(&path, Some(&owner.token)).await;
     app.clock.advance(Duration::days(29));
     let owner = Signed { token: app.sign_in("ada@acme.example").await, ..owner };
-    assert_eq!(crate::helpers::trash_len(&app, &owner, "contact").await, 2, "twin and kim, both restorable still");
+    assert_eq!(app.trash_len(&owner, "contact").await, 2, "twin and kim, both restorable still");
     app.clock.advance(Duration::days(1) + Duration::seconds(1));
     let owner = Signed { token: app.sign_in("ada@acme.example").await, ..owner };
     wait_for("trash purge", StdDuration::from_secs(10), || async {
-        (crate::helpers::trash_len(&app, &owner, "contact").await == 0).then_some(())
+        (app.trash_len(&owner, "contact").await == 0).then_some(())
     })
     .await;
     app.post(&restore, &json!({}), Some(&owner.token)).await.problem(404, "not_found");
@@ -364,7 +356,7 @@ async fn trash_restores_records_whole_and_purges_after_30_days(app: TestApp) {
 async fn another_portals_records_are_404_everywhere(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let evil = app.signup("Evil", "eve@evil.example").await;
-    let c = contact(&app, &owner, json!({"email": "secret@x.example", "tags": ["vip"]})).await;
+    let c = app.contact(&owner, json!({"email": "secret@x.example", "tags": ["vip"]})).await;
     let id = c["id"].as_str().unwrap();
     let co = app.post("/api/v1/companies", &json!({"name": "Acme"}), Some(&owner.token)).await;
     let co_id = co.body["id"].as_str().unwrap();

@@ -4,13 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{Signed, TestApp};
-
-async fn post(app: &TestApp, who: &Signed, path: &str, body: Value) -> Value {
-    let r = app.post(path, &body, Some(&who.token)).await;
-    assert_eq!(r.status, 201, "{path}: {}", r.text);
-    r.body
-}
+use crate::helpers::TestApp;
 
 /// (plural, a minimal valid body, the defaults it must come back with, a field to update)
 fn objects() -> Vec<(&'static str, Value, Value, (&'static str, Value))> {
@@ -42,7 +36,7 @@ async fn every_object_keeps_the_record_rules(app: TestApp) {
     let evil = app.signup("Evil", "eve@evil.example").await;
     for (plural, body, defaults, (field, new)) in objects() {
         let object = plural.trim_end_matches('s');
-        let rec = post(&app, &owner, &format!("/api/v1/{plural}"), body.clone()).await;
+        let rec = app.create(&owner, &format!("/api/v1/{plural}"), body.clone()).await;
         for (k, v) in defaults.as_object().unwrap() {
             assert_eq!(&rec[k], v, "{plural}.{k} default");
         }
@@ -63,7 +57,7 @@ async fn every_object_keeps_the_record_rules(app: TestApp) {
         // Trash and restore.
         assert_eq!(app.delete(&path, Some(&owner.token)).await.status, 204);
         app.get(&path, Some(&owner.token)).await.problem(404, "not_found");
-        assert_eq!(crate::helpers::trash_len(&app, &owner, object).await, 1);
+        assert_eq!(app.trash_len(&owner, object).await, 1);
         let back = app.post(&format!("/api/v1/trash/{object}/{id}/restore"), &json!({}), Some(&owner.token)).await;
         assert_eq!(back.status, 200, "{}", back.text);
         assert_eq!(back.body[field], new);
@@ -74,7 +68,7 @@ async fn members_delete_tasks_and_notes_but_not_deals_or_tickets(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let member = app.member(&owner, "bob@acme.example", "member").await;
     for (plural, body, _, _) in objects() {
-        let rec = post(&app, &member, &format!("/api/v1/{plural}"), body).await;
+        let rec = app.create(&member, &format!("/api/v1/{plural}"), body).await;
         let r = app.delete(&format!("/api/v1/{plural}/{}", rec["id"].as_str().unwrap()), Some(&member.token)).await;
         let expected = if matches!(plural, "tasks" | "notes") { 204 } else { 403 };
         assert_eq!(r.status, expected, "{plural}: {}", r.text);
@@ -83,11 +77,11 @@ async fn members_delete_tasks_and_notes_but_not_deals_or_tickets(app: TestApp) {
 
 async fn deal_amounts_are_exact_and_currencies_checked(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
-    let d = post(&app, &owner, "/api/v1/deals", json!({"name": "A", "amount": "0012500.10", "currency": "eur"})).await;
+    let d = app.create(&owner, "/api/v1/deals", json!({"name": "A", "amount": "0012500.10", "currency": "eur"})).await;
     assert_eq!((d["amount"].clone(), d["currency"].clone()), (json!("12500.10"), json!("EUR")));
-    let d = post(&app, &owner, "/api/v1/deals", json!({"name": "B", "amount": 0.1})).await;
+    let d = app.create(&owner, "/api/v1/deals", json!({"name": "B", "amount": 0.1})).await;
     assert_eq!(d["amount"], "0.1");
-    let d = post(&app, &owner, "/api/v1/deals", json!({"name": "C", "amount": "999999999999999.999999"})).await;
+    let d = app.create(&owner, "/api/v1/deals", json!({"name": "C", "amount": "999999999999999.999999"})).await;
     assert_eq!(d["amount"], "999999999999999.999999", "no float rounding");
     for bad in [
         json!({"name": "X", "amount": "1e9"}),
@@ -101,21 +95,21 @@ async fn deal_amounts_are_exact_and_currencies_checked(app: TestApp) {
 async fn deals_move_through_their_pipelines_stages(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let evil = app.signup("Evil", "eve@evil.example").await;
-    let sales = post(
-        &app,
-        &owner,
-        "/api/v1/pipelines",
-        json!({"name": "Sales", "stages": [{"name": "Lead"}, {"name": "Proposal"}, {"name": "Won"}]}),
-    )
-    .await;
+    let sales = app
+        .create(
+            &owner,
+            "/api/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"name": "Lead"}, {"name": "Proposal"}, {"name": "Won"}]}),
+        )
+        .await;
     let stages: Vec<String> =
         sales["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     let names: Vec<&str> = sales["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["Lead", "Proposal", "Won"], "order kept");
     let pid = sales["id"].as_str().unwrap().to_string();
-    let theirs = post(&app, &evil, "/api/v1/pipelines", json!({"name": "Theirs", "stages": [{"name": "S"}]})).await;
+    let theirs = app.create(&evil, "/api/v1/pipelines", json!({"name": "Theirs", "stages": [{"name": "S"}]})).await;
 
-    let d = post(&app, &owner, "/api/v1/deals", json!({"name": "Deal", "pipeline_id": pid})).await;
+    let d = app.create(&owner, "/api/v1/deals", json!({"name": "Deal", "pipeline_id": pid})).await;
     assert_eq!(d["stage_id"], stages[0].as_str(), "lands in the first stage");
     let path = format!("/api/v1/deals/{}", d["id"].as_str().unwrap());
     let r = app.patch(&path, &json!({"stage_id": stages[1]}), Some(&owner.token)).await;
@@ -167,21 +161,21 @@ async fn deals_move_through_their_pipelines_stages(app: TestApp) {
 async fn tasks_and_notes_link_to_people_and_any_record(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let evil = app.signup("Evil", "eve@evil.example").await;
-    let deal = post(&app, &owner, "/api/v1/deals", json!({"name": "D"})).await;
-    let ticket = post(&app, &owner, "/api/v1/tickets", json!({"subject": "T"})).await;
-    let t = post(
-        &app,
-        &owner,
-        "/api/v1/tasks",
-        json!({"title": "Follow up", "due_at": "2026-12-01T10:00:00+02:00", "assignee_id": owner.user_id,
+    let deal = app.create(&owner, "/api/v1/deals", json!({"name": "D"})).await;
+    let ticket = app.create(&owner, "/api/v1/tickets", json!({"subject": "T"})).await;
+    let t = app
+        .create(
+            &owner,
+            "/api/v1/tasks",
+            json!({"title": "Follow up", "due_at": "2026-12-01T10:00:00+02:00", "assignee_id": owner.user_id,
                "deal_ids": [deal["id"]], "ticket_ids": [ticket["id"]]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(t["due_at"], "2026-12-01T08:00:00Z");
     assert_eq!(t["assignee_id"], owner.user_id.as_str());
     let r = app.post("/api/v1/tasks", &json!({"title": "X", "assignee_id": evil.user_id}), Some(&owner.token)).await;
     assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "assignee_id");
-    let n = post(&app, &owner, "/api/v1/notes", json!({"body": "Hi", "deal_ids": [deal["id"]]})).await;
+    let n = app.create(&owner, "/api/v1/notes", json!({"body": "Hi", "deal_ids": [deal["id"]]})).await;
     assert_eq!(n["deal_ids"], json!([deal["id"]]));
     app.delete(&format!("/api/v1/deals/{}", deal["id"].as_str().unwrap()), Some(&owner.token)).await;
     let r = app.post("/api/v1/notes", &json!({"body": "Hi", "deal_ids": [deal["id"]]}), Some(&owner.token)).await;
@@ -191,13 +185,13 @@ async fn tasks_and_notes_link_to_people_and_any_record(app: TestApp) {
 async fn a_records_timeline_shows_changes_notes_tasks_and_the_trash(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let member = app.member(&owner, "bob@acme.example", "member").await;
-    let c = post(&app, &owner, "/api/v1/contacts", json!({"email": "t@x.example", "first_name": "Tim"})).await;
+    let c = app.create(&owner, "/api/v1/contacts", json!({"email": "t@x.example", "first_name": "Tim"})).await;
     let id = c["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/contacts/{id}");
     app.patch(&path, &json!({"first_name": "Timothy"}), Some(&member.token)).await;
-    post(&app, &member, "/api/v1/notes", json!({"body": "Called him", "contact_ids": [id]})).await;
-    post(&app, &owner, "/api/v1/tasks", json!({"title": "Send offer", "contact_ids": [id]})).await;
-    post(&app, &owner, "/api/v1/notes", json!({"body": "Unrelated"})).await;
+    app.create(&member, "/api/v1/notes", json!({"body": "Called him", "contact_ids": [id]})).await;
+    app.create(&owner, "/api/v1/tasks", json!({"title": "Send offer", "contact_ids": [id]})).await;
+    app.create(&owner, "/api/v1/notes", json!({"body": "Unrelated"})).await;
     app.delete(&path, Some(&owner.token)).await;
     app.post(&format!("/api/v1/trash/contact/{id}/restore"), &json!({}), Some(&owner.token)).await;
 

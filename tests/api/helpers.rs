@@ -359,45 +359,6 @@ impl TestApp {
         }
         self.post("/api/v1/auth/login", &body, None).await
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Stop accepting and close the pool's sockets before the database is dropped.
-        let stop = self.handle.stop(false);
-        actix_web::rt::spawn(stop);
-    }
-}
-
-pub async fn read<S>(mut res: awc::ClientResponse<S>) -> Resp
-where
-    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
-{
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body");
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
-}
-
-/// Polls `check` until it returns Some, or panics after `deadline`.
-pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-impl TestApp {
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
         self.request(Method::DELETE, path, token, None).await
     }
@@ -475,20 +436,65 @@ impl TestApp {
         actions.reverse();
         actions
     }
-}
-
-/// How many items of `kind` are in the portal's trash.
-pub async fn trash_len(app: &TestApp, who: &Signed, kind: &str) -> usize {
-    let r = app.get(&format!("/api/v1/trash?type={kind}&limit=100"), Some(&who.token)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["data"].as_array().expect("data").len()
-}
-
-impl TestApp {
     /// A fresh sign-in token (after the clock moved past the old one's lifetime).
     pub async fn sign_in(&self, email: &str) -> String {
         let r = self.login(email, PASSWORD, None).await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["token"].as_str().expect("token").to_string()
+    }
+
+    /// How many items of `kind` are in the portal's trash.
+    pub async fn trash_len(&self, who: &Signed, kind: &str) -> usize {
+        let r = self.get(&format!("/api/v1/trash?type={kind}&limit=100"), Some(&who.token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["data"].as_array().expect("data").len()
+    }
+
+    /// Creates a record at `path` (asserting 201) and returns it.
+    pub async fn create(&self, who: &Signed, path: &str, body: Value) -> Value {
+        let r = self.post(path, &body, Some(&who.token)).await;
+        assert_eq!(r.status, 201, "{path}: {}", r.text);
+        r.body
+    }
+
+    /// Creates a contact (asserting 201) and returns it.
+    pub async fn contact(&self, who: &Signed, body: Value) -> Value {
+        self.create(who, "/api/v1/contacts", body).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting and close the pool's sockets before the database is dropped.
+        let stop = self.handle.stop(false);
+        actix_web::rt::spawn(stop);
+    }
+}
+
+pub async fn read<S>(mut res: awc::ClientResponse<S>) -> Resp
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body");
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp { status, headers, body, text }
+}
+
+/// Polls `check` until it returns Some, or panics after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -2,6 +2,8 @@
 //! drives the real server over real HTTP. Database tests run on SQLite and, when
 //! ORGANIZEO_TEST_POSTGRES_URL is set, on PostgreSQL too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod helpers;
 mod ws;
 

@@ -8,14 +8,8 @@ use awc::ws::Message;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{wait_for, Signed, TestApp};
+use crate::helpers::{wait_for, TestApp};
 use crate::ws::Got;
-
-async fn contact(app: &TestApp, who: &Signed, email: &str) -> Value {
-    let r = app.post("/api/v1/contacts", &json!({"email": email}), Some(&who.token)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
-}
 
 async fn crm_events_reach_subscribers_in_order_with_the_record(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
@@ -23,7 +17,7 @@ async fn crm_events_reach_subscribers_in_order_with_the_record(app: TestApp) {
     let got = ws.subscribe("crm", None).await;
     assert_eq!(got.last().unwrap(), &json!({"type": "subscribed", "topic": "crm", "seq": 0}));
 
-    let c = contact(&app, &owner, "grace@navy.example").await;
+    let c = app.contact(&owner, json!({"email": "grace@navy.example"})).await;
     let id = c["id"].as_str().unwrap();
     let e = ws.json().await;
     assert_eq!((e["type"].as_str(), e["topic"].as_str(), e["seq"].as_i64()), (Some("event"), Some("crm"), Some(1)));
@@ -61,9 +55,9 @@ async fn another_portal_never_sees_the_events(app: TestApp) {
     let snapshot = ws_b_dash.until("snapshot", None).await;
     assert_eq!(snapshot["data"]["contacts"], 0);
     for i in 0..3 {
-        contact(&app, &a, &format!("a{i}@acme.example")).await;
+        app.contact(&a, json!({"email": &format!("a{i}@acme.example")})).await;
     }
-    let mine = contact(&app, &b, "b@evil.example").await;
+    let mine = app.contact(&b, json!({"email": "b@evil.example"})).await;
     let e = ws_b.json().await;
     assert_eq!(
         (e["seq"].as_i64(), &e["data"]["id"]),
@@ -135,7 +129,7 @@ async fn keys_need_realtime_read_and_see_only_their_objects(app: TestApp) {
     assert_eq!(got.last().unwrap()["code"], "topic_forbidden");
     let r = app.post("/api/v1/deals", &json!({"name": "Big"}), Some(&owner.token)).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let c = contact(&app, &owner, "c@x.example").await;
+    let c = app.contact(&owner, json!({"email": "c@x.example"})).await;
     let e = ws.json().await;
     assert_eq!((e["seq"].as_i64(), &e["data"]["id"]), (Some(2), &c["id"]), "the deal (seq 1) is not in its scopes");
 }
@@ -155,13 +149,13 @@ async fn resume_replays_missed_events_without_gaps_or_duplicates(app: TestApp) {
     let mut ws = app.ws(&owner.token).await;
     ws.subscribe("crm", None).await;
     for i in 1..=2 {
-        contact(&app, &owner, &format!("c{i}@x.example")).await;
+        app.contact(&owner, json!({"email": &format!("c{i}@x.example")})).await;
         assert_eq!(ws.json().await["seq"], i);
         assert_eq!(watch.json().await["seq"], i);
     }
     ws.close().await;
     for i in 3..=6 {
-        contact(&app, &owner, &format!("c{i}@x.example")).await;
+        app.contact(&owner, json!({"email": &format!("c{i}@x.example")})).await;
         assert_eq!(watch.json().await["seq"], i);
     }
     let seqs = |frames: &[Value]| {
@@ -177,14 +171,14 @@ async fn resume_replays_missed_events_without_gaps_or_duplicates(app: TestApp) {
     let got = ws2.subscribe("crm", Some(1)).await;
     assert_eq!(seqs(&got), vec![2, 3, 4, 5, 6]);
     // Live events continue after the replay, once each.
-    contact(&app, &owner, "c7@x.example").await;
+    app.contact(&owner, json!({"email": "c7@x.example"})).await;
     assert_eq!(ws.json().await["seq"], 7);
     assert_eq!(ws2.json().await["seq"], 7);
     ws.expect_quiet().await;
     ws2.expect_quiet().await;
     // Too old (more than replay_max behind) or unknown: reset, then live.
     for _ in 8..=9 {
-        contact(&app, &owner, &format!("x{}@x.example", uuid::Uuid::now_v7())).await;
+        app.contact(&owner, json!({"email": &format!("x{}@x.example", uuid::Uuid::now_v7())})).await;
     }
     for i in 7..=9 {
         assert_eq!(watch.json().await["seq"], i);
@@ -213,7 +207,7 @@ async fn dashboard_sends_a_snapshot_then_only_what_changed(app: TestApp) {
     assert_eq!(snap["data"]["contacts"], 0);
     assert_eq!(snap["data"]["open_deals"], json!({"count": 0, "amounts": {}, "by_stage": []}));
 
-    contact(&app, &owner, "a@x.example").await;
+    app.contact(&owner, json!({"email": "a@x.example"})).await;
     let d = ws.until("event", Some("dashboard.changed")).await;
     assert_eq!(d["data"], json!({"contacts": 1, "contacts_new_today": 1}), "only the changed counters");
     for amount in ["0.10", "0.20"] {
@@ -386,11 +380,11 @@ async fn a_failed_tenant_actor_restarts_and_sessions_resume(app: TestApp) {
     let tenant = organizeo::domain::TenantId::from_db(owner.tenant_id.clone());
     let mut ws = app.ws(&owner.token).await;
     ws.subscribe("crm", None).await;
-    contact(&app, &owner, "a@x.example").await;
+    app.contact(&owner, json!({"email": "a@x.example"})).await;
     assert_eq!(ws.json().await["seq"], 1);
     assert!(app.realtime.fail_tenant_actor(&tenant));
-    contact(&app, &owner, "b@x.example").await;
-    contact(&app, &owner, "c@x.example").await;
+    app.contact(&owner, json!({"email": "b@x.example"})).await;
+    app.contact(&owner, json!({"email": "c@x.example"})).await;
     let mut seqs = Vec::new();
     while seqs.len() < 2 {
         let f = ws.json().await;

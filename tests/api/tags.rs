@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{trash_len, wait_for, Signed, TestApp};
+use crate::helpers::{wait_for, Signed, TestApp};
 
 async fn tags_are_renamed_everywhere_and_trashed_with_their_links(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
@@ -25,7 +25,7 @@ async fn tags_are_renamed_everywhere_and_trashed_with_their_links(app: TestApp) 
     assert_eq!(app.delete(&format!("/api/v1/tags/{tag_id}"), Some(&owner.token)).await.status, 204);
     assert_eq!(app.get(&path, Some(&owner.token)).await.body["tags"], json!([]));
     assert_eq!(app.get("/api/v1/contacts?tag=lead", Some(&owner.token)).await.body["data"], json!([]));
-    assert_eq!(trash_len(&app, &owner, "tag").await, 1);
+    assert_eq!(app.trash_len(&owner, "tag").await, 1);
     let r = app.post(&format!("/api/v1/trash/tag/{tag_id}/restore"), &json!({}), Some(&owner.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.get(&path, Some(&owner.token)).await.body["tags"], json!(["Lead"]), "links came back");
@@ -34,7 +34,7 @@ async fn tags_are_renamed_everywhere_and_trashed_with_their_links(app: TestApp) 
     app.clock.advance(Duration::days(30) + Duration::seconds(1));
     let owner = Signed { token: app.sign_in("ada@acme.example").await, ..owner };
     wait_for("tag purge", StdDuration::from_secs(10), || async {
-        (trash_len(&app, &owner, "tag").await == 0).then_some(())
+        (app.trash_len(&owner, "tag").await == 0).then_some(())
     })
     .await;
     // The name is free again and starts with no records.

@@ -16,6 +16,7 @@ use super::schema::{record_tags, record_values, records, tags};
 use super::TenantDb;
 use crate::crm::objects::Object;
 use crate::crm::values::Indexed;
+use crate::domain::RecordId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = records)]
@@ -51,7 +52,8 @@ pub fn indexed_prefix(text: &str) -> String {
 
 impl TenantDb<'_> {
     /// A live (or, with `trashed`, a trashed) record of `object` by id.
-    pub fn record(&mut self, object: Object, id: &str, trashed: bool) -> QueryResult<Option<RecordRow>> {
+    pub fn record(&mut self, object: Object, id: &RecordId, trashed: bool) -> QueryResult<Option<RecordRow>> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let q = records::table
             .filter(records::tenant_id.eq(tid))
@@ -114,10 +116,11 @@ impl TenantDb<'_> {
     /// Moves a record to the trash (or back with `None`).
     pub fn set_trashed(
         &mut self,
-        id: &str,
+        id: &RecordId,
         deleted_at: Option<NaiveDateTime>,
         purge_at: Option<NaiveDateTime>,
     ) -> QueryResult<()> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         diesel::update(records::table.filter(records::tenant_id.eq(tid)).filter(records::id.eq(id)))
             .set((records::deleted_at.eq(deleted_at), records::purge_at.eq(purge_at)))
@@ -229,7 +232,8 @@ impl TenantDb<'_> {
 impl TenantDb<'_> {
     /// Deletes a trashed record for good (values and tag links cascade). Returns whether it
     /// was still there, so concurrent purgers announce it once.
-    pub fn purge_record(&mut self, id: &str) -> QueryResult<bool> {
+    pub fn purge_record(&mut self, id: &RecordId) -> QueryResult<bool> {
+        let id = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::delete(
             records::table

@@ -99,7 +99,7 @@ pub async fn batch_records(
                         let problem = serde_json::to_value(e.to_problem()).map_err(AppError::internal)?;
                         BatchItemResult {
                             index,
-                            status: problem["status"].as_u64().unwrap_or(422) as u16,
+                            status: problem.get("status").and_then(serde_json::Value::as_u64).unwrap_or(422) as u16,
                             record: None,
                             error: Some(problem),
                         }

@@ -71,13 +71,13 @@ fn decode_position(raw: &str, sort: &str, order: &Order) -> Option<Position> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
     let body: serde_json::Value = serde_json::from_slice(bytes.strip_prefix(b"v2:")?).ok()?;
-    if body["s"].as_str()? != sort {
+    if body.get("s")?.as_str()? != sort {
         return None;
     }
-    let id = uuid::Uuid::parse_str(body["id"].as_str()?).ok()?.to_string();
-    let value = body["v"].as_str();
+    let id = uuid::Uuid::parse_str(body.get("id")?.as_str()?).ok()?.to_string();
+    let value = body.get("v").and_then(serde_json::Value::as_str);
     let numeric = matches!(order, Order::Field { numeric: true, .. });
-    match (body["k"].as_str()?, order) {
+    match (body.get("k")?.as_str()?, order) {
         ("u", Order::Updated { .. }) => {
             let t = chrono::NaiveDateTime::parse_from_str(value?, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
             Some(Position::Updated(t, id))

@@ -27,6 +27,7 @@ pub use timeline::{TimelineEntry, TimelinePage, TimelineParams};
 use super::principal::{Actor, Principal};
 use crate::crm::objects::Object;
 use crate::crm::records::ChangeActor;
+use crate::domain::RecordId;
 use crate::error::AppError;
 
 /// A page of records.
@@ -58,8 +59,8 @@ pub fn change_actor(p: &Principal) -> ChangeActor {
 }
 
 /// A record id from a path: anything but a UUID is simply not found.
-pub fn record_id(object: Object, raw: &str) -> Result<String, AppError> {
-    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| AppError::not_found(object.name()))
+pub fn record_id(object: Object, raw: &str) -> Result<RecordId, AppError> {
+    RecordId::parse(raw).ok_or_else(|| AppError::not_found(object.name()))
 }
 
 /// Generates the routed, documented entry points of one object.

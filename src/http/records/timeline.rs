@@ -71,7 +71,7 @@ pub async fn timeline(
             if t.record(object, &id, false)?.is_none() && t.record(object, &id, true)?.is_none() {
                 return Err(AppError::not_found(object.name()));
             }
-            Ok(finish_page(t.timeline(&id, &link_field, before, limit + 1)?, limit, |e| e.seq.to_string()))
+            Ok(finish_page(t.timeline(id.as_str(), &link_field, before, limit + 1)?, limit, |e| e.seq.to_string()))
         })
         .await?;
     let data = rows
