@@ -22,12 +22,7 @@ pub fn trash_retention() -> Duration {
     Duration::days(30)
 }
 
-/// Who made a change, for events.
-#[derive(Debug, Clone)]
-pub struct ChangeActor {
-    pub kind: &'static str,
-    pub id: Option<String>,
-}
+pub use crate::db::events::ChangeActor;
 
 fn rfc3339(t: chrono::NaiveDateTime) -> Value {
     Value::String(t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))

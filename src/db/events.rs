@@ -26,6 +26,13 @@ pub struct EventRow {
     pub occurred_at: NaiveDateTime,
 }
 
+/// Who made a change, for events: `user`, `api_key` or `system`, and its id.
+#[derive(Debug, Clone)]
+pub struct ChangeActor {
+    pub kind: &'static str,
+    pub id: Option<String>,
+}
+
 /// An event to append; `event_type` is `<object>.<verb>` (`contact.created`).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -84,26 +91,28 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    /// A record's history, newest first: its own events, and those of the notes and tasks
-    /// linked to it (`link_field` is how notes and tasks name it, e.g. `contact_ids`).
+    /// A record's history, newest first: its own events, and those of the records of
+    /// `linked` objects (notes, tasks) that link to it (`link_field` is how they name it,
+    /// e.g. `contact_ids`).
     pub fn timeline(
         &mut self,
         record_id: &str,
         link_field: &str,
+        linked: &[&'static str],
         before_seq: Option<i64>,
         limit: i64,
     ) -> QueryResult<Vec<EventRow>> {
         use super::schema::record_values as rv;
         let (conn, tid) = self.parts();
-        let linked = rv::table
+        let linked_ids = rv::table
             .filter(rv::tenant_id.eq(tid.to_string()))
-            .filter(rv::object.eq_any(["note", "task"]))
+            .filter(rv::object.eq_any(linked.to_vec()))
             .filter(rv::field.eq(link_field.to_string()))
             .filter(rv::text_value.eq(record_id.to_string()))
             .select(rv::record_id);
         let mut q = events::table
             .filter(events::tenant_id.eq(tid))
-            .filter(events::record_id.eq(record_id).or(events::record_id.eq_any(linked)))
+            .filter(events::record_id.eq(record_id).or(events::record_id.eq_any(linked_ids)))
             .select(EventRow::as_select())
             .into_boxed();
         if let Some(b) = before_seq {

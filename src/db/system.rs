@@ -29,7 +29,7 @@ use super::sessions::ResolvedSession;
 use super::tenants::{MembershipRow, TenantRow};
 use super::{api_keys::ApiKeyRow, mfa::ChallengeRow, sessions::SessionRow, Db, DbConnection, Tx};
 use crate::config::DatabaseUrl;
-use crate::domain::{SessionId, UserId};
+use crate::domain::{SessionId, TenantId, UserId};
 use crate::error::AppError;
 use crate::security::audit_chain::GENESIS;
 
@@ -151,21 +151,34 @@ impl System<'_> {
     }
 
     /// Ends every live session of a person, in every portal, except `keep` (after a
-    /// password change): the password is the person's, not the portal's.
+    /// password change): the password is the person's, not the portal's. Returns the
+    /// sessions ended, by portal.
     pub fn revoke_sessions_of_user(
         &mut self,
         user: &UserId,
         keep: &SessionId,
         now: NaiveDateTime,
-    ) -> QueryResult<usize> {
-        diesel::update(
-            sessions::table
-                .filter(sessions::user_id.eq(user.as_str()))
-                .filter(sessions::id.ne(keep.as_str()))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set(sessions::revoked_at.eq(Some(now)))
-        .execute(self.conn)
+    ) -> QueryResult<Vec<(TenantId, Vec<SessionId>)>> {
+        let conn = &mut *self.conn;
+        let rows: Vec<(String, String)> = sessions::table
+            .filter(sessions::user_id.eq(user.as_str()))
+            .filter(sessions::id.ne(keep.as_str()))
+            .filter(sessions::revoked_at.is_null())
+            .select((sessions::tenant_id, sessions::id))
+            .load(conn)?;
+        let ids: Vec<&str> = rows.iter().map(|(_, id)| id.as_str()).collect();
+        diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)).filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+        let mut by_tenant: Vec<(TenantId, Vec<SessionId>)> = Vec::new();
+        for (tenant, id) in rows {
+            let tenant = TenantId::from_db(tenant);
+            match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
+                Some((_, ids)) => ids.push(SessionId::from_db(id)),
+                None => by_tenant.push((tenant, vec![SessionId::from_db(id)])),
+            }
+        }
+        Ok(by_tenant)
     }
 
     /// Claims one queued or abandoned (lease expired) import for `owner` until

@@ -10,6 +10,7 @@ use super::principal::Principal;
 use super::AppState;
 use crate::domain::SessionId;
 use crate::error::AppError;
+use crate::identity::access::{self, Reason, Revocation};
 use crate::identity::{self, parse_password};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -102,6 +103,7 @@ pub async fn revoke_session(
     let id = SessionId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("session"))?;
     let now = state.clock.now();
     let entry = p.entry("session.revoked").target("session", &id);
+    let actor = p.change_actor();
     state
         .db
         .tenant(p.tenant_id.clone())
@@ -109,6 +111,7 @@ pub async fn revoke_session(
             if !t.revoke_session(&me.user_id, &id, now.naive_utc())? {
                 return Err(AppError::not_found("session"));
             }
+            access::announce(t, Revocation::sessions(std::slice::from_ref(&id), Reason::SessionRevoked), &actor, now);
             t.audit(entry, now)?;
             Ok(())
         })

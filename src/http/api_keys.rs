@@ -12,6 +12,7 @@ use super::AppState;
 use crate::db::api_keys::ApiKeyRow;
 use crate::domain::ApiKeyId;
 use crate::error::{AppError, FieldError};
+use crate::identity::access::{self, Reason, Revocation};
 use crate::security::tokens;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -183,6 +184,7 @@ pub async fn rotate(
     let (hash, prefix) = (tokens::digest(&key), display_prefix(&key));
     let now = state.clock.now();
     let entry = p.entry("api_key.rotated").target("api_key", &id);
+    let actor = p.change_actor();
     let key_id = id.clone();
     state
         .db
@@ -192,6 +194,7 @@ pub async fn rotate(
                 return Err(AppError::not_found("api key"));
             }
             tdb.audit(entry, now)?;
+            access::announce(tdb, Revocation::key(&key_id, Reason::KeyRotated), &actor, now);
             Ok(())
         })
         .await?;
@@ -214,6 +217,7 @@ pub async fn delete(
     let id = ApiKeyId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("api key"))?;
     let now = state.clock.now();
     let entry = p.entry("api_key.deleted").target("api_key", &id);
+    let actor = p.change_actor();
     state
         .db
         .tenant(p.tenant_id.clone())
@@ -221,6 +225,7 @@ pub async fn delete(
             let key = tdb.find_key(&id)?.ok_or_else(|| AppError::not_found("api key"))?;
             tdb.delete_key(&id)?;
             tdb.audit(entry.details(serde_json::json!({"name": key.name})), now)?;
+            access::announce(tdb, Revocation::key(&id, Reason::KeyDeleted), &actor, now);
             Ok(())
         })
         .await?;

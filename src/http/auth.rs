@@ -11,6 +11,7 @@ use super::principal::{Principal, RequestMeta};
 use super::AppState;
 use crate::domain::{Role, TenantId};
 use crate::error::{AppError, FieldError};
+use crate::identity::access::{self, Reason, Revocation};
 use crate::identity::login::{self, PasswordOutcome};
 use crate::identity::{display_name, parse_email, parse_password};
 
@@ -220,11 +221,13 @@ pub async fn logout(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
     let user = p.user()?.clone();
     let now = state.clock.now();
     let entry = p.entry("auth.logout").target("session", &user.session_id);
+    let actor = p.change_actor();
     state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| {
             t.revoke_session(&user.user_id, &user.session_id, now.naive_utc())?;
+            access::announce(t, Revocation::sessions(std::slice::from_ref(&user.session_id), Reason::SignedOut), &actor, now);
             t.audit(entry, now)?;
             Ok(())
         })

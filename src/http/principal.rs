@@ -20,6 +20,7 @@ use super::extract::{bearer_token, client_info};
 use super::middleware::RequestId;
 use super::AppState;
 use crate::db::audit::NewEntry;
+use crate::db::events::ChangeActor;
 use crate::domain::TenantId;
 use crate::error::AppError;
 use crate::identity::credentials;
@@ -147,6 +148,14 @@ impl Principal {
         match &self.actor {
             Actor::User(_) => self.manager().map(|_| ()),
             Actor::Key(_) => self.require(state, resource, access).await,
+        }
+    }
+
+    /// Who this principal is, as events name a change's actor.
+    pub fn change_actor(&self) -> ChangeActor {
+        match &self.actor {
+            Actor::User(u) => ChangeActor { kind: "user", id: Some(u.user_id.to_string()) },
+            Actor::Key(k) => ChangeActor { kind: "api_key", id: Some(k.key_id.clone()) },
         }
     }
 

@@ -11,10 +11,11 @@ use super::principal::{key_allows, Access, Actor, Principal};
 use super::AppState;
 use crate::crm::objects::Object;
 use crate::db::realtime_tickets::Subject;
+use crate::domain::ApiKeyId;
 use crate::error::AppError;
 use crate::identity::credentials;
 use crate::realtime::tenant::Audience;
-use crate::realtime::{session, Viewer};
+use crate::realtime::{session, Credential, Viewer};
 use crate::security::tokens;
 
 /// Tickets are good for this long, once.
@@ -94,8 +95,9 @@ pub async fn upgrade(
     let ticket = query.into_inner().ticket.ok_or_else(|| AppError::unauthorized("missing ticket"))?;
     let hash = tokens::digest(&ticket);
     let now = state.clock.now();
-    let (tenant_id, actor) = credentials::redeem_ticket(&state.db, hash, now).await?;
-    let (subject, audience) = match actor {
+    let credentials::Redeemed { tenant: tenant_id, actor, digest, .. } =
+        credentials::redeem_ticket(&state.db, hash, now).await?;
+    let (subject, audience, credential) = match actor {
         Actor::User(u) => {
             if u.require_mfa && !u.mfa_enabled {
                 return Err(AppError::Forbidden {
@@ -104,7 +106,14 @@ pub async fn upgrade(
                 });
             }
             let user = u.user_id.as_str().to_string();
-            (user.clone(), Audience { objects: None, user_id: Some(user) })
+            let credential = Credential::Session {
+                id: u.session_id.clone(),
+                user: u.user_id.clone(),
+                expires_at: u.expires_at,
+                mfa_enabled: u.mfa_enabled,
+                digest,
+            };
+            (user.clone(), Audience { objects: None, user_id: Some(user) }, credential)
         }
         Actor::Key(k) => {
             if !key_allows(&k.scopes, "realtime", Access::Read) {
@@ -118,10 +127,11 @@ pub async fn upgrade(
                 .filter(|o| key_allows(&k.scopes, o.plural(), Access::Read))
                 .map(Object::name)
                 .collect();
-            (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None })
+            let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
+            (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)
         }
     };
-    let viewer = Viewer { tenant: tenant_id, subject, audience };
+    let viewer = Viewer { tenant: tenant_id, subject, audience, credential };
     session::start(state.realtime.clone(), viewer, &req, payload)
         .map_err(|e| AppError::BadRequest { code: "websocket_required", detail: e.to_string() })
 }

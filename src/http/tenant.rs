@@ -11,6 +11,7 @@ use super::principal::Principal;
 use super::AppState;
 use crate::db::tenants::TenantRow;
 use crate::error::AppError;
+use crate::identity::access::{self, Revocation};
 use crate::identity::display_name;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,6 +78,7 @@ pub async fn patch_tenant(
     }
     let now = state.clock.now();
     let entry = p.entry("tenant.settings_changed");
+    let actor = p.change_actor();
     let require_mfa = patch.require_mfa;
     let tenant = state
         .db
@@ -96,6 +98,9 @@ pub async fn patch_tenant(
             }
             if !changes.is_empty() {
                 tdb.audit(entry.target("tenant", &after.id).details(changes.into()), now)?;
+            }
+            if after.require_mfa && !before.require_mfa {
+                access::announce(tdb, Revocation::users_without_mfa(), &actor, now);
             }
             Ok(after)
         })

@@ -15,6 +15,7 @@ use crate::db::tenants::MembershipRow;
 use crate::db::users::UserRow;
 use crate::domain::{EmailAddress, Role, UserId};
 use crate::error::{AppError, FieldError};
+use crate::identity::access::{self, Reason, Revocation};
 use crate::identity::{display_name, parse_password};
 use crate::security::password_hash;
 
@@ -231,6 +232,7 @@ pub async fn remove(
     let me = p.manager()?.clone();
     let target = UserId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("user"))?;
     let now = state.clock.now();
+    let actor = p.change_actor();
     let entry = p.entry("user.removed").target("user", &target);
     state
         .db
@@ -247,6 +249,7 @@ pub async fn remove(
                 }
             }
             tdb.remove_member(&target, now.naive_utc())?;
+            access::announce(tdb, Revocation::user(&target, Reason::RemovedFromPortal), &actor, now);
             tdb.audit(entry.details(serde_json::json!({"role": m.role(), "email": user.email})), now)?;
             Ok(())
         })

@@ -46,6 +46,15 @@ pub struct Resolved {
     pub used: Option<Used>,
 }
 
+/// A redeemed websocket ticket: who it was issued to, and that credential's digest (the
+/// session checks it again later).
+pub struct Redeemed {
+    pub tenant: TenantId,
+    pub actor: Actor,
+    pub digest: String,
+    pub is_key: bool,
+}
+
 /// Resolves a stored credential digest (a sign-in token's or a key's). Reads only.
 pub async fn resolve(db: &Db, digest: String, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
     system::read(db, move |s| resolve_with(s, &digest, is_key, now)).await
@@ -103,7 +112,7 @@ pub async fn record_use(db: &Db, tenant: TenantId, used: Used, now: DateTime<Utc
 /// Redeems a single-use websocket ticket and resolves the credential it was issued to, in
 /// one transaction: revocations since the ticket was issued apply, and a ticket whose
 /// credential no longer resolves is not spent. Unknown, used or expired → 401.
-pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -> Result<(TenantId, Actor), AppError> {
+pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -> Result<Redeemed, AppError> {
     db.write(move |tx| {
         let mut s = system::enter(tx)?;
         let (credential, is_key) = s
@@ -114,7 +123,7 @@ pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -
             let mut t = tx.tenant(&resolved.tenant)?;
             touch(&mut t, used, now)?;
         }
-        Ok((resolved.tenant, resolved.actor))
+        Ok(Redeemed { tenant: resolved.tenant, actor: resolved.actor, digest: credential, is_key })
     })
     .await
 }

@@ -6,6 +6,7 @@
 //! This module may use `db::system` (credentials name their own portal; a person picks a
 //! portal at sign-in); it never touches HTTP types.
 
+pub mod access;
 pub mod credentials;
 pub mod login;
 pub mod password;

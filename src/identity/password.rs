@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::access::{self, Reason, Revocation};
 use super::credentials::UserActor;
 use crate::blocking;
 use crate::db::audit::NewEntry;
+use crate::db::events::ChangeActor;
 use crate::db::{system, Db};
 use crate::domain::{Password, TenantId};
 use crate::error::AppError;
@@ -33,7 +35,17 @@ pub async fn change(
     db.write(move |tx| {
         tx.platform().set_password(&user, &hash, now.naive_utc())?;
         let revoked = system::enter(tx)?.revoke_sessions_of_user(&user, &keep, now.naive_utc())?;
-        let entry = audit.details(serde_json::json!({"other_sessions_revoked": revoked}));
+        let count: usize = revoked.iter().map(|(_, ids)| ids.len()).sum();
+        let actor = ChangeActor { kind: "user", id: Some(user.to_string()) };
+        for (portal, ids) in revoked {
+            access::announce(
+                &mut tx.tenant(&portal)?,
+                Revocation::sessions(&ids, Reason::PasswordChanged),
+                &actor,
+                now,
+            );
+        }
+        let entry = audit.details(serde_json::json!({"other_sessions_revoked": count}));
         tx.tenant(&tenant)?.audit(entry, now)?;
         Ok(())
     })

@@ -28,13 +28,15 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{CommitSink, Db};
-use crate::domain::TenantId;
+use crate::domain::{ApiKeyId, SessionId, TenantId, UserId};
+use crate::identity::access::Revoked;
 use supervisor::{Backoff, PlatformSupervisor, Spawn};
 use tenant::{Audience, Committed, TenantActor};
 
@@ -155,6 +157,37 @@ pub struct Viewer {
     /// The user id, or the key id for an integration: what the per-user limit counts.
     pub subject: String,
     pub audience: Audience,
+    /// The credential the connection was opened with: access revocations are matched
+    /// against it, and it is checked again once the session has joined its portal.
+    pub credential: Credential,
+}
+
+/// A connection's credential.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session { id: SessionId, user: UserId, expires_at: DateTime<Utc>, mfa_enabled: bool, digest: String },
+    Key { id: ApiKeyId, digest: String },
+}
+
+impl Credential {
+    /// Whether `revoked` ends this credential's access.
+    pub fn is_revoked_by(&self, revoked: &Revoked) -> bool {
+        match (self, revoked) {
+            (Credential::Session { id, .. }, Revoked::Sessions { ids }) => ids.iter().any(|i| i == id.as_str()),
+            (Credential::Session { user, .. }, Revoked::User { id }) => id == user.as_str(),
+            (Credential::Session { mfa_enabled, .. }, Revoked::UsersWithoutMfa) => !mfa_enabled,
+            (Credential::Key { id: key, .. }, Revoked::Key { id }) => id == key.as_str(),
+            _ => false,
+        }
+    }
+
+    /// When the credential stops working on its own (sign-in sessions expire).
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Credential::Session { expires_at, .. } => Some(*expires_at),
+            Credential::Key { .. } => None,
+        }
+    }
 }
 
 pub(crate) struct Inner {

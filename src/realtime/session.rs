@@ -9,7 +9,7 @@
 //! fills the mailbox and is closed as a slow consumer; what it holds is at most
 //! `queue_frames` shared frames.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -18,7 +18,55 @@ use bytestring::ByteString;
 
 use super::frames::{self, close, ClientFrame, Topic};
 use super::tenant::{CatchUp, Push, SessionCommand, Subscribe, TenantActor, Unsubscribe};
-use super::{Realtime, Refusal, Viewer};
+use super::{Credential, Realtime, Refusal, Viewer};
+use crate::identity::access::Reason;
+use crate::identity::credentials;
+
+/// The objects the dashboard's counters summarise: a reader must be able to read them all.
+const DASHBOARD_OBJECTS: [&str; 4] = ["contact", "deal", "ticket", "task"];
+
+/// Catch-up bytes handed to the connection per turn before yielding to its write buffer.
+const REPLAY_TURN_BYTES: usize = 64 * 1024;
+/// Outbox rows read per catch-up page.
+const REPLAY_PAGE_ROWS: i64 = 64;
+
+/// Whether the viewer's credential still resolves to the same portal and credential (the
+/// reason to close with when it does not).
+async fn still_valid(rt: &Realtime, viewer: &Viewer) -> Result<(), &'static str> {
+    let (digest, is_key) = match &viewer.credential {
+        Credential::Session { digest, .. } => (digest.clone(), false),
+        Credential::Key { digest, .. } => (digest.clone(), true),
+    };
+    let now = rt.clock().now();
+    match credentials::resolve(rt.db(), digest, is_key, now).await {
+        Ok(r) if r.tenant != viewer.tenant => Err(Reason::SessionRevoked.as_str()),
+        Ok(credentials::Resolved { actor: credentials::Actor::User(u), .. }) if u.require_mfa && !u.mfa_enabled => {
+            Err(Reason::MfaRequired.as_str())
+        }
+        Ok(_) => Ok(()),
+        Err(crate::error::AppError::Unauthorized { .. }) => Err(Reason::SessionRevoked.as_str()),
+        // The database is unavailable: the next revocation event will still reach us.
+        Err(_) => Ok(()),
+    }
+}
+
+/// A future that is pending once: lets the connection write what is buffered before the
+/// actor goes on.
+#[derive(Default)]
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
 
 pub struct SessionActor {
     id: u64,
@@ -95,6 +143,14 @@ impl SessionActor {
                     ctx,
                     frames::error("topic_forbidden", "notifications are addressed to people; keys have none"),
                 ),
+                Some(Topic::Dashboard) if !DASHBOARD_OBJECTS.iter().all(|o| self.viewer.audience.can_read(o)) => self
+                    .send(
+                    ctx,
+                    frames::error(
+                        "topic_forbidden",
+                        "the dashboard summarises contacts, deals, tickets and tasks; this key cannot read all of them",
+                    ),
+                ),
                 Some(topic) => self.subscribe(topic, since, ctx),
             },
             ClientFrame::Unsubscribe { topic } => match Topic::parse(&topic) {
@@ -110,58 +166,122 @@ impl SessionActor {
         }
     }
 
+    /// Joins the portal's tenant actor (so access revocations reach this session even
+    /// before it subscribes), then checks the credential once more: a revocation that
+    /// committed between the upgrade and the join is in no event this session will see.
+    fn join(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let rt = self.rt.clone();
+        let viewer = self.viewer.clone();
+        let (session_id, session, control) =
+            (self.id, ctx.address().recipient::<Push>(), ctx.address().recipient::<SessionCommand>());
+        let work = async move {
+            let addr = rt.tenant_actor(&viewer.tenant).await?;
+            addr.send(Subscribe { session_id, session, control, viewer: viewer.clone(), topic: None, since: None })
+                .await
+                .ok()?;
+            let still = still_valid(&rt, &viewer).await;
+            Some((addr, still))
+        };
+        ctx.wait(work.into_actor(self).map(|res, act, ctx| match res {
+            Some((addr, Ok(()))) => act.tenant = Some(addr),
+            Some((_, Err(reason))) => act.close(ctx, close::ACCESS_REVOKED, reason),
+            // The service is stopping or the actor restarted: subscribing will retry.
+            None => {}
+        }));
+    }
+
     /// Subscribes through the tenant actor and catches up; nothing else is processed for
-    /// this session until that is done, so live frames follow the replay in order.
+    /// this session until that is done, so live frames (all after the head the tenant
+    /// actor answered with) follow the replay in order, queued in the bounded mailbox.
     fn subscribe(&mut self, topic: Topic, since: Option<i64>, ctx: &mut ws::WebsocketContext<Self>) {
         let rt = self.rt.clone();
         let viewer = self.viewer.clone();
-        let msg_parts = (self.id, ctx.address().recipient::<Push>(), ctx.address().recipient::<SessionCommand>());
+        let (session_id, session, control) =
+            (self.id, ctx.address().recipient::<Push>(), ctx.address().recipient::<SessionCommand>());
         let work = async move {
             let addr = rt.tenant_actor(&viewer.tenant).await.ok_or("the real-time service is stopping")?;
-            let (session_id, session, control) = msg_parts;
             let reply = addr
-                .send(Subscribe { session_id, session, control, audience: viewer.audience.clone(), topic, since })
+                .send(Subscribe { session_id, session, control, viewer, topic: Some(topic), since })
                 .await
                 .map_err(|_| "the portal's real-time actor restarted; subscribe again")?;
-            let catch_up = match reply.catch_up {
-                CatchUp::Outbox { since } => {
-                    let (tenant, head) = (viewer.tenant.clone(), reply.head);
-                    let rows = rt
-                        .db()
-                        .tenant(tenant.clone())
-                        .read(move |t| Ok(t.events_after(since, head - since)?))
-                        .await
-                        .map_err(|_| "reading missed events failed; subscribe again")?;
-                    let rows: Vec<_> = rows.into_iter().filter(|r| r.seq <= reply.head).collect();
-                    CatchUp::Frames(super::tenant::frames_for(&rows, topic, &viewer.audience))
-                }
-                other => other,
-            };
-            Ok::<_, &'static str>((addr, reply.head, catch_up))
+            Ok::<_, &'static str>((addr, reply))
         };
         ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
-            Ok((addr, head, catch_up)) => {
+            Ok((addr, reply)) => {
                 act.tenant = Some(addr);
-                match catch_up {
-                    CatchUp::Frames(frames) => {
-                        for (_, bytes) in frames {
-                            act.rt.metrics().frames_out.inc();
-                            act.send_bytes(ctx, bytes);
-                        }
+                let head = reply.head;
+                match reply.catch_up {
+                    CatchUp::Frames(frames) => act.replay(topic, frames.into(), None, head, ctx),
+                    CatchUp::Outbox { since } => act.replay(topic, VecDeque::new(), Some(since), head, ctx),
+                    CatchUp::Reset { reason } => {
+                        act.send(ctx, frames::reset(topic, head, reason));
+                        act.subscribed(topic, head, ctx);
                     }
-                    CatchUp::Reset { reason } => act.send(ctx, frames::reset(topic, head, reason)),
-                    CatchUp::None | CatchUp::Outbox { .. } => {}
+                    CatchUp::None => act.subscribed(topic, head, ctx),
                 }
-                act.topics.insert(topic, head);
-                act.send(ctx, frames::subscribed(topic, head));
             }
             Err(message) => act.send(ctx, frames::error("unavailable", message)),
         }));
     }
 
+    /// Sends catch-up frames up to [`REPLAY_TURN_BYTES`] per turn, yielding between
+    /// turns: the context is polled again only when the connection's write buffer has
+    /// room, so a client that does not read holds at most a turn's frames plus one page
+    /// read from the outbox (the same bound as live delivery) instead of every frame it
+    /// missed. `outbox_after` is where the next outbox page starts, if the catch-up reads
+    /// the outbox; it ends at `head`.
+    fn replay(
+        &mut self,
+        topic: Topic,
+        mut pending: VecDeque<(i64, ByteString)>,
+        outbox_after: Option<i64>,
+        head: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let mut budget = REPLAY_TURN_BYTES;
+        while budget > 0 {
+            let Some((_, bytes)) = pending.pop_front() else { break };
+            budget = budget.saturating_sub(bytes.len());
+            self.rt.metrics().frames_out.inc();
+            self.send_bytes(ctx, bytes);
+        }
+        if !pending.is_empty() {
+            let next = YieldOnce::default().into_actor(self);
+            return ctx.wait(next.map(move |(), act, ctx| act.replay(topic, pending, outbox_after, head, ctx)));
+        }
+        let Some(after) = outbox_after.filter(|a| *a < head) else {
+            return self.subscribed(topic, head, ctx);
+        };
+        let (db, tenant) = (self.rt.db().clone(), self.viewer.tenant.clone());
+        let page = (head - after).min(REPLAY_PAGE_ROWS);
+        let read = async move { db.tenant(tenant).read(move |t| Ok(t.events_after(after, page)?)).await };
+        ctx.wait(read.into_actor(self).map(move |rows, act, ctx| {
+            let rows = match rows {
+                Ok(rows) if !rows.is_empty() => rows,
+                Ok(_) => return act.subscribed(topic, head, ctx),
+                Err(_) => {
+                    return act.send(ctx, frames::error("unavailable", "reading missed events failed; subscribe again"))
+                }
+            };
+            let last = rows.last().map(|r| r.seq).unwrap_or(head).min(head);
+            let rows: Vec<_> = rows.into_iter().filter(|r| r.seq <= head).collect();
+            let frames = super::tenant::frames_for(&rows, topic, &act.viewer.audience).into();
+            act.replay(topic, frames, Some(last), head, ctx);
+        }));
+    }
+
+    /// The catch-up is done: live frames after `head` flow from here.
+    fn subscribed(&mut self, topic: Topic, head: i64, ctx: &mut ws::WebsocketContext<Self>) {
+        self.topics.insert(topic, head);
+        self.send(ctx, frames::subscribed(topic, head));
+    }
+
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if self.last_heard.elapsed() > self.rt.limits().client_timeout {
             return self.close(ctx, close::HEARTBEAT_TIMEOUT, "heartbeat_timeout");
+        }
+        if self.viewer.credential.expires_at().is_some_and(|t| t <= self.rt.clock().now()) {
+            return self.close(ctx, close::ACCESS_REVOKED, Reason::Expired.as_str());
         }
         ctx.ping(b"");
     }
@@ -182,6 +302,13 @@ impl Actor for SessionActor {
             return self.close(ctx, close::TOO_MANY_CONNECTIONS, "too_many_connections");
         }
         ctx.run_interval(self.rt.limits().heartbeat, |act, ctx| act.heartbeat(ctx));
+        // Expiry is also checked at every heartbeat (by the server's clock); this timer
+        // closes the session on time when the heartbeat is long.
+        if let Some(left) = self.viewer.credential.expires_at().and_then(|t| (t - self.rt.clock().now()).to_std().ok())
+        {
+            ctx.run_later(left, |act, ctx| act.heartbeat(ctx));
+        }
+        self.join(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -216,6 +343,7 @@ impl Handler<SessionCommand> for SessionActor {
     fn handle(&mut self, msg: SessionCommand, ctx: &mut Self::Context) {
         match msg {
             SessionCommand::SlowConsumer => self.close(ctx, close::SLOW_CONSUMER, "slow_consumer"),
+            SessionCommand::AccessRevoked { reason } => self.close(ctx, close::ACCESS_REVOKED, reason),
             SessionCommand::TenantRestarted => {
                 self.tenant = None;
                 let rt = self.rt.clone();
@@ -224,6 +352,9 @@ impl Handler<SessionCommand> for SessionActor {
                 ctx.wait(wait.into_actor(self).map(|delay, _, ctx| {
                     ctx.run_later(delay, |act, ctx| {
                         let topics: Vec<(Topic, i64)> = act.topics.drain().collect();
+                        if topics.is_empty() {
+                            act.join(ctx);
+                        }
                         for (topic, last) in topics {
                             let since = if topic == Topic::Dashboard { None } else { Some(last) };
                             act.subscribe(topic, since, ctx);

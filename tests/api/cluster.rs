@@ -82,6 +82,23 @@ async fn a_write_on_one_node_reaches_a_websocket_on_the_other_once_in_order(app:
     on_a.expect_quiet().await;
 }
 
+/// A person removed on node A loses the websocket they hold on node B.
+async fn losing_access_on_one_node_closes_sockets_on_the_other(app: TestApp) {
+    let Some(redis) = redis_or_warn() else { return };
+    let a = app.restart_with(|s| s.redis_url = Some(Secret::new(redis.clone()))).await;
+    let b = a.another_node(|_| {}).await;
+    bus_connected(&a, true).await;
+    bus_connected(&b, true).await;
+    let owner = a.signup("Acme", "ada@acme.example").await;
+    let member = a.member(&owner, "mo@acme.example", "member").await;
+    let mut theirs = b.ws(&member.token).await;
+    theirs.subscribe("crm", None).await;
+    let r = a.delete(&format!("/api/v1/users/{}", member.user_id), Some(&owner.token)).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    a.contact(&owner, json!({"email": "after@x.example"})).await;
+    assert_eq!(theirs.closed().await, (Some(4003), Some("removed_from_portal".to_string())));
+}
+
 /// A TCP relay to Redis that the test can cut and restore.
 struct Relay {
     port: u16,
@@ -209,4 +226,5 @@ both_backends!(
     two_server_processes_share_events_through_redis,
     a_write_on_one_node_reaches_a_websocket_on_the_other_once_in_order,
     without_redis_nodes_keep_serving_and_catch_up,
+    losing_access_on_one_node_closes_sockets_on_the_other,
 );

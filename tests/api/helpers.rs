@@ -250,6 +250,7 @@ impl Resp {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct Signed {
     pub token: String,
     pub tenant_id: String,

@@ -8,6 +8,7 @@ mod helpers;
 mod ws;
 
 mod access;
+mod access_loss;
 mod api_keys;
 mod audit;
 mod batch;
@@ -22,6 +23,7 @@ mod login;
 mod mfa;
 mod operations;
 mod realtime;
+mod realtime_bounds;
 mod search;
 mod signup;
 mod sorting;

@@ -14,6 +14,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Ws {
     conn: actix_codec::Framed<awc::BoxedSocket, ws::Codec>,
     pub answer_pings: bool,
+    /// The description of the last close frame received.
+    pub close_reason: Option<String>,
 }
 
 /// What the server sent next.
@@ -50,7 +52,7 @@ impl Ws {
     pub async fn connect(port: u16, ticket: &str) -> Result<Ws, u16> {
         let url = format!("ws://127.0.0.1:{port}/api/v1/realtime?ticket={ticket}");
         match awc::Client::new().ws(url).max_frame_size(64 * 1024 * 1024).connect().await {
-            Ok((_, conn)) => Ok(Ws { conn, answer_pings: true }),
+            Ok((_, conn)) => Ok(Ws { conn, answer_pings: true, close_reason: None }),
             Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
             Err(e) => panic!("websocket connect failed: {e}"),
         }
@@ -83,7 +85,10 @@ impl Ws {
                         return Got::Ping;
                     }
                 }
-                Some(Ok(Frame::Close(reason))) => return Got::Close(reason.map(|r| u16::from(r.code))),
+                Some(Ok(Frame::Close(reason))) => {
+                    self.close_reason = reason.as_ref().and_then(|r| r.description.clone());
+                    return Got::Close(reason.map(|r| u16::from(r.code)));
+                }
                 Some(Ok(_)) => {}
             }
         }
@@ -142,6 +147,12 @@ impl Ws {
                 _ => {}
             }
         }
+    }
+
+    /// Reads until the server closes; returns the close code and its reason.
+    pub async fn closed(&mut self) -> (Option<u16>, Option<String>) {
+        let code = self.close_code().await;
+        (code, self.close_reason.clone())
     }
 
     pub async fn close(mut self) {

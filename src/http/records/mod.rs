@@ -24,7 +24,7 @@ pub use batch::{BatchItemResult, BatchRequest, BatchResponse};
 pub use list::{ListParams, SearchRequest};
 pub use timeline::{TimelineEntry, TimelinePage, TimelineParams};
 
-use super::principal::{Actor, Principal};
+use super::principal::Principal;
 use crate::crm::objects::Object;
 use crate::crm::records::ChangeActor;
 use crate::domain::RecordId;
@@ -52,10 +52,7 @@ pub struct RecordBody(pub serde_json::Value);
 pub struct Record(pub serde_json::Value);
 
 pub fn change_actor(p: &Principal) -> ChangeActor {
-    match &p.actor {
-        Actor::User(u) => ChangeActor { kind: "user", id: Some(u.user_id.to_string()) },
-        Actor::Key(k) => ChangeActor { kind: "api_key", id: Some(k.key_id.clone()) },
-    }
+    p.change_actor()
 }
 
 /// A record id from a path: anything but a UUID is simply not found.

@@ -8,7 +8,7 @@ use super::record_id;
 use crate::crm::objects::Object;
 use crate::error::AppError;
 use crate::http::paging::{finish_page, Page};
-use crate::http::principal::{Access, Principal};
+use crate::http::principal::{key_allows, Access, Actor, Principal};
 use crate::http::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -63,6 +63,15 @@ pub async fn timeline(
     }
     let limit = page.limit;
     let link_field = format!("{}_ids", object.name());
+    // Linked notes and tasks are part of the history only for readers of notes and tasks.
+    let linked: Vec<&'static str> = [Object::Note, Object::Task]
+        .into_iter()
+        .filter(|o| match &p.actor {
+            Actor::Key(k) => key_allows(&k.scopes, o.plural(), Access::Read),
+            Actor::User(_) => true,
+        })
+        .map(Object::name)
+        .collect();
     let (rows, next_cursor) = state
         .db
         .tenant(p.tenant_id.clone())
@@ -71,7 +80,9 @@ pub async fn timeline(
             if t.record(object, &id, false)?.is_none() && t.record(object, &id, true)?.is_none() {
                 return Err(AppError::not_found(object.name()));
             }
-            Ok(finish_page(t.timeline(id.as_str(), &link_field, before, limit + 1)?, limit, |e| e.seq.to_string()))
+            Ok(finish_page(t.timeline(id.as_str(), &link_field, &linked, before, limit + 1)?, limit, |e| {
+                e.seq.to_string()
+            }))
         })
         .await?;
     let data = rows

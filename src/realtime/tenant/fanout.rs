@@ -10,7 +10,9 @@ use bytestring::ByteString;
 
 use super::{Push, SessionCommand, TenantActor};
 use crate::db::events::EventRow;
+use crate::identity::access::{self, Revocation};
 use crate::realtime::frames::{self, Topic};
+use crate::realtime::Viewer;
 
 /// A committed event, ready to send.
 pub(super) struct Delivered {
@@ -34,6 +36,8 @@ impl Delivered {
     /// This event's frame on `topic` for `audience`, if it gets one.
     pub(super) fn frame_for(&self, topic: Topic, audience: &Audience) -> Option<&ByteString> {
         match topic {
+            // Access revocations are for the server: no topic carries them.
+            Topic::Crm if self.object == access::OBJECT => None,
             Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
             Topic::Notifications => self
                 .notify
@@ -62,6 +66,11 @@ pub struct Audience {
 
 impl Audience {
     pub(super) fn sees(&self, object: &str) -> bool {
+        self.can_read(object)
+    }
+
+    /// Whether this reader may read records of `object` (people: all; keys: their scopes).
+    pub fn can_read(&self, object: &str) -> bool {
         self.objects.as_ref().is_none_or(|o| o.contains(&object))
     }
 }
@@ -69,7 +78,7 @@ impl Audience {
 pub(super) struct Subscriber {
     pub(super) session: Recipient<Push>,
     pub(super) control: Recipient<SessionCommand>,
-    pub(super) audience: Audience,
+    pub(super) viewer: Viewer,
     /// Per topic: the last seq this session already has (events up to it are skipped).
     pub(super) topics: HashMap<Topic, i64>,
 }
@@ -81,7 +90,7 @@ impl TenantActor {
         for (id, sub) in &mut self.subscribers {
             let frames = [Topic::Crm, Topic::Notifications].into_iter().filter_map(|topic| {
                 let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
-                wants.then(|| d.frame_for(topic, &sub.audience).map(|b| (topic, b.clone()))).flatten()
+                wants.then(|| d.frame_for(topic, &sub.viewer.audience).map(|b| (topic, b.clone()))).flatten()
             });
             let frames: Vec<(Topic, ByteString)> = frames.collect();
             for (topic, bytes) in frames {
@@ -102,6 +111,29 @@ impl TenantActor {
             }
         }
         self.drop_subscribers(slow, gone);
+    }
+
+    /// Closes the sessions an `access.revoked` event ends (on every node: each reads the
+    /// same outbox).
+    pub(super) fn revoke(&mut self, e: &EventRow) {
+        let Some(revocation) = Revocation::parse(&e.data) else {
+            tracing::warn!(seq = e.seq, "unreadable access.revoked event");
+            return;
+        };
+        let ended: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, sub)| sub.viewer.credential.is_revoked_by(&revocation.revoked))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ended {
+            if let Some(sub) = self.subscribers.remove(&id) {
+                self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
+                // do_send ignores the mailbox bound: a revocation must get through.
+                sub.control.do_send(SessionCommand::AccessRevoked { reason: revocation.reason.as_str() });
+            }
+        }
+        self.note_subscriptions();
     }
 
     pub(super) fn drop_subscribers(&mut self, slow: Vec<u64>, gone: Vec<u64>) {

@@ -61,6 +61,8 @@ pub enum SessionCommand {
     SlowConsumer,
     /// The tenant actor stopped (failure): subscribe again from the last `seq`.
     TenantRestarted,
+    /// The credential behind the session lost its access here: close it (4003, `reason`).
+    AccessRevoked { reason: &'static str },
 }
 
 /// Told to the supervisor when a tenant actor stops (`failed`: it should be restarted
@@ -171,6 +173,11 @@ impl TenantActor {
                 continue;
             }
             metrics.events_in.inc();
+            if e.object == crate::identity::access::OBJECT {
+                self.revoke(&e);
+                self.delivered = e.seq;
+                continue;
+            }
             let d = Delivered::of(&e);
             dashboard_touched |= matches!(d.object.as_str(), "contact" | "deal" | "ticket" | "task");
             self.fan_out(&d);

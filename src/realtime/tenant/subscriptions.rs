@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use bytestring::ByteString;
 
-use super::fanout::{Audience, Subscriber};
+use super::fanout::Subscriber;
 use super::{Push, SessionCommand, TenantActor};
 use crate::realtime::frames::Topic;
+use crate::realtime::Viewer;
 
 /// A session subscribes to a topic, optionally resuming after `since`.
 #[derive(Message)]
@@ -19,8 +20,10 @@ pub struct Subscribe {
     pub session_id: u64,
     pub session: Recipient<Push>,
     pub control: Recipient<SessionCommand>,
-    pub audience: Audience,
-    pub topic: Topic,
+    pub viewer: Viewer,
+    /// `None`: join the portal without a topic yet (every session does when it starts, so
+    /// access revocations reach it).
+    pub topic: Option<Topic>,
     pub since: Option<i64>,
 }
 
@@ -52,13 +55,16 @@ impl Handler<Subscribe> for TenantActor {
         let sub = self.subscribers.entry(msg.session_id).or_insert_with(|| Subscriber {
             session: msg.session,
             control: msg.control,
-            audience: msg.audience,
+            viewer: msg.viewer,
             topics: HashMap::new(),
         });
-        if !sub.topics.contains_key(&msg.topic) {
+        let Some(topic) = msg.topic else {
+            return SubscribeReply { head, catch_up: CatchUp::None };
+        };
+        if !sub.topics.contains_key(&topic) {
             self.rt.metrics().subscriptions.inc();
         }
-        let catch_up = match (msg.topic, msg.since) {
+        let catch_up = match (topic, msg.since) {
             (Topic::Dashboard, _) => {
                 sub.topics.insert(Topic::Dashboard, -1);
                 CatchUp::None
@@ -74,7 +80,7 @@ impl Handler<Subscribe> for TenantActor {
                         .history
                         .iter()
                         .filter(|d| d.seq > since)
-                        .filter_map(|d| d.frame_for(topic, &sub.audience).map(|b| (d.seq, b.clone())))
+                        .filter_map(|d| d.frame_for(topic, &sub.viewer.audience).map(|b| (d.seq, b.clone())))
                         .collect();
                     CatchUp::Frames(frames)
                 } else {
@@ -82,10 +88,10 @@ impl Handler<Subscribe> for TenantActor {
                 }
             }
         };
-        if msg.topic != Topic::Dashboard {
-            sub.topics.insert(msg.topic, head);
+        if topic != Topic::Dashboard {
+            sub.topics.insert(topic, head);
         }
-        if msg.topic == Topic::Dashboard {
+        if topic == Topic::Dashboard {
             match self.dashboard.clone() {
                 Some(snapshot) if !self.dashboard_dirty && !self.dashboard_running => self.publish_dashboard(snapshot),
                 _ => self.refresh_dashboard(ctx),
@@ -113,9 +119,6 @@ impl Handler<Unsubscribe> for TenantActor {
                 if let Some(sub) = self.subscribers.get_mut(&msg.session_id) {
                     if sub.topics.remove(&topic).is_some() {
                         metrics.subscriptions.dec();
-                    }
-                    if sub.topics.is_empty() {
-                        self.subscribers.remove(&msg.session_id);
                     }
                 }
             }
