@@ -87,19 +87,22 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    /// Counts a wrong code against the challenge; returns the attempts now counted.
-    pub fn count_challenge_attempt(&mut self, id: &str) -> QueryResult<i32> {
+    /// Takes one of the challenge's `max` attempts before a code is checked, atomically
+    /// (one conditional UPDATE): false when the challenge is used, expired or out of
+    /// attempts, so parallel codes on one challenge are never more than `max`.
+    pub fn reserve_challenge_attempt(&mut self, id: &str, max: i32, now: NaiveDateTime) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
-        diesel::update(
-            mfa_challenges::table.filter(mfa_challenges::tenant_id.eq(tid)).filter(mfa_challenges::id.eq(id)),
+        let n = diesel::update(
+            mfa_challenges::table
+                .filter(mfa_challenges::tenant_id.eq(tid))
+                .filter(mfa_challenges::id.eq(id))
+                .filter(mfa_challenges::used_at.is_null())
+                .filter(mfa_challenges::expires_at.gt(now))
+                .filter(mfa_challenges::attempts.lt(max)),
         )
         .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
         .execute(conn)?;
-        mfa_challenges::table
-            .filter(mfa_challenges::tenant_id.eq(tid))
-            .filter(mfa_challenges::id.eq(id))
-            .select(mfa_challenges::attempts)
-            .first(conn)
+        Ok(n == 1)
     }
 
     /// Marks the challenge used; false if it already was (so it yields one session at most).

@@ -57,8 +57,10 @@ pub async fn change_password(
     let new =
         parse_password("new_password", &body.new_password, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
     let entry = p.entry("user.password_changed").target("user", &me.user_id);
+    let failure = p.entry("user.password_change_failed").target("user", &me.user_id);
     let tenant = p.tenant_id.clone();
-    identity::password::change(&state.db, tenant, me, body.current_password, new, entry, state.clock.now()).await?;
+    let audit = identity::password::ChangeAudit { changed: entry, failed: failure };
+    identity::password::change(&state.db, tenant, me, body.current_password, new, audit, state.clock.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

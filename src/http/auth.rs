@@ -227,7 +227,12 @@ pub async fn logout(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
         .tenant(p.tenant_id.clone())
         .write(move |t| {
             t.revoke_session(&user.user_id, &user.session_id, now.naive_utc())?;
-            access::announce(t, Revocation::sessions(std::slice::from_ref(&user.session_id), Reason::SignedOut), &actor, now);
+            access::announce(
+                t,
+                Revocation::sessions(std::slice::from_ref(&user.session_id), Reason::SignedOut),
+                &actor,
+                now,
+            );
             t.audit(entry, now)?;
             Ok(())
         })

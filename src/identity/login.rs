@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::second_factor::{check_and_spend, Factor};
-use super::throttle::{refuse_if_throttled, ACCOUNT_SCOPE, IP_SCOPE, MFA_SCOPE};
+use super::throttle::{self, Counter, MFA_SCOPE};
 use crate::blocking;
 use crate::db::audit::RequestMeta;
 use crate::db::sessions::ClientInfo;
@@ -17,7 +17,6 @@ use crate::db::Db;
 use crate::domain::{EmailAddress, Password, TenantId, UserId};
 use crate::error::{AppError, FieldError};
 use crate::security::crypto::Keyring;
-use crate::security::throttle as policy;
 use crate::security::{password_hash, tokens};
 
 /// How long the second step of a sign-in may take, and how many codes it may try.
@@ -125,7 +124,8 @@ pub async fn with_password(
     let (now, ttl) = (cx.now, cx.session_ttl);
     let account = email.as_str().to_string();
     let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    refuse_if_throttled(cx.db, vec![(ACCOUNT_SCOPE, account.clone()), (IP_SCOPE, ip.clone())], now).await?;
+    let counters = vec![Counter::account(&account), Counter::ip(&ip)];
+    throttle::reserve(cx.db, counters.clone(), now).await?;
 
     let user = cx.db.read(move |p| Ok(p.user_by_email(&email)?)).await?;
     let known_user = user.as_ref().map(|u| UserId::from_db(u.id.clone()));
@@ -143,8 +143,7 @@ pub async fn with_password(
         let entry = meta.entry("auth.login.failed");
         cx.db
             .write(move |tx| {
-                tx.platform().record_failure(&policy::ACCOUNT, ACCOUNT_SCOPE, &account, now)?;
-                tx.platform().record_failure(&policy::IP, IP_SCOPE, &ip, now)?;
+                // Both counters already took this attempt (reserved before the check).
                 if let Some(uid) = known_user {
                     // Each portal of the person sees the attempt on its member's account.
                     for (t, _) in system::enter(tx)?.portals_of(&uid)? {
@@ -163,6 +162,10 @@ pub async fn with_password(
     };
     let user_id = UserId::from_db(user.id.clone());
     let mfa_on = user.mfa_enabled();
+    // The password was right: the account's failures are forgotten, the IP's attempt given back.
+    let [account_counter, ip_counter] =
+        <[Counter; 2]>::try_from(counters).map_err(|_| AppError::internal(anyhow::anyhow!("counters")))?;
+    throttle::succeeded(cx.db, vec![ip_counter], vec![account_counter], now).await?;
     cx.db
         .write(move |tx| {
             let portals = system::enter(tx)?.portals_of(&user_id)?;
@@ -182,7 +185,6 @@ pub async fn with_password(
                 }
                 (None, many) => return Err(tenant_required(many)),
             };
-            tx.platform().clear_throttle(ACCOUNT_SCOPE, &account)?;
             let mut t = tx.tenant(&tenant_id)?;
             if mfa_on {
                 let token = tokens::generate(tokens::MFA_PREFIX)?;
@@ -217,9 +219,27 @@ pub async fn with_second_factor(
         .filter(|c| c.used_at.is_none() && c.expires_at.and_utc() > now && c.attempts < MFA_CHALLENGE_ATTEMPTS)
         .ok_or_else(|| AppError::unauthorized("this sign-in step is unknown, used or expired; sign in again"))?;
     let user_id = UserId::from_db(challenge.user_id.clone());
-    refuse_if_throttled(cx.db, vec![(MFA_SCOPE, user_id.to_string())], now).await?;
-
     let tenant_id = TenantId::from_db(challenge.tenant_id.clone());
+    // Both limits are taken before the code is checked: one of the challenge's attempts,
+    // and one on the person's second-factor counter.
+    let (cid, tid, counter) = (challenge.id.clone(), tenant_id.clone(), Counter::second_factor(user_id.as_str()));
+    let taken = cx
+        .db
+        .write(move |tx| {
+            if !tx.tenant(&tid)?.reserve_challenge_attempt(&cid, MFA_CHALLENGE_ATTEMPTS, now.naive_utc())? {
+                return Ok(Err(AppError::unauthorized("this sign-in step is unknown, used or expired; sign in again")));
+            }
+            Ok(tx
+                .reserve_attempts(&[(counter.policy, counter.scope, counter.subject.as_str())], now)?
+                .map(|_| ())
+                .map_err(|secs| AppError::RateLimited {
+                    retry_after_secs: secs,
+                    detail: format!("too many failed attempts; try again in {secs} s"),
+                }))
+        })
+        .await?;
+    taken?;
+
     let keyring = cx.keyring.clone();
     let (challenge_id, failure_meta) = (challenge.id.clone(), meta.clone());
     let (uid, tid) = (user_id.clone(), tenant_id.clone());
@@ -257,7 +277,6 @@ pub async fn with_second_factor(
     match answer {
         Some(session) => Ok(session),
         None => {
-            let cid = challenge.id;
             let entry = failure_meta
                 .entry("auth.login.failed")
                 .actor("user", &user_id)
@@ -265,10 +284,8 @@ pub async fn with_second_factor(
                 .details(serde_json::json!({"reason": "wrong_second_factor"}));
             cx.db
                 .write(move |tx| {
-                    tx.platform().record_failure(&policy::MFA, MFA_SCOPE, user_id.as_str(), now)?;
-                    let mut t = tx.tenant(&tenant_id)?;
-                    t.count_challenge_attempt(&cid)?;
-                    t.audit(entry, now)?;
+                    // The attempt was counted on both limits before the check.
+                    tx.tenant(&tenant_id)?.audit(entry, now)?;
                     Ok(())
                 })
                 .await?;

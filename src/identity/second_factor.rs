@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::throttle::{refuse_if_throttled, MFA_SCOPE};
+use super::throttle::{self, Counter, MFA_SCOPE};
 use crate::db::audit::NewEntry;
 use crate::db::{mfa, Db, Platform};
 use crate::domain::{TenantId, UserId};
 use crate::error::{AppError, FieldError};
 use crate::security::crypto::Keyring;
 use crate::security::totp::TotpError;
-use crate::security::{recovery_codes, throttle as policy, totp};
+use crate::security::{recovery_codes, totp};
 
 /// How a second factor was proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +139,8 @@ pub async fn disable(
     audit: NewEntry,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let subject = user.to_string();
-    refuse_if_throttled(db, vec![(MFA_SCOPE, subject.clone())], now).await?;
+    // One attempt on the person's second-factor counter, taken before the code is checked.
+    throttle::reserve(db, vec![Counter::second_factor(user.as_str())], now).await?;
     let keyring = keyring.clone();
     let disabled = db
         .write(move |tx| {
@@ -161,8 +161,7 @@ pub async fn disable(
         })
         .await?;
     if !disabled {
-        // Counted outside the refused transaction so it sticks.
-        db.write(move |tx| Ok(tx.platform().record_failure(&policy::MFA, MFA_SCOPE, &subject, now)?)).await?;
+        // The attempt was counted when it was reserved.
         return Err(invalid_code());
     }
     Ok(())

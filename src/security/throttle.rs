@@ -49,6 +49,27 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Takes an attempt before it is evaluated: refused (with the seconds to wait) while
+    /// blocked, else counted as a failure up front, so parallel attempts can never all be
+    /// evaluated before the first failure is recorded. A success gives it back
+    /// ([`Policy::refund`]).
+    pub fn reserve(&self, previous: Option<State>, now: DateTime<Utc>) -> Result<State, u64> {
+        if let Some(secs) = retry_after(previous, now) {
+            return Err(secs);
+        }
+        Ok(self.after_failure(previous, now))
+    }
+
+    /// Gives back an attempt that succeeded: one failure fewer, and no block unless the
+    /// remaining failures still reach the threshold.
+    pub fn refund(&self, reserved: State) -> State {
+        let failures = reserved.failures.saturating_sub(1);
+        let blocked_until = if failures >= self.threshold { reserved.blocked_until } else { None };
+        State { failures, last_failure_at: reserved.last_failure_at, blocked_until }
+    }
+}
+
 /// Whole seconds until attempts are allowed again, if they are blocked now.
 pub fn retry_after(state: Option<State>, now: DateTime<Utc>) -> Option<u64> {
     let until = state?.blocked_until?;
@@ -78,6 +99,20 @@ mod tests {
             s = ACCOUNT.after_failure(Some(s), s.last_failure_at + Duration::seconds(1));
         }
         assert_eq!(retry_after(Some(s), s.last_failure_at), Some(15 * 60), "capped");
+    }
+
+    #[test]
+    fn reserving_counts_up_front_refuses_while_blocked_and_refunds_a_success() {
+        let t0 = Utc::now();
+        let mut s = None;
+        for _ in 0..5 {
+            s = Some(ACCOUNT.reserve(s, t0).expect("allowed"));
+        }
+        // The fifth reservation reached the threshold: everything after it waits.
+        assert_eq!(ACCOUNT.reserve(s, t0), Err(30));
+        let refunded = ACCOUNT.refund(s.expect("state"));
+        assert_eq!((refunded.failures, refunded.blocked_until), (4, None));
+        assert!(ACCOUNT.reserve(Some(refunded), t0).is_ok());
     }
 
     #[test]

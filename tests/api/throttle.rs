@@ -71,7 +71,84 @@ async fn second_factor_guesses_are_throttled(app: TestApp) {
     assert!(r.header("retry-after").is_some());
 }
 
+/// Parallel guesses are each counted before they are checked: 40 at once against one
+/// account get at most 5 evaluations (401), the rest 429, and the right password among
+/// later ones waits too.
+async fn parallel_password_guesses_are_evaluated_at_most_the_limit(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let guesses = (0..40).map(|_| app.login("ada@acme.example", "Wr0ng!Password", None));
+    let answers: Vec<u16> = futures_util::future::join_all(guesses).await.iter().map(|r| r.status).collect();
+    let evaluated = answers.iter().filter(|s| **s == 401).count();
+    assert!(evaluated <= 5, "{evaluated} of 40 parallel guesses were evaluated: {answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 429).count(), 40 - evaluated, "{answers:?}");
+    app.login("ada@acme.example", PASSWORD, None).await.problem(429, "rate_limited");
+    let failed = app.audit_actions(&owner.token).await.iter().filter(|a| *a == "auth.login.failed").count();
+    assert_eq!(failed, evaluated, "one audit entry per evaluated guess");
+}
+
+/// 60 parallel sign-ins for different accounts from one address: at most 20 evaluated.
+async fn parallel_guesses_from_one_address_are_evaluated_at_most_the_limit(app: TestApp) {
+    let guesses = (0..60).map(|i| {
+        let email = format!("user{i}@acme.example");
+        let app = &app;
+        async move { app.login(&email, "Wr0ng!Password", None).await.status }
+    });
+    let answers: Vec<u16> = futures_util::future::join_all(guesses).await;
+    let evaluated = answers.iter().filter(|s| **s == 401).count();
+    assert!(evaluated <= 20, "{evaluated} of 60 were evaluated: {answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 429).count(), 60 - evaluated, "{answers:?}");
+}
+
+/// 40 parallel codes on one sign-in challenge: at most 5 are checked; the right code sent
+/// afterwards does not sign in.
+async fn parallel_second_factor_guesses_are_evaluated_at_most_the_limit(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (secret, _) = app.enable_mfa(&owner.token).await;
+    let challenge = app.login("ada@acme.example", PASSWORD, None).await.body["mfa_token"].as_str().unwrap().to_string();
+    let guesses = (0..40).map(|i| {
+        let body = serde_json::json!({"mfa_token": challenge, "code": format!("{:06}", (i * 7919) % 1_000_000)});
+        let app = &app;
+        async move { app.post("/api/v1/auth/mfa", &body, None).await }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|r| r.body["detail"] == "the code is not valid").count();
+    assert!(checked <= 5, "{checked} of 40 codes were checked");
+    assert!(answers.iter().all(|r| r.status == 401 || r.status == 429), "no code signed in");
+    let r = app
+        .post("/api/v1/auth/mfa", &serde_json::json!({"mfa_token": challenge, "code": app.totp_code(&secret)}), None)
+        .await;
+    assert!(r.status == 401 || r.status == 429, "the right code after the limit: {}", r.text);
+}
+
+/// Changing the password checks the current one like a sign-in: throttled and audited,
+/// so a stolen session is not an unlimited password oracle.
+async fn the_current_password_check_is_throttled_and_audited(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let change =
+        |current: &str| serde_json::json!({"current_password": current, "new_password": "Another-Long-Pass-42"});
+    for i in 1..=5 {
+        let r = app.post("/api/v1/me/password", &change("Wr0ng!Guess"), Some(&owner.token)).await;
+        assert_eq!(r.status, 422, "guess {i}: {}", r.text);
+    }
+    let r = app.post("/api/v1/me/password", &change(PASSWORD), Some(&owner.token)).await;
+    r.problem(429, "rate_limited");
+    let failed = app.audit_actions(&owner.token).await.iter().filter(|a| *a == "user.password_change_failed").count();
+    assert_eq!(failed, 5);
+    // Parallel guesses count too.
+    app.clock.advance(Duration::minutes(16));
+    let wrong = change("Wr0ng!Guess");
+    let guesses = (0..20).map(|_| app.post("/api/v1/me/password", &wrong, Some(&owner.token)));
+    let answers: Vec<u16> = futures_util::future::join_all(guesses).await.iter().map(|r| r.status).collect();
+    assert!(answers.iter().filter(|s| **s == 422).count() <= 5, "{answers:?}");
+    app.clock.advance(Duration::minutes(16));
+    assert_eq!(app.post("/api/v1/me/password", &change(PASSWORD), Some(&owner.token)).await.status, 204);
+}
+
 both_backends!(
+    parallel_password_guesses_are_evaluated_at_most_the_limit,
+    parallel_guesses_from_one_address_are_evaluated_at_most_the_limit,
+    parallel_second_factor_guesses_are_evaluated_at_most_the_limit,
+    the_current_password_check_is_throttled_and_audited,
     an_account_is_throttled_after_five_failures_with_backoff,
     one_address_trying_many_accounts_is_throttled,
     second_factor_guesses_are_throttled,
