@@ -304,11 +304,13 @@ impl Db {
         T: Send + 'static,
     {
         let gate = self.write_gate.clone();
+        // A request with an Idempotency-Key marks its key in every write it commits.
+        let mark = idempotency::WriteMark::current();
         let (value, heads) = self
             .blocking(move |conn| {
                 // A panic inside a previous holder does not make the database unusable.
                 let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-                scope::write_transaction(conn, scope, f)
+                scope::write_transaction(conn, scope, mark, f)
             })
             .await?;
         if !heads.is_empty() {

@@ -251,6 +251,8 @@ diesel::table! {
         content_type -> Nullable<Text>,
         body -> Nullable<Text>,
         created_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        committed_at -> Nullable<Timestamp>,
     }
 }
 

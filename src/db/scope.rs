@@ -25,6 +25,7 @@ use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, T
 use diesel::QueryResult;
 
 use super::events::NewEvent;
+use super::idempotency::WriteMark;
 use super::{DbConnection, Platform, TenantDb, TenantTx};
 use crate::domain::TenantId;
 use crate::error::AppError;
@@ -121,6 +122,7 @@ where
 pub(crate) fn write_transaction<T, F>(
     conn: &mut DbConnection,
     scope: Scope,
+    mark: Option<WriteMark>,
     f: F,
 ) -> Result<(T, Vec<(TenantId, i64)>), AppError>
 where
@@ -131,6 +133,9 @@ where
     let done = f(&mut tx).and_then(|value| {
         let Tx { conn, outbox, scope } = &mut tx;
         let heads = outbox.flush(conn, scope)?;
+        if let Some(mark) = &mark {
+            mark.apply(conn)?;
+        }
         Ok((value, heads))
     });
     finish(tx.conn, done)

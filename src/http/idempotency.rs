@@ -1,19 +1,29 @@
 //! `Idempotency-Key` on POST: the first answer (status, body) to a key is stored and
 //! replayed for retries, so a retried create creates nothing new. Keys are scoped by the
-//! caller's credential and kept 24 hours. A retry while the first request still runs gets
-//! 409 `idempotency_in_progress`; the same key with a different request gets 422
-//! `idempotency_key_reused`. Answers of 500 and above are not kept (the retry runs again).
+//! caller's credential and kept 24 hours.
+//!
+//! - The caller is authenticated first: a request whose bearer does not resolve runs
+//!   without idempotency (and gets its 401); nothing is stored for it.
+//! - A retry while the first request still runs gets 409 `idempotency_in_progress`; the
+//!   same key with a different request gets 422 `idempotency_key_reused`.
+//! - The first request holds the key under a 2-minute lease. Its writes mark the key in
+//!   the same transaction (`db::idempotency::WriteMark`). If the server dies mid-request,
+//!   a retry after the lease takes the key over and runs again when nothing committed, and
+//!   gets 409 `idempotency_outcome_unknown` (stored, so every retry hears the same) when the
+//!   change was saved but its answer was lost.
+//! - Answers of 500 and above are not kept (the retry runs again) unless a change committed.
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
 use super::extract::bearer_token;
 use super::AppState;
-use crate::error::AppError;
+use crate::db::idempotency::{Claim, StoredAnswer, WriteMark, IDEMPOTENT_WRITE};
+use crate::error::{AppError, FieldError};
 use crate::security::tokens;
 
 pub const HEADER: &str = "idempotency-key";
@@ -22,6 +32,41 @@ pub const REPLAYED: &str = "idempotent-replayed";
 fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
     let resp = err.error_response();
     req.into_response(resp)
+}
+
+fn reused() -> AppError {
+    AppError::Validation {
+        detail: "this Idempotency-Key was used for a different request".into(),
+        errors: vec![
+            FieldError::new("Idempotency-Key", "was used for a different request").with_rule("idempotency_key_reused")
+        ],
+    }
+}
+
+fn in_progress() -> AppError {
+    AppError::Conflict {
+        code: "idempotency_in_progress",
+        detail: "a request with this Idempotency-Key is still running; retry shortly".into(),
+    }
+}
+
+fn outcome_unknown() -> AppError {
+    AppError::Conflict {
+        code: "idempotency_outcome_unknown",
+        detail: "the first request with this Idempotency-Key saved its change, but the server stopped before \
+                 answering; look the result up instead of retrying"
+            .into(),
+    }
+}
+
+fn replay(stored: StoredAnswer) -> HttpResponse {
+    let code = stored.status.and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::CONFLICT);
+    let mut resp = HttpResponse::build(code);
+    if let Some(ct) = stored.content_type {
+        resp.insert_header((header::CONTENT_TYPE, ct));
+    }
+    resp.insert_header((REPLAYED, "true"));
+    resp.body(stored.body.unwrap_or_default())
 }
 
 pub async fn idempotency(
@@ -44,6 +89,11 @@ pub async fn idempotency(
     else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
+    // Authenticate before anything is stored: a forged bearer writes nothing here.
+    let Ok(who) = super::principal::authenticate(&state, &token).await else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    req.extensions_mut().insert(who);
     let scope = tokens::digest(&token);
     let bytes = req.extract::<web::Bytes>().await?;
     let mut hasher = Sha256::new();
@@ -55,57 +105,37 @@ pub async fn idempotency(
     let request_hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     req.set_payload(Payload::from(bytes));
 
-    let now = state.clock.now();
+    let now = state.clock.now().naive_utc();
     let (s, k, h) = (scope.clone(), key.clone(), request_hash.clone());
-    let first = state
-        .db
-        .write(move |tx| {
-            let mut p = tx.platform();
-            if let Some(stored) = p.idempotent_answer(&s, &k)? {
-                return Ok(Err(stored));
-            }
-            Ok(Ok(p.claim_idempotency_key(&s, &k, &h, now.naive_utc())?))
-        })
-        .await;
-    match first {
+    let claim = state.db.write(move |tx| Ok(tx.claim_idempotency_key(&s, &k, &h, now)?)).await;
+    match claim {
         Err(e) => return Ok(refuse(req, e)),
-        Ok(Err(stored)) => {
-            if stored.request_hash != request_hash {
-                let err = AppError::Validation {
-                    detail: "this Idempotency-Key was used for a different request".into(),
-                    errors: vec![crate::error::FieldError::new("Idempotency-Key", "was used for a different request")
-                        .with_rule("idempotency_key_reused")],
-                };
-                return Ok(refuse(req, err));
-            }
-            let Some(status) = stored.status else {
-                let err = AppError::Conflict {
-                    code: "idempotency_in_progress",
-                    detail: "a request with this Idempotency-Key is still running; retry shortly".into(),
-                };
-                return Ok(refuse(req, err));
-            };
-            let code = actix_web::http::StatusCode::from_u16(status as u16)
-                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-            let mut resp = HttpResponse::build(code);
-            if let Some(ct) = stored.content_type {
-                resp.insert_header((header::CONTENT_TYPE, ct));
-            }
-            resp.insert_header((REPLAYED, "true"));
-            let resp = resp.body(stored.body.unwrap_or_default());
-            return Ok(req.into_response(resp));
+        Ok(Claim::Answered(stored)) if stored.request_hash != request_hash => return Ok(refuse(req, reused())),
+        Ok(Claim::Answered(stored)) => return Ok(req.into_response(replay(stored))),
+        Ok(Claim::Running { request_hash: h } | Claim::OutcomeUnknown { request_hash: h }) if h != request_hash => {
+            return Ok(refuse(req, reused()))
         }
-        Ok(Ok(false)) => {
-            let err = AppError::Conflict {
-                code: "idempotency_in_progress",
-                detail: "a request with this Idempotency-Key is still running; retry shortly".into(),
-            };
-            return Ok(refuse(req, err));
+        Ok(Claim::Running { .. }) => return Ok(refuse(req, in_progress())),
+        Ok(Claim::OutcomeUnknown { .. }) => {
+            let answer = outcome_unknown();
+            let body = serde_json::to_string(&answer.to_problem()).unwrap_or_default();
+            let (s, k) = (scope.clone(), key.clone());
+            let stored = state
+                .db
+                .write(move |tx| {
+                    Ok(tx.platform().complete_idempotency_key(&s, &k, 409, Some("application/problem+json"), &body)?)
+                })
+                .await;
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "could not record the lost outcome of an idempotent request");
+            }
+            return Ok(refuse(req, answer));
         }
-        Ok(Ok(true)) => {}
+        Ok(Claim::Run) => {}
     }
 
-    let res = next.call(req).await?;
+    let mark = WriteMark { scope: scope.clone(), key: key.clone(), at: now };
+    let res = IDEMPOTENT_WRITE.scope(mark, next.call(req)).await?;
     let status = res.status();
     let (http_req, resp) = res.into_parts();
     let headers = resp.headers().clone();
@@ -117,11 +147,10 @@ pub async fn idempotency(
         .db
         .write(move |tx| {
             let mut p = tx.platform();
-            if status.is_server_error() {
-                p.release_idempotency_key(&scope, &key)?;
-            } else {
-                p.complete_idempotency_key(&scope, &key, i32::from(status.as_u16()), content_type.as_deref(), &text)?;
+            if status.is_server_error() && p.release_idempotency_key(&scope, &key)? {
+                return Ok(());
             }
+            p.complete_idempotency_key(&scope, &key, i32::from(status.as_u16()), content_type.as_deref(), &text)?;
             Ok(())
         })
         .await;

@@ -188,20 +188,17 @@ impl FromRequest for Principal {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let meta = request_meta(req);
         let pattern = req.match_pattern();
+        // The idempotency middleware may have authenticated this request already.
+        let known = req.extensions().get::<Authenticated>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("application state missing")))?;
-            let token = token.ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
-            let hash = tokens::digest(&token);
-            let now = state.clock.now();
-            let is_key = token.starts_with(tokens::API_KEY_PREFIX);
-            let credentials::Resolved { tenant: tenant_id, actor, used } =
-                credentials::resolve(&state.db, hash, is_key, now).await?;
-            if let Some(used) = used {
-                // Best effort: activity tracking never fails a request.
-                if let Err(e) = credentials::record_use(&state.db, tenant_id.clone(), used, now).await {
-                    tracing::warn!(error = %e, "could not record credential use");
+            let Authenticated { tenant: tenant_id, actor } = match known {
+                Some(who) => who,
+                None => {
+                    let token = token.ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+                    authenticate(&state, &token).await?
                 }
-            }
+            };
             if let Actor::User(u) = &actor {
                 let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {
@@ -215,6 +212,28 @@ impl FromRequest for Principal {
             Ok(Principal { tenant_id, actor, meta })
         })
     }
+}
+
+/// A resolved bearer credential, kept in the request's extensions once resolved.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub tenant: TenantId,
+    pub actor: Actor,
+}
+
+/// Resolves a bearer token (a sign-in token or a private app key) and records its use.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Authenticated, AppError> {
+    let hash = tokens::digest(token);
+    let now = state.clock.now();
+    let is_key = token.starts_with(tokens::API_KEY_PREFIX);
+    let credentials::Resolved { tenant, actor, used } = credentials::resolve(&state.db, hash, is_key, now).await?;
+    if let Some(used) = used {
+        // Best effort: activity tracking never fails a request.
+        if let Err(e) = credentials::record_use(&state.db, tenant.clone(), used, now).await {
+            tracing::warn!(error = %e, "could not record credential use");
+        }
+    }
+    Ok(Authenticated { tenant, actor })
 }
 
 #[cfg(test)]

@@ -145,7 +145,92 @@ async fn a_retried_post_with_the_same_key_creates_nothing_new(app: TestApp) {
     r.problem(422, "validation_failed");
 }
 
+/// A count read straight from the database (`SELECT count(*) AS n …`).
+fn count(app: &TestApp, query: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db_conn();
+    diesel::sql_query(query).load::<N>(&mut conn).unwrap()[0].n
+}
+
+fn stored_keys(app: &TestApp) -> i64 {
+    count(app, "SELECT count(*) AS n FROM idempotency_keys")
+}
+
+fn sql(app: &TestApp, statement: &str) {
+    use diesel::RunQueryDsl;
+    let mut conn = app.db_conn();
+    diesel::sql_query(statement).execute(&mut conn).unwrap();
+}
+
+/// A forged bearer stores nothing: the caller is authenticated before a key is claimed.
+async fn keys_are_stored_only_for_authenticated_callers(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    for i in 0..20 {
+        let r = post_with(&app, &format!("ozs_forged{i}"), &format!("k-{i}"), &json!({"email": "x@x.example"})).await;
+        r.problem(401, "unauthorized");
+    }
+    assert_eq!(stored_keys(&app), 0, "a forged bearer wrote idempotency rows");
+    let r = post_with(&app, &owner.token, "k-real", &json!({"email": "x@x.example"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(stored_keys(&app), 1);
+}
+
+/// A server killed mid-request no longer wedges the key: once the lease runs out, a retry
+/// runs again if nothing committed, and hears `idempotency_outcome_unknown` (every time)
+/// if the change was saved but the answer lost.
+async fn a_key_abandoned_by_a_crash_recovers_after_its_lease(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let body = json!({"email": "crash@x.example"});
+    let first = post_with(&app, &owner.token, "k-crash", &body).await;
+    assert_eq!(first.status, 201);
+    let marked: i64 = count(&app, "SELECT count(*) AS n FROM idempotency_keys WHERE committed_at IS NOT NULL");
+    assert_eq!(marked, 1, "the request's own write marked its key in the same transaction");
+    // Make it what a request cut off after its commit leaves: no answer, a lease.
+    let held = (app.clock.now().naive_utc() + chrono::Duration::seconds(60)).format("%Y-%m-%d %H:%M:%S");
+    sql(
+        &app,
+        &format!(
+            "UPDATE idempotency_keys SET status = NULL, body = NULL, content_type = NULL, locked_until = '{held}' \
+         WHERE idem_key = 'k-crash'"
+        ),
+    );
+    // Within the lease: still running.
+    post_with(&app, &owner.token, "k-crash", &body).await.problem(409, "idempotency_in_progress");
+    // Past the lease: the change committed, the answer is lost, and every retry hears so.
+    app.clock.advance(chrono::Duration::minutes(3));
+    post_with(&app, &owner.token, "k-crash", &body).await.problem(409, "idempotency_outcome_unknown");
+    let again = post_with(&app, &owner.token, "k-crash", &body).await;
+    again.problem(409, "idempotency_outcome_unknown");
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM records"), 1, "nothing ran twice");
+
+    // A request cut off before anything committed: once its lease ran out, the retry takes
+    // the key over and runs.
+    let other = json!({"email": "never@x.example"});
+    assert_eq!(post_with(&app, &owner.token, "k-lost", &other).await.status, 201);
+    let past = (app.clock.now().naive_utc() - chrono::Duration::minutes(5)).format("%Y-%m-%d %H:%M:%S");
+    sql(
+        &app,
+        &format!(
+            "UPDATE idempotency_keys SET status = NULL, body = NULL, content_type = NULL, committed_at = NULL, \
+         locked_until = '{past}' WHERE idem_key = 'k-lost'"
+        ),
+    );
+    sql(&app, "DELETE FROM records WHERE email_lower = 'never@x.example'");
+    let r = post_with(&app, &owner.token, "k-lost", &other).await;
+    assert_eq!(r.status, 201, "the retry ran again: {}", r.text);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM records"), 2);
+}
+
 both_backends!(
+    keys_are_stored_only_for_authenticated_callers,
+    a_key_abandoned_by_a_crash_recovers_after_its_lease,
     batches_report_each_item_and_commit_only_the_good_ones,
     concurrent_writers_get_gapless_unique_event_numbers,
     a_retried_post_with_the_same_key_creates_nothing_new
