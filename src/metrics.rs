@@ -1,12 +1,31 @@
 //! Prometheus metrics served at `GET /metrics`: HTTP requests and latency by route pattern
 //! and status, and database pool gauges read at scrape time.
 //!
-//! Routes are labelled by their pattern (`/api/v1/users/{id}`), never the raw path, so the
-//! label set stays bounded whatever clients send.
+//! Every label is bounded whatever clients send: routes by their pattern
+//! (`/api/v1/users/{id}`, or `unmatched`), never the raw path; methods by the standard
+//! names, anything else as `OTHER`; statuses are three digits.
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::db::Db;
+
+/// A request method as a label: the standard ones by name, anything a client invents as
+/// `OTHER`, so made-up methods cannot grow the label set.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -46,9 +65,9 @@ impl Metrics {
         &self.registry
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, method: &actix_web::http::Method, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+        let labels = [method_label(method), route, status.as_str()];
         self.http_requests.with_label_values(&labels).inc();
         self.http_latency.with_label_values(&labels).observe(seconds);
     }

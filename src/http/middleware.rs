@@ -58,7 +58,7 @@ pub async fn observe(
         req.headers().get(&REQUEST_ID).and_then(sane_request_id).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
     let started = Instant::now();
     span.in_scope(|| tracing::debug!("started"));

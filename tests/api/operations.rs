@@ -52,6 +52,16 @@ async fn metrics_count_requests_by_route_pattern_and_status(app: TestApp) {
     }
     assert!(m.contains("organizeo_db_pool_connections "), "{m}");
     assert!(!m.contains("/no/such/path"), "raw paths must not become labels");
+    // Made-up methods are one label, OTHER: 200 of them add one series, not 200.
+    for i in 0..200 {
+        let method = awc::http::Method::from_bytes(format!("PROBE{i}").as_bytes()).unwrap();
+        app.request(method, "/api/v1/me", None, None).await;
+    }
+    let m = app.get("/metrics", None).await.text;
+    assert!(!m.contains("PROBE"), "a client-invented method became a label");
+    assert!(m.contains(r#"method="OTHER""#), "{m}");
+    let series = m.lines().filter(|l| l.starts_with("organizeo_http_requests_total{")).count();
+    assert!(series < 20, "{series} request series after 200 invented methods");
 }
 
 both_backends!(
