@@ -285,7 +285,9 @@ impl From<diesel::result::Error> for AppError {
                 AppError::Unavailable { detail: "the database is busy; retry the request".into() }
             }
             Error::DatabaseError(_, info)
-                if info.message().contains("database is locked") || info.message().contains("database is busy") =>
+                if info.message().contains("database is locked")
+                    || info.message().contains("database is busy")
+                    || info.message().contains("deadlock detected") =>
             {
                 tracing::warn!(message = info.message(), "database busy");
                 AppError::Unavailable { detail: "the database is busy; retry the request".into() }
@@ -310,6 +312,8 @@ mod tests {
         let serial =
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, Box::new("could not serialize".to_string()));
         assert_eq!(AppError::from(serial).code(), "unavailable");
+        let deadlock = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new("deadlock detected".to_string()));
+        assert_eq!(AppError::from(deadlock).code(), "unavailable");
         let other = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new("syntax error".to_string()));
         assert_eq!(AppError::from(other).code(), "internal_error");
         let dup = Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new("dup".to_string()));

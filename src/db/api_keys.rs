@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::api_keys;
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::domain::ApiKeyId;
 
@@ -46,13 +47,10 @@ impl TenantDb<'_> {
 
     pub fn find_key(&mut self, id: &ApiKeyId) -> QueryResult<Option<ApiKeyRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        api_keys::table
-            .filter(api_keys::tenant_id.eq(tid))
-            .filter(api_keys::id.eq(id))
-            .select(ApiKeyRow::as_select())
-            .first(conn)
-            .optional()
+        first_locked!(self, tid => api_keys::table
+            .filter(api_keys::tenant_id.eq(tid.to_string()))
+            .filter(api_keys::id.eq(id.to_string()))
+            .select(ApiKeyRow::as_select()))
     }
 
     /// Replaces the secret; the old one stops working with this commit.

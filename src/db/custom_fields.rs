@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::custom_fields;
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::crm::objects::{custom_kind, FieldSpec, Object};
 use crate::domain::CustomFieldId;
@@ -80,15 +81,16 @@ impl TenantDb<'_> {
 
     pub fn custom_field(&mut self, id: &CustomFieldId, trashed: bool) -> QueryResult<Option<CustomFieldRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        let q = custom_fields::table
-            .filter(custom_fields::tenant_id.eq(tid))
-            .filter(custom_fields::id.eq(id))
-            .select(CustomFieldRow::as_select());
         if trashed {
-            q.filter(custom_fields::deleted_at.is_not_null()).first(conn).optional()
+            first_locked!(self, tid => (custom_fields::table
+                .filter(custom_fields::tenant_id.eq(tid.to_string()))
+                .filter(custom_fields::id.eq(id.to_string()))
+                .select(CustomFieldRow::as_select())).filter(custom_fields::deleted_at.is_not_null()))
         } else {
-            q.filter(custom_fields::deleted_at.is_null()).first(conn).optional()
+            first_locked!(self, tid => (custom_fields::table
+                .filter(custom_fields::tenant_id.eq(tid.to_string()))
+                .filter(custom_fields::id.eq(id.to_string()))
+                .select(CustomFieldRow::as_select())).filter(custom_fields::deleted_at.is_null()))
         }
     }
 

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::custom_values;
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::domain::CustomValueId;
 
@@ -45,15 +46,16 @@ impl TenantDb<'_> {
 
     pub fn custom_value(&mut self, id: &CustomValueId, trashed: bool) -> QueryResult<Option<CustomValueRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        let q = custom_values::table
-            .filter(custom_values::tenant_id.eq(tid))
-            .filter(custom_values::id.eq(id))
-            .select(CustomValueRow::as_select());
         if trashed {
-            q.filter(custom_values::deleted_at.is_not_null()).first(conn).optional()
+            first_locked!(self, tid => (custom_values::table
+                .filter(custom_values::tenant_id.eq(tid.to_string()))
+                .filter(custom_values::id.eq(id.to_string()))
+                .select(CustomValueRow::as_select())).filter(custom_values::deleted_at.is_not_null()))
         } else {
-            q.filter(custom_values::deleted_at.is_null()).first(conn).optional()
+            first_locked!(self, tid => (custom_values::table
+                .filter(custom_values::tenant_id.eq(tid.to_string()))
+                .filter(custom_values::id.eq(id.to_string()))
+                .select(CustomValueRow::as_select())).filter(custom_values::deleted_at.is_null()))
         }
     }
 

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{pipelines, records};
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::domain::PipelineId;
 
@@ -44,13 +45,10 @@ impl TenantDb<'_> {
 
     pub fn pipeline(&mut self, id: &PipelineId) -> QueryResult<Option<PipelineRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        pipelines::table
-            .filter(pipelines::tenant_id.eq(tid))
-            .filter(pipelines::id.eq(id))
-            .select(PipelineRow::as_select())
-            .first(conn)
-            .optional()
+        first_locked!(self, tid => pipelines::table
+            .filter(pipelines::tenant_id.eq(tid.to_string()))
+            .filter(pipelines::id.eq(id.to_string()))
+            .select(PipelineRow::as_select()))
     }
 
     pub fn insert_pipeline(&mut self, row: &PipelineRow) -> QueryResult<()> {

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{record_tags, tags};
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::domain::TagId;
 
@@ -45,12 +46,18 @@ impl TenantDb<'_> {
 
     pub fn tag(&mut self, id: &TagId, trashed: bool) -> QueryResult<Option<TagRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        let q = tags::table.filter(tags::tenant_id.eq(tid)).filter(tags::id.eq(id)).select(TagRow::as_select());
         if trashed {
-            q.filter(tags::deleted_at.is_not_null()).first(conn).optional()
+            first_locked!(self, tid => tags::table
+                .filter(tags::tenant_id.eq(tid.to_string()))
+                .filter(tags::id.eq(id.to_string()))
+                .filter(tags::deleted_at.is_not_null())
+                .select(TagRow::as_select()))
         } else {
-            q.filter(tags::deleted_at.is_null()).first(conn).optional()
+            first_locked!(self, tid => tags::table
+                .filter(tags::tenant_id.eq(tid.to_string()))
+                .filter(tags::id.eq(id.to_string()))
+                .filter(tags::deleted_at.is_null())
+                .select(TagRow::as_select()))
         }
     }
 

@@ -17,11 +17,36 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub struct TenantDb<'c> {
     conn: &'c mut DbConnection,
     tenant: TenantId,
+    /// Set inside write transactions: lookups of one entity lock its row on PostgreSQL
+    /// (`FOR UPDATE`), so every read-check-write is a compare-and-set there too (a
+    /// concurrent writer waits, then re-reads the row and its conditions). SQLite's write
+    /// transactions are already one at a time.
+    lock_rows: bool,
 }
+
+/// `first(…).optional()` of a one-row lookup, with `FOR UPDATE` on PostgreSQL when the
+/// handle locks rows (inside a write transaction). The query is written once and built
+/// for each backend.
+macro_rules! first_locked {
+    ($tdb:expr, $tid:ident => $query:expr) => {{
+        let lock = $tdb.locks_rows();
+        let (conn, $tid) = $tdb.parts();
+        match conn {
+            $crate::db::DbConnection::Postgresql(c) if lock => $query.for_update().first(c).optional(),
+            $crate::db::DbConnection::Postgresql(c) => $query.first(c).optional(),
+            $crate::db::DbConnection::Sqlite(c) => $query.first(c).optional(),
+        }
+    }};
+}
+pub(crate) use first_locked;
 
 impl<'c> TenantDb<'c> {
     pub(super) fn new(conn: &'c mut DbConnection, tenant: TenantId) -> Self {
-        Self { conn, tenant }
+        Self { conn, tenant, lock_rows: false }
+    }
+
+    pub(super) fn locks_rows(&self) -> bool {
+        self.lock_rows
     }
 
     pub fn tenant_id(&self) -> &TenantId {
@@ -65,7 +90,8 @@ impl<'c> std::ops::DerefMut for TenantTx<'c> {
 }
 
 impl<'c> TenantTx<'c> {
-    pub(super) fn new(db: TenantDb<'c>, outbox: &'c mut Outbox) -> Self {
+    pub(super) fn new(mut db: TenantDb<'c>, outbox: &'c mut Outbox) -> Self {
+        db.lock_rows = true;
         Self { db, outbox }
     }
 
@@ -86,7 +112,7 @@ impl<'c> TenantTx<'c> {
         let tenant = self.db.tenant.clone();
         let outbox = &mut *self.outbox;
         let out = diesel::Connection::transaction(&mut *self.db.conn, |c| {
-            let mut inner = TenantTx { db: TenantDb::new(c, tenant), outbox: &mut *outbox };
+            let mut inner = TenantTx::new(TenantDb::new(c, tenant), &mut *outbox);
             f(&mut inner)
         });
         if out.is_err() {

@@ -285,7 +285,35 @@ async fn nul_characters_in_a_csv_are_row_errors(app: TestApp) {
     assert_eq!(r.status, 422, "{}", r.text);
 }
 
+/// Four workers (as on four nodes) stepping at once: each row is applied exactly once.
+async fn parallel_workers_apply_each_row_once(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let csv: String = std::iter::once("email,first_name".to_string())
+        .chain((1..=40).map(|i| format!("w{i}@x.example,W{i}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let app = app.restart_with(|s| s.run_jobs = false).await;
+    let r = upload(&app, &owner.token, &[("object", "contact")], Some(&csv)).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let db = organizeo::db::Db::connect(&app.db.url(), 8).unwrap();
+    loop {
+        let workers = (0..4).map(|w| {
+            let (db, clock) = (&db, &app.clock);
+            async move { organizeo::jobs::imports::step(db, clock, &format!("worker-{w}"), 3, 2).await.unwrap() }
+        });
+        let outcomes = futures_util::future::join_all(workers).await;
+        if outcomes.iter().all(|o| *o == organizeo::jobs::imports::Outcome::Idle) {
+            break;
+        }
+    }
+    let job = app.get(&format!("/api/v1/imports/{id}"), Some(&owner.token)).await.body;
+    assert_eq!((job["status"].as_str(), job["rows_imported"].as_i64()), (Some("completed"), Some(40)), "{job}");
+    let created = app.events(&owner.tenant_id).await.iter().filter(|e| e.event_type == "contact.created").count();
+    assert_eq!(created, 40, "a row was applied twice or not at all");
+}
+
 both_backends!(
+    parallel_workers_apply_each_row_once,
     nul_characters_in_a_csv_are_row_errors,
     a_messy_csv_imports_the_good_rows_and_reports_the_rest,
     upsert_updates_by_email_and_creates_the_rest,

@@ -15,6 +15,7 @@ mod batch;
 mod browser;
 mod cli;
 mod cluster;
+mod concurrency;
 mod crm;
 mod crm_objects;
 mod http_conventions;

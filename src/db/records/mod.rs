@@ -13,6 +13,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{record_tags, record_values, records, tags};
+use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::crm::objects::Object;
 use crate::crm::values::Indexed;
@@ -54,16 +55,18 @@ impl TenantDb<'_> {
     /// A live (or, with `trashed`, a trashed) record of `object` by id.
     pub fn record(&mut self, object: Object, id: &RecordId, trashed: bool) -> QueryResult<Option<RecordRow>> {
         let id = id.as_str();
-        let (conn, tid) = self.parts();
-        let q = records::table
-            .filter(records::tenant_id.eq(tid))
-            .filter(records::object.eq(object.name()))
-            .filter(records::id.eq(id))
-            .select(RecordRow::as_select());
         if trashed {
-            q.filter(records::deleted_at.is_not_null()).first(conn).optional()
+            first_locked!(self, tid => (records::table
+                .filter(records::tenant_id.eq(tid.to_string()))
+                .filter(records::object.eq(object.name()))
+                .filter(records::id.eq(id.to_string()))
+                .select(RecordRow::as_select())).filter(records::deleted_at.is_not_null()))
         } else {
-            q.filter(records::deleted_at.is_null()).first(conn).optional()
+            first_locked!(self, tid => (records::table
+                .filter(records::tenant_id.eq(tid.to_string()))
+                .filter(records::object.eq(object.name()))
+                .filter(records::id.eq(id.to_string()))
+                .select(RecordRow::as_select())).filter(records::deleted_at.is_null()))
         }
     }
 
