@@ -98,7 +98,12 @@ pub fn parse(
             }
         }
         let one_of = object.needs_one_of();
-        if !one_of.is_empty() && !one_of.iter().any(|k| out.props.get(*k).is_some_and(|v| !v.is_null())) {
+        // A field of the group that was sent but is invalid has its own error already.
+        let sent_but_invalid = one_of.iter().any(|k| errors.iter().any(|e| e.field == *k));
+        if !one_of.is_empty()
+            && !sent_but_invalid
+            && !one_of.iter().any(|k| out.props.get(*k).is_some_and(|v| !v.is_null()))
+        {
             errors.push(FieldError::new(
                 one_of.first().copied().unwrap_or("body"),
                 format!("one of {} is required", one_of.join(", ")),

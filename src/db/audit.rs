@@ -188,7 +188,9 @@ impl TenantDb<'_> {
         let mut q = audit_log::table.filter(audit_log::tenant_id.eq(tid)).select(AuditRow::as_select()).into_boxed();
         if let Some(a) = &f.action {
             // `auth.login` matches `auth.login.failed` and `auth.login.succeeded`.
-            q = q.filter(audit_log::action.eq(a.clone()).or(audit_log::action.like(format!("{a}.%"))));
+            let prefix = a.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q = q
+                .filter(audit_log::action.eq(a.clone()).or(audit_log::action.like(format!("{prefix}.%")).escape('\\')));
         }
         if let Some(a) = &f.actor_id {
             q = q.filter(audit_log::actor_id.eq(a.clone()));

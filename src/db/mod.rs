@@ -83,6 +83,19 @@ macro_rules! each_backend {
     };
 }
 
+diesel::define_sql_function! {
+    /// The 1-based position of `needle` in `haystack`, 0 when absent: PostgreSQL's
+    /// built-in, registered in Rust on SQLite connections. Substring searches too long for
+    /// SQLite's LIKE use it.
+    fn strpos(haystack: diesel::sql_types::Nullable<diesel::sql_types::Text>, needle: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
+/// `strpos` for SQLite (characters, like PostgreSQL's).
+fn sqlite_strpos(haystack: Option<String>, needle: String) -> Option<i32> {
+    let h = haystack?;
+    Some(h.find(&needle).map(|i| h.get(..i).map_or(0, |p| p.chars().count()) as i32 + 1).unwrap_or(0))
+}
+
 /// Run on each serving PostgreSQL connection: see [`ConnectionFactory::open`].
 const ACT_AS_APP_ROLE: &str = "DO $$ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'organizeo_app') THEN
@@ -141,6 +154,7 @@ impl ConnectionFactory {
                      PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
+                strpos_utils::register_impl(&mut conn, sqlite_strpos).map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {

@@ -118,7 +118,13 @@ pub async fn list(
     let limit = page.limit;
     let before_seq = page.after_seq(&mut errors, "is not a cursor from this endpoint");
     let filter = AuditFilter {
-        action: q.action.filter(|a| !a.is_empty()),
+        action: match q.action.filter(|a| !a.is_empty()) {
+            Some(a) if a.chars().count() > 200 => {
+                errors.push(FieldError::new("action", "must be at most 200 characters"));
+                None
+            }
+            other => other,
+        },
         actor_id: q.actor_id.filter(|a| !a.is_empty()),
         since: parse_time("since", &q.since, &mut errors),
         until: parse_time("until", &q.until, &mut errors),

@@ -137,7 +137,41 @@ async fn search_never_crosses_portals(app: TestApp) {
     r.problem(422, "validation_failed");
 }
 
+/// Text of any length is searched whole: `contains` and `?q=` with 60,000 characters work
+/// on both databases (SQLite's LIKE refuses patterns over 50,000 bytes).
+async fn very_long_search_text_is_found_exactly(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let needle: String = (0..60_000).map(|i| char::from(b'a' + (i % 23) as u8)).collect();
+    let app = app.restart_with(|s| s.max_body_bytes = 4 * 1024 * 1024).await;
+    let hay = format!("start {needle} end");
+    let note = app.create(&owner, "/api/v1/notes", json!({"body": hay})).await;
+    app.create(&owner, "/api/v1/notes", json!({"body": "something else"})).await;
+    let search = json!({"filter_groups": [{"filters": [{"field": "body", "op": "contains", "value": needle}]}]});
+    let r = app.post("/api/v1/notes/search", &search, Some(&owner.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text.chars().take(300).collect::<String>());
+    let ids: Vec<&Value> = r.body["data"].as_array().unwrap().iter().map(|n| &n["id"]).collect();
+    assert_eq!(ids, vec![&note["id"]]);
+    // A different long text finds nothing.
+    let other: String = needle.chars().rev().collect();
+    let search = json!({"filter_groups": [{"filters": [{"field": "body", "op": "contains", "value": other}]}]});
+    let r = app.post("/api/v1/notes/search", &search, Some(&owner.token)).await;
+    assert_eq!((r.status, r.body["data"].as_array().map(Vec::len)), (200, Some(0)));
+    // ?q= (here far longer than any contact's main fields) and a long tag search.
+    app.contact(&owner, json!({"first_name": needle.chars().take(200).collect::<String>()})).await;
+    let r = app.post("/api/v1/contacts/search", &json!({"q": needle}), Some(&owner.token)).await;
+    assert_eq!((r.status, r.body["data"].as_array().map(Vec::len)), (200, Some(0)), "{}", r.status);
+    let r = app.post("/api/v1/notes/search", &json!({"q": needle}), Some(&owner.token)).await;
+    assert_eq!(r.status, 200);
+    let tags = json!({"filter_groups": [{"filters": [{"field": "tags", "op": "contains", "value": needle}]}]});
+    let r = app.post("/api/v1/contacts/search", &tags, Some(&owner.token)).await;
+    assert_eq!((r.status, r.body["data"].as_array().map(Vec::len)), (200, Some(0)));
+    // The audit filter refuses an absurd action instead of failing.
+    let r = app.get(&format!("/api/v1/audit-log?action={}", "a".repeat(60_000)), Some(&owner.token)).await;
+    assert!(r.status == 422 || r.status == 414 || r.status == 431, "{}", r.status);
+}
+
 both_backends!(
+    very_long_search_text_is_found_exactly,
     every_operator_works_on_built_in_and_custom_fields,
     deals_search_by_amount_and_stage,
     bad_searches_are_422_naming_the_filter,

@@ -10,6 +10,7 @@ use crate::crm::objects::Object;
 use crate::crm::query::ListSpec;
 use crate::crm::search::{Cmp, Condition, FieldRef, Operand, Search};
 use crate::db::schema::{record_tags, record_values, records, tags};
+use crate::db::strpos;
 
 type Mb = <crate::db::DbConnection as diesel::Connection>::Backend;
 pub(super) type RecordCond = Box<dyn BoxableExpression<records::table, Mb, SqlType = diesel::sql_types::Bool>>;
@@ -96,6 +97,10 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
             exists_value!(rv::full_text.is_null().and(text.ge(t.clone())).or(full.ge(t.clone())))
         }
         (Cmp::Gte, Operand::Num(n)) => exists_value!(num.ge(*n)),
+        (Cmp::Contains, Operand::Text(t)) if !like_fits(t) => exists_value!(strpos(rv::text_value, t.clone())
+            .assume_not_null()
+            .gt(0)
+            .or(strpos(rv::full_text, t.clone()).assume_not_null().gt(0))),
         (Cmp::Contains, Operand::Text(t)) => {
             let pattern = format!("%{}%", escape_like(t));
             exists_value!(text.like(pattern.clone()).escape('\\').or(full.like(pattern).escape('\\')))
@@ -143,6 +148,15 @@ fn tag_condition(tid: &str, c: &Condition) -> RecordCond {
             } else {
                 not_exists(cond)
             }
+        }
+        (Cmp::Contains, Operand::Text(t)) if !like_fits(t) => {
+            let sub = record_tags::table
+                .inner_join(tags::table)
+                .filter(record_tags::record_id.eq(records::id))
+                .filter(tags::deleted_at.is_null())
+                .filter(strpos(tags::name_lower.nullable(), t.clone()).assume_not_null().gt(0))
+                .select(record_tags::record_id);
+            Box::new(diesel::dsl::exists(sub))
         }
         (Cmp::Contains, Operand::Text(t)) => {
             let sub = record_tags::table
@@ -218,8 +232,12 @@ pub(super) fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
         and(cond, Box::new(records::deleted_at.is_null()))
     };
     if let Some(text) = &spec.q {
-        let pattern = format!("%{}%", escape_like(text));
-        cond = and(cond, Box::new(records::search_text.like(pattern).escape('\\')));
+        let found: RecordCond = if like_fits(text) {
+            Box::new(records::search_text.like(format!("%{}%", escape_like(text))).escape('\\'))
+        } else {
+            Box::new(strpos(records::search_text.nullable(), text.clone()).assume_not_null().gt(0))
+        };
+        cond = and(cond, found);
     }
     if let Some(tag) = &spec.tag {
         let c = Condition { field: FieldRef::Tags, cmp: Cmp::Eq, operand: Operand::Text(tag.clone()) };
@@ -230,6 +248,14 @@ pub(super) fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
     }
     cond
 }
+
+/// Whether `%text%` stays within SQLite's LIKE pattern limit (50,000 bytes, counted after
+/// escaping). Longer text is found with `strpos`, exactly, on both backends.
+fn like_fits(text: &str) -> bool {
+    escape_like(text).len() + 2 <= LIKE_PATTERN_MAX
+}
+
+const LIKE_PATTERN_MAX: usize = 40_000;
 
 /// Escapes LIKE wildcards so `?q=50%` finds "50%" literally.
 fn escape_like(s: &str) -> String {
