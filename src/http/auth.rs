@@ -116,7 +116,8 @@ pub async fn signup(
     let tenant_name = display_name("tenant_name", &body.tenant_name, &mut errors);
     let name = display_name("name", &body.name, &mut errors);
     let email = parse_email(&body.email, &mut errors);
-    let password = parse_password("password", &body.password, &mut errors);
+    let password =
+        parse_password("password", &body.password, &[&body.email, &body.name, &body.tenant_name], &mut errors);
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };

@@ -130,7 +130,8 @@ pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>
         (None, None) => return Err(AppError::validation("password", "is required for a new account")),
         (None, Some(raw)) => {
             let mut errors = Vec::new();
-            let password = parse_password("password", &raw, &mut errors).ok_or_else(|| AppError::invalid(errors))?;
+            let password = parse_password("password", &raw, &[email.as_str(), &name], &mut errors)
+                .ok_or_else(|| AppError::invalid(errors))?;
             Some(blocking::cpu(move || password_hash::hash(&password)).await??)
         }
     };

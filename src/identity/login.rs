@@ -17,7 +17,8 @@ use crate::db::Db;
 use crate::domain::{EmailAddress, Password, TenantId, UserId};
 use crate::error::{AppError, FieldError};
 use crate::security::crypto::Keyring;
-use crate::security::{password_hash, tokens};
+use crate::security::password_hash::{self, Verified};
+use crate::security::tokens;
 
 /// How long the second step of a sign-in may take, and how many codes it may try.
 const MFA_CHALLENGE_MINUTES: i64 = 5;
@@ -54,6 +55,14 @@ pub struct SignedUp {
     pub tenant: TenantRow,
     pub user: UserRow,
     pub session: Session,
+}
+
+/// Stores a hash of the normalised form of a password that matched a legacy hash.
+async fn rehash(db: &Db, user: &UserRow, typed: &str, now: DateTime<Utc>) -> Result<(), AppError> {
+    let normalized = crate::domain::password::normalize(typed);
+    let hash = blocking::cpu(move || password_hash::hash_normalized(&normalized)).await??;
+    let id = UserId::from_db(user.id.clone());
+    db.write(move |tx| Ok(tx.platform().set_password(&id, &hash, now.naive_utc())?)).await
 }
 
 fn email_taken() -> AppError {
@@ -132,7 +141,19 @@ pub async fn with_password(
     let verified = match user {
         Some(user) => {
             let hash = user.password_hash.clone();
-            blocking::cpu(move || password_hash::verify(&password, &hash)).await?.then_some(user)
+            let typed = password.clone();
+            match blocking::cpu(move || password_hash::check(&typed, &hash)).await? {
+                Verified::No => None,
+                Verified::Yes => Some(user),
+                Verified::YesLegacy => {
+                    // A hash made before passwords were normalised: replace it with one of
+                    // the normalised form (best effort; the sign-in goes on either way).
+                    if let Err(e) = rehash(cx.db, &user, &password, now).await {
+                        tracing::warn!(error = %e, "could not upgrade a legacy password hash");
+                    }
+                    Some(user)
+                }
+            }
         }
         None => {
             blocking::cpu(move || password_hash::verify_dummy(&password)).await?;

@@ -29,8 +29,10 @@ pub fn display_name(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Str
 }
 
 /// Parses a password against the policy, adding one error per broken rule, named.
-pub fn parse_password(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Password> {
-    Password::parse(raw)
+/// `inputs` are the person's own details (email, name, portal), which a strong password
+/// is not built from.
+pub fn parse_password(field: &str, raw: &str, inputs: &[&str], errors: &mut Vec<FieldError>) -> Option<Password> {
+    Password::parse_for(raw, inputs)
         .map_err(|broken| {
             errors.extend(broken.into_iter().map(|r| FieldError::new(field, r.message).with_rule(r.code)))
         })

@@ -28,7 +28,7 @@ pub async fn change(
     tenant: TenantId,
     me: UserActor,
     current: String,
-    new: Password,
+    new: String,
     audit: ChangeAudit,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
@@ -36,6 +36,10 @@ pub async fn change(
     let (user, keep) = (me.user_id, me.session_id);
     let uid = user.clone();
     let row = db.read(move |p| p.user(&uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))).await?;
+    // The new password first: its rules cost nothing to check and take no attempt.
+    let mut errors = Vec::new();
+    let new: Password = super::parse_password("new_password", &new, &[&row.email, &row.name], &mut errors)
+        .ok_or_else(|| AppError::invalid(errors))?;
     let stored = row.password_hash;
     // The current password is a secret checked like a sign-in: throttled per person, the
     // attempt taken before the check, and every failure audited.
