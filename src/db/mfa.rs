@@ -61,6 +61,8 @@ pub struct ChallengeRow {
     pub expires_at: NaiveDateTime,
     pub attempts: i32,
     pub used_at: Option<NaiveDateTime>,
+    /// An invitation the sign-in accepts once the second factor is proven.
+    pub invitation_id: Option<String>,
 }
 
 impl TenantDb<'_> {
@@ -68,6 +70,7 @@ impl TenantDb<'_> {
         &mut self,
         user: &UserId,
         token_hash: String,
+        invitation: Option<&str>,
         now: NaiveDateTime,
         expires_at: NaiveDateTime,
     ) -> QueryResult<()> {
@@ -82,6 +85,7 @@ impl TenantDb<'_> {
                 expires_at,
                 attempts: 0,
                 used_at: None,
+                invitation_id: invitation.map(str::to_string),
             })
             .execute(conn)?;
         Ok(())

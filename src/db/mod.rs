@@ -32,6 +32,7 @@ pub mod dashboard;
 pub mod events;
 pub mod idempotency;
 pub mod imports;
+pub mod invitations;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;

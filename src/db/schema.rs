@@ -73,6 +73,7 @@ diesel::table! {
         expires_at -> Timestamp,
         attempts -> Integer,
         used_at -> Nullable<Timestamp>,
+        invitation_id -> Nullable<Text>,
     }
 }
 
@@ -296,7 +297,24 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> tenants (tenant_id));
 
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        role -> Text,
+        invited_by -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        responded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(invitations -> tenants (tenant_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    invitations,
     tenants,
     users,
     memberships,

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `session_by_token`, `key_by_hash`, `redeem_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
 //! | `portals_of` | a person picks a portal at sign-in | `identity` |
+//! | `invitations_for` | a person's invitations come from any portal | `identity` |
 //! | `revoke_sessions_of_user` | a password is the person's, in every portal | `identity` |
 //! | `claim_import` | the worker takes the next job of any portal | `jobs` |
 //! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
@@ -20,8 +21,9 @@ use diesel::prelude::*;
 
 use super::audit::{AuditRow, Break, Report};
 use super::imports::ImportRow;
+use super::invitations::InvitationRow;
 use super::schema::{
-    api_keys, audit_heads, audit_log, custom_fields, custom_values, imports, memberships, mfa_challenges,
+    api_keys, audit_heads, audit_log, custom_fields, custom_values, imports, invitations, memberships, mfa_challenges,
     realtime_tickets as rt, records, sessions, tags, tenants, users,
 };
 use super::scope::{self, Scope};
@@ -137,6 +139,19 @@ impl System<'_> {
                 .map(|h| (h, false))
         };
         Ok(credential)
+    }
+
+    /// The open invitations addressed to `email` (lower-cased), with their portal's row,
+    /// newest first.
+    pub fn invitations_for(&mut self, email: &str, now: NaiveDateTime) -> QueryResult<Vec<(InvitationRow, TenantRow)>> {
+        invitations::table
+            .inner_join(tenants::table)
+            .filter(invitations::email.eq(email))
+            .filter(invitations::status.eq("pending"))
+            .filter(invitations::expires_at.gt(now))
+            .order(invitations::created_at.desc())
+            .select((InvitationRow::as_select(), TenantRow::as_select()))
+            .load(self.conn)
     }
 
     /// The portals a person belongs to, oldest membership first: how they choose a portal

@@ -61,6 +61,10 @@ pub struct LoginRequest {
     pub password: String,
     /// Required when the user belongs to several portals.
     pub tenant_id: Option<String>,
+    /// Accept this open invitation (see `GET /api/v1/me/invitations`) and sign in to its
+    /// portal; an account that belongs to no portal yet is told its invitations
+    /// (422 `invitation_required`).
+    pub invitation_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,6 +73,19 @@ pub struct LoginResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub tenant_id: String,
+    /// Open invitations to other portals (`GET /api/v1/me/invitations`).
+    pub pending_invitations: usize,
+}
+
+impl From<login::Session> for LoginResponse {
+    fn from(s: login::Session) -> Self {
+        Self {
+            token: s.token,
+            expires_at: s.expires_at,
+            tenant_id: s.tenant_id.to_string(),
+            pending_invitations: s.pending_invitations,
+        }
+    }
 }
 
 /// The password was right and the account has 2FA: send a code to `POST /api/v1/auth/mfa`.
@@ -171,15 +188,11 @@ pub async fn login(
     let (Some(email), true) = (email, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };
-    let outcome =
-        login::with_password(state.login_context(), email, body.password, wanted_tenant, meta, client_info(&req))
-            .await?;
+    let attempt =
+        login::PasswordLogin { email, password: body.password, tenant: wanted_tenant, invitation: body.invitation_id };
+    let outcome = login::with_password(state.login_context(), attempt, meta, client_info(&req)).await?;
     let answer = match outcome {
-        PasswordOutcome::Session(s) => LoginAnswer::Session(LoginResponse {
-            token: s.token,
-            expires_at: s.expires_at,
-            tenant_id: s.tenant_id.to_string(),
-        }),
+        PasswordOutcome::Session(s) => LoginAnswer::Session(s.into()),
         PasswordOutcome::SecondFactor { mfa_token, expires_at } => {
             LoginAnswer::Mfa(MfaChallenge { mfa_required: true, mfa_token, expires_at })
         }
@@ -204,11 +217,7 @@ pub async fn mfa_login(
     let body = body.0;
     let s =
         login::with_second_factor(state.login_context(), &body.mfa_token, body.code, meta, client_info(&req)).await?;
-    Ok(HttpResponse::Ok().json(LoginResponse {
-        token: s.token,
-        expires_at: s.expires_at,
-        tenant_id: s.tenant_id.to_string(),
-    }))
+    Ok(HttpResponse::Ok().json(LoginResponse::from(s)))
 }
 
 /// Sign out: the token stops working at once.

@@ -38,6 +38,8 @@ pub struct MeResponse {
     /// True while this person must enrol in 2FA before doing anything else here.
     pub mfa_enrollment_required: bool,
     pub session: MeSession,
+    /// Open invitations to portals (`GET /api/v1/me/invitations`).
+    pub pending_invitations: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +75,8 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
     let user = state.db.read(move |p| p.user(&uid)?.ok_or_else(|| AppError::unauthorized("invalid token"))).await?;
     let tenant = state.db.tenant(tid).read(|t| Ok(t.tenant()?)).await?;
     let mfa_enabled = user.mfa_enabled();
+    let pending_invitations =
+        identity::invitations::mine(&state.db, user.email.clone(), state.clock.now()).await?.len();
     Ok(HttpResponse::Ok().json(MeResponse {
         user: MeUser { id: user.id, email: user.email, name: user.name },
         tenant: TenantView { id: tenant.id, name: tenant.name },
@@ -81,6 +85,7 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
         mfa_required: tenant.require_mfa,
         mfa_enrollment_required: tenant.require_mfa && !mfa_enabled,
         session: MeSession { id: auth.session_id.to_string(), expires_at: auth.expires_at },
+        pending_invitations,
     }))
 }
 

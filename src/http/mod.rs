@@ -15,6 +15,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod imports;
+pub mod invitations;
 pub mod me;
 pub mod mfa;
 pub mod middleware;
@@ -114,6 +115,11 @@ routes! {
     "/api/v1/tenant" => { get: tenant::get_tenant, patch: tenant::patch_tenant },
     "/api/v1/users" => { get: users::list, post: users::add },
     "/api/v1/users/{id}" => { patch: users::update, delete: users::remove },
+    "/api/v1/invitations" => { get: invitations::list },
+    "/api/v1/invitations/{id}" => { delete: invitations::revoke },
+    "/api/v1/me/invitations" => { get: invitations::mine },
+    "/api/v1/me/invitations/{id}/accept" => { post: invitations::accept },
+    "/api/v1/me/invitations/{id}/decline" => { post: invitations::decline },
     "/api/v1/api-keys" => { get: api_keys::list, post: api_keys::create },
     "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
     "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, custom_values, exports, health, imports, me, mfa, pages, pipelines,
-    realtime, tags, tenant, trash, users,
+    account, api_keys, audit, auth, custom_fields, custom_values, exports, health, imports, invitations, me, mfa,
+    pages, pipelines, realtime, tags, tenant, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -46,6 +46,11 @@ use super::{
         users::list,
         users::add,
         users::update,
+        invitations::list,
+        invitations::revoke,
+        invitations::mine,
+        invitations::accept,
+        invitations::decline,
         users::remove,
         api_keys::list,
         api_keys::create,

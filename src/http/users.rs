@@ -1,6 +1,6 @@
-//! A portal's people. Everyone in the portal may list them; owners and admins add people,
-//! change roles and remove people. Only an owner grants or takes away the owner role, and
-//! the last owner can be neither demoted nor removed.
+//! A portal's people. Everyone in the portal may list them; owners and admins invite
+//! people (who join by accepting), change roles and remove people. Only an owner grants or
+//! takes away the owner role, and the last owner can be neither demoted nor removed.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -8,16 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::Json;
+use super::invitations::InvitationView;
 use super::principal::Principal;
 use super::AppState;
-use crate::blocking;
 use crate::db::tenants::MembershipRow;
 use crate::db::users::UserRow;
 use crate::domain::{EmailAddress, Role, UserId};
 use crate::error::{AppError, FieldError};
 use crate::identity::access::{self, Reason, Revocation};
-use crate::identity::{display_name, parse_password};
-use crate::security::password_hash;
+use crate::identity::{display_name, invitations, parse_password};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Member {
@@ -55,8 +54,8 @@ pub struct NewMember {
     pub name: String,
     /// owner, admin, member or viewer.
     pub role: String,
-    /// Initial password for a person new to Organizeo; ignored (must be absent) when the
-    /// email already has an account, which then simply joins this portal.
+    /// Initial password for a person new to Organizeo (the policy applies); ignored when the
+    /// email already has an account. Either way the person joins only by accepting.
     pub password: Option<String>,
 }
 
@@ -94,12 +93,16 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(MemberList { data: rows.into_iter().map(|(u, m)| Member::of(u, m)).collect() }))
 }
 
-/// Add a person: a new account with an initial password, or an existing account joining.
+/// Invite a person: the answer is the same whether the email has an account or not, and
+/// nobody joins without accepting (`POST /api/v1/me/invitations/{id}/accept`, or
+/// `invitation_id` at sign-in). With `password`, an email without an account gets one
+/// with that initial password (it is ignored, and never revealed, when the email has
+/// one). Inviting a pending email again refreshes its invitation.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users",
     security(("bearer" = [])),
     request_body = NewMember,
     responses(
-        (status = 201, body = Member),
+        (status = 202, description = "Invited (pending the person's acceptance)", body = InvitationView),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already a member", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -111,55 +114,20 @@ pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>
     let name = display_name("name", &body.name, &mut errors);
     let email = EmailAddress::parse(&body.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
     let role = parse_role(&body.role, &mut errors);
+    let password = match (&email, body.password.as_deref()) {
+        (Some(email), Some(raw)) => parse_password("password", raw, &[email.as_str(), &name], &mut errors),
+        _ => None,
+    };
     let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };
     if role == Role::Owner && me.role != Role::Owner {
         return Err(owners_only());
     }
-    let lookup = email.clone();
-    let existing = state.db.read(move |p| Ok(p.user_by_email(&lookup)?)).await?;
-    let new_hash = match (&existing, body.password) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::validation(
-                "password",
-                "this email already has an account; omit the password and the person joins with their own",
-            ))
-        }
-        (Some(_), None) => None,
-        (None, None) => return Err(AppError::validation("password", "is required for a new account")),
-        (None, Some(raw)) => {
-            let mut errors = Vec::new();
-            let password = parse_password("password", &raw, &[email.as_str(), &name], &mut errors)
-                .ok_or_else(|| AppError::invalid(errors))?;
-            Some(blocking::cpu(move || password_hash::hash(&password)).await??)
-        }
-    };
-    let now = state.clock.now();
-    let entry = p.entry("user.added");
-    let member = state
-        .db
-        .write(move |tx| {
-            let user = match (existing, new_hash) {
-                (Some(user), _) => user,
-                (None, Some(hash)) => tx.platform().create_user(&email, &name, hash, now.naive_utc())?,
-                (None, None) => return Err(AppError::internal(anyhow::anyhow!("no password hash for a new account"))),
-            };
-            let uid = UserId::from_db(user.id.clone());
-            let mut tdb = tx.tenant(&p.tenant_id)?;
-            if tdb.membership(&uid)?.is_some() {
-                return Err(AppError::Conflict {
-                    code: "already_member",
-                    detail: "this person is already in the portal".into(),
-                });
-            }
-            tdb.add_member(&uid, role, now.naive_utc())?;
-            tdb.audit(entry.target("user", &uid).details(serde_json::json!({"role": role, "email": user.email})), now)?;
-            let (user, m) = tdb.member(&uid)?.ok_or_else(|| AppError::not_found("user"))?;
-            Ok(Member::of(user, m))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(member))
+    let invite = invitations::Invite { email, name, role, password };
+    let audit = p.entry("user.invited");
+    let row = invitations::invite(&state.db, p.tenant_id.clone(), me.user_id, invite, audit, state.clock.now()).await?;
+    Ok(HttpResponse::Accepted().json(InvitationView::from(&row)))
 }
 
 /// Change a person's role.

@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::invitations;
 use super::second_factor::{check_and_spend, Factor};
 use super::throttle::{self, Counter, MFA_SCOPE};
 use crate::blocking;
 use crate::db::audit::RequestMeta;
+use crate::db::invitations::InvitationRow;
 use crate::db::sessions::ClientInfo;
 use crate::db::system;
 use crate::db::tenants::{MembershipRow, TenantRow};
@@ -39,6 +41,8 @@ pub struct Session {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub tenant_id: TenantId,
+    /// Open invitations to other portals, shown at sign-in.
+    pub pending_invitations: usize,
 }
 
 /// The password step's outcome.
@@ -100,7 +104,7 @@ pub async fn sign_up(
                 meta.entry("tenant.created").actor("user", &user_id).details(serde_json::json!({"signup": true})),
                 now,
             )?;
-            Ok(SignedUp { tenant, user, session: Session { token, expires_at, tenant_id } })
+            Ok(SignedUp { tenant, user, session: Session { token, expires_at, tenant_id, pending_invitations: 0 } })
         })
         .await
 }
@@ -119,17 +123,46 @@ fn tenant_required(portals: &[(TenantRow, MembershipRow)]) -> AppError {
     }
 }
 
-/// The password step. With several portals, `wanted` chooses one; without it the answer
-/// is a 422 `tenant_required` listing them (only after the password was verified).
-/// Repeated failures per account and per IP answer 429 with `Retry-After`.
+/// What the password step is given.
+pub struct PasswordLogin {
+    pub email: EmailAddress,
+    pub password: String,
+    /// The portal to sign in to (required with several).
+    pub tenant: Option<TenantId>,
+    /// An open invitation to accept on the way: signs in to its portal.
+    pub invitation: Option<String>,
+}
+
+fn invitation_required(invitations: &[(InvitationRow, TenantRow)]) -> AppError {
+    let list: Vec<serde_json::Value> = invitations
+        .iter()
+        .map(|(i, t)| serde_json::json!({"id": i.id, "tenant": {"id": t.id, "name": t.name}, "role": i.role}))
+        .collect();
+    let mut extra = serde_json::Map::new();
+    extra.insert("invitations".into(), serde_json::Value::Array(list));
+    AppError::WithExtra {
+        status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        code: "invitation_required",
+        detail: "this account belongs to no portal yet but has invitations: repeat the request with \
+                 invitation_id to accept one"
+            .into(),
+        errors: vec![FieldError::new("invitation_id", "is required: choose one of `invitations`")],
+        extra,
+    }
+}
+
+/// The password step. With several portals, `tenant` chooses one; without it the answer
+/// is a 422 `tenant_required` listing them (only after the password was verified). With
+/// `invitation`, the person accepts it and signs in to its portal (after the second
+/// factor, when 2FA is on). Repeated failures per account and per IP answer 429 with
+/// `Retry-After`.
 pub async fn with_password(
     cx: Context<'_>,
-    email: EmailAddress,
-    password: String,
-    wanted: Option<TenantId>,
+    login: PasswordLogin,
     meta: RequestMeta,
     client: ClientInfo,
 ) -> Result<PasswordOutcome, AppError> {
+    let PasswordLogin { email, password, tenant: wanted, invitation } = login;
     let (now, ttl) = (cx.now, cx.session_ttl);
     let account = email.as_str().to_string();
     let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
@@ -187,31 +220,47 @@ pub async fn with_password(
     let [account_counter, ip_counter] =
         <[Counter; 2]>::try_from(counters).map_err(|_| AppError::internal(anyhow::anyhow!("counters")))?;
     throttle::succeeded(cx.db, vec![ip_counter], vec![account_counter], now).await?;
+    let email_lower = user.email.clone();
     cx.db
         .write(move |tx| {
-            let portals = system::enter(tx)?.portals_of(&user_id)?;
-            let tenant_id = match (wanted, portals.as_slice()) {
-                (Some(wanted), _) => portals
+            let mut s = system::enter(tx)?;
+            let portals = s.portals_of(&user_id)?;
+            let open = s.invitations_for(&email_lower, now.naive_utc())?;
+            let accepting = match &invitation {
+                Some(id) => Some(open.iter().find(|(i, _)| &i.id == id).map(|(i, _)| i.clone()).ok_or_else(|| {
+                    AppError::validation("invitation_id", "is not an open invitation for this account")
+                })?),
+                None => None,
+            };
+            let tenant_id = match (&accepting, wanted, portals.as_slice()) {
+                (Some(i), _, _) => TenantId::from_db(i.tenant_id.clone()),
+                (None, Some(wanted), _) => portals
                     .iter()
                     .find(|(t, _)| t.id == wanted.as_str())
                     .map(|_| wanted)
                     // Not a member: the same answer as a wrong password, so no portal oracle.
                     .ok_or_else(|| AppError::unauthorized(INVALID_CREDENTIALS))?,
-                (None, [(only, _)]) => TenantId::from_db(only.id.clone()),
-                (None, []) => {
+                (None, None, [(only, _)]) => TenantId::from_db(only.id.clone()),
+                (None, None, []) if !open.is_empty() => return Err(invitation_required(&open)),
+                (None, None, []) => {
                     return Err(AppError::Forbidden {
                         code: "no_tenant",
                         detail: "this account belongs to no portal".into(),
                     })
                 }
-                (None, many) => return Err(tenant_required(many)),
+                (None, None, many) => return Err(tenant_required(many)),
             };
+            let pending = open.len() - usize::from(accepting.is_some());
             let mut t = tx.tenant(&tenant_id)?;
             if mfa_on {
                 let token = tokens::generate(tokens::MFA_PREFIX)?;
                 let expires_at = now + chrono::Duration::minutes(MFA_CHALLENGE_MINUTES);
-                t.create_challenge(&user_id, tokens::digest(&token), now.naive_utc(), expires_at.naive_utc())?;
+                let carried = accepting.as_ref().map(|i| i.id.as_str());
+                t.create_challenge(&user_id, tokens::digest(&token), carried, now.naive_utc(), expires_at.naive_utc())?;
                 return Ok(PasswordOutcome::SecondFactor { mfa_token: token, expires_at });
+            }
+            if let Some(i) = &accepting {
+                invitations::accept_in(&mut t, i, &user_id, meta.entry("user.invitation_accepted"), now)?;
             }
             let (token, expires_at) = super::sessions::open(&mut t, &user_id, &client, now, ttl)?;
             let entry = meta
@@ -219,7 +268,7 @@ pub async fn with_password(
                 .actor("user", &user_id)
                 .details(serde_json::json!({"method": "password"}));
             t.audit(entry, now)?;
-            Ok(PasswordOutcome::Session(Session { token, expires_at, tenant_id }))
+            Ok(PasswordOutcome::Session(Session { token, expires_at, tenant_id, pending_invitations: pending }))
         })
         .await
 }
@@ -263,6 +312,7 @@ pub async fn with_second_factor(
 
     let keyring = cx.keyring.clone();
     let (challenge_id, failure_meta) = (challenge.id.clone(), meta.clone());
+    let carried = challenge.invitation_id.clone();
     let (uid, tid) = (user_id.clone(), tenant_id.clone());
     let answer = cx
         .db
@@ -273,9 +323,19 @@ pub async fn with_second_factor(
             };
             p.clear_throttle(MFA_SCOPE, uid.as_str())?;
             let remaining = p.remaining_recovery_codes(&uid)?;
+            let email = p.user(&uid)?.map(|u| u.email).unwrap_or_default();
+            // An invitation accepted while signing in: checked again, now that the person
+            // has proven both factors.
+            let accepting = match &carried {
+                Some(id) => Some(invitations::open_for(&mut system::enter(tx)?, id, &email, now)?),
+                None => None,
+            };
             let mut t = tx.tenant(&tid)?;
             if !t.consume_challenge(&challenge_id, now.naive_utc())? {
                 return Err(AppError::unauthorized("this sign-in step was already used; sign in again"));
+            }
+            if let Some(i) = &accepting {
+                invitations::accept_in(&mut t, i, &uid, meta.entry("user.invitation_accepted"), now)?;
             }
             let (token, expires_at) = super::sessions::open(&mut t, &uid, &client, now, ttl)?;
             let method = match factor {
@@ -292,7 +352,7 @@ pub async fn with_second_factor(
             let e =
                 meta.entry("auth.login.succeeded").actor("user", &uid).details(serde_json::json!({"method": method}));
             t.audit(e, now)?;
-            Ok(Some(Session { token, expires_at, tenant_id: tid }))
+            Ok(Some(Session { token, expires_at, tenant_id: tid, pending_invitations: 0 }))
         })
         .await?;
     match answer {

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod credentials;
+pub mod invitations;
 pub mod login;
 pub mod password;
 pub mod second_factor;

@@ -48,7 +48,7 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/me") => Class::SelfService,
         ("get", "/api/v1/tenant" | "/api/v1/users") => Class::PortalRead,
         (_, "/api/v1/tenant") => Class::Manage,
-        (_, p) if p.starts_with("/api/v1/users") => Class::Manage,
+        (_, p) if p.starts_with("/api/v1/users") || p.starts_with("/api/v1/invitations") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
         // Any person, or a key with realtime:read; the upgrade itself is authorised by the

@@ -104,9 +104,16 @@ async fn concurrent_purges_delete_each_item_once(app: TestApp) {
     app.clock.advance(chrono::Duration::days(31));
     let db = organizeo::db::Db::connect(&app.db.url(), 4).unwrap();
     let passes = join_all((0..4).map(|_| organizeo::jobs::purge::step(&db, &app.clock))).await;
+    // (The first server's own purge loop may take some too: every purger counts.)
     let purged: usize = passes.into_iter().map(|p| p.map(|d| d.records).unwrap_or(0)).sum();
-    assert_eq!(purged, 6);
-    assert_eq!(event_count(&app, &owner, "contact.purged").await, 6);
+    assert!(purged <= 6, "{purged} purges of 6 items");
+    let db2 = db.clone();
+    crate::helpers::wait_for("every item purged", std::time::Duration::from_secs(10), || {
+        let (db, clock) = (db2.clone(), app.clock.clone());
+        async move { organizeo::jobs::purge::step(&db, &clock).await.ok().filter(|d| d.items() == 0) }
+    })
+    .await;
+    assert_eq!(event_count(&app, &owner, "contact.purged").await, 6, "one event per item, however many purgers");
 }
 
 /// Two owners demoting each other at once: the portal keeps an owner.

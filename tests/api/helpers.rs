@@ -380,7 +380,8 @@ impl TestApp {
         r.body["id"].as_str().expect("id").to_string()
     }
 
-    /// Adds a person with `role` to the owner's portal and signs them in.
+    /// Invites a new person with `role` to the owner's portal (with an initial password),
+    /// and signs them in accepting the invitation.
     pub async fn member(&self, owner: &Signed, email: &str, role: &str) -> Signed {
         let r = self
             .post(
@@ -389,14 +390,22 @@ impl TestApp {
                 Some(&owner.token),
             )
             .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        let user_id = r.body["id"].as_str().expect("id").to_string();
-        let login = self.login(email, PASSWORD, Some(&owner.tenant_id)).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let invitation = r.body["id"].as_str().expect("invitation id").to_string();
+        let login = self
+            .post(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": PASSWORD, "invitation_id": invitation}),
+                None,
+            )
+            .await;
         assert_eq!(login.status, 200, "{}", login.text);
+        let token = login.body["token"].as_str().expect("token").to_string();
+        let me = self.get("/api/v1/me", Some(&token)).await;
         Signed {
-            token: login.body["token"].as_str().expect("token").to_string(),
+            token,
             tenant_id: owner.tenant_id.clone(),
-            user_id,
+            user_id: me.body["user"]["id"].as_str().expect("id").into(),
         }
     }
 

@@ -25,7 +25,6 @@ async fn owners_and_admins_add_people_with_roles(app: TestApp) {
     for body in [
         json!({"email": "x@acme.example", "name": "X", "role": "god", "password": PASSWORD}),
         json!({"email": "nope", "name": "X", "role": "member", "password": PASSWORD}),
-        json!({"email": "x@acme.example", "name": "X", "role": "member"}),
         json!({"email": "x@acme.example", "name": "X", "role": "member", "password": "weak"}),
     ] {
         app.post("/api/v1/users", &body, Some(&owner.token)).await.problem(422, "validation_failed");
@@ -36,28 +35,129 @@ async fn owners_and_admins_add_people_with_roles(app: TestApp) {
     assert_eq!(app.get("/api/v1/users", Some(&owner.token)).await.body["data"].as_array().unwrap().len(), 3);
 }
 
-async fn an_existing_account_joins_with_its_own_password(app: TestApp) {
+/// Adding someone is an invitation they accept: an existing account is not added without
+/// consent, and the answer is the same whether the email has an account or not (no
+/// enumeration, no leak of the person's name or 2FA state).
+async fn adding_a_person_is_an_invitation_answered_alike_for_known_and_unknown_emails(app: TestApp) {
     let acme = app.signup("Acme", "ada@acme.example").await;
     let other = app.signup("Other", "olga@other.example").await;
+    let invite = |email: &str, password: Option<&str>| {
+        let mut body = json!({"email": email, "name": "Someone", "role": "member"});
+        if let Some(p) = password {
+            body["password"] = json!(p);
+        }
+        body
+    };
+    let known = app.post("/api/v1/users", &invite("olga@other.example", Some(PASSWORD)), Some(&acme.token)).await;
+    let unknown = app.post("/api/v1/users", &invite("nobody@nowhere.example", Some(PASSWORD)), Some(&acme.token)).await;
+    let known_bare = app.post("/api/v1/users", &invite("OLGA@other.example", None), Some(&acme.token)).await;
+    let unknown_bare = app.post("/api/v1/users", &invite("ghost@nowhere.example", None), Some(&acme.token)).await;
+    for r in [&known, &unknown, &known_bare, &unknown_bare] {
+        assert_eq!(r.status, 202, "{}", r.text);
+        let mut keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["created_at", "email", "expires_at", "id", "role", "status"], "{}", r.text);
+        assert_eq!(r.body["status"], "pending");
+        assert!(!r.text.contains("Olga") && !r.text.contains("mfa"), "leaks the account: {}", r.text);
+    }
+    assert_eq!(known_bare.body["id"], known.body["id"], "inviting again refreshes the one invitation");
+    // Olga is not in Acme until she says so; her own password still stands.
+    let members = app.get("/api/v1/users", Some(&acme.token)).await;
+    assert!(!members.text.contains("olga@other.example"), "added without consent: {}", members.text);
+    let pending = app.get("/api/v1/invitations", Some(&acme.token)).await;
+    assert_eq!(pending.body["data"].as_array().unwrap().len(), 3, "{}", pending.text);
+    let hers = app.get("/api/v1/me/invitations", Some(&other.token)).await;
+    let list = hers.body["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", hers.text);
+    assert_eq!((list[0]["tenant"]["name"].as_str(), list[0]["role"].as_str()), (Some("Acme"), Some("member")));
+    // Nobody else can answer it: another person, or another portal's id.
+    let id = known.body["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/me/invitations/{id}/accept"), &json!({}), Some(&acme.token))
+        .await
+        .problem(404, "not_found");
+    let r = app.post(&format!("/api/v1/me/invitations/{id}/accept"), &json!({}), Some(&other.token)).await;
+    assert_eq!((r.status, r.body["tenant_id"].as_str()), (200, Some(acme.tenant_id.as_str())), "{}", r.text);
+    app.post(&format!("/api/v1/me/invitations/{id}/accept"), &json!({}), Some(&other.token))
+        .await
+        .problem(404, "not_found");
+    let login = app.login("olga@other.example", PASSWORD, Some(&acme.tenant_id)).await;
+    assert_eq!(login.status, 200, "her own password, in the portal she joined: {}", login.text);
+    let members = app.get("/api/v1/users", Some(&acme.token)).await;
+    assert!(members.text.contains("olga@other.example"));
+
+    // The brand-new account: its sign-in lists the invitation until it accepts one.
+    let r = app.login("nobody@nowhere.example", PASSWORD, None).await;
+    let p = r.problem(422, "invitation_required");
+    assert_eq!(p["invitations"][0]["id"], unknown.body["id"]);
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": "nobody@nowhere.example", "password": PASSWORD, "invitation_id": unknown.body["id"]}),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.body["tenant_id"].as_str()), (200, Some(acme.tenant_id.as_str())), "{}", r.text);
+
+    // Declined and revoked invitations cannot be accepted.
+    let ghost = unknown_bare.body["id"].as_str().unwrap();
+    // Another portal's owner: not found (no oracle).
+    app.delete(&format!("/api/v1/invitations/{ghost}"), Some(&other.token)).await.problem(404, "not_found");
+    assert_eq!(app.delete(&format!("/api/v1/invitations/{ghost}"), Some(&acme.token)).await.status, 204);
+    app.delete(&format!("/api/v1/invitations/{ghost}"), Some(&acme.token)).await.problem(404, "not_found");
+    let r = app.post("/api/v1/users", &invite("olga@other.example", None), Some(&acme.token)).await;
+    r.problem(409, "already_member");
+    // Another portal invites Olga; she declines.
+    let third = app.signup("Third", "tom@third.example").await;
+    let r = app.post("/api/v1/users", &invite("olga@other.example", None), Some(&third.token)).await;
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        app.post(&format!("/api/v1/me/invitations/{id}/decline"), &json!({}), Some(&other.token)).await.status,
+        204
+    );
+    app.post(&format!("/api/v1/me/invitations/{id}/accept"), &json!({}), Some(&other.token))
+        .await
+        .problem(404, "not_found");
+    // Invitations expire after 7 days.
+    let r = app.post("/api/v1/users", &invite("late@nowhere.example", Some(PASSWORD)), Some(&acme.token)).await;
+    app.clock.advance(chrono::Duration::days(8));
+    let r2 = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": "late@nowhere.example", "password": PASSWORD, "invitation_id": r.body["id"]}),
+            None,
+        )
+        .await;
+    r2.problem(422, "validation_failed");
+}
+
+/// With 2FA on, an invitation accepted at sign-in is accepted only once the second factor
+/// is proven.
+async fn an_invitation_accepted_at_sign_in_waits_for_the_second_factor(app: TestApp) {
+    let acme = app.signup("Acme", "ada@acme.example").await;
+    let olga = app.signup("Other", "olga@other.example").await;
+    let (secret, _) = app.enable_mfa(&olga.token).await;
     let r = app
         .post(
             "/api/v1/users",
-            &json!({"email": "olga@other.example", "name": "Olga", "role": "member", "password": PASSWORD}),
+            &json!({"email": "olga@other.example", "name": "O", "role": "viewer"}),
             Some(&acme.token),
         )
         .await;
-    assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "password");
-    let r = app
+    let invitation = r.body["id"].as_str().unwrap().to_string();
+    let step = app
         .post(
-            "/api/v1/users",
-            &json!({"email": "olga@other.example", "name": "Olga", "role": "member"}),
-            Some(&acme.token),
+            "/api/v1/auth/login",
+            &json!({"email": "olga@other.example", "password": PASSWORD, "invitation_id": invitation}),
+            None,
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body["id"], other.user_id.as_str());
-    let r = app.login("olga@other.example", PASSWORD, None).await;
-    r.problem(422, "tenant_required");
+    let mfa_token = step.body["mfa_token"].as_str().expect("a second step").to_string();
+    // Not a member yet: only the password was proven.
+    assert!(!app.get("/api/v1/users", Some(&acme.token)).await.text.contains("olga@other.example"));
+    let r = app.post("/api/v1/auth/mfa", &json!({"mfa_token": mfa_token, "code": app.totp_code(&secret)}), None).await;
+    assert_eq!((r.status, r.body["tenant_id"].as_str()), (200, Some(acme.tenant_id.as_str())), "{}", r.text);
+    let me = app.get("/api/v1/me", Some(r.body["token"].as_str().unwrap())).await;
+    assert_eq!(me.body["role"], "viewer");
 }
 
 async fn only_owners_touch_the_owner_role_and_the_last_owner_stays(app: TestApp) {
@@ -156,7 +256,8 @@ async fn people_list_and_revoke_their_own_sessions(app: TestApp) {
 
 both_backends!(
     owners_and_admins_add_people_with_roles,
-    an_existing_account_joins_with_its_own_password,
+    adding_a_person_is_an_invitation_answered_alike_for_known_and_unknown_emails,
+    an_invitation_accepted_at_sign_in_waits_for_the_second_factor,
     only_owners_touch_the_owner_role_and_the_last_owner_stays,
     a_removed_person_is_signed_out_and_ids_of_other_portals_are_404,
     changing_the_password_needs_the_old_one_and_signs_out_other_sessions,
