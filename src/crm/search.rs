@@ -53,6 +53,11 @@ pub enum Operand {
     Num(f64),
     Texts(Vec<String>),
     Nums(Vec<f64>),
+    /// A time as the interval its precision names, in microseconds since the epoch:
+    /// `…T10:00:00Z` is that whole second, `…T10:00:00.123456Z` that microsecond (the
+    /// stored precision), so `eq` and `in` agree with what the API returns.
+    Span(i64, i64),
+    Spans(Vec<(i64, i64)>),
     None,
 }
 
@@ -84,6 +89,8 @@ pub struct Search {
 enum Domain {
     Text,
     Num,
+    /// Exact money: compared through its sort key (text order is numeric order).
+    Money,
     Bool,
     Date,
     DateTime,
@@ -91,7 +98,8 @@ enum Domain {
 
 fn domain(kind: &Kind) -> Domain {
     match kind {
-        Kind::Number | Kind::Decimal => Domain::Num,
+        Kind::Number => Domain::Num,
+        Kind::Decimal => Domain::Money,
         Kind::Boolean => Domain::Bool,
         Kind::Date => Domain::Date,
         Kind::DateTime => Domain::DateTime,
@@ -120,10 +128,18 @@ fn operand_one(d: Domain, v: &Value) -> Result<Operand, String> {
             let secs = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or_default();
             Ok(Operand::Num(secs as f64))
         }
+        Domain::Money => super::values::money(v).map(|m| Operand::Text(m.sort_key())),
         Domain::DateTime => {
-            let s = v.as_str().ok_or("needs an RFC 3339 time")?;
-            let t = DateTime::parse_from_rfc3339(s.trim()).map_err(|_| "needs an RFC 3339 time")?;
-            Ok(Operand::Num(t.with_timezone(&Utc).timestamp() as f64))
+            let s = v.as_str().ok_or("needs an RFC 3339 time")?.trim();
+            let t = DateTime::parse_from_rfc3339(s).map_err(|_| "needs an RFC 3339 time")?.with_timezone(&Utc);
+            // The fraction's digits (at most microseconds: finer is the same microsecond).
+            let digits = s
+                .split_once('.')
+                .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).count().min(6))
+                .unwrap_or(0);
+            let width = 10i64.pow(6 - digits as u32);
+            let start = t.timestamp_micros() / width * width;
+            Ok(Operand::Span(start, start + width))
         }
     }
 }
@@ -175,7 +191,9 @@ pub fn parse_sort(object: Object, raw: Option<&str>, defs: &[CustomFieldRow]) ->
             Some((_, Kind::Links(_) | Kind::MultiSelect(_))) => {
                 return Err(format!("{name} holds a list and cannot be sorted by"))
             }
-            Some((field, kind)) => Order::Field { field, numeric: domain(&kind) != Domain::Text, desc },
+            Some((field, kind)) => {
+                Order::Field { field, numeric: !matches!(domain(&kind), Domain::Text | Domain::Money), desc }
+            }
             None => {
                 return Err(format!(
                     "must be created_at, updated_at, a field of {} or custom_fields.<key>, with - for descending",
@@ -231,10 +249,16 @@ pub fn parse(object: Object, groups: &[FilterGroupInput], defs: &[CustomFieldRow
                     Some(items) if !items.is_empty() && items.len() <= 100 => {
                         let ops: Result<Vec<Operand>, String> = items.iter().map(|v| operand_one(dom, v)).collect();
                         ops.map(|ops| {
-                            if dom == Domain::Text {
+                            if matches!(dom, Domain::Text | Domain::Money) {
                                 Operand::Texts(
                                     ops.into_iter()
                                         .filter_map(|o| if let Operand::Text(t) = o { Some(t) } else { None })
+                                        .collect(),
+                                )
+                            } else if dom == Domain::DateTime {
+                                Operand::Spans(
+                                    ops.into_iter()
+                                        .filter_map(|o| if let Operand::Span(a, b) = o { Some((a, b)) } else { None })
                                         .collect(),
                                 )
                             } else {

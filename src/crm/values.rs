@@ -148,8 +148,8 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
             })
         }
         Kind::Decimal => {
-            let (text, n) = decimal(v)?;
-            Ok(single(Value::String(text), Indexed::num(n)))
+            let m = money(v)?;
+            Ok(single(Value::String(m.as_str().to_string()), Indexed::text(&m.sort_key())))
         }
         Kind::Currency => {
             let s = nonempty_str(v)?.to_ascii_uppercase();
@@ -197,17 +197,15 @@ pub fn check(kind: &Kind, v: &Value) -> Result<Checked, String> {
     }
 }
 
-/// Parses an exact decimal from a JSON number or string (see [`Money`]): the canonical
-/// text, and the nearest float for indexing.
-fn decimal(v: &Value) -> Result<(String, f64), String> {
+/// Parses an exact decimal from a JSON number or string (see [`Money`]).
+pub fn money(v: &Value) -> Result<Money, String> {
     let raw = match v {
         Value::String(s) => s.clone(),
         // serde_json prints a parsed number back in its shortest exact form for these sizes.
         Value::Number(n) => n.to_string(),
         _ => return Err(MONEY_RULE.into()),
     };
-    let m = Money::parse(&raw).map_err(str::to_string)?;
-    Ok((m.as_str().to_string(), m.approx()))
+    Money::parse(&raw).map_err(str::to_string)
 }
 
 #[cfg(test)]

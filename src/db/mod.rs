@@ -212,8 +212,19 @@ pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
     }
-    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+    .iter()
+    .map(|v| v.to_string())
+    .collect::<Vec<_>>();
+    // Data migrations that need the application's own rules (idempotent, cheap once done).
+    let fixed =
+        scope::write_transaction(&mut conn, scope::Scope::System, None, |tx| Ok(system::enter(tx)?.reindex_money()?))
+            .map_err(|e| anyhow::anyhow!("reindexing money failed: {}", e.to_problem().detail))?
+            .0;
+    if fixed > 0 {
+        tracing::info!(rows = fixed, "deal amounts reindexed as exact keys");
+    }
+    Ok(applied)
 }
 
 /// Told, after a transaction commits, the new event head of each portal it wrote events

@@ -321,6 +321,43 @@ impl System<'_> {
         Ok(report)
     }
 
+    /// Rewrites deal amounts indexed the old way (a float, which could not tell
+    /// 999999999999.999998 from …999) as exact sort keys. Idempotent: only rows without a
+    /// key are touched, so it costs one indexed probe once done. Returns the rows fixed.
+    pub fn reindex_money(&mut self) -> QueryResult<usize> {
+        use super::schema::record_values as rv;
+        let conn = &mut *self.conn;
+        let mut fixed = 0;
+        loop {
+            let batch: Vec<(String, String)> = rv::table
+                .inner_join(records::table.on(records::id.eq(rv::record_id)))
+                .filter(rv::object.eq("deal"))
+                .filter(rv::field.eq("amount"))
+                .filter(rv::text_value.is_null())
+                .limit(500)
+                .select((rv::record_id, records::props))
+                .load(conn)?;
+            if batch.is_empty() {
+                return Ok(fixed);
+            }
+            for (record_id, props) in batch {
+                let amount = serde_json::from_str::<serde_json::Value>(&props)
+                    .ok()
+                    .and_then(|p| p.get("amount").and_then(|a| a.as_str().map(str::to_string)))
+                    .and_then(|a| crate::domain::Money::parse(&a).ok());
+                let target = rv::table.filter(rv::record_id.eq(&record_id)).filter(rv::field.eq("amount"));
+                match amount {
+                    Some(m) => diesel::update(target)
+                        .set((rv::text_value.eq(Some(m.sort_key())), rv::num_value.eq(None::<f64>)))
+                        .execute(conn)?,
+                    // An index row without a readable amount indexes nothing.
+                    None => diesel::delete(target).execute(conn)?,
+                };
+                fixed += 1;
+            }
+        }
+    }
+
     /// Refreshes PostgreSQL's planner statistics of the CRM tables after a bulk load
     /// (`ANALYZE` needs the tables' owner, so it runs as the session's own role).
     pub fn analyze_crm_tables(&mut self) -> QueryResult<()> {

@@ -63,6 +63,13 @@ impl Money {
         self.micros
     }
 
+    /// A fixed-width key whose text order is the amounts' numeric order, exactly: the
+    /// millionths shifted by 10^21 (above any amount's magnitude), as 22 digits. The value
+    /// index holds money this way, so searches and sorts compare amounts exactly.
+    pub fn sort_key(&self) -> String {
+        format!("{:022}", self.micros + 1_000_000_000_000_000_000_000)
+    }
+
     /// The float nearest to the decimal, for nothing that must be exact.
     pub fn approx(&self) -> f64 {
         self.text.parse().unwrap_or(self.micros as f64 / 1_000_000.0)
@@ -94,6 +101,27 @@ mod tests {
         for bad in ["", ".", "1.", ".5", "1e3", "+1", "1.1234567", "1234567890123456", "1,5", "--1"] {
             assert!(Money::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sort_keys_order_amounts_exactly() {
+        let amounts = [
+            "-999999999999999.999999",
+            "-1",
+            "-0.000001",
+            "0",
+            "0.000001",
+            "999999999999.999998",
+            "999999999999.999999",
+            "1000000000000",
+            "999999999999999.999999",
+        ];
+        let keys: Vec<String> = amounts.iter().map(|a| Money::parse(a).unwrap().sort_key()).collect();
+        assert!(keys.iter().all(|k| k.len() == 22), "{keys:?}");
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "text order is numeric order");
+        assert_ne!(keys[5], keys[6], "amounts a float cannot tell apart stay apart");
     }
 
     #[test]

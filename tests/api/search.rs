@@ -170,7 +170,55 @@ async fn very_long_search_text_is_found_exactly(app: TestApp) {
     assert!(r.status == 422 || r.status == 414 || r.status == 431, "{}", r.status);
 }
 
+async fn search_ids(app: &TestApp, who: &Signed, plural: &str, body: Value) -> Vec<String> {
+    let r = app.post(&format!("/api/v1/{plural}/search"), &body, Some(&who.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Amounts compare and sort exactly as stored (floats cannot tell these two apart), and
+/// times compare at the stored precision: a record's own `created_at` finds it with `eq`
+/// and with `in`.
+async fn values_compare_exactly_as_stored(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let low = app.create(&owner, "/api/v1/deals", json!({"name": "Low", "amount": "999999999999.999998"})).await;
+    let high = app.create(&owner, "/api/v1/deals", json!({"name": "High", "amount": "999999999999.999999"})).await;
+    let neg = app.create(&owner, "/api/v1/deals", json!({"name": "Neg", "amount": "-0.000001"})).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    assert_eq!(search_ids(&app, &owner, "deals", one("amount", "eq", json!("999999999999.999998"))).await, [id(&low)]);
+    assert_eq!(search_ids(&app, &owner, "deals", one("amount", "gt", json!("999999999999.999998"))).await, [id(&high)]);
+    assert_eq!(search_ids(&app, &owner, "deals", one("amount", "lt", json!(0))).await, [id(&neg)]);
+    assert_eq!(
+        search_ids(&app, &owner, "deals", one("amount", "in", json!(["999999999999.999999", "-0.000001"]))).await,
+        [id(&high), id(&neg)]
+    );
+    let sorted = search_ids(&app, &owner, "deals", json!({"sort": "-amount"})).await;
+    assert_eq!(sorted, [id(&high), id(&low), id(&neg)]);
+
+    // created_at: eq and in agree, at the stored microsecond, and a whole second covers it.
+    let at = low["created_at"].as_str().unwrap();
+    assert_eq!(search_ids(&app, &owner, "deals", one("created_at", "eq", json!(at))).await, [id(&low)]);
+    assert_eq!(search_ids(&app, &owner, "deals", one("created_at", "in", json!([at]))).await, [id(&low)]);
+    let second = format!("{}Z", &at[..19]);
+    let same_second = search_ids(&app, &owner, "deals", one("created_at", "eq", json!(second))).await;
+    assert!(same_second.contains(&id(&low)), "{same_second:?}");
+    assert!(!search_ids(&app, &owner, "deals", one("created_at", "gt", json!(at))).await.contains(&id(&low)));
+    assert!(search_ids(&app, &owner, "deals", one("created_at", "gte", json!(at))).await.contains(&id(&low)));
+
+    // Amounts indexed the old way (a float) are rewritten as exact keys on migration.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = app.db_conn();
+        diesel::sql_query("UPDATE record_values SET text_value = NULL, num_value = 1e12 WHERE field = 'amount'")
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let app = app.restart().await;
+    assert_eq!(search_ids(&app, &owner, "deals", one("amount", "eq", json!("999999999999.999999"))).await, [id(&high)]);
+}
+
 both_backends!(
+    values_compare_exactly_as_stored,
     very_long_search_text_is_found_exactly,
     every_operator_works_on_built_in_and_custom_fields,
     deals_search_by_amount_and_stage,

@@ -71,6 +71,17 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
             _ => values!(eq_any, text.eq(indexed_prefix(t)).and(full.eq(t.clone()))),
         },
         (Cmp::Eq, Operand::Num(n)) => values!(eq_any, num.eq(*n)),
+        // Times: the interval the operand's precision names (seconds in the index).
+        (Cmp::Eq, Operand::Span(a, b)) => values!(eq_any, num.ge(secs(*a)).and(num.lt(secs(*b)))),
+        (Cmp::In, Operand::Spans(spans)) => any_of(spans.iter().map(|(a, b)| {
+            let one = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: Operand::Span(*a, *b) };
+            condition_sql(tid, object, &one)
+        })),
+        (Cmp::Neq, Operand::Span(a, b)) => not_exists(exists_value!(num.ge(secs(*a)).and(num.lt(secs(*b))))),
+        (Cmp::Lt, Operand::Span(a, _)) => exists_value!(num.lt(secs(*a))),
+        (Cmp::Lte, Operand::Span(_, b)) => exists_value!(num.lt(secs(*b))),
+        (Cmp::Gt, Operand::Span(_, b)) => exists_value!(num.ge(secs(*b))),
+        (Cmp::Gte, Operand::Span(a, _)) => exists_value!(num.ge(secs(*a))),
         (Cmp::In, Operand::Texts(ts)) => values!(eq_any, text.eq_any(ts.clone())),
         (Cmp::In, Operand::Nums(ns)) => values!(eq_any, num.eq_any(ns.clone())),
         // The rest often match much of a portal: test each record in list order.
@@ -172,20 +183,26 @@ fn tag_condition(tid: &str, c: &Condition) -> RecordCond {
     }
 }
 
+/// `created_at` / `updated_at` (stored to the microsecond) against the interval the
+/// operand's precision names: `eq` and `in` agree, whole seconds cover the second.
 fn time_condition(created: bool, c: &Condition) -> RecordCond {
-    let at = |n: f64| chrono::DateTime::from_timestamp(n as i64, 0).unwrap_or_default().naive_utc();
+    let at = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().naive_utc();
     macro_rules! on {
         ($col:expr) => {{
             let col = $col;
             let cond: RecordCond = match (&c.cmp, &c.operand) {
-                (Cmp::Eq, Operand::Num(n)) => Box::new(col.ge(at(*n)).and(col.lt(at(*n + 1.0)))),
-                (Cmp::Neq, Operand::Num(n)) => Box::new(col.lt(at(*n)).or(col.ge(at(*n + 1.0)))),
-                (Cmp::Lt, Operand::Num(n)) => Box::new(col.lt(at(*n))),
-                (Cmp::Lte, Operand::Num(n)) => Box::new(col.lt(at(*n + 1.0))),
-                (Cmp::Gt, Operand::Num(n)) => Box::new(col.ge(at(*n + 1.0))),
-                (Cmp::Gte, Operand::Num(n)) => Box::new(col.ge(at(*n))),
+                (Cmp::Eq, Operand::Span(a, b)) => Box::new(col.ge(at(*a)).and(col.lt(at(*b)))),
+                (Cmp::Neq, Operand::Span(a, b)) => Box::new(col.lt(at(*a)).or(col.ge(at(*b)))),
+                (Cmp::Lt, Operand::Span(a, _)) => Box::new(col.lt(at(*a))),
+                (Cmp::Lte, Operand::Span(_, b)) => Box::new(col.lt(at(*b))),
+                (Cmp::Gt, Operand::Span(_, b)) => Box::new(col.ge(at(*b))),
+                (Cmp::Gte, Operand::Span(a, _)) => Box::new(col.ge(at(*a))),
                 (Cmp::Exists(true), _) => Box::new(col.is_not_null()),
-                (Cmp::In, Operand::Nums(ns)) => Box::new(col.eq_any(ns.iter().map(|n| at(*n)).collect::<Vec<_>>())),
+                (Cmp::In, Operand::Spans(spans)) => spans
+                    .iter()
+                    .map(|(a, b)| -> RecordCond { Box::new(col.ge(at(*a)).and(col.lt(at(*b)))) })
+                    .reduce(|x, y| -> RecordCond { Box::new(x.or(y)) })
+                    .unwrap_or_else(|| Box::new(col.is_null())),
                 _ => Box::new(col.is_null()),
             };
             cond
@@ -247,6 +264,11 @@ pub(super) fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
         cond = and(cond, search);
     }
     cond
+}
+
+/// Microseconds as the index's seconds.
+fn secs(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
 }
 
 /// Whether `%text%` stays within SQLite's LIKE pattern limit (50,000 bytes, counted after

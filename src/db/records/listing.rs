@@ -227,15 +227,21 @@ fn numeric_range(spec: &ListSpec, field: &str) -> (f64, f64) {
         return (lo, hi);
     };
     for c in group {
-        let (FieldRef::Indexed(f), Operand::Num(n)) = (&c.field, &c.operand) else { continue };
+        let FieldRef::Indexed(f) = &c.field else { continue };
         if f != field {
             continue;
         }
+        // The interval a bound allows (a time's span in the index's seconds).
+        let (from, to) = match c.operand {
+            Operand::Num(n) => (n, n),
+            Operand::Span(a, b) => (a as f64 / 1_000_000.0, b as f64 / 1_000_000.0),
+            _ => continue,
+        };
         // Inclusive even for lt/gt: the filters themselves still drop the bound.
         match c.cmp {
-            Cmp::Eq => (lo, hi) = (lo.max(*n), hi.min(*n)),
-            Cmp::Lt | Cmp::Lte => hi = hi.min(*n),
-            Cmp::Gt | Cmp::Gte => lo = lo.max(*n),
+            Cmp::Eq => (lo, hi) = (lo.max(from), hi.min(to)),
+            Cmp::Lt | Cmp::Lte => hi = hi.min(to),
+            Cmp::Gt | Cmp::Gte => lo = lo.max(from),
             _ => {}
         }
     }
