@@ -81,15 +81,7 @@ pub fn map_columns(
 }
 
 fn cell_value(kind: Option<&Kind>, field: &str, raw: &str) -> Value {
-    let list = || {
-        Value::Array(
-            raw.split(LIST_SEPARATOR)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.into()))
-                .collect(),
-        )
-    };
+    let list = || Value::Array(split_list(raw).into_iter().map(Value::String).collect());
     if field == "tags" {
         return list();
     }
@@ -111,14 +103,52 @@ fn cell_value(kind: Option<&Kind>, field: &str, raw: &str) -> Value {
     }
 }
 
+/// The values of a multi-valued cell: split on `;` not preceded by a backslash, with `\;`
+/// and `\\` unescaped, each trimmed; empty values dropped.
+pub fn split_list(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next @ ('\\' | LIST_SEPARATOR)) => current.push(next),
+                Some(other) => {
+                    current.push('\\');
+                    current.push(other);
+                }
+                None => current.push('\\'),
+            },
+            LIST_SEPARATOR => out.push(std::mem::take(&mut current)),
+            other => current.push(other),
+        }
+    }
+    out.push(current);
+    out.into_iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect()
+}
+
+/// One value of a multi-valued cell, with `\` and `;` escaped so [`split_list`] gives it
+/// back whole.
+fn escape_list_item(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c == '\\' || c == LIST_SEPARATOR {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// One CSV record as a create/update body. Empty cells are left out (nothing to set).
-pub fn row_body(record: &csv::StringRecord, map: &ColumnMap, known: &[(String, Option<Kind>)]) -> Value {
+/// A cell that carries the formula guard [`neutralise`] adds has it removed first.
+pub fn row_body(record: &[String], map: &ColumnMap, known: &[(String, Option<Kind>)]) -> Value {
     let mut body = Map::new();
     let mut custom = Map::new();
     for (field, idx, _) in &map.fields {
         let Some(raw) = record.get(*idx).filter(|c| !c.trim().is_empty()) else { continue };
         let kind = known.iter().find(|(k, _)| k == field).and_then(|(_, k)| k.as_ref());
-        let v = cell_value(kind, field, raw);
+        let v = cell_value(kind, field, strip_guard(raw));
         match field.strip_prefix("custom_fields.") {
             Some(key) => {
                 custom.insert(key.to_string(), v);
@@ -134,12 +164,54 @@ pub fn row_body(record: &csv::StringRecord, map: &ColumnMap, known: &[(String, O
     Value::Object(body)
 }
 
-/// Prefixes cells a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, carriage return)
-/// with a single quote, as OWASP recommends against CSV injection.
+/// Characters that make a spreadsheet evaluate a cell (OWASP, CSV injection).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// The guard put before such a cell; spreadsheets show the rest as text.
+const GUARD: char = '\'';
+
+/// A plain decimal number (`-50.00`, `+3`, `1e6`): spreadsheets read it as a number, not
+/// a formula, so it is exported as it is.
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    let (mantissa, exponent) = match digits.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (digits, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    (!int.is_empty() || !frac.is_empty())
+        && all_digits(int)
+        && all_digits(frac)
+        && exponent.is_none_or(|e| !e.is_empty() && all_digits(e))
+}
+
+/// Whether a leading quote before `rest` is a guard ([`strip_guard`] takes it off).
+fn guard_applies(rest: &str) -> bool {
+    rest.starts_with(FORMULA_START) || rest.starts_with(GUARD)
+}
+
+/// Makes a cell safe to open in a spreadsheet without changing what it says: a cell a
+/// spreadsheet would run as a formula (starting `=`, `+`, `-`, `@`, tab or carriage
+/// return) gets a leading `'`, unless it is a plain number (`-50.00` stays a number). A
+/// cell that already starts with `'` before such a character gets one more, so
+/// [`strip_guard`] on import gives back exactly what was exported: `-Ann` → `'-Ann` →
+/// `-Ann`, `'=x` → `''=x` → `'=x`.
 pub fn neutralise(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_string(),
+    let risky = cell.starts_with(FORMULA_START) && !is_plain_number(cell);
+    let quoted = cell.strip_prefix(GUARD).is_some_and(guard_applies);
+    if risky || quoted {
+        format!("{GUARD}{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// Undoes [`neutralise`]: a leading `'` before a formula character or another `'` is the
+/// guard (as spreadsheet users also type it to keep `+31 6…` as text), and is removed.
+pub fn strip_guard(cell: &str) -> &str {
+    match cell.strip_prefix(GUARD) {
+        Some(rest) if guard_applies(rest) => rest,
+        _ => cell,
     }
 }
 
@@ -156,7 +228,9 @@ fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(cell_text).collect::<Vec<_>>().join(&LIST_SEPARATOR.to_string()),
+        Value::Array(items) => {
+            items.iter().map(|i| escape_list_item(&cell_text(i))).collect::<Vec<_>>().join(&LIST_SEPARATOR.to_string())
+        }
         other => other.to_string(),
     }
 }
@@ -181,10 +255,54 @@ mod tests {
 
     #[test]
     fn formulas_are_neutralised() {
-        for bad in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"] {
+        for bad in ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "-Ann", "+1 (555) 010-2030", "-cmd|' /C calc'!A0"]
+        {
             assert!(neutralise(bad).starts_with('\''), "{bad:?}");
         }
         assert_eq!(neutralise("plain"), "plain");
         assert_eq!(neutralise(""), "");
+    }
+
+    #[test]
+    fn numbers_stay_numbers() {
+        for n in ["-50.00", "+3", "-0.000001", "1e6", "-1.5E-3", ".5", "-7."] {
+            assert_eq!(neutralise(n), n);
+        }
+        for not in ["-", "+", "-e5", "-1e", "-1.2.3", "--1", "-1,5", "-."] {
+            assert!(neutralise(not).starts_with('\''), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn the_guard_round_trips_every_cell() {
+        for cell in [
+            "-Ann",
+            "'-Ann",
+            "''-Ann",
+            "'",
+            "''",
+            "'''",
+            "'hello",
+            "=x",
+            "'=x",
+            "-50.00",
+            "'-50.00",
+            "+31 6 1234 5678",
+            "@",
+            "plain",
+            "",
+        ] {
+            assert_eq!(strip_guard(&neutralise(cell)), cell, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn list_values_keep_separators_and_backslashes() {
+        for items in [vec!["north;south", "east"], vec!["a\\b", "c\\"], vec!["x\\;y"], vec![";", "\\"]] {
+            let cell = cell_text(&Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect()));
+            assert_eq!(split_list(&cell), items, "{cell:?}");
+        }
+        assert_eq!(split_list("vip; speaker ;;"), ["vip", "speaker"]);
+        assert_eq!(split_list("C:\\path"), ["C:\\path"], "a lone backslash is kept");
     }
 }

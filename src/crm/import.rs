@@ -1,6 +1,6 @@
-//! What an import row is and how one is applied: the CSV reader, the column plan, and
-//! [`apply_row`] (the same addressing and write path as a batch item, `crm::item`). The
-//! job that applies rows chunk by chunk is `jobs::imports`.
+//! How an import row is applied: the column plan and [`apply_row`] (the same addressing
+//! and write path as a batch item, `crm::item`). Files are read by `crm::csv_read`; the job
+//! that applies staged rows chunk by chunk is `jobs::imports`.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,29 +27,6 @@ pub struct RowError {
     pub row: i64,
     pub column: String,
     pub message: String,
-}
-
-/// The parsed file: headers and data records.
-pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<csv::StringRecord>), String> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("cannot read the header row: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    if headers.iter().all(String::is_empty) {
-        return Err("the file has no header row".into());
-    }
-    // Column names end up in error reports; cells with one are row errors instead.
-    if let Some(i) = headers.iter().position(|h| h.contains('\0')) {
-        return Err(format!("column {} of the header row contains the NUL character (U+0000)", i + 1));
-    }
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        rows.push(rec.map_err(|e| format!("row {}: {e}", i + 1))?);
-    }
-    Ok((headers, rows))
 }
 
 /// Everything a row needs besides itself.
@@ -80,12 +57,7 @@ impl From<diesel::result::Error> for RowFailure {
 }
 
 /// Applies one row (run it in a savepoint).
-pub fn apply_row(
-    t: &mut TenantTx<'_>,
-    plan: &Plan,
-    record: &csv::StringRecord,
-    now: DateTime<Utc>,
-) -> Result<(), RowFailure> {
+pub fn apply_row(t: &mut TenantTx<'_>, plan: &Plan, record: &[String], now: DateTime<Utc>) -> Result<(), RowFailure> {
     let body = csv_io::row_body(record, &plan.map, &plan.known);
     let problems = |e: AppError| -> RowFailure {
         match e {

@@ -6,6 +6,7 @@
 //! holds for every object and every custom field alike.
 
 pub mod csv_io;
+pub mod csv_read;
 pub mod import;
 pub mod input;
 pub mod item;

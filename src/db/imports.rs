@@ -1,11 +1,13 @@
 //! Import jobs: claimed by lease with a conditional UPDATE both backends run, progressed
-//! chunk by chunk.
+//! chunk by chunk. The file's rows are staged in `import_rows` as the upload arrives
+//! (status `staging`, invisible to workers), the job is `queued` once all are in, and each
+//! chunk's staged rows are deleted in the transaction that applies them.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::imports;
-use super::TenantDb;
+use super::schema::{import_rows, imports};
+use super::{DbConnection, TenantDb};
 use crate::domain::ImportId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -17,7 +19,6 @@ pub struct ImportRow {
     pub mode: String,
     pub mapping: String,
     pub status: String,
-    pub file: Vec<u8>,
     pub rows_total: i64,
     pub rows_imported: i64,
     pub rows_failed: i64,
@@ -27,6 +28,8 @@ pub struct ImportRow {
     pub lease_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// JSON array of the header row's column names.
+    pub headers: String,
 }
 
 /// The job's state without the file, for status answers.
@@ -46,10 +49,100 @@ pub struct ImportStatus {
     pub updated_at: NaiveDateTime,
 }
 
+/// Rows per INSERT statement while staging (4 binds each, well under both backends' limits).
+const STAGE_INSERT_ROWS: usize = 1000;
+
+/// A staged row: one data row of an upload, its cells as a JSON array.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = import_rows)]
+pub struct StagedRow<'a> {
+    pub import_id: &'a str,
+    pub tenant_id: &'a str,
+    pub row_no: i64,
+    pub cells: &'a str,
+}
+
+/// Multi-row INSERTs (`MultiConnection` cannot express them, so per backend).
+pub(super) fn insert_staged_rows(conn: &mut DbConnection, rows: &[StagedRow<'_>]) -> QueryResult<()> {
+    for part in rows.chunks(STAGE_INSERT_ROWS) {
+        let insert = diesel::insert_into(import_rows::table).values(part);
+        match conn {
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+            DbConnection::Postgresql(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 impl TenantDb<'_> {
+    /// Inserts a job (status `staging` while its rows are staged).
     pub fn insert_import(&mut self, row: &ImportRow) -> QueryResult<()> {
         diesel::insert_into(imports::table).values(row).execute(self.conn())?;
         Ok(())
+    }
+
+    /// Stages parsed rows `(row number, JSON array of cells)` of a job.
+    pub fn stage_import_rows(&mut self, id: &ImportId, rows: &[(i64, String)]) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        let staged: Vec<StagedRow<'_>> = rows
+            .iter()
+            .map(|(n, cells)| StagedRow { import_id: id.as_str(), tenant_id: tid, row_no: *n, cells })
+            .collect();
+        insert_staged_rows(conn, &staged)
+    }
+
+    /// Hands a fully staged job to the workers; false when it was not staging.
+    pub fn queue_import(&mut self, id: &ImportId, rows_total: i64, now: NaiveDateTime) -> QueryResult<bool> {
+        let (conn, tid) = self.parts();
+        let n = diesel::update(
+            imports::table
+                .filter(imports::tenant_id.eq(tid))
+                .filter(imports::id.eq(id.as_str()))
+                .filter(imports::status.eq("staging")),
+        )
+        .set((imports::status.eq("queued"), imports::rows_total.eq(rows_total), imports::updated_at.eq(now)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Removes a job that never finished staging (the upload was refused), rows and all.
+    pub fn discard_import(&mut self, id: &ImportId) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::delete(
+            import_rows::table.filter(import_rows::tenant_id.eq(tid)).filter(import_rows::import_id.eq(id.as_str())),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            imports::table
+                .filter(imports::tenant_id.eq(tid))
+                .filter(imports::id.eq(id.as_str()))
+                .filter(imports::status.eq("staging")),
+        )
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Up to `limit` staged rows of a job from row number `from` on, in order.
+    pub fn staged_rows(&mut self, id: &ImportId, from: i64, limit: i64) -> QueryResult<Vec<(i64, String)>> {
+        let (conn, tid) = self.parts();
+        import_rows::table
+            .filter(import_rows::tenant_id.eq(tid))
+            .filter(import_rows::import_id.eq(id.as_str()))
+            .filter(import_rows::row_no.ge(from))
+            .order(import_rows::row_no.asc())
+            .limit(limit)
+            .select((import_rows::row_no, import_rows::cells))
+            .load(conn)
+    }
+
+    fn drop_staged_before(&mut self, id: &ImportId, before: Option<i64>) -> QueryResult<usize> {
+        let (conn, tid) = self.parts();
+        let rows =
+            import_rows::table.filter(import_rows::tenant_id.eq(tid)).filter(import_rows::import_id.eq(id.as_str()));
+        match before {
+            Some(n) => diesel::delete(rows.filter(import_rows::row_no.lt(n))).execute(conn),
+            None => diesel::delete(rows).execute(conn),
+        }
     }
 
     pub fn import_status(&mut self, id: &ImportId) -> QueryResult<Option<ImportStatus>> {
@@ -78,12 +171,12 @@ impl TenantDb<'_> {
         now: NaiveDateTime,
         lease_until: NaiveDateTime,
     ) -> QueryResult<bool> {
-        let id = id.as_str();
+        let idv = id.as_str();
         let (conn, tid) = self.parts();
         let n = diesel::update(
             imports::table
                 .filter(imports::tenant_id.eq(tid))
-                .filter(imports::id.eq(id))
+                .filter(imports::id.eq(idv))
                 .filter(imports::lease_owner.eq(owner)),
         )
         .set((
@@ -96,6 +189,10 @@ impl TenantDb<'_> {
             imports::lease_until.eq(if done { None } else { Some(lease_until) }),
         ))
         .execute(conn)?;
+        if n == 1 {
+            // The applied rows are done with (all of them once the job completes).
+            self.drop_staged_before(id, (!done).then_some(next_row))?;
+        }
         Ok(n == 1)
     }
 
@@ -115,6 +212,7 @@ impl TenantDb<'_> {
     }
 
     pub fn fail_import(&mut self, id: &ImportId, errors: &str, now: NaiveDateTime) -> QueryResult<()> {
+        self.drop_staged_before(id, None)?;
         let id = id.as_str();
         let (conn, tid) = self.parts();
         diesel::update(imports::table.filter(imports::tenant_id.eq(tid)).filter(imports::id.eq(id)))

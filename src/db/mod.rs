@@ -224,6 +224,14 @@ pub fn migrate(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
     if fixed > 0 {
         tracing::info!(rows = fixed, "deal amounts reindexed as exact keys");
     }
+    let staged = scope::write_transaction(&mut conn, scope::Scope::System, None, |tx| {
+        Ok(system::enter(tx)?.stage_legacy_imports()?)
+    })
+    .map_err(|e| anyhow::anyhow!("staging imports failed: {}", e.to_problem().detail))?
+    .0;
+    if staged > 0 {
+        tracing::info!(imports = staged, "queued imports staged row by row");
+    }
     Ok(applied)
 }
 

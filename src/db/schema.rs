@@ -276,7 +276,6 @@ diesel::table! {
         mode -> Text,
         mapping -> Text,
         status -> Text,
-        file -> Binary,
         rows_total -> BigInt,
         rows_imported -> BigInt,
         rows_failed -> BigInt,
@@ -286,6 +285,24 @@ diesel::table! {
         lease_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        headers -> Text,
+    }
+}
+
+diesel::table! {
+    import_files (import_id) {
+        import_id -> Text,
+        tenant_id -> Text,
+        file -> Binary,
+    }
+}
+
+diesel::table! {
+    import_rows (import_id, row_no) {
+        import_id -> Text,
+        tenant_id -> Text,
+        row_no -> BigInt,
+        cells -> Text,
     }
 }
 
@@ -336,5 +353,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_values,
     idempotency_keys,
     imports,
+    import_rows,
+    import_files,
     realtime_tickets,
 );

@@ -11,6 +11,8 @@
 //! | `claim_import` | the worker takes the next job of any portal | `jobs` |
 //! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
 //! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
+//! | `delete_abandoned_uploads` | uploads cut off while staging, in any portal | `jobs` |
+//! | `reindex_money`, `stage_legacy_imports` | data migrations over every portal | `db::migrate` |
 //!
 //! On PostgreSQL these run with `organizeo.system = on`, the explicit switch that turns
 //! the row-level security policies off for the transaction. `http/` and `crm/` must never
@@ -356,6 +358,71 @@ impl System<'_> {
                 fixed += 1;
             }
         }
+    }
+
+    /// Removes imports left `staging` since before `before` (the upload was cut off; it
+    /// was never acknowledged), with their staged rows. Returns how many.
+    pub fn delete_abandoned_uploads(&mut self, before: NaiveDateTime) -> QueryResult<usize> {
+        use super::schema::import_rows;
+        let conn = &mut *self.conn;
+        let ids: Vec<String> = imports::table
+            .filter(imports::status.eq("staging"))
+            .filter(imports::updated_at.lt(before))
+            .limit(100)
+            .select(imports::id)
+            .load(conn)?;
+        diesel::delete(import_rows::table.filter(import_rows::import_id.eq_any(&ids))).execute(conn)?;
+        diesel::delete(imports::table.filter(imports::id.eq_any(&ids)).filter(imports::status.eq("staging")))
+            .execute(conn)
+    }
+
+    /// Imports accepted before staging existed kept their whole file; migration 000014 set
+    /// those not finished aside in `import_files`. This stages their rows not yet applied
+    /// (the same reader and row numbers as uploads) and deletes the files. Idempotent.
+    /// Returns the imports staged.
+    pub fn stage_legacy_imports(&mut self) -> QueryResult<usize> {
+        use super::imports::{insert_staged_rows, StagedRow};
+        use super::schema::import_files;
+        use crate::crm::csv_read;
+        let conn = &mut *self.conn;
+        let legacy: Vec<(String, String, i64, Vec<u8>)> = import_files::table
+            .inner_join(imports::table.on(imports::id.eq(import_files::import_id)))
+            .select((imports::id, imports::tenant_id, imports::next_row, import_files::file))
+            .load(conn)?;
+        let mut staged = 0;
+        for (id, tenant_id, next_row, file) in legacy {
+            let mut check = csv_read::Utf8Check::default();
+            check.feed(&file);
+            // Files then were read as comma-separated UTF-8.
+            let parsed = csv_read::sniff(&file, check.valid(), Some(b','))
+                .and_then(|d| csv_read::Rows::open(file.as_slice(), d))
+                .and_then(|mut rows| Ok((rows.headers().to_vec(), rows.next_batch(usize::MAX)?)));
+            match parsed {
+                Ok((headers, rows)) => {
+                    let cells: Vec<(i64, String)> = rows
+                        .into_iter()
+                        .filter(|(n, _)| *n >= next_row)
+                        .map(|(n, c)| (n, serde_json::to_string(&c).unwrap_or_else(|_| "[]".into())))
+                        .collect();
+                    let batch: Vec<StagedRow<'_>> = cells
+                        .iter()
+                        .map(|(n, c)| StagedRow { import_id: &id, tenant_id: &tenant_id, row_no: *n, cells: c })
+                        .collect();
+                    insert_staged_rows(conn, &batch)?;
+                    let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
+                    diesel::update(imports::table.find(&id)).set(imports::headers.eq(headers)).execute(conn)?;
+                    staged += 1;
+                }
+                Err(message) => {
+                    let errors = serde_json::json!([{ "row": 0, "column": "", "message": message }]).to_string();
+                    diesel::update(imports::table.find(&id))
+                        .set((imports::status.eq("failed"), imports::errors.eq(errors)))
+                        .execute(conn)?;
+                }
+            }
+            diesel::delete(import_files::table.find(&id)).execute(conn)?;
+        }
+        Ok(staged)
     }
 
     /// Refreshes PostgreSQL's planner statistics of the CRM tables after a bulk load

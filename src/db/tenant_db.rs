@@ -123,6 +123,7 @@ impl<'c> TenantTx<'c> {
 }
 
 /// `db.tenant(id)`: the entry point to one portal's data.
+#[derive(Clone)]
 pub struct TenantScope {
     db: Db,
     tenant: TenantId,

@@ -12,14 +12,14 @@ use utoipa::ToSchema;
 
 use super::principal::{Access, Principal};
 use super::AppState;
-use crate::crm::csv_io;
-use crate::crm::import::{self, Mode, RowError};
+use crate::crm::import::{Mode, RowError};
 use crate::crm::objects::Object;
+use crate::crm::{csv_io, csv_read};
 use crate::db::imports::{ImportRow, ImportStatus};
 use crate::domain::ImportId;
 use crate::error::{AppError, FieldError};
 
-/// The largest CSV accepted.
+/// The largest CSV accepted (bytes).
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,7 +27,12 @@ pub struct ImportAccepted {
     pub id: String,
     /// queued
     pub status: String,
+    /// Data rows staged (blank rows are not counted).
     pub rows_total: i64,
+    /// The column separator used: detected from the header row, or as given.
+    pub delimiter: String,
+    /// utf-8, or windows-1252 when the file was not valid UTF-8.
+    pub encoding: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,44 +68,101 @@ impl From<ImportStatus> for ImportView {
     }
 }
 
-/// Reads the multipart form: `file` (bytes, up to 50 MB) and the text fields.
-async fn read_form(mut form: Multipart) -> Result<(Option<Vec<u8>>, HashMap<String, String>), AppError> {
+/// The uploaded file, on disk (an unnamed temporary file the system removes when it is
+/// closed, crash or not), with what was learnt while it streamed in.
+struct Upload {
+    file: std::fs::File,
+    /// The first [`csv_read::HEAD_BYTES`], to detect the dialect.
+    head: Vec<u8>,
+    utf8: csv_read::Utf8Check,
+}
+
+/// Bytes gathered before each write to the temporary file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Largest text field of the form, and most parts.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+const MAX_PARTS: usize = 16;
+/// Rows parsed and staged per transaction.
+const STAGE_BATCH: usize = 2000;
+
+async fn write_out(mut file: std::fs::File, buf: Vec<u8>) -> Result<std::fs::File, AppError> {
+    use std::io::Write;
+    web::block(move || file.write_all(&buf).map(|()| file))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+}
+
+/// Reads the multipart form: `file` streamed to a temporary file (up to 50 MB, never
+/// held in memory) and the text fields.
+async fn read_form(mut form: Multipart) -> Result<(Option<Upload>, HashMap<String, String>), AppError> {
     let bad = |m: String| AppError::BadRequest { code: "bad_request", detail: m };
-    let mut file = None;
+    let mut upload: Option<Upload> = None;
     let mut fields = HashMap::new();
+    let mut parts = 0;
     while let Some(part) = form.next().await {
         let mut part = part.map_err(|e| bad(format!("malformed multipart body: {e}")))?;
-        let name = part.name().unwrap_or_default().to_string();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|e| bad(format!("malformed multipart body: {e}")))?;
-            if bytes.len() + chunk.len() > MAX_IMPORT_BYTES {
-                return Err(AppError::PayloadTooLarge { limit: MAX_IMPORT_BYTES });
-            }
-            bytes.extend_from_slice(&chunk);
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(AppError::validation("file", format!("the form has more than {MAX_PARTS} parts")));
         }
+        let name = part.name().unwrap_or_default().to_string();
         if name == "file" {
-            file = Some(bytes);
-        } else if fields.len() < 16 && bytes.len() <= 1024 * 1024 {
+            if upload.is_some() {
+                return Err(AppError::validation("file", "send one file per import"));
+            }
+            let mut file =
+                web::block(tempfile::tempfile).await.map_err(AppError::internal)?.map_err(AppError::internal)?;
+            let (mut head, mut utf8, mut size) = (Vec::new(), csv_read::Utf8Check::default(), 0usize);
+            let mut buf = Vec::with_capacity(WRITE_BUFFER);
+            while let Some(chunk) = part.next().await {
+                let chunk = chunk.map_err(|e| bad(format!("malformed multipart body: {e}")))?;
+                size += chunk.len();
+                if size > MAX_IMPORT_BYTES {
+                    return Err(AppError::PayloadTooLarge { limit: MAX_IMPORT_BYTES });
+                }
+                utf8.feed(&chunk);
+                let room = csv_read::HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
+                head.extend_from_slice(chunk.get(..room).unwrap_or_default());
+                buf.extend_from_slice(&chunk);
+                if buf.len() >= WRITE_BUFFER {
+                    file = write_out(file, std::mem::replace(&mut buf, Vec::with_capacity(WRITE_BUFFER))).await?;
+                }
+            }
+            file = write_out(file, buf).await?;
+            upload = Some(Upload { file, head, utf8 });
+        } else {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = part.next().await {
+                let chunk = chunk.map_err(|e| bad(format!("malformed multipart body: {e}")))?;
+                if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+                    return Err(AppError::validation(&name, "is longer than 64 KiB"));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
             fields.insert(name, String::from_utf8_lossy(&bytes).to_string());
         }
     }
-    Ok((file, fields))
+    Ok((upload, fields))
 }
 
-/// Start an import. Multipart fields: `file` (CSV with a header row, up to 50 MB),
+/// Start an import. Multipart fields: `file` (CSV with a header row, up to 50 MB; UTF-8
+/// or Windows-1252; separated by `,`, `;`, tab or `|`, detected from the header row),
 /// `object` (contact, company, …), `mode` (create, update or upsert; upsert matches
 /// contacts by email), optional `mapping` (JSON `{"CSV column": "field"}`; by default
-/// headers that name a field are used, others ignored). Multi-valued cells (tags,
-/// multi_select, links) separate values with `;`.
+/// headers that name a field are used, others ignored), optional `delimiter` (`,`, `;`,
+/// `tab` or `|`, overriding detection). Multi-valued cells (tags, multi_select, links)
+/// separate values with `;` (`\;` is a literal semicolon, `\\` a backslash). Blank rows
+/// are skipped. The file is parsed once, as it arrives, into staged rows; the answer
+/// comes when all are staged.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", security(("bearer" = [])),
-    request_body(content = String, content_type = "multipart/form-data", description = "file, object, mode, mapping"),
+    request_body(content = String, content_type = "multipart/form-data", description = "file, object, mode, mapping, delimiter"),
     responses((status = 202, body = ImportAccepted),
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "imports", Access::Write).await?;
-    let (file, fields) = read_form(form).await?;
+    let (upload, fields) = read_form(form).await?;
     let mut errors = Vec::new();
     let object = match fields.get("object").map(|s| s.trim()) {
         Some(o) => Object::parse(o).or_else(|| {
@@ -129,29 +191,43 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
             }
         },
     };
-    let Some(file) = file else {
+    let delimiter = match fields.get("delimiter").filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => csv_read::parse_delimiter(d).or_else(|| {
+            errors.push(FieldError::new("delimiter", "must be ',', ';', 'tab' or '|'"));
+            None
+        }),
+    };
+    let Some(upload) = upload else {
         errors.push(FieldError::new("file", "is required (a CSV file)"));
         return Err(AppError::invalid(errors));
     };
     let (Some(object), Some(mode), true) = (object, mode, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };
-    let (headers, rows) = import::read_csv(&file).map_err(|m| AppError::validation("file", m))?;
+    let dialect =
+        csv_read::sniff(&upload.head, upload.utf8.valid(), delimiter).map_err(|m| AppError::validation("file", m))?;
+    let mut source = upload.file;
+    let mut rows = web::block(move || {
+        use std::io::{Seek, SeekFrom};
+        source.seek(SeekFrom::Start(0)).map_err(|e| format!("cannot read the file: {e}"))?;
+        csv_read::Rows::open(std::io::BufReader::new(source), dialect)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|m| AppError::validation("file", m))?;
+    let headers = rows.headers().to_vec();
+
     let now = state.clock.now();
-    let id = uuid::Uuid::now_v7().to_string();
-    let rows_total = rows.len() as i64;
-    let entry = p.entry("import.created").target("import", &id).details(serde_json::json!({
-        "object": object.name(), "mode": mode, "rows_total": rows_total,
-    }));
+    let id = ImportId::from_db(uuid::Uuid::now_v7().to_string());
     let row = ImportRow {
-        id: id.clone(),
+        id: id.to_string(),
         tenant_id: p.tenant_id.to_string(),
         object: object.name().into(),
         mode: serde_json::to_value(mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
         mapping: serde_json::to_string(&mapping).map_err(AppError::internal)?,
-        status: "queued".into(),
-        file,
-        rows_total,
+        status: "staging".into(),
+        rows_total: 0,
         rows_imported: 0,
         rows_failed: 0,
         errors: "[]".into(),
@@ -160,22 +236,97 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
         lease_until: None,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        headers: serde_json::to_string(&headers).map_err(AppError::internal)?,
     };
-    state
-        .db
-        .tenant(p.tenant_id.clone())
+    let tenant = state.db.tenant(p.tenant_id.clone());
+    tenant
+        .clone()
         .write(move |tdb| {
-            // Check the mapping now, so a wrong column name is a 422, not a failed job.
+            // Check the columns now, so a wrong name or separator is a 422, not a failed job.
             let defs = tdb.custom_fields(Some(object))?;
             let known = csv_io::importable_fields(object, &defs);
-            csv_io::map_columns(&headers, mapping.as_ref(), &known)
+            let map = csv_io::map_columns(&headers, mapping.as_ref(), &known)
                 .map_err(|errs| AppError::invalid(errs.into_iter().map(|(f, m)| FieldError::new(f, m)).collect()))?;
+            if map.fields.is_empty() {
+                return Err(AppError::validation("file", no_column_message(object, &headers)));
+            }
             tdb.insert_import(&row)?;
-            tdb.audit(entry, now)?;
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Accepted().json(ImportAccepted { id, status: "queued".into(), rows_total }))
+
+    // Parse and stage in batches: memory holds one batch, whatever the file's size.
+    let mut rows_total = 0i64;
+    let staged: Result<(), AppError> = async {
+        loop {
+            let (back, batch) = web::block(move || {
+                let batch = rows.next_batch(STAGE_BATCH);
+                (rows, batch)
+            })
+            .await
+            .map_err(AppError::internal)?;
+            rows = back;
+            let batch = batch.map_err(|m| AppError::validation("file", m))?;
+            let last = batch.len() < STAGE_BATCH;
+            rows_total += batch.len() as i64;
+            let encoded = batch
+                .into_iter()
+                .map(|(n, cells)| serde_json::to_string(&cells).map(|c| (n, c)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppError::internal)?;
+            if !encoded.is_empty() {
+                let id = id.clone();
+                tenant.clone().write(move |t| Ok(t.stage_import_rows(&id, &encoded)?)).await?;
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if let Err(e) = staged {
+        let id = id.clone();
+        if let Err(cleanup) = tenant.clone().write(move |t| Ok(t.discard_import(&id)?)).await {
+            // The purge job removes uploads left staging.
+            tracing::warn!(error = %cleanup, "could not discard a refused upload");
+        }
+        return Err(e);
+    }
+    let entry = p.entry("import.created").target("import", &id).details(serde_json::json!({
+        "object": object.name(), "mode": mode, "rows_total": rows_total,
+        "delimiter": (dialect.delimiter as char).to_string(), "encoding": dialect.encoding.name(),
+    }));
+    let id2 = id.clone();
+    tenant
+        .write(move |t| {
+            if !t.queue_import(&id2, rows_total, now.naive_utc())? {
+                return Err(AppError::Unavailable { detail: "the upload was interrupted; send it again".into() });
+            }
+            t.audit(entry, now)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(ImportAccepted {
+        id: id.to_string(),
+        status: "queued".into(),
+        rows_total,
+        delimiter: (dialect.delimiter as char).to_string(),
+        encoding: dialect.encoding.name().into(),
+    }))
+}
+
+/// Why no column was usable, with the likely cause.
+fn no_column_message(object: Object, headers: &[String]) -> String {
+    let shown: Vec<&str> = headers.iter().take(5).map(String::as_str).collect();
+    let mut m = format!(
+        "no column names a field of {} (the header row has {:?}); name columns as in an export or send a mapping",
+        object.name(),
+        shown
+    );
+    if headers.len() == 1 && headers.iter().any(|h| h.contains([',', ';', '\t', '|'])) {
+        m.push_str("; the columns may be separated by another character than the one used (set delimiter)");
+    }
+    m
 }
 
 async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {

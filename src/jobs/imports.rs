@@ -1,8 +1,10 @@
 //! The import worker. Imports are rows in `imports` claimed with a lease (a conditional
-//! UPDATE both backends run, `db::system`); a claimed import is applied in chunks, each
-//! chunk's rows and the job's progress in one transaction, each row in its own savepoint.
-//! A crashed worker's import is picked up again once its lease runs out and resumes at the
-//! first row not yet committed, so no row is applied twice.
+//! UPDATE both backends run, `db::system`); a claimed import is applied in chunks of its
+//! staged rows (`import_rows`, parsed once at upload), each chunk's rows, the job's
+//! progress and the deletion of those staged rows in one transaction, each row in its own
+//! savepoint. A crashed worker's import is picked up again once its lease runs out and
+//! resumes at the first row not yet committed, so no row is applied twice; the worker
+//! holds one chunk in memory, whatever the file's size.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,13 +63,7 @@ async fn run(
         return Ok(finished);
     };
     let mode = Mode::parse(&job.mode).unwrap_or(Mode::Create);
-    let (headers, rows) = match import::read_csv(&job.file) {
-        Ok(parsed) => parsed,
-        Err(m) => {
-            fail(db, clock, &tenant, &job.id, &m).await?;
-            return Ok(finished);
-        }
-    };
+    let headers: Vec<String> = serde_json::from_str(&job.headers).unwrap_or_default();
     let mapping: Option<HashMap<String, String>> = serde_json::from_str(&job.mapping).ok().flatten();
     let defs = db.tenant(tenant.clone()).read(move |t| Ok(t.custom_fields(Some(object))?)).await?;
     let known = csv_io::importable_fields(object, &defs);
@@ -85,30 +81,37 @@ async fn run(
     let mut imported = job.rows_imported;
     let mut failed = job.rows_failed;
     let mut errors: Vec<RowError> = serde_json::from_str(&job.errors).unwrap_or_default();
-    let total = rows.len() as i64;
-    let rows = Arc::new(rows);
+    let total = job.rows_total;
     let mut chunks_left = max_chunks.max(1);
     loop {
-        let start = (next_row - 1) as usize;
-        let end = (start + chunk).min(rows.len());
-        let done = end >= rows.len();
         let now = clock.now();
-        let (rows2, plan2, owner2, id2) =
-            (rows.clone(), plan.clone(), owner.to_string(), ImportId::from_db(job.id.clone()));
+        let (plan2, owner2, id2, from) = (plan.clone(), owner.to_string(), ImportId::from_db(job.id.clone()), next_row);
         let (mut imp, mut fl, mut errs) = (imported, failed, errors.clone());
         let outcome = db
             .tenant(tenant.clone())
             .write(move |t| {
-                for (i, record) in rows2.iter().skip(start).take(end - start).enumerate() {
-                    let row_no = (start + i + 1) as i64;
-                    match t.savepoint(|t| import::apply_row(t, &plan2, record, now)) {
+                // One more than a chunk, to know whether this chunk is the last.
+                let staged = t.staged_rows(&id2, from, chunk as i64 + 1)?;
+                let done = staged.len() <= chunk;
+                let mut next = from;
+                for (row_no, cells) in staged.iter().take(chunk) {
+                    next = row_no + 1;
+                    let mut note = |field: &str, message: String| {
+                        if errs.len() < MAX_ERRORS {
+                            errs.push(RowError { row: *row_no, column: plan2.map.column_of(field), message });
+                        }
+                    };
+                    let Ok(record) = serde_json::from_str::<Vec<String>>(cells) else {
+                        fl += 1;
+                        note("", "the staged row cannot be read".into());
+                        continue;
+                    };
+                    match t.savepoint(|t| import::apply_row(t, &plan2, &record, now)) {
                         Ok(()) => imp += 1,
                         Err(RowFailure::Row(problems)) => {
                             fl += 1;
                             for (field, message) in problems {
-                                if errs.len() < MAX_ERRORS {
-                                    errs.push(RowError { row: row_no, column: plan2.map.column_of(&field), message });
-                                }
+                                note(&field, message);
                             }
                         }
                         Err(RowFailure::Db(e)) => return Err(e),
@@ -118,7 +121,7 @@ async fn run(
                 let still_ours = t.advance_import(
                     &id2,
                     &owner2,
-                    (end + 1) as i64,
+                    next,
                     imp,
                     fl,
                     &errors_json,
@@ -129,19 +132,20 @@ async fn run(
                 if !still_ours {
                     return Err(AppError::conflict("lease lost"));
                 }
-                Ok((imp, fl, errs))
+                Ok((imp, fl, errs, next, done))
             })
             .await;
-        match outcome {
-            Ok((i, f, e)) => {
+        let done = match outcome {
+            Ok((i, f, e, next, done)) => {
                 imported = i;
                 failed = f;
                 errors = e;
-                next_row = (end + 1) as i64;
+                next_row = next;
+                done
             }
             Err(AppError::Conflict { .. }) => return Ok(Outcome::LeaseLost { import: job.id }),
             Err(e) => return Err(e),
-        }
+        };
         if done {
             tracing::info!(import = %job.id, total, imported, failed, "import finished");
             // A bulk load changes the tables' shape at once; PostgreSQL plans searches from

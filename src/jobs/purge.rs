@@ -1,5 +1,5 @@
 //! The purge: items in the trash past their `purge_at` are deleted for good, each record
-//! with a `<object>.purged` event; expired idempotency answers and websocket tickets go too.
+//! with a `<object>.purged` event; expired idempotency answers, websocket tickets and uploads cut off while staging go too.
 
 use crate::clock::Clock;
 use crate::crm::objects::Object;
@@ -21,6 +21,8 @@ pub struct Purged {
     pub custom_values: usize,
     pub idempotency_keys: usize,
     pub tickets: usize,
+    /// Uploads cut off while staging (never acknowledged), with their staged rows.
+    pub uploads: usize,
 }
 
 impl Purged {
@@ -70,6 +72,8 @@ pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
             tx.platform().expire_idempotency_keys((now - crate::db::idempotency::retention()).naive_utc())?;
         // Websocket tickets are worthless once expired (kept a minute for diagnosis).
         done.tickets = system::enter(tx)?.delete_expired_tickets((now - chrono::Duration::minutes(1)).naive_utc())?;
+        // An upload stages within seconds; one still staging after an hour was cut off.
+        done.uploads = system::enter(tx)?.delete_abandoned_uploads((now - chrono::Duration::hours(1)).naive_utc())?;
         Ok(done)
     })
     .await
