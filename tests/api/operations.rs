@@ -82,3 +82,92 @@ async fn openapi_spec_lists_every_route() {
     assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// Every `$ref` in the document, as `#/components/...` strings.
+fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The answers every operation shares are documented once, as `components.responses`, and
+/// referenced from each operation that can give them: schemathesis (`.ci/run`) fails on any
+/// status the document does not list, so a rule missing here is a red CI.
+#[actix_web::test]
+async fn openapi_references_the_shared_error_answers_from_every_operation() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let spec = app.get("/api/v1/openapi.json", None).await.body;
+    let shared = &spec["components"]["responses"];
+    for (status, name) in [
+        (400, "BadRequest"),
+        (401, "Unauthorized"),
+        (403, "Forbidden"),
+        (404, "NotFound"),
+        (409, "Conflict"),
+        (413, "PayloadTooLarge"),
+        (415, "UnsupportedMediaType"),
+        (422, "Unprocessable"),
+        (429, "TooManyRequests"),
+        (503, "ServiceUnavailable"),
+    ] {
+        let schema = &shared[name]["content"]["application/problem+json"]["schema"]["$ref"];
+        assert_eq!(schema, "#/components/schemas/Problem", "{status} {name}");
+    }
+    for (name, header) in [
+        ("Unauthorized", "WWW-Authenticate"),
+        ("TooManyRequests", "Retry-After"),
+        ("ServiceUnavailable", "Retry-After"),
+    ] {
+        assert!(shared[name]["headers"][header].is_object(), "{name} documents {header}");
+    }
+
+    let mut ids = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let label = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "operationId {id} is used twice ({label})");
+            let responses = op["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            for (status, answer) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let r = answer["$ref"].as_str().unwrap_or_default();
+                    assert!(r.starts_with("#/components/responses/"), "{label} {status} is not a shared answer");
+                }
+            }
+            assert!(has("400"), "{label}: any URL with %00 is a 400");
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                for status in ["401", "403", "503"] {
+                    assert!(has(status), "{label}: a bearer operation can answer {status}");
+                }
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["413", "415", "422"] {
+                    assert!(has(status), "{label}: a JSON body can be answered {status}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" {
+                    assert!(path.contains(&format!("{{{name}}}")), "{label}: path parameter {name} is not in the path");
+                    assert!(has("404"), "{label}: an id in the path can be unknown");
+                }
+            }
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    for r in all {
+        let pointer = r.strip_prefix('#').unwrap();
+        assert!(spec.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}
