@@ -9,10 +9,13 @@
 
 use actix_web::HttpResponse;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
+
+use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
@@ -138,7 +141,7 @@ use super::{
         trash::restore,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
-    modifiers(&BearerAuth, &SharedAnswers),
+    modifiers(&BearerAuth, &SharedAnswers, &CreatedLinks),
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions"),
         (name = "tenant", description = "Portal settings"),
@@ -225,6 +228,40 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
     .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
 }
 
+/// Links from each operation that creates something (a POST answering 201 or 202 with the
+/// new `id`) to the operations under `<its path>/{id}`, so a client, and schemathesis'
+/// stateful phase, can follow a creation to what it made instead of guessing ids.
+struct CreatedLinks;
+
+impl Modify for CreatedLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut targets = Vec::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (_, op) in operations(item) {
+                if let Some(id) = &op.operation_id {
+                    targets.push((path.clone(), id.clone()));
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(post) = item.post.as_mut() else { continue };
+            let item_path = format!("{path}/{{id}}");
+            let linked: Vec<&String> = targets
+                .iter()
+                .filter(|(p, _)| *p == item_path || p.starts_with(&format!("{item_path}/")))
+                .map(|(_, id)| id)
+                .collect();
+            for status in ["201", "202"] {
+                let Some(RefOr::T(created)) = post.responses.responses.get_mut(status) else { continue };
+                for id in &linked {
+                    let link = LinkBuilder::new().operation_id(*id).parameter("id", "$response.body#/id").build();
+                    created.links.insert((*id).clone(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
 fn shared_response(answer: &crate::error::SharedAnswer) -> Response {
     let mut response = ResponseBuilder::new().description(answer.description).content(
         crate::error::PROBLEM_JSON,
@@ -309,9 +346,40 @@ fn idempotency_key() -> utoipa::openapi::path::Parameter {
         .build()
 }
 
+/// The document as served.
+pub fn document() -> Result<serde_json::Value, AppError> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).map_err(AppError::internal)?;
+    camel_case_links(&mut doc);
+    Ok(doc)
+}
+
+/// utoipa 5 writes a Link's fields as `operation_id`, `operation_ref` and `request_body`;
+/// OpenAPI (and every tool reading it) spells them in camel case.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return };
+    let responses = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(serde_json::Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(serde_json::Value::as_object_mut) else { continue };
+        for link in links.values_mut().filter_map(serde_json::Value::as_object_mut) {
+            for (snake, camel) in
+                [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+            {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_string(), value);
+                }
+            }
+        }
+    }
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
-pub async fn spec() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn spec() -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(document()?))
 }

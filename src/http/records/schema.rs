@@ -107,7 +107,14 @@ fn record(object: Object) -> Schema {
         .property("updated_at", timestamp())
         .required("updated_at");
     for spec in object.fields() {
-        b = b.property(spec.key.clone(), field(&spec.kind, Usage::Answer)).required(spec.key);
+        let schema = match &spec.kind {
+            // A required text is never cleared.
+            Kind::Text { max } if spec.required => {
+                ObjectBuilder::new().schema_type(Type::String).max_length(Some(*max)).into()
+            }
+            kind => field(kind, Usage::Answer),
+        };
+        b = b.property(spec.key.clone(), schema).required(spec.key);
     }
     b.property("tags", tags())
         .required("tags")
