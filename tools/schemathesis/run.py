@@ -278,7 +278,12 @@ def run_schemathesis(
     log(f"{label}: {' '.join(c if 'Bearer' not in c else 'Authorization: Bearer ***' for c in cmd[1:])}")
     started = time.monotonic()
     env = dict(os.environ, SCHEMATHESIS_HOOKS=str(Path(__file__).resolve().with_name("hooks.py")))
-    code = subprocess.run(cmd, cwd=report_dir, env=env, check=False).returncode
+    try:
+        # A bound, so a hung server fails CI long before its 90 minutes are up.
+        code = subprocess.run(cmd, cwd=report_dir, env=env, check=False, timeout=1800).returncode
+    except subprocess.TimeoutExpired:
+        log(f"{label}: still running after 30 minutes; stopped")
+        return 124
     log(f"{label}: exit {code} in {time.monotonic() - started:.0f} s")
     return code
 
@@ -292,10 +297,11 @@ def main() -> None:
     parser.add_argument("--seed", default=os.environ.get("ORGANIZEO_SCHEMATHESIS_SEED", DEFAULT_SEED))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("ORGANIZEO_SCHEMATHESIS_WORKERS", "1")))
     parser.add_argument("--release", action="store_true", help="fuzz a release build")
+    parser.add_argument("--binary", type=Path, help="fuzz this organizeo executable instead of building one")
     args = parser.parse_args()
 
     st = schemathesis_command()
-    binary = build(args.release)
+    binary = args.binary.resolve() if args.binary else build(args.release)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="organizeo-schemathesis-"))
     database = Database(args.database, workdir)
