@@ -184,7 +184,7 @@ impl Modify for BearerAuth {
 
 /// The shared error answers ([`crate::error::SHARED_ANSWERS`]) as `components.responses`,
 /// referenced from every operation that can give them, and a unique `operationId` for each
-/// operation (`<tag>_<handler>`). What an operation can answer follows from what it takes:
+/// operation (`<method>_<path>`). What an operation can answer follows from what it takes:
 ///
 /// | the operation takes | answers it can give, whatever its handler does |
 /// | --- | --- |
@@ -209,7 +209,7 @@ impl Modify for SharedAnswers {
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
             for (method, op) in operations(item) {
-                name_operation(op);
+                name_operation(method, path, op);
                 attach_answers(method, path, op);
             }
         }
@@ -274,12 +274,21 @@ fn shared_response(answer: &crate::error::SharedAnswer) -> Response {
     response.build()
 }
 
-/// Handler names repeat across resources (`list`, `get`, …): ids are `<tag>_<handler>`.
-fn name_operation(op: &mut Operation) {
-    let tag = op.tags.as_ref().and_then(|t| t.first()).map(|t| t.replace('-', "_"));
-    if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
-        *id = format!("{tag}_{id}");
-    }
+/// Handler names repeat across resources (`list`, `get`, …), so an operation's id comes from
+/// what is unique: its method and path, `/api/v1` left out and `{x}` read as `by_x`
+/// (`GET /api/v1/contacts/{id}/timeline` is `get_contacts_by_id_timeline`).
+fn name_operation(method: &str, path: &str, op: &mut Operation) {
+    let words: Vec<String> = path
+        .trim_start_matches("/api/v1")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => format!("by_{param}"),
+            None => s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect(),
+        })
+        .collect();
+    let rest = if words.is_empty() { "root".to_string() } else { words.join("_") };
+    op.operation_id = Some(format!("{method}_{rest}"));
 }
 
 fn attach_answers(method: &str, path: &str, op: &mut Operation) {
