@@ -63,6 +63,37 @@ impl From<ImportStatus> for ImportView {
     }
 }
 
+/// The multipart form of `POST /api/v1/imports`, for the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub struct ImportForm {
+    /// The CSV file, with a header row (up to 50 MB).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// What each row is.
+    #[schema(schema_with = object_names)]
+    object: String,
+    /// create (the default), update (rows carry `id`) or upsert (contacts only, by email).
+    #[schema(schema_with = modes)]
+    mode: Option<String>,
+    /// JSON `{"CSV column": "field"}`; by default headers naming a field are used.
+    mapping: Option<String>,
+}
+
+fn object_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(Object::ALL.into_iter().map(Object::name)))
+        .build()
+}
+
+fn modes() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["create", "update", "upsert"]))
+        .build()
+}
+
 /// Reads the multipart form: `file` (bytes, up to 50 MB) and the text fields.
 async fn read_form(mut form: Multipart) -> Result<(Option<Vec<u8>>, HashMap<String, String>), AppError> {
     let bad = |m: String| AppError::BadRequest { code: "bad_request", detail: m };
@@ -94,7 +125,7 @@ async fn read_form(mut form: Multipart) -> Result<(Option<Vec<u8>>, HashMap<Stri
 /// headers that name a field are used, others ignored). Multi-valued cells (tags,
 /// multi_select, links) separate values with `;`.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", security(("bearer" = [])),
-    request_body(content = String, content_type = "multipart/form-data", description = "file, object, mode, mapping"),
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
     responses((status = 202, body = ImportAccepted),
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]

@@ -36,7 +36,9 @@ Settings (flags, or environment for .ci/run):
   --max-examples / ORGANIZEO_SCHEMATHESIS_MAX_EXAMPLES  test cases per operation (default 50)
   --seed / ORGANIZEO_SCHEMATHESIS_SEED                  hypothesis seed; `random` for a new one
   --workers / ORGANIZEO_SCHEMATHESIS_WORKERS            concurrent schemathesis workers (default 1)
-Reports (JUnit and NDJSON) and the server's log go to target/schemathesis/<backend>/.
+Other arguments are passed to schemathesis' main run (e.g. --include-path-regex imports).
+Reports (JUnit and NDJSON), the server's log and its metrics go to
+target/schemathesis/<backend>/.
 """
 
 from __future__ import annotations
@@ -298,7 +300,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("ORGANIZEO_SCHEMATHESIS_WORKERS", "1")))
     parser.add_argument("--release", action="store_true", help="fuzz a release build")
     parser.add_argument("--binary", type=Path, help="fuzz this organizeo executable instead of building one")
-    args = parser.parse_args()
+    # Anything else goes to schemathesis' main run (e.g. --include-path-regex imports).
+    args, extra = parser.parse_known_args()
 
     st = schemathesis_command()
     binary = args.binary.resolve() if args.binary else build(args.release)
@@ -315,7 +318,7 @@ def main() -> None:
         log(f"{database.backend}: organizeo serve at {server.base}, database {database.url}")
         owner, spares = sign_up(server.base, len(SESSION_ENDING))
         excluded = [arg for name, _ in SESSION_ENDING for arg in ("--exclude-name", name)]
-        if run_schemathesis(st, server.base, owner, args, report_dir, "main", excluded) != 0:
+        if run_schemathesis(st, server.base, owner, args, report_dir, "main", excluded + extra) != 0:
             failures.append("schemathesis found problems in the main run (see above)")
         for (name, why), token in zip(SESSION_ENDING, spares):
             label = "last-" + re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
