@@ -47,9 +47,98 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extra members for specific problems (for example `tenants` on `tenant_required`).
+    /// The schema leaves additional members open rather than naming them here.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An error answer that many operations share, documented once in the OpenAPI document's
+/// `components.responses` under `name` and referenced from every operation that can give
+/// it (`http::openapi` decides which). The codes listed are the `code`s it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedAnswer {
+    pub status: u16,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Response headers it always carries: `(name, description)`.
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// Every shared error answer, by status.
+pub const SHARED_ANSWERS: &[SharedAnswer] = &[
+    SharedAnswer {
+        status: 400,
+        name: "BadRequest",
+        description: "`malformed_json`: the body is not JSON; `bad_request`: the URL holds an encoded NUL \
+            (`%00`), or the query string or a multipart body cannot be read",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 401,
+        name: "Unauthorized",
+        description: "`unauthorized`: no bearer token, or a forged, expired or revoked one",
+        headers: &[("WWW-Authenticate", "`Bearer`")],
+    },
+    SharedAnswer {
+        status: 403,
+        name: "Forbidden",
+        description: "`forbidden` (the role does not allow it), `insufficient_scope` (a private app key \
+            without the scope), `user_required` (a key on a person's endpoint), `mfa_enrollment_required` \
+            (the portal requires 2FA and this person has none yet)",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 404,
+        name: "NotFound",
+        description: "`not_found`: no such item in this portal (another portal's ids are not found too)",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 409,
+        name: "Conflict",
+        description: "`conflict` and more specific codes: the current state does not allow it; \
+            `idempotency_in_progress`, `idempotency_outcome_unknown`: a retry with the same \
+            `Idempotency-Key`",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 413,
+        name: "PayloadTooLarge",
+        description: "`payload_too_large`: the body is over the limit (`ORGANIZEO_MAX_BODY_BYTES`, 1 MiB by \
+            default; 50 MB for CSV imports)",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 415,
+        name: "UnsupportedMediaType",
+        description: "`unsupported_media_type`: the body is not `application/json`",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 422,
+        name: "Unprocessable",
+        description: "`validation_failed`: fields or parameters break a rule, each named in `errors` \
+            (`field`, `message`, `rule`)",
+        headers: &[],
+    },
+    SharedAnswer {
+        status: 429,
+        name: "TooManyRequests",
+        description: "`rate_limited`: too many failed attempts; retry after `Retry-After` seconds",
+        headers: &[("Retry-After", "Seconds to wait before retrying")],
+    },
+    SharedAnswer {
+        status: 503,
+        name: "ServiceUnavailable",
+        description: "`unavailable`: the database is unreachable or busy; retry after `Retry-After` seconds",
+        headers: &[("Retry-After", "Seconds to wait before retrying")],
+    },
+];
+
+/// The shared answer for a status, if there is one.
+pub fn shared_answer(status: u16) -> Option<&'static SharedAnswer> {
+    SHARED_ANSWERS.iter().find(|a| a.status == status)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,7 @@ pub struct SessionList {
     responses(
         (status = 204, description = "Changed; other sessions revoked"),
         (status = 422, description = "Wrong current password, or the new one breaks a rule", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change_password(
     state: web::Data<AppState>,

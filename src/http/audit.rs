@@ -14,6 +14,7 @@ use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// An action, or a prefix of one: `auth.login` matches `auth.login.failed`.
     pub action: Option<String>,
@@ -24,6 +25,7 @@ pub struct AuditQuery {
     /// RFC 3339; entries before.
     pub until: Option<String>,
     /// 1-100, default 25.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,

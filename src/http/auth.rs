@@ -121,6 +121,7 @@ pub struct MfaLoginRequest {
         (status = 201, description = "Portal and owner created", body = SignupResponse),
         (status = 409, description = "An account with this email exists", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field breaks a rule (each password rule is named)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn signup(
     state: web::Data<AppState>,
@@ -160,8 +161,10 @@ pub async fn signup(
     responses(
         (status = 200, description = "Signed in, or `{mfa_required, mfa_token}` when 2FA is on", body = LoginAnswer),
         (status = 401, description = "Wrong email or password (same answer for both)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`no_tenant`: the account belongs to no portal any more", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input, or `tenant_required` with a `tenants` list", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     state: web::Data<AppState>,
@@ -207,6 +210,7 @@ pub async fn login(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Unknown, used or expired challenge, or a wrong code", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mfa_login(
     state: web::Data<AppState>,

@@ -76,6 +76,7 @@ pub struct CustomFieldPatch {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct CustomFieldQuery {
     /// Only the fields of this object.
     pub object: Option<String>,
@@ -116,7 +117,8 @@ fn check_options(field_type: &str, options: &[String], errors: &mut Vec<FieldErr
 
 #[utoipa::path(get, path = "/api/v1/custom-fields", tag = "custom-fields",
     security(("bearer" = [])), params(CustomFieldQuery),
-    responses((status = 200, body = CustomFieldList)))]
+    responses((status = 200, body = CustomFieldList),
+        (status = 422, description = "`object` is not a CRM object", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     state: web::Data<AppState>,
     p: Principal,

@@ -16,10 +16,27 @@ use crate::error::AppError;
 /// Records read per database round trip while exporting.
 const EXPORT_PAGE: i64 = 500;
 
+/// The path of `GET /api/v1/exports/{file}`, for the OpenAPI document.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub struct ExportPath {
+    /// `<plural>.csv`: contacts.csv, companies.csv, deals.csv, tickets.csv, tasks.csv or notes.csv.
+    #[param(schema_with = export_file_schema)]
+    file: String,
+}
+
+fn export_file_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(Object::ALL.into_iter().map(|o| format!("{}.csv", o.plural()))))
+        .build()
+}
+
 /// Stream every live record of an object as CSV, page by page (constant memory), custom
 /// fields included, cells that a spreadsheet would run as formulas neutralised.
 #[utoipa::path(get, path = "/api/v1/exports/{file}", tag = "imports", security(("bearer" = [])),
-    params(("file" = String, Path, description = "contacts.csv, companies.csv, deals.csv, tickets.csv, tasks.csv or notes.csv")),
+    params(ExportPath),
     responses((status = 200, description = "CSV", content_type = "text/csv"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn export(

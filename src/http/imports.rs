@@ -68,6 +68,47 @@ impl From<ImportStatus> for ImportView {
     }
 }
 
+/// The multipart form of `POST /api/v1/imports`, for the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub struct ImportForm {
+    /// The CSV file, with a header row (up to 50 MB; UTF-8 or Windows-1252).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// What each row is.
+    #[schema(schema_with = object_names)]
+    object: String,
+    /// create (the default), update (rows carry `id`) or upsert (contacts only, by email).
+    #[schema(schema_with = modes)]
+    mode: Option<String>,
+    /// JSON `{"CSV column": "field"}`; by default headers naming a field are used.
+    mapping: Option<String>,
+    /// The column separator: `,`, `;`, `tab` or `|`; detected from the header row when absent.
+    #[schema(schema_with = delimiters)]
+    delimiter: Option<String>,
+}
+
+fn delimiters() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some([",", ";", "tab", "|"]))
+        .build()
+}
+
+fn object_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(Object::ALL.into_iter().map(Object::name)))
+        .build()
+}
+
+fn modes() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["create", "update", "upsert"]))
+        .build()
+}
+
 /// The uploaded file, on disk (an unnamed temporary file the system removes when it is
 /// closed, crash or not), with what was learnt while it streamed in.
 struct Upload {
@@ -156,7 +197,7 @@ async fn read_form(mut form: Multipart) -> Result<(Option<Upload>, HashMap<Strin
 /// are skipped. The file is parsed once, as it arrives, into staged rows; the answer
 /// comes when all are staged.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", security(("bearer" = [])),
-    request_body(content = String, content_type = "multipart/form-data", description = "file, object, mode, mapping, delimiter"),
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
     responses((status = 202, body = ImportAccepted),
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]

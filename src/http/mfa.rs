@@ -92,6 +92,7 @@ pub async fn confirm(
         (status = 403, description = "The portal requires 2FA", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "2FA is not on", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong code", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn disable(
     state: web::Data<AppState>,

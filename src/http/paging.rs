@@ -20,8 +20,10 @@ pub const MAX_LIMIT: i64 = 100;
 /// The query parameters, for the OpenAPI document (and lists with no other parameters).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-100, default 25.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,

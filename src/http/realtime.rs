@@ -60,6 +60,7 @@ pub async fn ticket(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UpgradeQuery {
     /// A ticket from `POST /api/v1/realtime/ticket`.
     pub ticket: Option<String>,
@@ -78,6 +79,7 @@ pub struct UpgradeQuery {
         (status = 400, description = "Not a websocket handshake", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown, used or expired ticket", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "2FA enrolment required, or the key lost `realtime:read`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
     state: web::Data<AppState>,

@@ -47,12 +47,36 @@ fn resource(t: TrashType) -> &'static str {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct TrashQuery {
-    /// contact, company or custom_field.
+    /// What to list (required).
     #[serde(rename = "type")]
+    #[param(required = true, schema_with = trash_type_schema)]
     pub kind: Option<String>,
+    /// 1-100, default 25.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub after: Option<String>,
+}
+
+/// The path of `POST /api/v1/trash/{type}/{id}/restore`, for the OpenAPI document.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub struct RestorePath {
+    /// What the item is.
+    #[serde(rename = "type")]
+    #[param(schema_with = trash_type_schema)]
+    kind: String,
+    /// The item's id.
+    id: String,
+}
+
+/// Every `type` the trash holds, as the OpenAPI document lists them.
+fn trash_type_schema() -> utoipa::openapi::Object {
+    let names = Object::ALL.into_iter().map(Object::name).chain(["tag", "custom_field", "custom_value"]);
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(names)).build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,7 +196,7 @@ pub async fn list(
 /// Bring an item back whole: a record with its tags, custom values and links; a custom
 /// field with the values records still hold.
 #[utoipa::path(post, path = "/api/v1/trash/{type}/{id}/restore", tag = "trash", security(("bearer" = [])),
-    params(("type" = String, Path, description = "contact, company or custom_field"), ("id" = String, Path, description = "Item id")),
+    params(RestorePath),
     responses((status = 200, description = "The restored item", body = Object),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its email or key was taken meanwhile", body = crate::error::Problem, content_type = "application/problem+json")))]

@@ -15,6 +15,7 @@
 pub mod batch;
 pub mod crud;
 pub mod list;
+pub mod schema;
 pub mod timeline;
 
 use serde::Serialize;
@@ -39,18 +40,6 @@ pub struct RecordPage {
     pub next_cursor: Option<String>,
 }
 
-/// A record body: its built-in fields, `tags` (names) and `custom_fields` (`{key: value}`).
-/// On PATCH only the fields sent change; `null` clears a field.
-#[derive(Debug, ToSchema)]
-#[schema(value_type = Object)]
-pub struct RecordBody(pub serde_json::Value);
-
-/// A record as returned: `id`, `created_at`, `updated_at`, every built-in field, `tags`,
-/// `custom_fields`.
-#[derive(Debug, ToSchema)]
-#[schema(value_type = Object)]
-pub struct Record(pub serde_json::Value);
-
 pub fn change_actor(p: &Principal) -> ChangeActor {
     p.change_actor()
 }
@@ -60,23 +49,22 @@ pub fn record_id(object: Object, raw: &str) -> Result<RecordId, AppError> {
     RecordId::parse(raw).ok_or_else(|| AppError::not_found(object.name()))
 }
 
-/// Generates the routed, documented entry points of one object.
+/// Generates the routed, documented entry points of one object; its schemas are
+/// `schema::<Object>Record`, `…Page`, `…Create` and `…Patch`.
 macro_rules! object_routes {
-    ($module:ident, $object:expr, $tag:literal, $list:literal, $item:literal, $search:literal, $batch:literal, $timeline:literal) => {
+    ($module:ident, $object:expr, [$record:ident, $page:ident, $create:ident, $patch:ident], $tag:literal, $list:literal, $item:literal, $search:literal, $batch:literal, $timeline:literal) => {
         pub mod $module {
             use actix_web::{web, HttpResponse};
 
-            use super::{
-                BatchRequest, BatchResponse, ListParams, Record, RecordBody, RecordPage, SearchRequest, TimelineParams,
-                TimelinePage,
-            };
+            use super::schema::{$create, $page, $patch, $record};
+            use super::{BatchRequest, BatchResponse, ListParams, SearchRequest, TimelinePage, TimelineParams};
             use crate::error::{AppError, Problem};
             use crate::http::extract::Json;
             use crate::http::principal::Principal;
             use crate::http::AppState;
 
             #[utoipa::path(get, path = $list, tag = $tag, security(("bearer" = [])), params(ListParams),
-                responses((status = 200, body = RecordPage),
+                responses((status = 200, body = $page),
                     (status = 422, body = Problem, content_type = "application/problem+json")))]
             pub async fn list(
                 state: web::Data<AppState>,
@@ -89,7 +77,7 @@ macro_rules! object_routes {
             /// Filter groups on built-in and custom fields: ops eq, neq, lt, lte, gt, gte, in,
             /// contains, exists. AND inside a group, OR across groups (at most 5 groups of 10).
             #[utoipa::path(post, path = $search, tag = $tag, security(("bearer" = [])), request_body = SearchRequest,
-                responses((status = 200, body = RecordPage),
+                responses((status = 200, body = $page),
                     (status = 422, body = Problem, content_type = "application/problem+json")))]
             pub async fn search(
                 state: web::Data<AppState>,
@@ -126,8 +114,8 @@ macro_rules! object_routes {
                 super::batch::batch_records(state, p, $object, body.0).await
             }
 
-            #[utoipa::path(post, path = $list, tag = $tag, security(("bearer" = [])), request_body = RecordBody,
-                responses((status = 201, body = Record),
+            #[utoipa::path(post, path = $list, tag = $tag, security(("bearer" = [])), request_body = $create,
+                responses((status = 201, body = $record),
                     (status = 409, description = "Duplicate (contacts: email)", body = Problem, content_type = "application/problem+json"),
                     (status = 422, body = Problem, content_type = "application/problem+json")))]
             pub async fn create(
@@ -140,7 +128,7 @@ macro_rules! object_routes {
 
             #[utoipa::path(get, path = $item, tag = $tag, security(("bearer" = [])),
                 params(("id" = String, Path, description = "Record id")),
-                responses((status = 200, body = Record),
+                responses((status = 200, body = $record),
                     (status = 404, body = Problem, content_type = "application/problem+json")))]
             pub async fn get(
                 state: web::Data<AppState>,
@@ -150,9 +138,9 @@ macro_rules! object_routes {
                 super::crud::get_record(state, p, $object, id.into_inner()).await
             }
 
-            #[utoipa::path(patch, path = $item, tag = $tag, security(("bearer" = [])), request_body = RecordBody,
+            #[utoipa::path(patch, path = $item, tag = $tag, security(("bearer" = [])), request_body = $patch,
                 params(("id" = String, Path, description = "Record id")),
-                responses((status = 200, body = Record),
+                responses((status = 200, body = $record),
                     (status = 404, body = Problem, content_type = "application/problem+json"),
                     (status = 409, body = Problem, content_type = "application/problem+json"),
                     (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -185,6 +173,7 @@ macro_rules! object_routes {
 object_routes!(
     contacts,
     crate::crm::objects::Object::Contact,
+    [ContactRecord, ContactPage, ContactCreate, ContactPatch],
     "contacts",
     "/api/v1/contacts",
     "/api/v1/contacts/{id}",
@@ -195,6 +184,7 @@ object_routes!(
 object_routes!(
     companies,
     crate::crm::objects::Object::Company,
+    [CompanyRecord, CompanyPage, CompanyCreate, CompanyPatch],
     "companies",
     "/api/v1/companies",
     "/api/v1/companies/{id}",
@@ -205,6 +195,7 @@ object_routes!(
 object_routes!(
     deals,
     crate::crm::objects::Object::Deal,
+    [DealRecord, DealPage, DealCreate, DealPatch],
     "deals",
     "/api/v1/deals",
     "/api/v1/deals/{id}",
@@ -215,6 +206,7 @@ object_routes!(
 object_routes!(
     tickets,
     crate::crm::objects::Object::Ticket,
+    [TicketRecord, TicketPage, TicketCreate, TicketPatch],
     "tickets",
     "/api/v1/tickets",
     "/api/v1/tickets/{id}",
@@ -225,6 +217,7 @@ object_routes!(
 object_routes!(
     tasks,
     crate::crm::objects::Object::Task,
+    [TaskRecord, TaskPage, TaskCreate, TaskPatch],
     "tasks",
     "/api/v1/tasks",
     "/api/v1/tasks/{id}",
@@ -235,6 +228,7 @@ object_routes!(
 object_routes!(
     notes,
     crate::crm::objects::Object::Note,
+    [NoteRecord, NotePage, NoteCreate, NotePatch],
     "notes",
     "/api/v1/notes",
     "/api/v1/notes/{id}",

@@ -13,8 +13,10 @@ use crate::http::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct TimelineParams {
     /// 1-100, default 25.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
