@@ -12,6 +12,8 @@
 //!   gets 409 `idempotency_outcome_unknown` (stored, so every retry hears the same) when the
 //!   change was saved but its answer was lost.
 //! - Answers of 500 and above are not kept (the retry runs again) unless a change committed.
+//! - The body is hashed as it streams; past 1 MiB it is spooled to a temporary file, so an
+//!   import upload with a key (up to 50 MB) works and costs no extra memory.
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -27,7 +29,82 @@ use crate::error::{AppError, FieldError};
 use crate::security::tokens;
 
 pub const HEADER: &str = "idempotency-key";
+/// The largest upload an idempotent POST may carry: an import's file and its form.
+const MAX_UPLOAD: usize = super::imports::MAX_IMPORT_BYTES + 1024 * 1024;
+/// Bodies up to this size are held in memory while hashed; larger ones go to a
+/// temporary file, so an idempotent upload costs no more memory than one without a key.
+const IN_MEMORY: usize = 1024 * 1024;
 pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Reads the request body once, hashing it, and gives it back as a payload for the
+/// handler: from memory when small, from an unnamed temporary file when large.
+async fn spool(mut payload: Payload, hasher: &mut Sha256, limit: usize) -> Result<Payload, AppError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let bad = |e: actix_web::error::PayloadError| AppError::BadRequest { code: "bad_request", detail: e.to_string() };
+    let mut held = web::BytesMut::new();
+    let mut file: Option<std::fs::File> = None;
+    let mut size = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(bad)?;
+        size += chunk.len();
+        if size > limit {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        hasher.update(&chunk);
+        held.extend_from_slice(&chunk);
+        if held.len() >= IN_MEMORY {
+            let spill = held.split().freeze();
+            let target = match file.take() {
+                Some(f) => f,
+                None => {
+                    web::block(tempfile::tempfile).await.map_err(AppError::internal)?.map_err(AppError::internal)?
+                }
+            };
+            file = Some(
+                web::block(move || {
+                    let mut f = target;
+                    f.write_all(&spill).map(|()| f)
+                })
+                .await
+                .map_err(AppError::internal)?
+                .map_err(AppError::internal)?,
+            );
+        }
+    }
+    let Some(mut f) = file else {
+        return Ok(Payload::from(held.freeze()));
+    };
+    let rest = held.freeze();
+    let f = web::block(move || {
+        use std::io::{Seek, SeekFrom};
+        f.write_all(&rest)?;
+        f.seek(SeekFrom::Start(0))?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)?;
+    let stream = futures_util::stream::unfold(Some(f), |file| async move {
+        let mut f = file?;
+        let read = web::block(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = f.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((f, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, buf))) if buf.is_empty() => None,
+            Ok(Ok((f, buf))) => Some((Ok(web::Bytes::from(buf)), Some(f))),
+            Ok(Err(e)) => Some((Err(actix_web::error::PayloadError::Io(e)), None)),
+            Err(_) => Some((Err(actix_web::error::PayloadError::Io(std::io::Error::other("spooled body"))), None)),
+        }
+    });
+    // Fused: the multipart reader may poll again after the end.
+    Ok(Payload::Stream { payload: Box::pin(stream.fuse()) })
+}
 
 fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
     let resp = err.error_response();
@@ -95,15 +172,24 @@ pub async fn idempotency(
     };
     req.extensions_mut().insert(who);
     let scope = tokens::digest(&token);
-    let bytes = req.extract::<web::Bytes>().await?;
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());
     hasher.update(b" ");
     hasher.update(req.uri().to_string());
     hasher.update(b"\n");
-    hasher.update(&bytes);
+    // Only uploads may be large; everything else is held to the JSON body limit here too.
+    let upload = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let limit = if upload { MAX_UPLOAD } else { state.settings.max_body_bytes };
+    let payload = match spool(req.take_payload(), &mut hasher, limit).await {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse(req, e)),
+    };
     let request_hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    req.set_payload(Payload::from(bytes));
+    req.set_payload(payload);
 
     let now = state.clock.now().naive_utc();
     let (s, k, h) = (scope.clone(), key.clone(), request_hash.clone());

@@ -550,7 +550,48 @@ async fn staged_rows_are_resumed_cleaned_and_migrated(app: TestApp) {
     assert_eq!(old.body["data"][0]["first_name"], "Older");
 }
 
+/// An upload larger than the JSON body limit may carry an `Idempotency-Key`: the retry
+/// gets the first answer and starts no second import.
+async fn an_upload_may_carry_an_idempotency_key(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let filler = "x".repeat(1500);
+    let csv: String = std::iter::once("email,first_name,ignored".to_string())
+        .chain((1..=2000).map(|i| format!("k{i}@x.example,K{i},{filler}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(csv.len() > 2 * 1024 * 1024);
+    let send = |key: &'static str, file: String| {
+        let (ct, body) = multipart(&[("object", "contact")], Some(&file));
+        let token = owner.token.clone();
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .post(app.url("/api/v1/imports"))
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .insert_header(("Content-Type", ct))
+                .insert_header(("Idempotency-Key", key))
+                .send_body(body)
+                .await
+                .unwrap();
+            read(res).await
+        }
+    };
+    let first = send("upload-1", csv.clone()).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    let again = send("upload-1", csv.clone()).await;
+    assert_eq!((again.status, again.header("idempotent-replayed")), (202, Some("true".to_string())), "{}", again.text);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let other = send("upload-1", csv.replace("K1,", "Other,")).await;
+    assert_eq!(other.status, 422, "{}", other.text);
+    let job = finished(&app, &owner, first.body["id"].as_str().unwrap()).await;
+    assert_eq!(job["rows_imported"], 2000, "{job}");
+    let created = app.events(&owner.tenant_id).await.iter().filter(|e| e.event_type == "contact.created").count();
+    assert_eq!(created, 2000, "one import, not two");
+}
+
 both_backends!(
+    an_upload_may_carry_an_idempotency_key,
     an_export_reimported_changes_nothing,
     spreadsheet_files_import_as_written,
     staged_rows_are_resumed_cleaned_and_migrated,
