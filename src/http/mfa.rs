@@ -54,6 +54,7 @@ pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpRespo
 }
 
 /// Confirm enrolment with a code from the app; turns 2FA on and returns recovery codes.
+/// Wrong codes count against the person's second-factor throttle (429 with Retry-After).
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "mfa",
     security(("bearer" = [])),
     request_body = CodeRequest,
@@ -61,6 +62,7 @@ pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpRespo
         (status = 200, body = RecoveryCodes),
         (status = 409, description = "No pending enrolment, or 2FA already on", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong code", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn confirm(
     state: web::Data<AppState>,

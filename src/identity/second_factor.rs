@@ -100,30 +100,42 @@ pub async fn confirm(
     let codes = recovery_codes::generate()?;
     let hashes: Vec<String> = codes.iter().map(|c| recovery_codes::digest(c)).collect();
     let keyring = keyring.clone();
-    db.write(move |tx| {
-        let mut p = tx.platform();
-        let Some(mfa::StoredTotp { sealed, enabled, .. }) = p.totp_secret(&user)? else {
-            return Err(AppError::Conflict {
-                code: "mfa_not_pending",
-                detail: "start enrolment with POST /api/v1/me/mfa/totp first".into(),
-            });
-        };
-        if enabled {
-            return Err(AppError::Conflict {
-                code: "mfa_already_enabled",
-                detail: "two-factor authentication is already on".into(),
-            });
-        }
-        let secret = keyring.decrypt(&sealed, totp_context(&user).as_bytes()).map_err(AppError::internal)?;
-        let unix = now.timestamp().max(0) as u64;
-        let step = totp::verify(&secret, &code, unix, None).map_err(|_| invalid_code())?;
-        if !p.enable_totp(&user, step as i64, &hashes, now.naive_utc())? {
-            return Err(AppError::conflict("enrolment changed concurrently; start again"));
-        }
-        tx.tenant(&tenant)?.audit(audit, now)?;
-        Ok(())
-    })
-    .await?;
+    let pending = |t: Option<mfa::StoredTotp>| match t {
+        None => Err(AppError::Conflict {
+            code: "mfa_not_pending",
+            detail: "start enrolment with POST /api/v1/me/mfa/totp first".into(),
+        }),
+        Some(t) if t.enabled => Err(AppError::Conflict {
+            code: "mfa_already_enabled",
+            detail: "two-factor authentication is already on".into(),
+        }),
+        Some(t) => Ok(t),
+    };
+    // Answers that need no code do not cost an attempt; every code checked does.
+    let u = user.clone();
+    pending(db.read(move |p| Ok(p.totp_secret(&u)?)).await?)?;
+    throttle::reserve(db, vec![Counter::second_factor(user.as_str())], now).await?;
+    let confirmed = db
+        .write(move |tx| {
+            let mut p = tx.platform();
+            let mfa::StoredTotp { sealed, .. } = pending(p.totp_secret(&user)?)?;
+            let secret = keyring.decrypt(&sealed, totp_context(&user).as_bytes()).map_err(AppError::internal)?;
+            let unix = now.timestamp().max(0) as u64;
+            let Ok(step) = totp::verify(&secret, &code, unix, None) else {
+                return Ok(false);
+            };
+            if !p.enable_totp(&user, step as i64, &hashes, now.naive_utc())? {
+                return Err(AppError::conflict("enrolment changed concurrently; start again"));
+            }
+            p.clear_throttle(MFA_SCOPE, user.as_str())?;
+            tx.tenant(&tenant)?.audit(audit, now)?;
+            Ok(true)
+        })
+        .await?;
+    if !confirmed {
+        // The attempt was counted when it was reserved.
+        return Err(invalid_code());
+    }
     Ok(codes)
 }
 
@@ -139,7 +151,15 @@ pub async fn disable(
     audit: NewEntry,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    // One attempt on the person's second-factor counter, taken before the code is checked.
+    // 2FA that is not on is a 409 that costs no attempt; otherwise one attempt on the
+    // person's second-factor counter is taken before the code is checked.
+    let u = user.clone();
+    if !db.read(move |p| Ok(p.totp_secret(&u)?)).await?.is_some_and(|t| t.enabled) {
+        return Err(AppError::Conflict {
+            code: "mfa_not_enabled",
+            detail: "two-factor authentication is not on".into(),
+        });
+    }
     throttle::reserve(db, vec![Counter::second_factor(user.as_str())], now).await?;
     let keyring = keyring.clone();
     let disabled = db

@@ -144,7 +144,35 @@ async fn the_current_password_check_is_throttled_and_audited(app: TestApp) {
     assert_eq!(app.post("/api/v1/me/password", &change(PASSWORD), Some(&owner.token)).await.status, 204);
 }
 
+/// Confirming enrolment is a code check like any other: wrong codes are throttled (the
+/// right code then waits too), and answers that check no code (2FA not on, nothing
+/// pending) never cost an attempt.
+async fn enrolment_codes_are_throttled_and_other_answers_cost_nothing(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    for _ in 0..8 {
+        app.delete_json("/api/v1/me/mfa/totp", &serde_json::json!({"code": "000000"}), Some(&owner.token))
+            .await
+            .problem(409, "mfa_not_enabled");
+        app.post("/api/v1/me/mfa/totp/confirm", &serde_json::json!({"code": "000000"}), Some(&owner.token))
+            .await
+            .problem(409, "mfa_not_pending");
+    }
+    let enrol = app.post("/api/v1/me/mfa/totp", &serde_json::json!({}), Some(&owner.token)).await;
+    let secret = enrol.body["secret"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        app.post("/api/v1/me/mfa/totp/confirm", &serde_json::json!({"code": "000000"}), Some(&owner.token))
+            .await
+            .problem(422, "validation_failed");
+    }
+    let r = app
+        .post("/api/v1/me/mfa/totp/confirm", &serde_json::json!({"code": app.totp_code(&secret)}), Some(&owner.token))
+        .await;
+    r.problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+}
+
 both_backends!(
+    enrolment_codes_are_throttled_and_other_answers_cost_nothing,
     parallel_password_guesses_are_evaluated_at_most_the_limit,
     parallel_guesses_from_one_address_are_evaluated_at_most_the_limit,
     parallel_second_factor_guesses_are_evaluated_at_most_the_limit,
