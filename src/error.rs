@@ -125,8 +125,15 @@ pub const SHARED_ANSWERS: &[SharedAnswer] = &[
     SharedAnswer {
         status: 429,
         name: "TooManyRequests",
-        description: "`rate_limited`: too many failed attempts; retry after `Retry-After` seconds",
-        headers: &[("Retry-After", "Seconds to wait before retrying")],
+        description: "`rate_limited`: too many requests from this address, credential or portal \
+            (`ORGANIZEO_RATE_LIMIT_PER_*`), or too many failed attempts at a secret; retry after \
+            `Retry-After` seconds",
+        headers: &[
+            ("Retry-After", "Seconds to wait before retrying"),
+            ("RateLimit-Limit", "Requests the tightest bucket holds"),
+            ("RateLimit-Remaining", "Requests left in it (0)"),
+            ("RateLimit-Reset", "Seconds until it is full again"),
+        ],
     },
     SharedAnswer {
         status: 503,

@@ -82,6 +82,17 @@ impl Application {
                 settings.tuning.import_chunk_rows,
             ));
         }
+        let guard = http::rate_limit::Guard::new(&settings, metrics.registry())?;
+        {
+            let (guard, clock) = (guard.clone(), clock.clone());
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    guard.forget_idle(clock.now().timestamp().div_euclid(60));
+                }
+            });
+        }
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,
@@ -90,6 +101,7 @@ impl Application {
             metrics,
             keyring,
             realtime: realtime.clone(),
+            guard,
         });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;
@@ -99,6 +111,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::configure)
                 .wrap(from_fn(http::idempotency::idempotency))
+                .wrap(from_fn(http::rate_limit::rate_limit))
                 .wrap(from_fn(middleware::refuse_nul))
                 .wrap(middleware::problem_errors())
                 .wrap(middleware::security_headers(behind_tls))

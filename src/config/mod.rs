@@ -149,6 +149,19 @@ fn redact_query_password(url: &str) -> String {
 }
 
 /// One documented setting: its file key, its environment variable and what it means.
+/// A token bucket: `rate` requests per second sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub rate: u32,
+    pub burst: u32,
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.rate, self.burst)
+    }
+}
+
 pub struct SettingDoc {
     pub key: &'static str,
     pub env: &'static str,

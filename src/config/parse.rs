@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{DatabaseUrl, LogFormat, Mode, Secret};
+use super::{DatabaseUrl, LogFormat, Mode, RateLimit, Secret};
 
 pub type Parsed<T> = Result<T, String>;
 
@@ -116,4 +116,29 @@ pub fn redis_url(v: &str) -> Parsed<Option<Secret>> {
 /// The machine's cores: the default number of HTTP workers.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// A token bucket `RATE:BURST` (requests per second, sustained : at once), or `off`.
+pub fn rate_limit(v: &str) -> Parsed<Option<RateLimit>> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || "must be RATE:BURST (requests per second, sustained and at once, 1-1000000) or off".to_string();
+    let (rate, burst) = v.split_once(':').ok_or_else(bad)?;
+    let n = |t: &str| t.trim().parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(bad);
+    let (rate, burst) = (n(rate)?, n(burst)?);
+    if burst < rate {
+        return Err("BURST must be at least RATE".into());
+    }
+    Ok(Some(RateLimit { rate, burst }))
+}
+
+/// Comma-separated IP addresses (IPv4 or IPv6).
+pub fn ip_list(v: &str) -> Parsed<Vec<std::net::IpAddr>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
+        .collect()
 }

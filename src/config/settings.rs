@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::parse;
-use super::{DatabaseUrl, LogFormat, Mode, Secret, SettingDoc, Tuning};
+use super::{DatabaseUrl, LogFormat, Mode, RateLimit, Secret, SettingDoc, Tuning};
 
 macro_rules! settings {
     ($(
@@ -176,6 +176,48 @@ settings! {
         key: "redis_url", env: "ORGANIZEO_REDIS_URL",
         default: "(none: one node)" => None,
         parse: parse::redis_url,
+    }
+    /// requests per second from one IP address, RATE:BURST, or off (429 beyond)
+    rate_limit_per_ip: Option<RateLimit> {
+        key: "rate_limit_per_ip", env: "ORGANIZEO_RATE_LIMIT_PER_IP",
+        default: "10000:20000" => Some(RateLimit { rate: 10_000, burst: 20_000 }),
+        parse: parse::rate_limit,
+    }
+    /// requests per second with one sign-in token or key, RATE:BURST, or off (429 beyond)
+    rate_limit_per_credential: Option<RateLimit> {
+        key: "rate_limit_per_credential", env: "ORGANIZEO_RATE_LIMIT_PER_CREDENTIAL",
+        default: "10000:20000" => Some(RateLimit { rate: 10_000, burst: 20_000 }),
+        parse: parse::rate_limit,
+    }
+    /// requests per second to one portal, all its credentials together, RATE:BURST, or off
+    rate_limit_per_tenant: Option<RateLimit> {
+        key: "rate_limit_per_tenant", env: "ORGANIZEO_RATE_LIMIT_PER_TENANT",
+        default: "20000:40000" => Some(RateLimit { rate: 20_000, burst: 40_000 }),
+        parse: parse::rate_limit,
+    }
+    /// 401/403/404 answers to one credential (or IP) within a minute that mark it as probing
+    abuse_errors_per_minute: u32 {
+        key: "abuse_errors_per_minute", env: "ORGANIZEO_ABUSE_ERRORS_PER_MINUTE",
+        default: "60" => 60,
+        parse: |v| parse::int(v, 1, 1_000_000).map(|n| n as u32),
+    }
+    /// record reads in a minute above this many times a credential's usual rate mark it as scraping
+    abuse_read_factor: u32 {
+        key: "abuse_read_factor", env: "ORGANIZEO_ABUSE_READ_FACTOR",
+        default: "20" => 20,
+        parse: |v| parse::int(v, 2, 100_000).map(|n| n as u32),
+    }
+    /// record reads in a minute below which a credential is never marked as scraping
+    abuse_read_floor: u32 {
+        key: "abuse_read_floor", env: "ORGANIZEO_ABUSE_READ_FLOOR",
+        default: "1000" => 1000,
+        parse: |v| parse::int(v, 1, 100_000_000).map(|n| n as u32),
+    }
+    /// reverse proxies (comma-separated IPs) whose X-Forwarded-For names the client
+    trusted_proxies: Vec<std::net::IpAddr> {
+        key: "trusted_proxies", env: "ORGANIZEO_TRUSTED_PROXIES",
+        default: "(none)" => Vec::new(),
+        parse: parse::ip_list,
     }
     /// websocket ping interval; a client silent for 3 intervals is closed (4000)
     realtime_heartbeat: Duration {

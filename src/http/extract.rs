@@ -139,13 +139,31 @@ fn shape_error(path: &str, err: &serde_json::Error) -> AppError {
     AppError::invalid(vec![FieldError::new(field, message)])
 }
 
-/// Where a request came from. The peer address, not `X-Forwarded-For`: a header any client
-/// can set is not evidence (a trusted-proxy setting can come later).
+/// Where a request came from: the peer address, or, when the peer is one of the
+/// configured `trusted_proxies`, the right-most `X-Forwarded-For` entry that is not a
+/// trusted proxy (entries left of it were written by the client and prove nothing).
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let trusted = req.app_data::<actix_web::web::Data<super::AppState>>().map(|s| s.settings.trusted_proxies.clone());
     ClientInfo {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: client_ip(req, trusted.as_deref().unwrap_or_default()).map(|ip| ip.to_string()),
         user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
     }
+}
+
+/// The client's address (see [`client_info`]).
+pub fn client_ip(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
 }
 
 /// The bearer token of a request, if it carries one.

@@ -166,11 +166,15 @@ pub async fn idempotency(
     else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    // Authenticate before anything is stored: a forged bearer writes nothing here.
-    let Ok(who) = super::principal::authenticate(&state, &token).await else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
-    };
-    req.extensions_mut().insert(who);
+    // Authenticate before anything is stored: a forged bearer writes nothing here. (The
+    // rate-limit middleware has usually resolved the credential already.)
+    let known = req.extensions().get::<super::principal::Authenticated>().cloned();
+    if known.is_none() {
+        let Ok(who) = super::principal::authenticate(&state, &token).await else {
+            return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        };
+        req.extensions_mut().insert(who);
+    }
     let scope = tokens::digest(&token);
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());

@@ -24,6 +24,7 @@ pub mod pages;
 pub mod paging;
 pub mod pipelines;
 pub mod principal;
+pub mod rate_limit;
 pub mod realtime;
 pub mod records;
 pub mod tags;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Websocket sessions and tenant actors.
     pub realtime: crate::realtime::Realtime,
+    /// Rate limits and the abuse detector of this node.
+    pub guard: std::sync::Arc<rate_limit::Guard>,
 }
 
 impl AppState {

@@ -299,7 +299,8 @@ fn name_operation(method: &str, path: &str, op: &mut Operation) {
 fn attach_answers(method: &str, path: &str, op: &mut Operation) {
     let bearer = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let body: Vec<String> = op.request_body.as_ref().map(|b| b.content.keys().cloned().collect()).unwrap_or_default();
-    let mut statuses = vec![400];
+    // Every request is rate limited (per address, credential and portal).
+    let mut statuses = vec![400, 429];
     if bearer {
         statuses.extend([401, 403, 503]);
     }

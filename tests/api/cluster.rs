@@ -18,7 +18,7 @@ use crate::ws::Ws;
 
 pub const REDIS_ENV: &str = "ORGANIZEO_TEST_REDIS_URL";
 
-fn redis_or_warn() -> Option<String> {
+pub fn redis_or_warn() -> Option<String> {
     static WARN: Once = Once::new();
     match std::env::var(REDIS_ENV) {
         Ok(u) if !u.is_empty() => Some(u),

@@ -23,6 +23,7 @@ mod imports;
 mod login;
 mod mfa;
 mod operations;
+mod rate_limits;
 mod realtime;
 mod realtime_bounds;
 mod search;

@@ -248,6 +248,7 @@ async fn openapi_references_the_shared_error_answers_from_every_operation() {
                 }
             }
             assert!(has("400"), "{label}: any URL with %00 is a 400");
+            assert!(has("429"), "{label}: every request is rate limited");
             if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
                 for status in ["401", "403", "503"] {
                     assert!(has(status), "{label}: a bearer operation can answer {status}");
