@@ -140,7 +140,10 @@ async fn probing_is_audited_and_throttled_harder(app: TestApp) {
     }
     let entries = app.get("/api/v1/audit-log?action=security.anomaly", Some(&owner.token)).await;
     let entry = &entries.body["data"][0];
-    assert_eq!((entry["action"].as_str(), entry["actor"]["type"].as_str()), (Some("security.anomaly"), Some("api_key")));
+    assert_eq!(
+        (entry["action"].as_str(), entry["actor"]["type"].as_str()),
+        (Some("security.anomaly"), Some("api_key"))
+    );
     assert_eq!(entry["details"]["kind"], "probing");
     assert!(app.get("/metrics", None).await.text.contains("organizeo_security_anomalies_total{kind=\"probing\"} 1"));
     // A tenth of 100 at once: about 10 more requests, then 429s; the owner is unaffected.
