@@ -1,4 +1,4 @@
-//! The `organizeo` command line: `serve` (the default) and `migrate`.
+//! The `organizeo` command line: `serve` (the default), `migrate`, `audit verify` and `staff`.
 //! Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 
 use std::path::PathBuf;
@@ -36,6 +36,27 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Platform staff (support, engineers, security, release managers).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff member; the password is read from standard input (one line), and must
+    /// meet the same policy as portal users'. TOTP enrolment happens at the first sign-in.
+    Add {
+        email: String,
+        /// support, engineer, security or release_manager
+        #[arg(long)]
+        role: String,
+    },
+    /// List staff members: email, role, status, whether TOTP is enrolled.
+    List,
+    /// Disable a staff member: their sessions and grants end at once.
+    Disable { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +111,58 @@ pub fn main() -> ExitCode {
         },
         Command::Serve => serve(settings),
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&settings),
+        Command::Staff { command } => staff(&settings, command),
+    }
+}
+
+fn staff(settings: &Settings, command: StaffCommand) -> ExitCode {
+    let system = actix_web::rt::System::new();
+    let outcome: anyhow::Result<()> = system.block_on(async move {
+        crate::db::migrate(&settings.database_url)?;
+        let db = crate::db::Db::for_tool(&settings.database_url)?;
+        let now = chrono::Utc::now();
+        let problem = |e: crate::error::AppError| {
+            let p = e.to_problem();
+            let fields: Vec<String> = p.errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+            if fields.is_empty() {
+                anyhow::anyhow!("{}", p.detail)
+            } else {
+                anyhow::anyhow!("{} ({})", p.detail, fields.join("; "))
+            }
+        };
+        match command {
+            StaffCommand::Add { email, role } => {
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password)?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let row = crate::identity::staff::add(&db, &email, &role, password, now).await.map_err(problem)?;
+                println!(
+                    "staff member {} added ({}, id {}); TOTP enrolment at first sign-in",
+                    row.email, row.role, row.id
+                );
+            }
+            StaffCommand::List => {
+                let rows = crate::identity::staff::list(&db).await.map_err(problem)?;
+                println!("{:<40} {:<16} {:<9} totp", "email", "role", "status");
+                for r in rows {
+                    let totp = if r.totp_enabled_at.is_some() { "enrolled" } else { "pending" };
+                    println!("{:<40} {:<16} {:<9} {totp}", r.email, r.role, r.status);
+                }
+            }
+            StaffCommand::Disable { email } => {
+                crate::identity::staff::disable(&db, &email, now).await.map_err(problem)?;
+                println!("staff member {email} disabled; their sessions have ended");
+            }
+        }
+        drop(db);
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("organizeo: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -99,15 +172,23 @@ fn audit_verify(settings: &Settings) -> ExitCode {
         Ok(report) => match report.first_break {
             None => {
                 println!(
-                    "audit log verified: {} entries in {} portals, every chain intact",
+                    "audit log verified: {} entries in {} portals and the platform chain, every chain intact",
                     report.entries, report.portals
                 );
                 ExitCode::SUCCESS
             }
             Some(b) => {
                 println!(
-                    "audit log BROKEN: portal {} entry {}: {} ({} entries in {} portals checked)",
-                    b.tenant_id, b.seq, b.reason, report.entries, report.portals
+                    "audit log BROKEN: {} entry {}: {} ({} entries in {} portals and the platform chain checked)",
+                    if b.tenant_id == crate::db::staff::PLATFORM_CHAIN {
+                        "the platform chain".to_string()
+                    } else {
+                        format!("portal {}", b.tenant_id)
+                    },
+                    b.seq,
+                    b.reason,
+                    report.entries,
+                    report.portals
                 );
                 ExitCode::from(1)
             }

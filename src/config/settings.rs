@@ -213,6 +213,24 @@ settings! {
         default: "1000" => 1000,
         parse: |v| parse::int(v, 1, 100_000_000).map(|n| n as u32),
     }
+    /// different portals one staff member may ask to enter within an hour; one more raises staff.risk_alert
+    jita_max_portals_per_hour: u32 {
+        key: "jita_max_portals_per_hour", env: "ORGANIZEO_JITA_MAX_PORTALS_PER_HOUR",
+        default: "5" => 5,
+        parse: |v| parse::int(v, 1, 10_000).map(|n| n as u32),
+    }
+    /// refused requests (high-risk routes) under one JITA grant that suspend it
+    jita_max_refusals: u32 {
+        key: "jita_max_refusals", env: "ORGANIZEO_JITA_MAX_REFUSALS",
+        default: "3" => 3,
+        parse: |v| parse::int(v, 1, 10_000).map(|n| n as u32),
+    }
+    /// requests per hour of a JITA grant's life beyond which it is suspended as unusual volume
+    jita_max_requests_per_hour: u32 {
+        key: "jita_max_requests_per_hour", env: "ORGANIZEO_JITA_MAX_REQUESTS_PER_HOUR",
+        default: "2000" => 2000,
+        parse: |v| parse::int(v, 1, 100_000_000).map(|n| n as u32),
+    }
     /// reverse proxies (comma-separated IPs) whose X-Forwarded-For names the client
     trusted_proxies: Vec<std::net::IpAddr> {
         key: "trusted_proxies", env: "ORGANIZEO_TRUSTED_PROXIES",

@@ -33,6 +33,7 @@ pub mod events;
 pub mod idempotency;
 pub mod imports;
 pub mod invitations;
+pub mod jita;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;
@@ -42,6 +43,7 @@ pub mod records;
 pub mod schema;
 pub mod scope;
 pub mod sessions;
+pub mod staff;
 pub mod system;
 pub mod tags;
 pub mod tenant_db;
@@ -257,10 +259,21 @@ pub struct Db {
 impl Db {
     /// A pool without a commit sink (tools, and the real-time service's own reads).
     pub fn connect(url: &DatabaseUrl, size: u32) -> anyhow::Result<Self> {
+        Self::connect_with(url, size, Some(1))
+    }
+
+    /// A one-connection pool for a command-line tool: no background thread keeps idle
+    /// connections open (one still connecting when the process exits can crash libpq's
+    /// exit handlers).
+    pub fn for_tool(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        Self::connect_with(url, 1, Some(0))
+    }
+
+    fn connect_with(url: &DatabaseUrl, size: u32, min_idle: Option<u32>) -> anyhow::Result<Self> {
         prepare(url)?;
         let pool = Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            .min_idle(min_idle)
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionFactory::existing(url.clone()))
             .map_err(|e| anyhow::anyhow!("cannot open database pool for {url}: {e}"))?;

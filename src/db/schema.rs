@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         require_mfa -> Bool,
+        staff_access -> Text,
     }
 }
 
@@ -306,6 +307,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    staff_members (id) {
+        id -> Text,
+        email -> Text,
+        role -> Text,
+        password_hash -> Text,
+        status -> Text,
+        totp_secret -> Nullable<Text>,
+        totp_key_id -> Nullable<Text>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_recovery_codes (id) {
+        id -> Text,
+        staff_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    staff_challenges (id) {
+        id -> Text,
+        token_hash -> Text,
+        staff_id -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        attempts -> Integer,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    staff_sessions (id) {
+        id -> Text,
+        staff_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    platform_audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    platform_audit_log (seq) {
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
 diesel::joinable!(record_values -> records (record_id));
 diesel::joinable!(record_tags -> records (record_id));
 diesel::joinable!(record_tags -> tags (tag_id));
@@ -330,7 +409,35 @@ diesel::table! {
 
 diesel::joinable!(invitations -> tenants (tenant_id));
 
+diesel::table! {
+    jita_grants (id) {
+        id -> Text,
+        tenant_id -> Text,
+        staff_id -> Text,
+        reason -> Text,
+        ticket_ref -> Text,
+        duration_minutes -> Integer,
+        status -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        approved_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        ended_by -> Nullable<Text>,
+        requests -> BigInt,
+        refusals -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    jita_grants,
+    staff_members,
+    staff_recovery_codes,
+    staff_challenges,
+    staff_sessions,
+    platform_audit_head,
+    platform_audit_log,
     invitations,
     tenants,
     users,

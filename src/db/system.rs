@@ -42,6 +42,30 @@ pub struct System<'c> {
     conn: &'c mut DbConnection,
 }
 
+/// The first broken link of one chain (`rows` in seq order, `head` its stored head).
+fn check_chain(chain: &str, rows: &[AuditRow], head: Option<(i64, String)>) -> Option<Break> {
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    let broken = |seq: i64, reason: String| Some(Break { tenant_id: chain.to_string(), seq, reason });
+    for row in rows {
+        if row.seq != expected_seq {
+            return broken(row.seq, format!("expected entry {expected_seq} here (an entry is missing)"));
+        } else if row.prev_hash != prev {
+            return broken(row.seq, "prev_hash does not match the previous entry".into());
+        } else if row.chained_hash(&prev) != row.hash {
+            return broken(row.seq, "contents do not match the entry's hash (altered)".into());
+        }
+        prev = row.hash.clone();
+        expected_seq += 1;
+    }
+    match head {
+        Some((seq, hash)) if seq != expected_seq - 1 || hash != prev => {
+            broken(seq, "the newest entries are missing (chain head does not match)".into())
+        }
+        _ => None,
+    }
+}
+
 /// Reads across portals.
 pub async fn read<T, F>(db: &Db, f: F) -> Result<T, AppError>
 where
@@ -268,6 +292,37 @@ impl System<'_> {
         })
     }
 
+    /// The JITA grant a presented `ozj_` token digest names (any portal's: the token
+    /// names its portal), if its staff member is still active.
+    pub fn jita_by_token(&mut self, hash: &str) -> QueryResult<Option<(super::jita::JitaRow, String)>> {
+        use super::schema::{jita_grants, staff_members};
+        let grant = jita_grants::table
+            .filter(jita_grants::token_hash.eq(hash))
+            .select(super::jita::JitaRow::as_select())
+            .first(self.conn)
+            .optional()?;
+        let Some(grant) = grant else { return Ok(None) };
+        // A disabled staff member's grants die with their sessions.
+        let staff: Option<(String, String)> = staff_members::table
+            .find(&grant.staff_id)
+            .select((staff_members::status, staff_members::email))
+            .first(self.conn)
+            .optional()?;
+        Ok(staff.filter(|(status, _)| status == "active").map(|(_, email)| (grant, email)))
+    }
+
+    /// How many different portals `staff_id` asked to enter since `since` (risk monitoring).
+    pub fn portals_entered_by(&mut self, staff_id: &str, since: NaiveDateTime) -> QueryResult<i64> {
+        use super::schema::jita_grants;
+        let ids: Vec<String> = jita_grants::table
+            .filter(jita_grants::staff_id.eq(staff_id))
+            .filter(jita_grants::created_at.ge(since))
+            .select(jita_grants::tenant_id)
+            .distinct()
+            .load(self.conn)?;
+        Ok(ids.len() as i64)
+    }
+
     /// Deletes websocket tickets that expired before `before` (used or not).
     pub fn delete_expired_tickets(&mut self, before: NaiveDateTime) -> QueryResult<usize> {
         diesel::delete(rt::table.filter(rt::expires_at.lt(before))).execute(self.conn)
@@ -285,40 +340,25 @@ impl System<'_> {
                 .order(audit_log::seq.asc())
                 .select(AuditRow::as_select())
                 .load(conn)?;
-            let mut prev = GENESIS.to_string();
-            let mut expected_seq = 1;
-            let broken = |seq: i64, reason: String| Break { tenant_id: tid.clone(), seq, reason };
-            let mut found = None;
-            for row in &rows {
-                report.entries += 1;
-                if found.is_some() {
-                    continue;
-                }
-                if row.seq != expected_seq {
-                    found = Some(broken(row.seq, format!("expected entry {expected_seq} here (an entry is missing)")));
-                } else if row.prev_hash != prev {
-                    found = Some(broken(row.seq, "prev_hash does not match the previous entry".into()));
-                } else if row.chained_hash(&prev) != row.hash {
-                    found = Some(broken(row.seq, "contents do not match the entry's hash (altered)".into()));
-                }
-                prev = row.hash.clone();
-                expected_seq += 1;
-            }
-            if found.is_none() {
-                let head: Option<(i64, String)> = audit_heads::table
-                    .find(&tid)
-                    .select((audit_heads::seq, audit_heads::hash))
-                    .first(conn)
-                    .optional()?;
-                if let Some((seq, hash)) = head {
-                    if seq != expected_seq - 1 || hash != prev {
-                        found = Some(broken(seq, "the newest entries are missing (chain head does not match)".into()));
-                    }
-                }
-            }
+            let head: Option<(i64, String)> =
+                audit_heads::table.find(&tid).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
+            report.entries += rows.len();
+            let found = check_chain(&tid, &rows, head);
             if report.first_break.is_none() {
                 report.first_break = found;
             }
+        }
+        // The platform's own chain (staff, grants, flags), under the name "platform".
+        let rows = super::Platform::new(conn).platform_audit_page(0, i64::MAX)?;
+        let head: Option<(i64, String)> = super::schema::platform_audit_head::table
+            .find(1)
+            .select((super::schema::platform_audit_head::seq, super::schema::platform_audit_head::hash))
+            .first(conn)
+            .optional()?;
+        report.entries += rows.len();
+        let found = check_chain(super::staff::PLATFORM_CHAIN, &rows, head);
+        if report.first_break.is_none() {
+            report.first_break = found;
         }
         Ok(report)
     }

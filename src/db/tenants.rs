@@ -17,6 +17,8 @@ pub struct TenantRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub require_mfa: bool,
+    /// allowed | approval_required | denied: how platform staff may enter (Portal JITA).
+    pub staff_access: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -48,6 +50,7 @@ impl Tx<'_> {
             created_at: now,
             updated_at: now,
             require_mfa: false,
+            staff_access: "approval_required".into(),
         };
         diesel::insert_into(tenants::table).values(&row).execute(self.conn)?;
         let mut t = self.tenant(&TenantId::from_db(row.id.clone()))?;
@@ -70,9 +73,13 @@ impl TenantDb<'_> {
         &mut self,
         name: Option<&str>,
         require_mfa: Option<bool>,
+        staff_access: Option<&str>,
         now: NaiveDateTime,
     ) -> QueryResult<TenantRow> {
         let (conn, tid) = self.parts();
+        if let Some(rule) = staff_access {
+            diesel::update(tenants::table.find(tid)).set(tenants::staff_access.eq(rule)).execute(conn)?;
+        }
         if let Some(name) = name {
             diesel::update(tenants::table.find(tid)).set(tenants::name.eq(name)).execute(conn)?;
         }

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod money;
 pub mod password;
 pub mod role;
+pub mod staff_role;
 
 pub use email::EmailAddress;
 pub use ids::{
@@ -15,3 +16,4 @@ pub use ids::{
 pub use money::Money;
 pub use password::Password;
 pub use role::Role;
+pub use staff_role::StaffRole;

@@ -99,22 +99,8 @@ fn parse_time(field: &str, raw: &Option<String>, errors: &mut Vec<FieldError>) -
     }
 }
 
-/// Newest first, filterable by action, actor and time.
-#[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit",
-    security(("bearer" = [])),
-    params(AuditQuery),
-    responses(
-        (status = 200, body = AuditPage),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn list(
-    state: web::Data<AppState>,
-    p: Principal,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "audit_log", Access::Read).await?;
-    let q = query.into_inner();
+/// The filter and page size a query asks for (the platform audit log reads the same way).
+pub fn filter_of(q: AuditQuery) -> Result<(AuditFilter, i64), AppError> {
     let mut errors = Vec::new();
     let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
     let limit = page.limit;
@@ -136,6 +122,25 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
+    Ok((filter, limit))
+}
+
+/// Newest first, filterable by action, actor and time.
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    p.manager_or_scope(&state, "audit_log", Access::Read).await?;
+    let (filter, limit) = filter_of(query.into_inner())?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.audit_entries(&filter)?)).await?;
     let (rows, next_cursor) = finish_page(rows, limit, |r| r.seq.to_string());
     Ok(HttpResponse::Ok().json(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))

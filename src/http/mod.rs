@@ -27,6 +27,8 @@ pub mod principal;
 pub mod rate_limit;
 pub mod realtime;
 pub mod records;
+pub mod staff;
+pub mod staff_access;
 pub mod tags;
 pub mod tenant;
 pub mod trash;
@@ -69,12 +71,40 @@ impl AppState {
     }
 }
 
+/// How a route may be used under a Portal JITA grant (a staff member inside a portal).
+/// A route with no class is refused under JITA, like a high-risk one: fail closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Risk {
+    /// Reading and everyday edits: allowed under JITA, every request audited.
+    Standard,
+    /// Security settings, people, keys, imports, exports, deleting contacts, companies,
+    /// deals and tickets, settings-like deletes: refused under JITA (403 `jita_forbidden`).
+    High,
+}
+
+macro_rules! risk_class {
+    () => {
+        None
+    };
+    (std) => {
+        Some(Risk::Standard)
+    };
+    (high) => {
+        Some(Risk::High)
+    };
+}
+
 /// Declares the route table: registers each path once with all its methods (anything else
-/// on that path is a 405 naming the allowed methods) and records `(METHOD, path)` pairs.
+/// on that path is a 405 naming the allowed methods) and records `(METHOD, path)` pairs,
+/// and each method's JITA risk class (`get(std)`, `delete(high)`; none = refused).
 macro_rules! routes {
-    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+    ($( $path:literal => { $( $method:ident $( ( $class:ident ) )? : $handler:path ),+ $(,)? } ),* $(,)?) => {
         /// Every route the server answers, as `(method, path pattern)`.
         pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path), )+ )* ];
+
+        /// Every route with its risk class under Portal JITA.
+        pub const ROUTE_RISK: &[(&str, &str, Option<Risk>)] =
+            &[ $( $( (stringify!($method), $path, risk_class!($($class)?)), )+ )* ];
 
         fn register(cfg: &mut web::ServiceConfig) {
             $(
@@ -93,6 +123,12 @@ macro_rules! routes {
             )*
         }
     };
+}
+
+/// The JITA risk class of `method` (lower case) on the route `pattern`; `None` when the
+/// route has none (refused under JITA) or is unknown.
+pub fn risk_of(method: &str, pattern: &str) -> Option<Risk> {
+    ROUTE_RISK.iter().find(|(m, p, _)| *m == method && *p == pattern).and_then(|(_, _, r)| *r)
 }
 
 routes! {
@@ -115,76 +151,87 @@ routes! {
     "/api/v1/me/sessions/{id}" => { delete: account::revoke_session },
     "/api/v1/me/mfa/totp" => { post: mfa::enrol, delete: mfa::disable },
     "/api/v1/me/mfa/totp/confirm" => { post: mfa::confirm },
-    "/api/v1/tenant" => { get: tenant::get_tenant, patch: tenant::patch_tenant },
-    "/api/v1/users" => { get: users::list, post: users::add },
-    "/api/v1/users/{id}" => { patch: users::update, delete: users::remove },
-    "/api/v1/invitations" => { get: invitations::list },
-    "/api/v1/invitations/{id}" => { delete: invitations::revoke },
+    "/api/v1/tenant" => { get(std): tenant::get_tenant, patch(high): tenant::patch_tenant },
+    "/api/v1/users" => { get(high): users::list, post(high): users::add },
+    "/api/v1/users/{id}" => { patch(high): users::update, delete(high): users::remove },
+    "/api/v1/invitations" => { get(high): invitations::list },
+    "/api/v1/invitations/{id}" => { delete(high): invitations::revoke },
     "/api/v1/me/invitations" => { get: invitations::mine },
     "/api/v1/me/invitations/{id}/accept" => { post: invitations::accept },
     "/api/v1/me/invitations/{id}/decline" => { post: invitations::decline },
-    "/api/v1/api-keys" => { get: api_keys::list, post: api_keys::create },
-    "/api/v1/api-keys/{id}" => { delete: api_keys::delete },
-    "/api/v1/api-keys/{id}/rotate" => { post: api_keys::rotate },
-    "/api/v1/audit-log" => { get: audit::list },
-    "/api/v1/realtime/ticket" => { post: realtime::ticket },
+    "/api/v1/api-keys" => { get(high): api_keys::list, post(high): api_keys::create },
+    "/api/v1/api-keys/{id}" => { delete(high): api_keys::delete },
+    "/api/v1/api-keys/{id}/rotate" => { post(high): api_keys::rotate },
+    "/api/v1/audit-log" => { get(std): audit::list },
+    "/api/v1/realtime/ticket" => { post(high): realtime::ticket },
     "/api/v1/realtime" => { get: realtime::upgrade },
-    "/api/v1/contacts/{id}/timeline" => { get: records::contacts::timeline },
-    "/api/v1/contacts/batch" => { post: records::contacts::batch },
-    "/api/v1/contacts/search" => { post: records::contacts::search },
-    "/api/v1/contacts" => { get: records::contacts::list, post: records::contacts::create },
+    "/api/v1/contacts/{id}/timeline" => { get(std): records::contacts::timeline },
+    "/api/v1/contacts/batch" => { post(std): records::contacts::batch },
+    "/api/v1/contacts/search" => { post(std): records::contacts::search },
+    "/api/v1/contacts" => { get(std): records::contacts::list, post(std): records::contacts::create },
     "/api/v1/contacts/{id}" => {
-        get: records::contacts::get,
-        patch: records::contacts::update,
-        delete: records::contacts::delete,
+        get(std): records::contacts::get,
+        patch(std): records::contacts::update,
+        delete(high): records::contacts::delete,
     },
-    "/api/v1/custom-fields" => { get: custom_fields::list, post: custom_fields::create },
+    "/api/v1/custom-fields" => { get(std): custom_fields::list, post(std): custom_fields::create },
     "/api/v1/custom-fields/{id}" => {
-        get: custom_fields::get,
-        patch: custom_fields::update,
-        delete: custom_fields::delete,
+        get(std): custom_fields::get,
+        patch(std): custom_fields::update,
+        delete(high): custom_fields::delete,
     },
-    "/api/v1/tags" => { get: tags::list, post: tags::create },
-    "/api/v1/tags/{id}" => { get: tags::get, patch: tags::update, delete: tags::delete },
-    "/api/v1/custom-values" => { get: custom_values::list, post: custom_values::create },
-    "/api/v1/custom-values/{id}" => { get: custom_values::get, patch: custom_values::update, delete: custom_values::delete },
-    "/api/v1/imports" => { post: imports::create },
-    "/api/v1/imports/{id}" => { get: imports::get },
-    "/api/v1/imports/{id}/errors.csv" => { get: imports::errors_csv },
-    "/api/v1/exports/{file}" => { get: exports::export },
-    "/api/v1/trash" => { get: trash::list },
-    "/api/v1/trash/{type}/{id}/restore" => { post: trash::restore },
-    "/api/v1/pipelines" => { get: pipelines::list, post: pipelines::create },
-    "/api/v1/pipelines/{id}" => { get: pipelines::get, patch: pipelines::update, delete: pipelines::delete },
-    "/api/v1/companies/{id}/timeline" => { get: records::companies::timeline },
-    "/api/v1/companies/batch" => { post: records::companies::batch },
-    "/api/v1/companies/search" => { post: records::companies::search },
-    "/api/v1/companies" => { get: records::companies::list, post: records::companies::create },
+    "/api/v1/tags" => { get(std): tags::list, post(std): tags::create },
+    "/api/v1/tags/{id}" => { get(std): tags::get, patch(std): tags::update, delete(high): tags::delete },
+    "/api/v1/custom-values" => { get(std): custom_values::list, post(std): custom_values::create },
+    "/api/v1/custom-values/{id}" => { get(std): custom_values::get, patch(std): custom_values::update, delete(high): custom_values::delete },
+    "/api/v1/imports" => { post(high): imports::create },
+    "/api/v1/imports/{id}" => { get(high): imports::get },
+    "/api/v1/imports/{id}/errors.csv" => { get(high): imports::errors_csv },
+    "/api/v1/exports/{file}" => { get(high): exports::export },
+    "/api/v1/trash" => { get(std): trash::list },
+    "/api/v1/trash/{type}/{id}/restore" => { post(std): trash::restore },
+    "/api/v1/pipelines" => { get(std): pipelines::list, post(std): pipelines::create },
+    "/api/v1/pipelines/{id}" => { get(std): pipelines::get, patch(std): pipelines::update, delete(high): pipelines::delete },
+    "/api/v1/companies/{id}/timeline" => { get(std): records::companies::timeline },
+    "/api/v1/companies/batch" => { post(std): records::companies::batch },
+    "/api/v1/companies/search" => { post(std): records::companies::search },
+    "/api/v1/companies" => { get(std): records::companies::list, post(std): records::companies::create },
     "/api/v1/companies/{id}" => {
-        get: records::companies::get,
-        patch: records::companies::update,
-        delete: records::companies::delete,
+        get(std): records::companies::get,
+        patch(std): records::companies::update,
+        delete(high): records::companies::delete,
     },
-    "/api/v1/deals/{id}/timeline" => { get: records::deals::timeline },
-    "/api/v1/deals/batch" => { post: records::deals::batch },
-    "/api/v1/deals/search" => { post: records::deals::search },
-    "/api/v1/deals" => { get: records::deals::list, post: records::deals::create },
-    "/api/v1/deals/{id}" => { get: records::deals::get, patch: records::deals::update, delete: records::deals::delete },
-    "/api/v1/tickets/{id}/timeline" => { get: records::tickets::timeline },
-    "/api/v1/tickets/batch" => { post: records::tickets::batch },
-    "/api/v1/tickets/search" => { post: records::tickets::search },
-    "/api/v1/tickets" => { get: records::tickets::list, post: records::tickets::create },
-    "/api/v1/tickets/{id}" => { get: records::tickets::get, patch: records::tickets::update, delete: records::tickets::delete },
-    "/api/v1/tasks/{id}/timeline" => { get: records::tasks::timeline },
-    "/api/v1/tasks/batch" => { post: records::tasks::batch },
-    "/api/v1/tasks/search" => { post: records::tasks::search },
-    "/api/v1/tasks" => { get: records::tasks::list, post: records::tasks::create },
-    "/api/v1/tasks/{id}" => { get: records::tasks::get, patch: records::tasks::update, delete: records::tasks::delete },
-    "/api/v1/notes/{id}/timeline" => { get: records::notes::timeline },
-    "/api/v1/notes/batch" => { post: records::notes::batch },
-    "/api/v1/notes/search" => { post: records::notes::search },
-    "/api/v1/notes" => { get: records::notes::list, post: records::notes::create },
-    "/api/v1/notes/{id}" => { get: records::notes::get, patch: records::notes::update, delete: records::notes::delete },
+    "/api/v1/deals/{id}/timeline" => { get(std): records::deals::timeline },
+    "/api/v1/deals/batch" => { post(std): records::deals::batch },
+    "/api/v1/deals/search" => { post(std): records::deals::search },
+    "/api/v1/deals" => { get(std): records::deals::list, post(std): records::deals::create },
+    "/api/v1/deals/{id}" => { get(std): records::deals::get, patch(std): records::deals::update, delete(high): records::deals::delete },
+    "/api/v1/tickets/{id}/timeline" => { get(std): records::tickets::timeline },
+    "/api/v1/tickets/batch" => { post(std): records::tickets::batch },
+    "/api/v1/tickets/search" => { post(std): records::tickets::search },
+    "/api/v1/tickets" => { get(std): records::tickets::list, post(std): records::tickets::create },
+    "/api/v1/tickets/{id}" => { get(std): records::tickets::get, patch(std): records::tickets::update, delete(high): records::tickets::delete },
+    "/api/v1/tasks/{id}/timeline" => { get(std): records::tasks::timeline },
+    "/api/v1/tasks/batch" => { post(std): records::tasks::batch },
+    "/api/v1/tasks/search" => { post(std): records::tasks::search },
+    "/api/v1/tasks" => { get(std): records::tasks::list, post(std): records::tasks::create },
+    "/api/v1/tasks/{id}" => { get(std): records::tasks::get, patch(std): records::tasks::update, delete(std): records::tasks::delete },
+    "/api/v1/notes/{id}/timeline" => { get(std): records::notes::timeline },
+    "/api/v1/notes/batch" => { post(std): records::notes::batch },
+    "/api/v1/notes/search" => { post(std): records::notes::search },
+    "/api/v1/notes" => { get(std): records::notes::list, post(std): records::notes::create },
+    "/api/v1/notes/{id}" => { get(std): records::notes::get, patch(std): records::notes::update, delete(std): records::notes::delete },
+    "/api/v1/staff/login" => { post: staff::login },
+    "/api/v1/staff/mfa/totp" => { post: staff::enrol },
+    "/api/v1/staff/mfa/totp/confirm" => { post: staff::confirm },
+    "/api/v1/staff/mfa" => { post: staff::mfa },
+    "/api/v1/staff/logout" => { post: staff::logout },
+    "/api/v1/staff/me" => { get: staff::me },
+    "/api/v1/staff/audit-log" => { get: staff::audit_log },
+    "/api/v1/staff/jita" => { post: staff::request_jita },
+    "/api/v1/staff-access" => { get: staff_access::list },
+    "/api/v1/staff-access/{id}" => { delete: staff_access::revoke },
+    "/api/v1/staff-access/{id}/approve" => { post: staff_access::approve },
 }
 
 /// Mounts every route, plus a problem+json 404 for anything else.

@@ -20,7 +20,7 @@ use crate::error::AppError;
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
     account, api_keys, audit, auth, custom_fields, custom_values, exports, health, imports, invitations, me, mfa,
-    pages, pipelines, realtime, tags, tenant, trash, users,
+    pages, pipelines, realtime, staff, staff_access, tags, tenant, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -144,6 +144,17 @@ use super::{
         custom_fields::delete,
         trash::list,
         trash::restore,
+        staff::login,
+        staff::enrol,
+        staff::confirm,
+        staff::mfa,
+        staff::logout,
+        staff::me,
+        staff::audit_log,
+        staff::request_jita,
+        staff_access::list,
+        staff_access::approve,
+        staff_access::revoke,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &SharedAnswers, &CreatedLinks),
@@ -173,6 +184,13 @@ use super::{
         (name = "custom-values", description = "Tenant-wide {key, value} merge values for templates"),
         (name = "imports", description = "CSV import jobs and streaming CSV exports (owners/admins or imports/exports scopes)"),
         (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
+        (name = "staff", description = "Platform staff (not portal users): sign-in with mandatory TOTP, `ozst_` \
+            tokens that only staff routes accept, the platform audit trail, Portal JITA requests"),
+        (name = "staff-access", description = "Portal JITA as the portal sees it: platform staff enter one portal \
+            for a reason and at most 24 hours, under the portal's `staff_access` rule (allowed, approval_required, \
+            denied). Under a grant, routes of high risk (people, keys, security settings, imports, exports, \
+            deleting contacts, companies, deals and tickets) answer 403 `jita_forbidden`; every request is \
+            audited with the grant id."),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )
 )]

@@ -86,7 +86,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The person behind a sign-in token; private app keys are refused.
+    /// The person behind a sign-in token; private app keys and JITA grants are refused.
     pub fn user(&self) -> Result<&UserActor, AppError> {
         match &self.actor {
             Actor::User(u) => Ok(u),
@@ -94,6 +94,7 @@ impl Principal {
                 code: "user_required",
                 detail: "private app keys cannot use this endpoint; it needs a signed-in user".into(),
             }),
+            Actor::Jita(_) => Err(jita_forbidden()),
         }
     }
 
@@ -111,6 +112,9 @@ impl Principal {
     /// lack of scope is recorded in the audit log (`api_key.use_denied`).
     pub async fn require(&self, state: &AppState, resource: &'static str, access: Access) -> Result<(), AppError> {
         match &self.actor {
+            // A grant acts with an admin's reach; its high-risk routes were refused before
+            // the handler ran (the route table's risk classes).
+            Actor::Jita(_) => Ok(()),
             Actor::User(u) => {
                 if access == Access::Write && !u.role.can_write() {
                     return Err(AppError::forbidden("viewers have read-only access"));
@@ -147,7 +151,7 @@ impl Principal {
     ) -> Result<(), AppError> {
         match &self.actor {
             Actor::User(_) => self.manager().map(|_| ()),
-            Actor::Key(_) => self.require(state, resource, access).await,
+            Actor::Key(_) | Actor::Jita(_) => self.require(state, resource, access).await,
         }
     }
 
@@ -156,6 +160,7 @@ impl Principal {
         match &self.actor {
             Actor::User(u) => ChangeActor { kind: "user", id: Some(u.user_id.to_string()) },
             Actor::Key(k) => ChangeActor { kind: "api_key", id: Some(k.key_id.clone()) },
+            Actor::Jita(j) => ChangeActor { kind: "jita_grant", id: Some(j.grant_id.clone()) },
         }
     }
 
@@ -165,7 +170,16 @@ impl Principal {
         match &self.actor {
             Actor::User(u) => e.actor("user", &u.user_id),
             Actor::Key(k) => e.actor("api_key", &k.key_id),
+            Actor::Jita(j) => e.actor("jita_grant", &j.grant_id),
         }
+    }
+}
+
+/// The answer to a JITA grant on a route that is high-risk or unclassified.
+pub fn jita_forbidden() -> AppError {
+    AppError::Forbidden {
+        code: "jita_forbidden",
+        detail: "this action is not available under Portal JITA (high-risk or unclassified route)".into(),
     }
 }
 
@@ -188,6 +202,7 @@ impl FromRequest for Principal {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let meta = request_meta(req);
         let pattern = req.match_pattern();
+        let method = req.method().as_str().to_ascii_lowercase();
         // The idempotency middleware may have authenticated this request already.
         let known = req.extensions().get::<Authenticated>().cloned();
         Box::pin(async move {
@@ -199,6 +214,23 @@ impl FromRequest for Principal {
                     authenticate(&state, &token).await?
                 }
             };
+            if let Actor::Jita(j) = &actor {
+                let path = pattern.clone().unwrap_or_default();
+                let allowed = super::risk_of(&method, &path) == Some(super::Risk::Standard);
+                let now = state.clock.now();
+                let use_ = crate::identity::jita::Use { refused: !allowed, method, path, meta: meta.clone() };
+                let alert =
+                    crate::identity::jita::record_use(&state.db, &tenant_id, j, use_, jita_limits(&state), now).await?;
+                if let Some(reason) = alert {
+                    state.guard.staff_risk_alert(reason);
+                    return Err(AppError::unauthorized(
+                        "this JITA grant was suspended by risk monitoring (staff.risk_alert)",
+                    ));
+                }
+                if !allowed {
+                    return Err(jita_forbidden());
+                }
+            }
             if let Actor::User(u) = &actor {
                 let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {
@@ -214,6 +246,15 @@ impl FromRequest for Principal {
     }
 }
 
+/// Risk-monitoring thresholds from the settings.
+pub fn jita_limits(state: &AppState) -> crate::identity::jita::Limits {
+    crate::identity::jita::Limits {
+        max_portals_per_hour: state.settings.jita_max_portals_per_hour,
+        max_refusals: state.settings.jita_max_refusals,
+        max_requests_per_hour: state.settings.jita_max_requests_per_hour,
+    }
+}
+
 /// A resolved bearer credential, kept in the request's extensions once resolved.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -223,8 +264,17 @@ pub struct Authenticated {
 
 /// Resolves a bearer token (a sign-in token or a private app key) and records its use.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Authenticated, AppError> {
+    if token.starts_with(tokens::STAFF_PREFIX) {
+        return Err(AppError::unauthorized(
+            "a staff token works only on /api/v1/staff routes; enter a portal with a JITA grant",
+        ));
+    }
     let hash = tokens::digest(token);
     let now = state.clock.now();
+    if token.starts_with(tokens::JITA_PREFIX) {
+        let credentials::Resolved { tenant, actor, .. } = credentials::resolve_jita(&state.db, hash, now).await?;
+        return Ok(Authenticated { tenant, actor });
+    }
     let is_key = token.starts_with(tokens::API_KEY_PREFIX);
     let credentials::Resolved { tenant, actor, used } = credentials::resolve(&state.db, hash, is_key, now).await?;
     if let Some(used) = used {

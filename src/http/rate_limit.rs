@@ -40,9 +40,15 @@ pub struct Guard {
     refused: IntCounterVec,
     anomalies: IntCounterVec,
     shared_errors: IntCounter,
+    staff_risk_alerts: IntCounterVec,
 }
 
 impl Guard {
+    /// Counts a `staff.risk_alert` (many_portals, refusals or volume).
+    pub fn staff_risk_alert(&self, reason: &str) {
+        self.staff_risk_alerts.with_label_values(&[reason]).inc();
+    }
+
     pub fn new(settings: &Settings, registry: &Registry) -> anyhow::Result<Arc<Self>> {
         let refused =
             IntCounterVec::new(Opts::new("rate_limited_total", "requests refused with 429, by bucket"), &["class"])?;
@@ -57,6 +63,11 @@ impl Guard {
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(anomalies.clone()))?;
         registry.register(Box::new(shared_errors.clone()))?;
+        let staff_risk_alerts = IntCounterVec::new(
+            Opts::new("staff_risk_alerts_total", "Portal JITA grants suspended by risk monitoring, by reason"),
+            &["reason"],
+        )?;
+        registry.register(Box::new(staff_risk_alerts.clone()))?;
         let shared = settings.redis_url.as_ref().map(|u| Shared::new(u.expose())).transpose()?;
         Ok(Arc::new(Self {
             limiter: Limiter::new(
@@ -73,6 +84,7 @@ impl Guard {
             refused,
             anomalies,
             shared_errors,
+            staff_risk_alerts,
         }))
     }
 
@@ -229,6 +241,7 @@ async fn report(
     let entry = match &actor {
         Actor::User(u) => entry.actor("user", &u.user_id),
         Actor::Key(k) => entry.actor("api_key", &k.key_id),
+        Actor::Jita(j) => entry.actor("jita_grant", &j.grant_id),
     }
     .details(details);
     if let Err(e) = audit(state, tenant, entry).await {

@@ -22,6 +22,10 @@ pub struct TenantSettings {
     pub parent_tenant_id: Option<String>,
     /// Everyone must use two-factor authentication in this portal.
     pub require_mfa: bool,
+    /// How platform staff may enter this portal (Portal JITA): `allowed` (a grant is active
+    /// at once), `approval_required` (the default: an owner or admin approves each grant in
+    /// `/api/v1/staff-access`), or `denied`.
+    pub staff_access: StaffAccess,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -33,6 +37,7 @@ impl From<TenantRow> for TenantSettings {
             name: t.name,
             parent_tenant_id: t.parent_tenant_id,
             require_mfa: t.require_mfa,
+            staff_access: StaffAccess::parse(&t.staff_access),
             created_at: t.created_at.and_utc(),
             updated_at: t.updated_at.and_utc(),
         }
@@ -44,13 +49,46 @@ impl From<TenantRow> for TenantSettings {
 pub struct TenantPatch {
     pub name: Option<String>,
     pub require_mfa: Option<bool>,
+    pub staff_access: Option<StaffAccess>,
+}
+
+/// A portal's rule for platform staff (Portal JITA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffAccess {
+    Allowed,
+    ApprovalRequired,
+    Denied,
+}
+
+impl StaffAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::ApprovalRequired => "approval_required",
+            Self::Denied => "denied",
+        }
+    }
+
+    /// The stored value (a CHECK constraint holds it to the three; anything else reads as
+    /// the strictest).
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "allowed" => Self::Allowed,
+            "approval_required" => Self::ApprovalRequired,
+            _ => Self::Denied,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant",
     security(("bearer" = [])),
     responses((status = 200, body = TenantSettings)))]
 pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    p.user()?;
+    // People, and staff inside through a JITA grant; never keys.
+    if !matches!(p.actor, super::principal::Actor::Jita(_)) {
+        p.user()?;
+    }
     let tenant = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.tenant()?)).await?;
     Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
 }
@@ -80,12 +118,13 @@ pub async fn patch_tenant(
     let entry = p.entry("tenant.settings_changed");
     let actor = p.change_actor();
     let require_mfa = patch.require_mfa;
+    let staff_access = patch.staff_access.map(StaffAccess::as_str);
     let tenant = state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |tdb| {
             let before = tdb.tenant()?;
-            let after = tdb.update_settings(name.as_deref(), require_mfa, now.naive_utc())?;
+            let after = tdb.update_settings(name.as_deref(), require_mfa, staff_access, now.naive_utc())?;
             let mut changes = serde_json::Map::new();
             if before.name != after.name {
                 changes.insert("name".into(), serde_json::json!({"from": before.name, "to": after.name}));
@@ -94,6 +133,12 @@ pub async fn patch_tenant(
                 changes.insert(
                     "require_mfa".into(),
                     serde_json::json!({"from": before.require_mfa, "to": after.require_mfa}),
+                );
+            }
+            if before.staff_access != after.staff_access {
+                changes.insert(
+                    "staff_access".into(),
+                    serde_json::json!({"from": before.staff_access, "to": after.staff_access}),
                 );
             }
             if !changes.is_empty() {

@@ -26,10 +26,19 @@ pub struct KeyActor {
     pub scopes: Vec<String>,
 }
 
+/// A platform staff member inside this portal through a Portal JITA grant.
+#[derive(Debug, Clone)]
+pub struct JitaActor {
+    pub grant_id: String,
+    pub staff_id: String,
+    pub staff_email: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Actor {
     User(UserActor),
     Key(KeyActor),
+    Jita(JitaActor),
 }
 
 /// A credential whose last use is more than a minute old.
@@ -93,6 +102,31 @@ fn resolve_with(s: &mut System<'_>, digest: &str, is_key: bool, now: DateTime<Ut
         }),
         used,
     })
+}
+
+/// Resolves a JITA grant token (`ozj_…`): live (approved, not ended, not past its end by
+/// the clock) and its staff member still active, or 401.
+pub async fn resolve_jita(db: &Db, digest: String, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    system::read(db, move |s| {
+        let (grant, staff_email) = s.jita_by_token(&digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+        let at = now.naive_utc();
+        match grant.status_at(at) {
+            "active" => {}
+            "pending_approval" => {
+                return Err(AppError::Forbidden {
+                    code: "jita_pending_approval",
+                    detail: "this grant waits for the portal's owner or admin to approve it".into(),
+                })
+            }
+            other => return Err(AppError::unauthorized(format!("this JITA grant is {other}"))),
+        }
+        Ok(Resolved {
+            tenant: TenantId::from_db(grant.tenant_id),
+            actor: Actor::Jita(JitaActor { grant_id: grant.id, staff_id: grant.staff_id, staff_email }),
+            used: None,
+        })
+    })
+    .await
 }
 
 fn touch(t: &mut TenantDb<'_>, used: &Used, now: DateTime<Utc>) -> diesel::QueryResult<()> {

@@ -9,10 +9,12 @@
 pub mod access;
 pub mod credentials;
 pub mod invitations;
+pub mod jita;
 pub mod login;
 pub mod password;
 pub mod second_factor;
 pub mod sessions;
+pub mod staff;
 pub mod throttle;
 
 use crate::domain::{EmailAddress, Password};

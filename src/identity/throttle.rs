@@ -20,6 +20,13 @@ pub const MFA_SCOPE: &str = "mfa";
 /// session must not become an unlimited password oracle.
 pub const PASSWORD_CHANGE_SCOPE: &str = "password_change";
 
+/// Staff sign-in: password attempts per staff account, per IP, and second-factor attempts
+/// (their own counters: a portal's traffic never locks out the operator's staff, nor the
+/// reverse).
+pub const STAFF_ACCOUNT_SCOPE: &str = "staff_login_account";
+pub const STAFF_IP_SCOPE: &str = "staff_login_ip";
+pub const STAFF_MFA_SCOPE: &str = "staff_mfa";
+
 /// A counter a check takes: its policy, scope and subject.
 #[derive(Debug, Clone)]
 pub struct Counter {
@@ -39,6 +46,18 @@ impl Counter {
 
     pub fn second_factor(user: &str) -> Self {
         Self { policy: &policy::MFA, scope: MFA_SCOPE, subject: user.to_string() }
+    }
+
+    pub fn staff_account(email: &str) -> Self {
+        Self { policy: &policy::ACCOUNT, scope: STAFF_ACCOUNT_SCOPE, subject: email.to_string() }
+    }
+
+    pub fn staff_ip(ip: &str) -> Self {
+        Self { policy: &policy::IP, scope: STAFF_IP_SCOPE, subject: ip.to_string() }
+    }
+
+    pub fn staff_second_factor(staff: &str) -> Self {
+        Self { policy: &policy::MFA, scope: STAFF_MFA_SCOPE, subject: staff.to_string() }
     }
 
     pub fn password_change(user: &str) -> Self {

@@ -9,6 +9,12 @@ use sha2::{Digest, Sha256};
 pub const SESSION_PREFIX: &str = "ozs_";
 pub const API_KEY_PREFIX: &str = "ozk_";
 pub const MFA_PREFIX: &str = "ozm_";
+/// A platform staff session; portal routes refuse it.
+pub const STAFF_PREFIX: &str = "ozst_";
+/// A staff sign-in step (TOTP enrolment or code).
+pub const STAFF_CHALLENGE_PREFIX: &str = "ozsc_";
+/// A Portal JITA grant: one portal, for a limited time.
+pub const JITA_PREFIX: &str = "ozj_";
 
 /// A new random token with the given prefix.
 pub fn generate(prefix: &str) -> anyhow::Result<String> {

@@ -28,6 +28,8 @@ enum Class {
     CrmWrite(&'static str),
     /// Deleting or restoring: owners and admins, or a key with write scope.
     CrmDelete(&'static str),
+    /// Platform staff routes: every portal credential is a 401 there (tests/api/staff.rs).
+    Staff,
 }
 
 fn class_of(method: &str, path: &str) -> Class {
@@ -44,12 +46,18 @@ fn class_of(method: &str, path: &str) -> Class {
             | "/api/v1/openapi.json",
         ) => Class::Public,
         (_, "/api/v1/signup" | "/api/v1/auth/login" | "/api/v1/auth/mfa") => Class::Public,
+        (
+            _,
+            "/api/v1/staff/login" | "/api/v1/staff/mfa" | "/api/v1/staff/mfa/totp" | "/api/v1/staff/mfa/totp/confirm",
+        ) => Class::Public,
+        (_, p) if p.starts_with("/api/v1/staff/") => Class::Staff,
         (_, "/api/v1/auth/logout") => Class::SelfService,
         (_, p) if p.starts_with("/api/v1/me") => Class::SelfService,
         ("get", "/api/v1/tenant" | "/api/v1/users") => Class::PortalRead,
         (_, "/api/v1/tenant") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/users") || p.starts_with("/api/v1/invitations") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
+        (_, p) if p.starts_with("/api/v1/staff-access") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
         // Any person, or a key with realtime:read; the upgrade itself is authorised by the
         // ticket (tests/api/realtime.rs), not by a bearer token.
@@ -136,8 +144,13 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
             if class == Class::Public {
                 continue;
             }
+            if class == Class::Staff {
+                let r = call(&app, method, path, &token).await;
+                assert_eq!(r.status, 401, "{role}'s portal token on staff route {method} {path}: {}", r.text);
+                continue;
+            }
             let allowed = match class {
-                Class::Public | Class::SelfService | Class::PortalRead | Class::CrmRead(_) => true,
+                Class::Public | Class::Staff | Class::SelfService | Class::PortalRead | Class::CrmRead(_) => true,
                 Class::CrmWrite(_) => *role != "viewer",
                 Class::Manage | Class::ManageOrScope(_) | Class::ManageOrReadScope(_) | Class::CrmDelete(_) => {
                     matches!(*role, "owner" | "admin")
@@ -180,6 +193,11 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
             for (method, path) in organizeo::http::ROUTES {
                 let allowed = match class_of(method, path) {
                     Class::Public => continue,
+                    Class::Staff => {
+                        let r = call(&app, method, path, &key).await;
+                        assert_eq!(r.status, 401, "{scope} key on staff route {method} {path}: {}", r.text);
+                        continue;
+                    }
                     Class::SelfService | Class::PortalRead | Class::Manage => false,
                     Class::ManageOrScope(res) | Class::CrmWrite(res) | Class::CrmDelete(res) => {
                         // Audit reads need only audit_log:read; every other such route writes.

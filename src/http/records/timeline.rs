@@ -70,7 +70,7 @@ pub async fn timeline(
         .into_iter()
         .filter(|o| match &p.actor {
             Actor::Key(k) => key_allows(&k.scopes, o.plural(), Access::Read),
-            Actor::User(_) => true,
+            Actor::User(_) | Actor::Jita(_) => true,
         })
         .map(Object::name)
         .collect();
