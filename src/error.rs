@@ -196,6 +196,19 @@ impl AppError {
         Self::Validation { detail, errors }
     }
 
+    /// 403 `feature_not_enabled`, naming the feature flag that is off for the portal.
+    pub fn feature_not_enabled(feature: &str) -> Self {
+        let mut extra = serde_json::Map::new();
+        extra.insert("feature".into(), serde_json::Value::String(feature.to_string()));
+        Self::WithExtra {
+            status: StatusCode::FORBIDDEN,
+            code: "feature_not_enabled",
+            detail: format!("the feature {feature} is not enabled for this portal"),
+            errors: Vec::new(),
+            extra,
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::NotFound { detail: format!("{what} not found") }
     }

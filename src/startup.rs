@@ -66,6 +66,7 @@ impl Application {
             clock.clone(),
             crate::realtime::Limits::from_settings(&settings),
             RealtimeMetrics::new(metrics.registry())?,
+            pool.flag_table_now()?,
         );
         if let Some(url) = &settings.redis_url {
             realtime.join_cluster(url.expose())?;

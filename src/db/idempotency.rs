@@ -52,6 +52,9 @@ impl WriteMark {
 
     /// Marks the key inside the committing transaction (a no-op once marked).
     pub(super) fn apply(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        if self.key.is_empty() {
+            return Ok(()); // the neutral mark of `unmarked`
+        }
         diesel::update(
             ik::table
                 .filter(ik::scope.eq(&self.scope))
@@ -62,6 +65,14 @@ impl WriteMark {
         .execute(conn)?;
         Ok(())
     }
+}
+
+/// Runs `f` with its writes not marking the request's key: for preparatory transactions
+/// (an upload being staged) that are not the request's change; its final transaction,
+/// outside, marks it. A request cut off while preparing may then be retried and run.
+pub async fn unmarked<F: std::future::Future>(f: F) -> F::Output {
+    let neutral = WriteMark { scope: String::new(), key: String::new(), at: NaiveDateTime::default() };
+    IDEMPOTENT_WRITE.scope(neutral, f).await
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -30,6 +30,7 @@ pub mod custom_fields;
 pub mod custom_values;
 pub mod dashboard;
 pub mod events;
+pub mod features;
 pub mod idempotency;
 pub mod imports;
 pub mod invitations;
@@ -283,6 +284,13 @@ impl Db {
         };
         let write_gate = sqlite_file.as_ref().map(|_| Arc::new(std::sync::Mutex::new(())));
         Ok(Self { pool, sqlite_file, write_gate, sink: None })
+    }
+
+    /// The feature flag table, read on the calling thread (start-up, before serving: a
+    /// flag that is off must be off from the first request).
+    pub fn flag_table_now(&self) -> anyhow::Result<crate::features::FlagTable> {
+        let mut conn = self.pool.get().map_err(|e| anyhow::anyhow!("cannot read the feature flags: {e}"))?;
+        Platform::new(&mut conn).flag_table().map_err(|e| anyhow::anyhow!("cannot read the feature flags: {e}"))
     }
 
     /// The same pool, announcing its commits to `sink`.

@@ -430,7 +430,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    feature_flags (key) {
+        key -> Text,
+        name -> Text,
+        description -> Text,
+        stage -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    feature_flag_portals (flag_key, tenant_id, kind) {
+        flag_key -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        data -> Text,
+        created_at -> Timestamp,
+        seen_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    feature_flags,
+    feature_flag_portals,
+    notifications,
     jita_grants,
     staff_members,
     staff_recovery_codes,

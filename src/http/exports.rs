@@ -49,6 +49,8 @@ pub async fn export(
         .and_then(|plural| Object::ALL.into_iter().find(|o| o.plural() == plural))
         .ok_or_else(|| AppError::not_found("export"))?;
     p.manager_or_scope(&state, "exports", Access::Read).await?;
+    // The file is the object's records: a key reads it with that object's read scope too.
+    p.require(&state, object.plural(), Access::Read).await?;
     let now = state.clock.now();
     let entry = p.entry("export.created").details(serde_json::json!({ "object": object.name() }));
     let tenant = p.tenant_id.clone();

@@ -246,6 +246,9 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
     let (Some(object), Some(mode), true) = (object, mode, errors.is_empty()) else {
         return Err(AppError::invalid(errors));
     };
+    // An import writes records: a key needs their write scope too (imports:write alone
+    // would otherwise edit any object).
+    p.require(&state, object.plural(), Access::Write).await?;
     let dialect =
         csv_read::sniff(&upload.head, upload.utf8.valid(), delimiter).map_err(|m| AppError::validation("file", m))?;
     let mut source = upload.file;
@@ -280,59 +283,68 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
         headers: serde_json::to_string(&headers).map_err(AppError::internal)?,
     };
     let tenant = state.db.tenant(p.tenant_id.clone());
-    tenant
-        .clone()
-        .write(move |tdb| {
-            // Check the columns now, so a wrong name or separator is a 422, not a failed job.
-            let defs = tdb.custom_fields(Some(object))?;
-            let known = csv_io::importable_fields(object, &defs);
-            let map = csv_io::map_columns(&headers, mapping.as_ref(), &known)
-                .map_err(|errs| AppError::invalid(errs.into_iter().map(|(f, m)| FieldError::new(f, m)).collect()))?;
-            if map.fields.is_empty() {
-                return Err(AppError::validation("file", no_column_message(object, &headers)));
-            }
-            tdb.insert_import(&row)?;
-            Ok(())
-        })
-        .await?;
-
-    // Parse and stage in batches: memory holds one batch, whatever the file's size.
-    let mut rows_total = 0i64;
-    let staged: Result<(), AppError> = async {
-        loop {
-            let (back, batch) = web::block(move || {
-                let batch = rows.next_batch(STAGE_BATCH);
-                (rows, batch)
+    // Creating the job and staging its rows are not the request's change: they do not
+    // mark its Idempotency-Key, so an upload cut off here is retried and runs again (the
+    // purge job removes the abandoned staging). Queuing the job, below, is the change.
+    let prepared: Result<i64, AppError> = crate::db::idempotency::unmarked(async {
+        tenant
+            .clone()
+            .write(move |tdb| {
+                // Check the columns now, so a wrong name or separator is a 422, not a failed job.
+                let defs = tdb.custom_fields(Some(object))?;
+                let known = csv_io::importable_fields(object, &defs);
+                let map = csv_io::map_columns(&headers, mapping.as_ref(), &known).map_err(|errs| {
+                    AppError::invalid(errs.into_iter().map(|(f, m)| FieldError::new(f, m)).collect())
+                })?;
+                if map.fields.is_empty() {
+                    return Err(AppError::validation("file", no_column_message(object, &headers)));
+                }
+                tdb.insert_import(&row)?;
+                Ok(())
             })
-            .await
-            .map_err(AppError::internal)?;
-            rows = back;
-            let batch = batch.map_err(|m| AppError::validation("file", m))?;
-            let last = batch.len() < STAGE_BATCH;
-            rows_total += batch.len() as i64;
-            let encoded = batch
-                .into_iter()
-                .map(|(n, cells)| serde_json::to_string(&cells).map(|c| (n, c)))
-                .collect::<Result<Vec<_>, _>>()
+            .await?;
+
+        // Parse and stage in batches: memory holds one batch, whatever the file's size.
+        let mut rows_total = 0i64;
+        let staged: Result<(), AppError> = async {
+            loop {
+                let (back, batch) = web::block(move || {
+                    let batch = rows.next_batch(STAGE_BATCH);
+                    (rows, batch)
+                })
+                .await
                 .map_err(AppError::internal)?;
-            if !encoded.is_empty() {
-                let id = id.clone();
-                tenant.clone().write(move |t| Ok(t.stage_import_rows(&id, &encoded)?)).await?;
-            }
-            if last {
-                return Ok(());
+                rows = back;
+                let batch = batch.map_err(|m| AppError::validation("file", m))?;
+                let last = batch.len() < STAGE_BATCH;
+                rows_total += batch.len() as i64;
+                let encoded = batch
+                    .into_iter()
+                    .map(|(n, cells)| serde_json::to_string(&cells).map(|c| (n, c)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(AppError::internal)?;
+                if !encoded.is_empty() {
+                    let id = id.clone();
+                    tenant.clone().write(move |t| Ok(t.stage_import_rows(&id, &encoded)?)).await?;
+                }
+                if last {
+                    return Ok(());
+                }
             }
         }
-    }
+        .await;
+        if let Err(e) = staged {
+            let id = id.clone();
+            if let Err(cleanup) = tenant.clone().write(move |t| Ok(t.discard_import(&id)?)).await {
+                // The purge job removes uploads left staging.
+                tracing::warn!(error = %cleanup, "could not discard a refused upload");
+            }
+            return Err(e);
+        }
+        Ok(rows_total)
+    })
     .await;
-    if let Err(e) = staged {
-        let id = id.clone();
-        if let Err(cleanup) = tenant.clone().write(move |t| Ok(t.discard_import(&id)?)).await {
-            // The purge job removes uploads left staging.
-            tracing::warn!(error = %cleanup, "could not discard a refused upload");
-        }
-        return Err(e);
-    }
+    let rows_total = prepared?;
     let entry = p.entry("import.created").target("import", &id).details(serde_json::json!({
         "object": object.name(), "mode": mode, "rows_total": rows_total,
         "delimiter": (dialect.delimiter as char).to_string(), "encoding": dialect.encoding.name(),
@@ -373,11 +385,16 @@ fn no_column_message(object: Object, headers: &[String]) -> String {
 async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
     p.manager_or_scope(state, "imports", Access::Read).await?;
     let id = ImportId::parse(&id).ok_or_else(|| AppError::not_found("import"))?;
-    state
+    let status = state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |t| t.import_status(&id)?.ok_or_else(|| AppError::not_found("import")))
-        .await
+        .await?;
+    // Its rows' errors quote the object's data: a key reads them with that object's scope.
+    if let Some(object) = Object::parse(&status.object) {
+        p.require(state, object.plural(), Access::Read).await?;
+    }
+    Ok(status)
 }
 
 #[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "imports", security(("bearer" = [])),

@@ -84,14 +84,14 @@ pub async fn confirm(
     Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: codes }))
 }
 
-/// Turn 2FA off; needs a current code (or an unused recovery code). Refused while the
-/// portal requires 2FA.
+/// Turn 2FA off; needs a current code (or an unused recovery code). Refused while any
+/// portal the person belongs to requires 2FA.
 #[utoipa::path(delete, path = "/api/v1/me/mfa/totp", tag = "mfa",
     security(("bearer" = [])),
     request_body = CodeRequest,
     responses(
         (status = 204, description = "2FA is off"),
-        (status = 403, description = "The portal requires 2FA", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`mfa_required_by_portal`: a portal of the person requires 2FA", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "2FA is not on", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong code", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes: see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -102,10 +102,22 @@ pub async fn disable(
     body: Json<CodeRequest>,
 ) -> Result<HttpResponse, AppError> {
     let user = p.user()?.clone();
-    if user.require_mfa {
+    // 2FA is the person's, not the portal's: it stays on while any of their portals
+    // requires it (turning it off from another portal left live sessions there without
+    // it). Checked again inside the change's transaction.
+    let requiring: Vec<String> = crate::identity::portals_of(&state.db, user.user_id.clone())
+        .await?
+        .into_iter()
+        .filter(|(t, _)| t.require_mfa)
+        .map(|(t, _)| t.name)
+        .collect();
+    if user.require_mfa || !requiring.is_empty() {
         return Err(AppError::Forbidden {
             code: "mfa_required_by_portal",
-            detail: "this portal requires two-factor authentication; it cannot be turned off".into(),
+            detail: format!(
+                "two-factor authentication cannot be turned off while a portal of yours requires it ({})",
+                requiring.join(", ")
+            ),
         });
     }
     let entry = p.entry("auth.mfa.disabled").target("user", &user.user_id);

@@ -12,6 +12,7 @@ pub mod custom_fields;
 pub mod custom_values;
 pub mod exports;
 pub mod extract;
+pub mod features;
 pub mod health;
 pub mod idempotency;
 pub mod imports;
@@ -19,6 +20,7 @@ pub mod invitations;
 pub mod me;
 pub mod mfa;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
 pub mod pages;
 pub mod paging;
@@ -229,6 +231,18 @@ routes! {
     "/api/v1/staff/me" => { get: staff::me },
     "/api/v1/staff/audit-log" => { get: staff::audit_log },
     "/api/v1/staff/jita" => { post: staff::request_jita },
+    "/api/v1/staff/flags" => { get: features::staff_list, post: features::staff_create },
+    "/api/v1/staff/flags/{key}" => { patch: features::staff_patch },
+    "/api/v1/features" => { get(std): features::list },
+    "/api/v1/features/{key}/opt-in" => { post: features::opt_in },
+    "/api/v1/features/{key}/opt-out" => { post: features::opt_out },
+    "/api/v1/me/notifications" => { get: notifications::list },
+    "/api/v1/me/notifications/counts" => { get: notifications::counts },
+    "/api/v1/me/notifications/seen" => { post: notifications::seen_all },
+    "/api/v1/me/notifications/read-all" => { post: notifications::read_all },
+    "/api/v1/me/notifications/archive-all" => { post: notifications::archive_all },
+    "/api/v1/me/notifications/{id}/read" => { post: notifications::read },
+    "/api/v1/me/notifications/{id}/archive" => { post: notifications::archive },
     "/api/v1/staff-access" => { get: staff_access::list },
     "/api/v1/staff-access/{id}" => { delete: staff_access::revoke },
     "/api/v1/staff-access/{id}/approve" => { post: staff_access::approve },

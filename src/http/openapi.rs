@@ -19,8 +19,8 @@ use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, custom_values, exports, health, imports, invitations, me, mfa,
-    pages, pipelines, realtime, staff, staff_access, tags, tenant, trash, users,
+    account, api_keys, audit, auth, custom_fields, custom_values, exports, features, health, imports, invitations, me,
+    mfa, notifications, pages, pipelines, realtime, staff, staff_access, tags, tenant, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -155,6 +155,19 @@ use super::{
         staff_access::list,
         staff_access::approve,
         staff_access::revoke,
+        features::list,
+        features::opt_in,
+        features::opt_out,
+        features::staff_list,
+        features::staff_create,
+        features::staff_patch,
+        notifications::list,
+        notifications::counts,
+        notifications::seen_all,
+        notifications::read_all,
+        notifications::archive_all,
+        notifications::read,
+        notifications::archive,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &SharedAnswers, &CreatedLinks),
@@ -191,6 +204,12 @@ use super::{
             denied). Under a grant, routes of high risk (people, keys, security settings, imports, exports, \
             deleting contacts, companies, deals and tickets) answer 403 `jita_forbidden`; every request is \
             audited with the grant id."),
+        (name = "features", description = "Feature flags by stage (off, private_beta, public_beta, ga) as this \
+            portal sees them; owners and admins opt in to public betas. A route of a feature that is off \
+            answers 403 `feature_not_enabled` with `feature`; a websocket topic refuses its subscription and \
+            ends it when the feature turns off."),
+        (name = "notifications", description = "The signed-in person's notification inbox (announcements today), \
+            newest first with cursor pages and exact counts; live on the `notifications` topic."),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )
 )]

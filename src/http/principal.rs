@@ -231,6 +231,12 @@ impl FromRequest for Principal {
                     return Err(jita_forbidden());
                 }
             }
+            // Feature flags: a route of a feature that is off for this portal.
+            if let Some(feature) = pattern.as_deref().and_then(crate::features::gate_for_route) {
+                if !state.realtime.flags().enabled(feature, tenant_id.as_str()) {
+                    return Err(AppError::feature_not_enabled(feature));
+                }
+            }
             if let Actor::User(u) = &actor {
                 let allowed = pattern.as_deref().is_some_and(|p| ENROLMENT_ROUTES.contains(&p));
                 if u.require_mfa && !u.mfa_enabled && !allowed {

@@ -164,6 +164,13 @@ pub async fn disable(
     let keyring = keyring.clone();
     let disabled = db
         .write(move |tx| {
+            // A portal that started requiring 2FA since the handler looked.
+            if crate::db::system::enter(tx)?.portals_of(&user)?.iter().any(|(t, _)| t.require_mfa) {
+                return Err(AppError::Forbidden {
+                    code: "mfa_required_by_portal",
+                    detail: "two-factor authentication cannot be turned off while a portal of yours requires it".into(),
+                });
+            }
             let mut p = tx.platform();
             if !p.totp_secret(&user)?.is_some_and(|t| t.enabled) {
                 return Err(AppError::Conflict {

@@ -24,13 +24,22 @@ pub const CHANNEL: &str = "organizeo:commits";
 struct Announcement {
     node: String,
     heads: Vec<(String, i64)>,
+    /// The feature flag table changed: re-read it.
+    #[serde(default)]
+    flags: bool,
+}
+
+/// What the publisher sends.
+enum Outgoing {
+    Heads(Vec<(String, i64)>),
+    Flags,
 }
 
 /// The publishing side: commits are queued here and sent by one task.
 #[derive(Clone)]
 pub struct ClusterBus {
     node: String,
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<(String, i64)>>,
+    tx: tokio::sync::mpsc::UnboundedSender<Outgoing>,
 }
 
 impl ClusterBus {
@@ -46,7 +55,12 @@ impl ClusterBus {
 
     pub fn publish(&self, heads: &[(String, i64)]) {
         // The receiver lives as long as the runtime; a send error means it is shutting down.
-        let _ = self.tx.send(heads.to_vec());
+        let _ = self.tx.send(Outgoing::Heads(heads.to_vec()));
+    }
+
+    /// Tells the other nodes the flag table changed.
+    pub fn publish_flags(&self) {
+        let _ = self.tx.send(Outgoing::Flags);
     }
 
     pub fn node(&self) -> &str {
@@ -60,21 +74,23 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
 }
 
-async fn publish_loop(
-    client: redis::Client,
-    node: String,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<(String, i64)>>,
-) {
+async fn publish_loop(client: redis::Client, node: String, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    while let Some(mut heads) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
         // Coalesce what queued up meanwhile: only the newest head per portal matters.
+        let (mut heads, mut flags) = (Vec::new(), false);
+        let mut add = |o: Outgoing| match o {
+            Outgoing::Heads(h) => heads.extend(h),
+            Outgoing::Flags => flags = true,
+        };
+        add(first);
         while let Ok(more) = rx.try_recv() {
-            heads.extend(more);
+            add(more);
         }
         heads.sort();
         heads.reverse();
         heads.dedup_by(|a, b| a.0 == b.0);
-        let Ok(payload) = serde_json::to_string(&Announcement { node: node.clone(), heads }) else { continue };
+        let Ok(payload) = serde_json::to_string(&Announcement { node: node.clone(), heads, flags }) else { continue };
         if conn.is_none() {
             conn = actix_web::rt::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
                 .await
@@ -131,7 +147,16 @@ async fn subscribe_loop(client: redis::Client, node: String, rt: std::sync::Weak
             let Ok(payload) = msg.get_payload::<String>() else { continue };
             let Some(rt) = alive() else { return };
             match serde_json::from_str::<Announcement>(&payload) {
-                Ok(a) if a.node != node => rt.deliver_committed(&a.heads),
+                Ok(a) if a.node != node => {
+                    rt.deliver_committed(&a.heads);
+                    if a.flags {
+                        actix_web::rt::spawn(async move {
+                            if let Err(e) = rt.reload_flags().await {
+                                tracing::warn!(error = %e, "re-reading the flag table failed");
+                            }
+                        });
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed cluster message"),
             }

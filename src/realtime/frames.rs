@@ -83,6 +83,15 @@ pub fn subscribed(topic: Topic, seq: i64) -> String {
     json!({"type": "subscribed", "topic": topic.name(), "seq": seq}).to_string()
 }
 
+/// A subscription refused or ended because `feature` is off for the portal.
+pub fn feature_not_enabled(kind: &str, topic: Topic, feature: &str) -> String {
+    json!({
+        "type": kind, "code": "feature_not_enabled", "topic": topic.name(), "feature": feature,
+        "message": format!("the feature {feature} is not enabled for this portal"),
+    })
+    .to_string()
+}
+
 pub fn unsubscribed(topic: Topic) -> String {
     json!({"type": "unsubscribed", "topic": topic.name()}).to_string()
 }
@@ -152,6 +161,26 @@ pub fn assigned_to(e: &EventRow) -> Option<String> {
 }
 
 /// The `notifications` frame telling the assignee about a task.
+/// The person a `notification.created` event is for.
+pub fn notification_for(e: &EventRow) -> Option<String> {
+    if e.object != crate::notifications::OBJECT {
+        return None;
+    }
+    let data: Value = serde_json::from_str(&e.data).ok()?;
+    data.get("user_id")?.as_str().map(str::to_string)
+}
+
+/// The `notifications` frame of a `notification.created` event.
+pub fn notification_created(e: &EventRow) -> ByteString {
+    let mut s = String::with_capacity(e.data.len() + 96);
+    s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);
+    s.push_str(&e.seq.to_string());
+    s.push_str(r#","event":"notification.created","data":"#);
+    s.push_str(&e.data);
+    s.push('}');
+    ByteString::from(s)
+}
+
 pub fn task_assigned(e: &EventRow) -> ByteString {
     let mut s = String::with_capacity(e.data.len() + 96);
     s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);

@@ -36,6 +36,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{CommitSink, Db};
 use crate::domain::{ApiKeyId, SessionId, TenantId, UserId};
+use crate::features::FlagTable;
 use crate::identity::access::Revoked;
 use supervisor::{Backoff, PlatformSupervisor, Spawn};
 use tenant::{Audience, Committed, TenantActor};
@@ -201,6 +202,8 @@ pub(crate) struct Inner {
     per_tenant: DashMap<String, usize>,
     next_session: AtomicU64,
     bus: OnceLock<cluster::ClusterBus>,
+    /// The feature flag table (the supervisor's): route guards and tenant actors ask it.
+    flags: std::sync::RwLock<Arc<FlagTable>>,
 }
 
 /// The handle the rest of the server holds.
@@ -231,7 +234,7 @@ pub enum Refusal {
 impl Realtime {
     /// Starts the supervisor on the current arbiter. `db` is for the service's own reads;
     /// give the server's write path [`Realtime::commit_sink`] so commits reach it.
-    pub fn start(db: Db, clock: Clock, limits: Limits, metrics: RealtimeMetrics) -> Self {
+    pub fn start(db: Db, clock: Clock, limits: Limits, metrics: RealtimeMetrics, flags: FlagTable) -> Self {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
             db,
             clock,
@@ -243,6 +246,7 @@ impl Realtime {
             per_tenant: DashMap::new(),
             next_session: AtomicU64::new(1),
             bus: OnceLock::new(),
+            flags: std::sync::RwLock::new(Arc::new(flags)),
         });
         Self { inner }
     }
@@ -296,8 +300,43 @@ impl Realtime {
         }
     }
 
+    /// The feature flag table as this node knows it.
+    pub fn flags(&self) -> Arc<FlagTable> {
+        match self.inner.flags.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the flag table and tells every tenant actor here (a change on this node,
+    /// announced by another, or the bus reconnecting).
+    pub async fn reload_flags(&self) -> Result<(), crate::error::AppError> {
+        let table = self.inner.db.read(|p| Ok(p.flag_table()?)).await?;
+        match self.inner.flags.write() {
+            Ok(mut t) => *t = Arc::new(table),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(table),
+        }
+        for entry in self.inner.registry.iter() {
+            entry.value().do_send(tenant::FlagsChanged);
+        }
+        Ok(())
+    }
+
+    /// A flag changed here (its transaction committed): apply it on this node now and
+    /// tell the other nodes.
+    pub async fn flags_changed(&self) -> Result<(), crate::error::AppError> {
+        self.reload_flags().await?;
+        if let Some(bus) = self.inner.bus.get() {
+            bus.publish_flags();
+        }
+        Ok(())
+    }
+
     /// Re-reads the head of every portal with a tenant actor here (after the bus was away).
     pub async fn resync(&self) {
+        if let Err(e) = self.reload_flags().await {
+            tracing::warn!(error = %e, "re-reading the flag table failed");
+        }
         let tenants: Vec<String> = self.inner.registry.iter().map(|e| e.key().clone()).collect();
         for tenant in tenants {
             let id = TenantId::from_db(tenant.clone());

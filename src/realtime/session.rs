@@ -218,6 +218,9 @@ impl SessionActor {
                         act.subscribed(topic, head, ctx);
                     }
                     CatchUp::None => act.subscribed(topic, head, ctx),
+                    CatchUp::Refused { feature } => {
+                        act.send(ctx, frames::feature_not_enabled("error", topic, feature));
+                    }
                 }
             }
             Err(message) => act.send(ctx, frames::error("unavailable", message)),
@@ -344,6 +347,11 @@ impl Handler<SessionCommand> for SessionActor {
         match msg {
             SessionCommand::SlowConsumer => self.close(ctx, close::SLOW_CONSUMER, "slow_consumer"),
             SessionCommand::AccessRevoked { reason } => self.close(ctx, close::ACCESS_REVOKED, reason),
+            SessionCommand::TopicClosed { topic, feature } => {
+                if self.topics.remove(&topic).is_some() {
+                    self.send(ctx, frames::feature_not_enabled("unsubscribed", topic, feature));
+                }
+            }
             SessionCommand::TenantRestarted => {
                 self.tenant = None;
                 let rt = self.rt.clone();

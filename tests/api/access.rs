@@ -30,6 +30,11 @@ enum Class {
     CrmDelete(&'static str),
     /// Platform staff routes: every portal credential is a 401 there (tests/api/staff.rs).
     Staff,
+    /// Any person of the portal and any key (reading what the portal has).
+    AnyCredential,
+    /// Owners and admins, or a key with this scope and the object's (exports: a single
+    /// scope is never enough; tests/api/imports.rs checks the pairs).
+    ManageOrScopePair(&'static str),
 }
 
 fn class_of(method: &str, path: &str) -> Class {
@@ -58,6 +63,8 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/users") || p.starts_with("/api/v1/invitations") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/api-keys") => Class::Manage,
         (_, p) if p.starts_with("/api/v1/staff-access") => Class::Manage,
+        ("get", "/api/v1/features") => Class::AnyCredential,
+        (_, p) if p.starts_with("/api/v1/features/") => Class::Manage,
         ("get", "/api/v1/audit-log") => Class::ManageOrScope("audit_log"),
         // Any person, or a key with realtime:read; the upgrade itself is authorised by the
         // ticket (tests/api/realtime.rs), not by a bearer token.
@@ -86,7 +93,7 @@ fn class_of(method: &str, path: &str) -> Class {
         ("get", "/api/v1/pipelines" | "/api/v1/pipelines/{id}") => Class::CrmRead("pipelines"),
         ("post", "/api/v1/imports") => Class::ManageOrScope("imports"),
         ("get", "/api/v1/imports/{id}" | "/api/v1/imports/{id}/errors.csv") => Class::ManageOrReadScope("imports"),
-        ("get", "/api/v1/exports/{file}") => Class::ManageOrReadScope("exports"),
+        ("get", "/api/v1/exports/{file}") => Class::ManageOrScopePair("exports"),
         ("get", "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmRead("tags"),
         ("delete", "/api/v1/tags/{id}") => Class::CrmDelete("tags"),
         (_, "/api/v1/tags" | "/api/v1/tags/{id}") => Class::CrmWrite("tags"),
@@ -150,9 +157,18 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
                 continue;
             }
             let allowed = match class {
-                Class::Public | Class::Staff | Class::SelfService | Class::PortalRead | Class::CrmRead(_) => true,
+                Class::Public
+                | Class::Staff
+                | Class::AnyCredential
+                | Class::SelfService
+                | Class::PortalRead
+                | Class::CrmRead(_) => true,
                 Class::CrmWrite(_) => *role != "viewer",
-                Class::Manage | Class::ManageOrScope(_) | Class::ManageOrReadScope(_) | Class::CrmDelete(_) => {
+                Class::Manage
+                | Class::ManageOrScope(_)
+                | Class::ManageOrReadScope(_)
+                | Class::ManageOrScopePair(_)
+                | Class::CrmDelete(_) => {
                     matches!(*role, "owner" | "admin")
                 }
             };
@@ -198,7 +214,8 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
                         assert_eq!(r.status, 401, "{scope} key on staff route {method} {path}: {}", r.text);
                         continue;
                     }
-                    Class::SelfService | Class::PortalRead | Class::Manage => false,
+                    Class::AnyCredential => true,
+                    Class::SelfService | Class::PortalRead | Class::Manage | Class::ManageOrScopePair(_) => false,
                     Class::ManageOrScope(res) | Class::CrmWrite(res) | Class::CrmDelete(res) => {
                         // Audit reads need only audit_log:read; every other such route writes.
                         res == *resource && (level == "write" || res == "audit_log")

@@ -35,7 +35,7 @@ pub fn redis_or_warn() -> Option<String> {
     }
 }
 
-async fn bus_connected(app: &TestApp, up: bool) {
+pub async fn bus_connected(app: &TestApp, up: bool) {
     let want = format!("organizeo_realtime_cluster_connected {}", u8::from(up));
     wait_for(&want, Duration::from_secs(20), || async {
         app.get("/metrics", None).await.text.contains(&want).then_some(())

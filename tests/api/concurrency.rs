@@ -136,7 +136,42 @@ async fn concurrent_role_changes_keep_an_owner(app: TestApp) {
     assert_eq!(owners, 1, "{}", people.text);
 }
 
+/// Concurrent writes naming the same new tag all succeed and share one tag (a get-or-create
+/// that lost the race used to answer 409 on PostgreSQL).
+async fn concurrent_writes_create_a_new_tag_once(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let writes = (0..10).map(|i| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let body = match i % 3 {
+                0 => json!({"body": format!("n{i}"), "tags": ["Launch", "q4"]}),
+                1 => json!({"body": format!("n{i}"), "tags": ["launch"]}),
+                _ => json!({"body": format!("n{i}"), "tags": ["LAUNCH", "Q4", "launch"]}),
+            };
+            app.post("/api/v1/notes", &body, Some(&owner.token)).await
+        }
+    });
+    let answers = join_all(writes).await;
+    for r in &answers {
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let tags = app.get("/api/v1/tags", Some(&owner.token)).await;
+    let mut names: Vec<String> =
+        tags.body["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_lowercase()).collect();
+    names.sort();
+    assert_eq!(names, ["launch", "q4"], "{}", tags.text);
+    let tagged = app
+        .post(
+            "/api/v1/notes/search",
+            &json!({"filter_groups": [{"filters": [{"field": "tags", "op": "contains", "value": "launch"}]}]}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(tagged.body["data"].as_array().map(Vec::len), Some(10), "{}", tagged.text);
+}
+
 both_backends!(
+    concurrent_writes_create_a_new_tag_once,
     a_record_is_trashed_and_restored_once_however_many_ask,
     tags_and_custom_values_are_restored_once,
     concurrent_updates_chain_and_lose_nothing,

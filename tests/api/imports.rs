@@ -251,8 +251,13 @@ async fn exports_stream_every_record_with_formulas_neutralised(app: TestApp) {
     let member = app.member(&owner, "bob@acme.example", "member").await;
     app.get("/api/v1/exports/contacts.csv", Some(&member.token)).await.problem(403, "forbidden");
     app.get("/api/v1/exports/widgets.csv", Some(&owner.token)).await.problem(404, "not_found");
-    let key =
-        app.post("/api/v1/api-keys", &json!({"name": "bi", "scopes": ["exports:read"]}), Some(&owner.token)).await;
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &json!({"name": "bi", "scopes": ["exports:read", "companies:read"]}),
+            Some(&owner.token),
+        )
+        .await;
     let by_key = app.get("/api/v1/exports/companies.csv", Some(key.body["key"].as_str().unwrap())).await;
     assert_eq!((by_key.status, by_key.text.lines().count()), (200, 1), "header only: {}", by_key.text);
     let evil = app.signup("Evil", "eve@evil.example").await;
@@ -590,7 +595,58 @@ async fn an_upload_may_carry_an_idempotency_key(app: TestApp) {
     assert_eq!(created, 2000, "one import, not two");
 }
 
+/// A key imports or exports an object only with that object's scope as well: imports:write
+/// alone edits nothing, exports:read alone reads nothing, and an import's errors are read
+/// with the object's read scope.
+async fn imports_and_exports_need_the_objects_scope_too(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let deal = app.post("/api/v1/deals", &json!({"name": "Big", "amount": "10.00"}), Some(&owner.token)).await;
+    let deal_id = deal.body["id"].as_str().unwrap().to_string();
+    app.post("/api/v1/notes", &json!({"body": "the secret plan"}), Some(&owner.token)).await;
+    let key = |scopes: Value| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let r = app.post("/api/v1/api-keys", &json!({"name": "k", "scopes": scopes}), Some(&owner.token)).await;
+            r.body["key"].as_str().unwrap().to_string()
+        }
+    };
+    let only_imports = key(json!(["imports:write"])).await;
+    let csv = format!("id,name,amount\n{deal_id},Hijacked,0.01\n");
+    let r = upload(&app, &only_imports, &[("object", "deal"), ("mode", "update")], Some(&csv)).await;
+    r.problem(403, "insufficient_scope");
+    let r = upload(&app, &only_imports, &[("object", "contact")], Some("email\nx@x.example\n")).await;
+    r.problem(403, "insufficient_scope");
+    let d = app.get(&format!("/api/v1/deals/{deal_id}"), Some(&owner.token)).await;
+    assert_eq!(d.body["name"], "Big", "nothing changed");
+
+    let both = key(json!(["imports:write", "deals:write"])).await;
+    let r = upload(&app, &both, &[("object", "deal"), ("mode", "update")], Some(&csv)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let import_id = r.body["id"].as_str().unwrap().to_string();
+    let done = wait_for("import to finish", StdDuration::from_secs(20), || async {
+        let r = app.get(&format!("/api/v1/imports/{import_id}"), Some(&both)).await;
+        matches!(r.body["status"].as_str(), Some("completed" | "failed")).then_some(r.body)
+    })
+    .await;
+    assert_eq!(done["rows_imported"], 1, "{done}");
+    // Reading that import's errors needs deals:read as well as imports:read.
+    let imports_read = key(json!(["imports:read"])).await;
+    app.get(&format!("/api/v1/imports/{import_id}/errors.csv"), Some(&imports_read))
+        .await
+        .problem(403, "insufficient_scope");
+
+    let only_exports = key(json!(["exports:read"])).await;
+    for file in ["notes", "deals", "contacts"] {
+        app.get(&format!("/api/v1/exports/{file}.csv"), Some(&only_exports)).await.problem(403, "insufficient_scope");
+    }
+    let with_contacts = key(json!(["exports:read", "contacts:read"])).await;
+    app.get("/api/v1/exports/notes.csv", Some(&with_contacts)).await.problem(403, "insufficient_scope");
+    let r = app.get("/api/v1/exports/contacts.csv", Some(&with_contacts)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 both_backends!(
+    imports_and_exports_need_the_objects_scope_too,
     an_upload_may_carry_an_idempotency_key,
     an_export_reimported_changes_nothing,
     spreadsheet_files_import_as_written,

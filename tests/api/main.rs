@@ -18,6 +18,7 @@ mod cluster;
 mod concurrency;
 mod crm;
 mod crm_objects;
+mod features;
 mod http_conventions;
 mod imports;
 mod jita;

@@ -159,12 +159,24 @@ async fn a_portal_can_require_2fa_and_people_without_it_can_only_enrol(app: Test
     let me = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body["mfa_enrollment_required"], true);
-    app.enable_mfa(&token).await;
+    let (secret, _) = app.enable_mfa(&token).await;
     assert_eq!(app.get("/api/v1/tenant", Some(&token)).await.status, 200, "enrolled: gate lifted");
     // And 2FA cannot be switched off while the portal requires it.
     app.delete_json("/api/v1/me/mfa/totp", &json!({"code": "123456"}), Some(&token))
         .await
         .problem(403, "mfa_required_by_portal");
+    // Nor from another portal of theirs that does not require it: 2FA is the person's,
+    // and their sessions in the requiring portal would go on without it.
+    let other = app.post("/api/v1/me/tenants", &json!({"name": "Bob's own"}), Some(&token)).await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let other_id = other.body["id"].as_str().unwrap().to_string();
+    let step = app.login("bob@acme.example", PASSWORD, Some(&other_id)).await;
+    let mfa_token = step.body["mfa_token"].as_str().unwrap_or_else(|| panic!("{}", step.text)).to_string();
+    let done =
+        app.post("/api/v1/auth/mfa", &json!({"mfa_token": mfa_token, "code": app.totp_code(&secret)}), None).await;
+    let elsewhere = done.body["token"].as_str().unwrap_or_else(|| panic!("{}", done.text)).to_string();
+    let r = app.delete_json("/api/v1/me/mfa/totp", &json!({"code": "123456"}), Some(&elsewhere)).await;
+    assert!(r.problem(403, "mfa_required_by_portal")["detail"].as_str().unwrap().contains("Acme"), "{}", r.text);
     app.post("/api/v1/auth/logout", &json!({}), Some(&token)).await;
 }
 

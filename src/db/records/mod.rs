@@ -197,18 +197,23 @@ impl TenantDb<'_> {
         .execute(conn)?;
         for name in names {
             let lower = name.to_lowercase();
-            let existing: Option<String> = tags::table
-                .filter(tags::tenant_id.eq(&tid))
-                .filter(tags::name_lower.eq(&lower))
-                .filter(tags::deleted_at.is_null())
-                .select(tags::id)
-                .first(conn)
-                .optional()?;
-            let tag_id = match existing {
+            let find = |conn: &mut crate::db::DbConnection| -> QueryResult<Option<String>> {
+                tags::table
+                    .filter(tags::tenant_id.eq(&tid))
+                    .filter(tags::name_lower.eq(&lower))
+                    .filter(tags::deleted_at.is_null())
+                    .select(tags::id)
+                    .first(conn)
+                    .optional()
+            };
+            let tag_id = match find(conn)? {
                 Some(id) => id,
                 None => {
+                    // Get-or-create that holds under concurrency: a writer that lost the race
+                    // for the same new name waits for the winner (PostgreSQL), does nothing,
+                    // and reads the winner's row (each statement sees what committed).
                     let id = uuid::Uuid::now_v7().to_string();
-                    diesel::insert_into(tags::table)
+                    crate::each_backend!(&mut *conn, c => diesel::insert_into(tags::table)
                         .values((
                             tags::id.eq(&id),
                             tags::tenant_id.eq(&tid),
@@ -216,17 +221,19 @@ impl TenantDb<'_> {
                             tags::name_lower.eq(&lower),
                             tags::created_at.eq(now),
                         ))
-                        .execute(conn)?;
-                    id
+                        .on_conflict_do_nothing()
+                        .execute(c))?;
+                    find(conn)?.ok_or(diesel::result::Error::NotFound)?
                 }
             };
-            diesel::insert_into(record_tags::table)
+            crate::each_backend!(&mut *conn, c => diesel::insert_into(record_tags::table)
                 .values((
                     record_tags::tenant_id.eq(&tid),
                     record_tags::record_id.eq(record_id),
                     record_tags::tag_id.eq(&tag_id),
                 ))
-                .execute(conn)?;
+                .on_conflict_do_nothing()
+                .execute(c))?;
         }
         Ok(())
     }

@@ -28,7 +28,9 @@ impl Delivered {
         Delivered {
             seq: e.seq,
             crm: frames::crm_event(e),
-            notify: frames::assigned_to(e).map(|user| (user, frames::task_assigned(e))),
+            notify: frames::assigned_to(e)
+                .map(|user| (user, frames::task_assigned(e)))
+                .or_else(|| frames::notification_for(e).map(|user| (user, frames::notification_created(e)))),
             object: e.object.clone(),
         }
     }
@@ -38,6 +40,8 @@ impl Delivered {
         match topic {
             // Access revocations are for the server: no topic carries them.
             Topic::Crm if self.object == access::OBJECT => None,
+            // A person's notifications are theirs: only the notifications topic carries them.
+            Topic::Crm if self.object == crate::notifications::OBJECT => None,
             Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
             Topic::Notifications => self
                 .notify

@@ -63,7 +63,15 @@ pub enum SessionCommand {
     TenantRestarted,
     /// The credential behind the session lost its access here: close it (4003, `reason`).
     AccessRevoked { reason: &'static str },
+    /// A feature flag turned off for this portal: the topic's subscription has ended.
+    TopicClosed { topic: Topic, feature: &'static str },
 }
+
+/// The flag table changed (this node, or another through the bus): recompute the portal's
+/// disabled set and end subscriptions to topics whose feature is now off.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlagsChanged;
 
 /// Told to the supervisor when a tenant actor stops (`failed`: it should be restarted
 /// when its sessions come back, after a back-off).
@@ -93,11 +101,15 @@ pub struct TenantActor {
     dashboard_running: bool,
     idle_since: Instant,
     failed: bool,
+    /// The gated features that are off for this portal (from the supervisor's flag table).
+    disabled: std::collections::HashSet<String>,
 }
 
 impl TenantActor {
     pub fn new(tenant: TenantId, rt: Realtime) -> Self {
+        let disabled = rt.flags().disabled_for(tenant.as_str());
         Self {
+            disabled,
             tenant,
             rt,
             delivered: 0,
@@ -292,5 +304,36 @@ impl Handler<Fail> for TenantActor {
 
     fn handle(&mut self, _: Fail, ctx: &mut Context<Self>) {
         self.fail(ctx, "failure requested", "Fail message");
+    }
+}
+
+impl TenantActor {
+    /// Whether this portal may subscribe to `topic` now; the gating flag's key if not.
+    pub(super) fn topic_gate(&self, topic: Topic) -> Option<&'static str> {
+        crate::features::gate_for_topic(topic.name()).filter(|key| self.disabled.contains(*key))
+    }
+}
+
+impl Handler<FlagsChanged> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlagsChanged, _: &mut Context<Self>) {
+        self.disabled = self.rt.flags().disabled_for(self.tenant.as_str());
+        let metrics = self.rt.metrics().clone();
+        for sub in self.subscribers.values_mut() {
+            let closed: Vec<Topic> = sub
+                .topics
+                .keys()
+                .copied()
+                .filter(|t| crate::features::gate_for_topic(t.name()).is_some_and(|key| self.disabled.contains(key)))
+                .collect();
+            for topic in closed {
+                sub.topics.remove(&topic);
+                metrics.subscriptions.dec();
+                if let Some(feature) = crate::features::gate_for_topic(topic.name()) {
+                    let _ = sub.control.try_send(SessionCommand::TopicClosed { topic, feature });
+                }
+            }
+        }
     }
 }

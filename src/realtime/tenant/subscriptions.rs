@@ -45,6 +45,8 @@ pub enum CatchUp {
     Outbox { since: i64 },
     /// `since` cannot be replayed: refetch, then continue live after `head`.
     Reset { reason: &'static str },
+    /// The topic's feature is off for this portal: not subscribed.
+    Refused { feature: &'static str },
 }
 
 impl Handler<Subscribe> for TenantActor {
@@ -52,6 +54,9 @@ impl Handler<Subscribe> for TenantActor {
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> SubscribeReply {
         let head = self.delivered;
+        if let Some(feature) = msg.topic.and_then(|t| self.topic_gate(t)) {
+            return SubscribeReply { head, catch_up: CatchUp::Refused { feature } };
+        }
         let sub = self.subscribers.entry(msg.session_id).or_insert_with(|| Subscriber {
             session: msg.session,
             control: msg.control,

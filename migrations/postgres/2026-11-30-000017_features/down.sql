@@ -1,0 +1,3 @@
+DROP TABLE notifications;
+DROP TABLE feature_flag_portals;
+DROP TABLE feature_flags;
