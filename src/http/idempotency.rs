@@ -36,9 +36,59 @@ const MAX_UPLOAD: usize = super::imports::MAX_IMPORT_BYTES + 1024 * 1024;
 const IN_MEMORY: usize = 1024 * 1024;
 pub const REPLAYED: &str = "idempotent-replayed";
 
+/// Hashes a request body. For a multipart upload the boundary is left out wherever it
+/// occurs: clients pick a new random boundary for every send (python-requests, browsers),
+/// so the same form sent again must hash the same.
+pub struct BodyHasher {
+    hash: Sha256,
+    /// `--` + the boundary, or empty for other bodies.
+    cut: Vec<u8>,
+    /// The last bytes of the body seen so far that may start a boundary (not hashed yet).
+    tail: Vec<u8>,
+}
+
+impl BodyHasher {
+    pub fn new(hash: Sha256, boundary: Option<&str>) -> Self {
+        let cut = boundary.map(|b| [b"--".as_slice(), b.as_bytes()].concat()).unwrap_or_default();
+        Self { hash, cut, tail: Vec::new() }
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        if self.cut.is_empty() {
+            return self.hash.update(chunk);
+        }
+        let mut buf = std::mem::take(&mut self.tail);
+        buf.extend_from_slice(chunk);
+        let n = self.cut.len();
+        let (mut start, mut at) = (0, 0);
+        while let Some(pos) = buf.get(at..).and_then(|rest| rest.windows(n).position(|w| w == self.cut.as_slice())) {
+            self.hash.update(buf.get(start..at + pos).unwrap_or_default());
+            at += pos + n;
+            start = at;
+        }
+        let keep = start.max(buf.len().saturating_sub(n - 1));
+        self.hash.update(buf.get(start..keep).unwrap_or_default());
+        self.tail = buf.get(keep..).unwrap_or_default().to_vec();
+    }
+
+    pub fn finish(mut self) -> String {
+        let tail = std::mem::take(&mut self.tail);
+        self.hash.update(&tail);
+        self.hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The boundary parameter of a multipart Content-Type.
+fn boundary_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"')).filter(|b| !b.is_empty())
+    })
+}
+
 /// Reads the request body once, hashing it, and gives it back as a payload for the
 /// handler: from memory when small, from an unnamed temporary file when large.
-async fn spool(mut payload: Payload, hasher: &mut Sha256, limit: usize) -> Result<Payload, AppError> {
+async fn spool(mut payload: Payload, hasher: &mut BodyHasher, limit: usize) -> Result<Payload, AppError> {
     use futures_util::StreamExt;
     use std::io::Write;
     let bad = |e: actix_web::error::PayloadError| AppError::BadRequest { code: "bad_request", detail: e.to_string() };
@@ -182,17 +232,16 @@ pub async fn idempotency(
     hasher.update(req.uri().to_string());
     hasher.update(b"\n");
     // Only uploads may be large; everything else is held to the JSON body limit here too.
-    let upload = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let upload = content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data");
     let limit = if upload { MAX_UPLOAD } else { state.settings.max_body_bytes };
+    let mut hasher = BodyHasher::new(hasher, if upload { boundary_of(&content_type) } else { None });
     let payload = match spool(req.take_payload(), &mut hasher, limit).await {
         Ok(p) => p,
         Err(e) => return Ok(refuse(req, e)),
     };
-    let request_hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let request_hash = hasher.finish();
     req.set_payload(payload);
 
     let now = state.clock.now().naive_utc();
@@ -252,4 +301,33 @@ pub async fn idempotency(
         rebuilt.append_header((name.clone(), value.clone()));
     }
     Ok(ServiceResponse::new(http_req, rebuilt.body(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(body: &[u8], boundary: &str, chunk: usize) -> String {
+        let mut h = BodyHasher::new(Sha256::new(), Some(boundary));
+        for c in body.chunks(chunk) {
+            h.update(c);
+        }
+        h.finish()
+    }
+
+    #[test]
+    fn a_form_hashes_the_same_whatever_its_boundary_and_chunking() {
+        let form =
+            |b: &str| format!("--{b}\r\nContent-Disposition: form-data; name=\"object\"\r\n\r\ncontact\r\n--{b}--\r\n");
+        let a = hash(form("aaaa1111").as_bytes(), "aaaa1111", 1000);
+        for chunk in [1, 3, 7, 64] {
+            assert_eq!(hash(form("zz9").as_bytes(), "zz9", chunk), a, "chunk {chunk}");
+            assert_eq!(hash(form("aaaa1111").as_bytes(), "aaaa1111", chunk), a, "chunk {chunk}");
+        }
+        let other = form("aaaa1111").replace("contact", "company");
+        assert_ne!(hash(other.as_bytes(), "aaaa1111", 5), a, "the content still counts");
+        assert_eq!(boundary_of("multipart/form-data; boundary=\"x y\""), Some("x y"));
+        assert_eq!(boundary_of("multipart/form-data; charset=utf-8; Boundary=abc"), Some("abc"));
+        assert_eq!(boundary_of("multipart/form-data"), None);
+    }
 }

@@ -9,7 +9,10 @@ use crate::helpers::{read, wait_for, Signed, TestApp};
 
 /// A multipart/form-data body with text fields and a `file` part.
 fn multipart(fields: &[(&str, &str)], file: Option<&str>) -> (String, Vec<u8>) {
-    let boundary = "organizeo-test-boundary-7d1f";
+    multipart_with("organizeo-test-boundary-7d1f", fields, file)
+}
+
+fn multipart_with(boundary: &str, fields: &[(&str, &str)], file: Option<&str>) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend(
@@ -566,7 +569,9 @@ async fn an_upload_may_carry_an_idempotency_key(app: TestApp) {
         .join("\n");
     assert!(csv.len() > 2 * 1024 * 1024);
     let send = |key: &'static str, file: String| {
-        let (ct, body) = multipart(&[("object", "contact")], Some(&file));
+        // A new random boundary each time, as browsers and python-requests do.
+        let boundary = format!("----client{}", uuid::Uuid::new_v4().simple());
+        let (ct, body) = multipart_with(&boundary, &[("object", "contact")], Some(&file));
         let token = owner.token.clone();
         let app = &app;
         async move {
