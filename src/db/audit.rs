@@ -32,6 +32,29 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
+    /// The row that appends `entry` to a chain (portal id or `platform`) after `prev_hash`.
+    pub fn chained(chain: String, seq: i64, entry: NewEntry, now: DateTime<Utc>, prev_hash: String) -> Self {
+        let mut row = AuditRow {
+            tenant_id: chain,
+            seq,
+            // Microseconds: what both databases store exactly, so the hash re-computes.
+            occurred_at: now.naive_utc().trunc_subsecs(6),
+            actor_type: entry.actor_type.to_string(),
+            actor_id: entry.actor_id,
+            action: entry.action.to_string(),
+            target_type: entry.target_type.map(str::to_string),
+            target_id: entry.target_id,
+            ip: entry.ip,
+            user_agent: entry.user_agent,
+            request_id: entry.request_id,
+            details: entry.details.to_string(),
+            hash: String::new(),
+            prev_hash,
+        };
+        row.hash = row.chained_hash(&row.prev_hash);
+        row
+    }
+
     /// The chain hash of this entry's contents after `prev`.
     pub(super) fn chained_hash(&self, prev: &str) -> String {
         let at = timestamp_text(self.occurred_at);
@@ -160,24 +183,7 @@ impl TenantDb<'_> {
         diesel::update(audit_heads::table.find(&tid)).set(audit_heads::seq.eq(audit_heads::seq + 1)).execute(conn)?;
         let (seq, prev_hash): (i64, String) =
             audit_heads::table.find(&tid).select((audit_heads::seq, audit_heads::hash)).first(conn)?;
-        let mut row = AuditRow {
-            tenant_id: tid.clone(),
-            seq,
-            // Microseconds: what both databases store exactly, so the hash re-computes.
-            occurred_at: now.naive_utc().trunc_subsecs(6),
-            actor_type: entry.actor_type.to_string(),
-            actor_id: entry.actor_id,
-            action: entry.action.to_string(),
-            target_type: entry.target_type.map(str::to_string),
-            target_id: entry.target_id,
-            ip: entry.ip,
-            user_agent: entry.user_agent,
-            request_id: entry.request_id,
-            details: entry.details.to_string(),
-            prev_hash: prev_hash.clone(),
-            hash: String::new(),
-        };
-        row.hash = row.chained_hash(&prev_hash);
+        let row = AuditRow::chained(tid.clone(), seq, entry, now, prev_hash);
         diesel::update(audit_heads::table.find(&tid)).set(audit_heads::hash.eq(&row.hash)).execute(conn)?;
         diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
         Ok(seq)

@@ -2,7 +2,7 @@
 //! sign-in steps, sessions, and the platform audit chain. All platform tables (no portal
 //! owns a staff member); every "use once" rule is a single conditional UPDATE.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::audit::{AuditFilter, AuditRow, NewEntry};
@@ -287,23 +287,7 @@ impl Platform<'_> {
             .find(1)
             .select((platform_audit_head::seq, platform_audit_head::hash))
             .first(conn)?;
-        let mut row = AuditRow {
-            tenant_id: PLATFORM_CHAIN.into(),
-            seq,
-            occurred_at: now.naive_utc().trunc_subsecs(6),
-            actor_type: entry.actor_type.to_string(),
-            actor_id: entry.actor_id,
-            action: entry.action.to_string(),
-            target_type: entry.target_type.map(str::to_string),
-            target_id: entry.target_id,
-            ip: entry.ip,
-            user_agent: entry.user_agent,
-            request_id: entry.request_id,
-            details: entry.details.to_string(),
-            prev_hash: prev_hash.clone(),
-            hash: String::new(),
-        };
-        row.hash = row.chained_hash(&prev_hash);
+        let row = AuditRow::chained(PLATFORM_CHAIN.into(), seq, entry, now, prev_hash);
         diesel::update(platform_audit_head::table.find(1))
             .set(platform_audit_head::hash.eq(&row.hash))
             .execute(conn)?;

@@ -172,23 +172,24 @@ pub fn notification_for(e: &EventRow) -> Option<String> {
 
 /// The `notifications` frame of a `notification.created` event.
 pub fn notification_created(e: &EventRow) -> ByteString {
+    notifications_frame(e, "notification.created")
+}
+
+/// A `notifications` topic frame carrying the event's data under `event`.
+fn notifications_frame(e: &EventRow, event: &str) -> ByteString {
     let mut s = String::with_capacity(e.data.len() + 96);
     s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);
     s.push_str(&e.seq.to_string());
-    s.push_str(r#","event":"notification.created","data":"#);
+    s.push_str(r#","event":""#);
+    s.push_str(event);
+    s.push_str(r#"","data":"#);
     s.push_str(&e.data);
     s.push('}');
     ByteString::from(s)
 }
 
 pub fn task_assigned(e: &EventRow) -> ByteString {
-    let mut s = String::with_capacity(e.data.len() + 96);
-    s.push_str(r#"{"type":"event","topic":"notifications","seq":"#);
-    s.push_str(&e.seq.to_string());
-    s.push_str(r#","event":"task.assigned","data":"#);
-    s.push_str(&e.data);
-    s.push('}');
-    ByteString::from(s)
+    notifications_frame(e, "task.assigned")
 }
 
 #[cfg(test)]
