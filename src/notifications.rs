@@ -68,3 +68,8 @@ pub fn deliver(t: &mut TenantTx<'_>, users: &[String], notice: &Notice, now: Dat
 pub fn everyone(t: &mut TenantTx<'_>) -> diesel::QueryResult<Vec<String>> {
     Ok(t.members()?.into_iter().map(|(u, _)| u.id).collect())
 }
+
+/// The owners and admins of this portal (who hear about staff access).
+pub fn managers(t: &mut TenantTx<'_>) -> diesel::QueryResult<Vec<String>> {
+    Ok(t.members()?.into_iter().filter(|(_, m)| m.role().can_manage()).map(|(u, _)| u.id).collect())
+}

@@ -13,6 +13,8 @@ use super::TenantDb;
 pub enum Subject {
     Session(String),
     ApiKey(String),
+    /// A Portal JITA grant.
+    Jita(String),
 }
 
 impl TenantDb<'_> {
@@ -21,6 +23,7 @@ impl TenantDb<'_> {
         let (kind, id) = match subject {
             Subject::Session(id) => ("session", id),
             Subject::ApiKey(id) => ("api_key", id),
+            Subject::Jita(id) => ("jita_grant", id),
         };
         diesel::insert_into(rt::table)
             .values((

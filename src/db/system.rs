@@ -135,7 +135,12 @@ impl System<'_> {
     /// hash of its subject (to be resolved like a bearer token, so revocations and role
     /// changes since the ticket was issued apply) and whether it is a key. One conditional
     /// UPDATE, so two nodes racing for the same ticket cannot both win.
-    pub fn redeem_ticket(&mut self, hash: &str, now: NaiveDateTime) -> QueryResult<Option<(String, bool)>> {
+    pub fn redeem_ticket(
+        &mut self,
+        hash: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<Option<(String, crate::identity::credentials::Kind)>> {
+        use crate::identity::credentials::Kind;
         let conn = &mut *self.conn;
         let won = diesel::update(
             rt::table.filter(rt::ticket_hash.eq(hash)).filter(rt::used_at.is_null()).filter(rt::expires_at.gt(now)),
@@ -147,22 +152,31 @@ impl System<'_> {
         }
         let (tenant, kind, id): (String, String, String) =
             rt::table.find(hash).select((rt::tenant_id, rt::subject_kind, rt::subject_id)).first(conn)?;
-        let credential = if kind == "api_key" {
-            api_keys::table
+        let credential = match kind.as_str() {
+            "api_key" => api_keys::table
                 .filter(api_keys::tenant_id.eq(&tenant))
                 .filter(api_keys::id.eq(&id))
                 .select(api_keys::key_hash)
                 .first::<String>(conn)
                 .optional()?
-                .map(|h| (h, true))
-        } else {
-            sessions::table
+                .map(|h| (h, Kind::Key)),
+            "jita_grant" => {
+                use super::schema::jita_grants;
+                jita_grants::table
+                    .filter(jita_grants::tenant_id.eq(&tenant))
+                    .filter(jita_grants::id.eq(&id))
+                    .select(jita_grants::token_hash)
+                    .first::<String>(conn)
+                    .optional()?
+                    .map(|h| (h, Kind::Jita))
+            }
+            _ => sessions::table
                 .filter(sessions::tenant_id.eq(&tenant))
                 .filter(sessions::id.eq(&id))
                 .select(sessions::token_hash)
                 .first::<String>(conn)
                 .optional()?
-                .map(|h| (h, false))
+                .map(|h| (h, Kind::Session)),
         };
         Ok(credential)
     }
@@ -309,6 +323,16 @@ impl System<'_> {
             .first(self.conn)
             .optional()?;
         Ok(staff.filter(|(status, _)| status == "active").map(|(_, email)| (grant, email)))
+    }
+
+    /// The grants of a staff member that have not ended (pending or active), with portals.
+    pub fn open_grants_of(&mut self, staff_id: &str) -> QueryResult<Vec<(String, String)>> {
+        use super::schema::jita_grants;
+        jita_grants::table
+            .filter(jita_grants::staff_id.eq(staff_id))
+            .filter(jita_grants::status.eq_any(["pending_approval", "active"]))
+            .select((jita_grants::tenant_id, jita_grants::id))
+            .load(self.conn)
     }
 
     /// How many different portals `staff_id` asked to enter since `since` (risk monitoring).

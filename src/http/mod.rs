@@ -165,7 +165,7 @@ routes! {
     "/api/v1/api-keys/{id}" => { delete(high): api_keys::delete },
     "/api/v1/api-keys/{id}/rotate" => { post(high): api_keys::rotate },
     "/api/v1/audit-log" => { get(std): audit::list },
-    "/api/v1/realtime/ticket" => { post(high): realtime::ticket },
+    "/api/v1/realtime/ticket" => { post(std): realtime::ticket },
     "/api/v1/realtime" => { get: realtime::upgrade },
     "/api/v1/contacts/{id}/timeline" => { get(std): records::contacts::timeline },
     "/api/v1/contacts/batch" => { post(std): records::contacts::batch },

@@ -281,8 +281,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Authenticated
         let credentials::Resolved { tenant, actor, .. } = credentials::resolve_jita(&state.db, hash, now).await?;
         return Ok(Authenticated { tenant, actor });
     }
-    let is_key = token.starts_with(tokens::API_KEY_PREFIX);
-    let credentials::Resolved { tenant, actor, used } = credentials::resolve(&state.db, hash, is_key, now).await?;
+    let kind =
+        if token.starts_with(tokens::API_KEY_PREFIX) { credentials::Kind::Key } else { credentials::Kind::Session };
+    let credentials::Resolved { tenant, actor, used } = credentials::resolve(&state.db, hash, kind, now).await?;
     if let Some(used) = used {
         // Best effort: activity tracking never fails a request.
         if let Err(e) = credentials::record_use(&state.db, tenant.clone(), used, now).await {

@@ -46,8 +46,7 @@ pub async fn ticket(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
     let subject = match &p.actor {
         Actor::User(u) => Subject::Session(u.session_id.as_str().to_string()),
         Actor::Key(k) => Subject::ApiKey(k.key_id.clone()),
-        // The ticket route is high-risk under JITA (the route table): never reached.
-        Actor::Jita(_) => return Err(super::principal::jita_forbidden()),
+        Actor::Jita(j) => Subject::Jita(j.grant_id.clone()),
     };
     let ticket = tokens::generate(TICKET_PREFIX).map_err(AppError::internal)?;
     let expires_at = state.clock.now() + Duration::seconds(TICKET_TTL_SECONDS);
@@ -134,7 +133,11 @@ pub async fn upgrade(
             let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
             (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)
         }
-        Actor::Jita(_) => return Err(super::principal::jita_forbidden()),
+        Actor::Jita(j) => {
+            // Staff see what an admin sees; every object, no personal notifications.
+            let credential = Credential::Jita { grant: j.grant_id.clone(), expires_at: j.expires_at, digest };
+            (format!("jita:{}", j.grant_id), Audience { objects: None, user_id: None }, credential)
+        }
     };
     let viewer = Viewer { tenant: tenant_id, subject, audience, credential };
     session::start(state.realtime.clone(), viewer, &req, payload)

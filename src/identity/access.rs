@@ -30,6 +30,8 @@ pub enum Revoked {
     Key { id: String },
     /// Every person without 2FA (the portal now requires it).
     UsersWithoutMfa,
+    /// Every connection made with this Portal JITA grant.
+    Grant { id: String },
 }
 
 /// Why, as the close reason says it.
@@ -44,6 +46,8 @@ pub enum Reason {
     KeyRotated,
     MfaRequired,
     Expired,
+    GrantRevoked,
+    GrantSuspended,
 }
 
 impl Reason {
@@ -57,6 +61,8 @@ impl Reason {
             Reason::KeyRotated => "key_rotated",
             Reason::MfaRequired => "mfa_required",
             Reason::Expired => "expired",
+            Reason::GrantRevoked => "grant_revoked",
+            Reason::GrantSuspended => "grant_suspended",
         }
     }
 }
@@ -82,6 +88,10 @@ impl Revocation {
         Self { revoked: Revoked::Key { id: id.to_string() }, reason }
     }
 
+    pub fn grant(id: &str, reason: Reason) -> Self {
+        Self { revoked: Revoked::Grant { id: id.to_string() }, reason }
+    }
+
     pub fn users_without_mfa() -> Self {
         Self { revoked: Revoked::UsersWithoutMfa, reason: Reason::MfaRequired }
     }
@@ -97,7 +107,7 @@ impl Revocation {
 pub fn announce(t: &mut TenantTx<'_>, revocation: Revocation, actor: &ChangeActor, now: DateTime<Utc>) {
     let record_id = match &revocation.revoked {
         Revoked::Sessions { ids } => ids.first().cloned().unwrap_or_default(),
-        Revoked::User { id } | Revoked::Key { id } => id.clone(),
+        Revoked::User { id } | Revoked::Key { id } | Revoked::Grant { id } => id.clone(),
         Revoked::UsersWithoutMfa => t.tenant_id().to_string(),
     };
     let data = serde_json::to_value(&revocation).unwrap_or_default();

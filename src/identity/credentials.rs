@@ -32,6 +32,16 @@ pub struct JitaActor {
     pub grant_id: String,
     pub staff_id: String,
     pub staff_email: String,
+    /// When the grant ends (its websockets close then).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What kind of stored credential a digest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Session,
+    Key,
+    Jita,
 }
 
 #[derive(Debug, Clone)]
@@ -61,16 +71,20 @@ pub struct Redeemed {
     pub tenant: TenantId,
     pub actor: Actor,
     pub digest: String,
-    pub is_key: bool,
+    pub kind: Kind,
 }
 
-/// Resolves a stored credential digest (a sign-in token's or a key's). Reads only.
-pub async fn resolve(db: &Db, digest: String, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
-    system::read(db, move |s| resolve_with(s, &digest, is_key, now)).await
+/// Resolves a stored credential digest (a sign-in token's, a key's or a JITA grant's).
+/// Reads only.
+pub async fn resolve(db: &Db, digest: String, kind: Kind, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    system::read(db, move |s| resolve_with(s, &digest, kind, now)).await
 }
 
-fn resolve_with(s: &mut System<'_>, digest: &str, is_key: bool, now: DateTime<Utc>) -> Result<Resolved, AppError> {
-    if is_key {
+fn resolve_with(s: &mut System<'_>, digest: &str, kind: Kind, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    if kind == Kind::Jita {
+        return jita_with(s, digest, now);
+    }
+    if kind == Kind::Key {
         let key = s.key_by_hash(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
         let used = stale(key.last_used_at, now).then(|| Used::Key(ApiKeyId::from_db(key.id.clone())));
         let scopes = key.scope_list();
@@ -107,26 +121,28 @@ fn resolve_with(s: &mut System<'_>, digest: &str, is_key: bool, now: DateTime<Ut
 /// Resolves a JITA grant token (`ozj_…`): live (approved, not ended, not past its end by
 /// the clock) and its staff member still active, or 401.
 pub async fn resolve_jita(db: &Db, digest: String, now: DateTime<Utc>) -> Result<Resolved, AppError> {
-    system::read(db, move |s| {
-        let (grant, staff_email) = s.jita_by_token(&digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-        let at = now.naive_utc();
-        match grant.status_at(at) {
-            "active" => {}
-            "pending_approval" => {
-                return Err(AppError::Forbidden {
-                    code: "jita_pending_approval",
-                    detail: "this grant waits for the portal's owner or admin to approve it".into(),
-                })
-            }
-            other => return Err(AppError::unauthorized(format!("this JITA grant is {other}"))),
+    resolve(db, digest, Kind::Jita, now).await
+}
+
+fn jita_with(s: &mut System<'_>, digest: &str, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    let (grant, staff_email) = s.jita_by_token(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+    let at = now.naive_utc();
+    match grant.status_at(at) {
+        "active" => {}
+        "pending_approval" => {
+            return Err(AppError::Forbidden {
+                code: "jita_pending_approval",
+                detail: "this grant waits for the portal's owner or admin to approve it".into(),
+            })
         }
-        Ok(Resolved {
-            tenant: TenantId::from_db(grant.tenant_id),
-            actor: Actor::Jita(JitaActor { grant_id: grant.id, staff_id: grant.staff_id, staff_email }),
-            used: None,
-        })
+        other => return Err(AppError::unauthorized(format!("this JITA grant is {other}"))),
+    }
+    let expires_at = grant.expires_at.unwrap_or(at).and_utc();
+    Ok(Resolved {
+        tenant: TenantId::from_db(grant.tenant_id),
+        actor: Actor::Jita(JitaActor { grant_id: grant.id, staff_id: grant.staff_id, staff_email, expires_at }),
+        used: None,
     })
-    .await
 }
 
 fn touch(t: &mut TenantDb<'_>, used: &Used, now: DateTime<Utc>) -> diesel::QueryResult<()> {
@@ -149,15 +165,15 @@ pub async fn record_use(db: &Db, tenant: TenantId, used: Used, now: DateTime<Utc
 pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -> Result<Redeemed, AppError> {
     db.write(move |tx| {
         let mut s = system::enter(tx)?;
-        let (credential, is_key) = s
+        let (credential, kind) = s
             .redeem_ticket(&ticket_digest, now.naive_utc())?
             .ok_or_else(|| AppError::unauthorized("unknown, used or expired ticket"))?;
-        let resolved = resolve_with(&mut s, &credential, is_key, now)?;
+        let resolved = resolve_with(&mut s, &credential, kind, now)?;
         if let Some(used) = &resolved.used {
             let mut t = tx.tenant(&resolved.tenant)?;
             touch(&mut t, used, now)?;
         }
-        Ok(Redeemed { tenant: resolved.tenant, actor: resolved.actor, digest: credential, is_key })
+        Ok(Redeemed { tenant: resolved.tenant, actor: resolved.actor, digest: credential, kind })
     })
     .await
 }

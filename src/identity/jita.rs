@@ -11,13 +11,16 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::db::audit::RequestMeta;
+use crate::db::events::ChangeActor;
 use crate::db::jita::JitaRow;
 use crate::db::system;
 use crate::db::Db;
 use crate::domain::{TenantId, UserId};
 use crate::error::{AppError, FieldError};
+use crate::identity::access::{self, Reason, Revocation};
 use crate::identity::credentials::JitaActor;
 use crate::identity::staff::StaffPrincipal;
+use crate::notifications::{self, Notice};
 use crate::security::tokens;
 
 /// The longest grant, in minutes (24 hours).
@@ -134,6 +137,25 @@ pub async fn request(
                 refusals: 0,
             };
             t.insert_jita(&row)?;
+            let (title, body) = match status {
+                "active" => (
+                    "Staff access started",
+                    format!(
+                        "{staff_email} entered this portal until {} for: {}",
+                        row.expires_at.map(|e| e.and_utc().to_rfc3339()).unwrap_or_default(),
+                        row.reason
+                    ),
+                ),
+                "pending_approval" => (
+                    "Staff access requested",
+                    format!(
+                        "{staff_email} asks to enter this portal for {} minutes: {}",
+                        row.duration_minutes, row.reason
+                    ),
+                ),
+                _ => ("Staff access refused", format!("{staff_email}'s request was suspended by risk monitoring")),
+            };
+            tell_managers(&mut t, title, &body, &row.id, status, now)?;
             let details = serde_json::json!({
                 "staff_email": staff_email, "reason": row.reason, "ticket_ref": row.ticket_ref,
                 "duration_minutes": row.duration_minutes, "status": row.status,
@@ -218,6 +240,16 @@ pub async fn record_use(
         };
         let Some((reason, mut d)) = reason else { return Ok(None) };
         t.end_jita(&grant_id, "suspended", "risk_monitor", at)?;
+        let monitor = ChangeActor { kind: "system", id: None };
+        access::announce(&mut t, Revocation::grant(&grant_id, Reason::GrantSuspended), &monitor, now);
+        tell_managers(
+            &mut t,
+            "Staff access suspended",
+            &format!("Risk monitoring suspended {staff_email}'s access ({reason})."),
+            &grant_id,
+            "suspended",
+            now,
+        )?;
         put(&mut d, "reason", serde_json::json!(reason));
         put(&mut d, "staff_email", serde_json::json!(staff_email));
         let e = u.meta.entry("staff.risk_alert").actor("staff", &staff_id).target("jita_grant", &grant_id);
@@ -246,6 +278,7 @@ pub async fn approve(
             return Err(AppError::conflict(format!("this grant is {}, not pending approval", row.status_at(at))));
         }
         let row = t.jita(&id)?.ok_or_else(|| AppError::not_found("grant"))?;
+        tell_managers(&mut t, "Staff access approved", "A staff access request was approved.", &id, "active", now)?;
         let e = meta.entry("jita.approved").actor("user", &by).target("jita_grant", &id);
         let d = serde_json::json!({"staff_id": row.staff_id, "expires_at": row.expires_at.map(|x| x.and_utc())});
         t.audit(e.clone().details(d.clone()), now)?;
@@ -273,6 +306,17 @@ pub async fn revoke(
         if !t.end_jita(&id, "revoked", by.as_str(), at)? {
             return Err(AppError::conflict(format!("this grant has already ended ({})", row.status_at(at))));
         }
+        // Its websockets close when this commits, on every node.
+        let owner = ChangeActor { kind: "user", id: Some(by.to_string()) };
+        access::announce(&mut t, Revocation::grant(&id, Reason::GrantRevoked), &owner, now);
+        tell_managers(
+            &mut t,
+            "Staff access revoked",
+            "A staff member's access to this portal was revoked.",
+            &id,
+            "revoked",
+            now,
+        )?;
         let e = meta.entry("jita.revoked").actor("user", &by).target("jita_grant", &id);
         let d = serde_json::json!({"staff_id": row.staff_id});
         t.audit(e.clone().details(d.clone()), now)?;
@@ -289,4 +333,52 @@ fn put(v: &mut serde_json::Value, key: &str, value: serde_json::Value) {
     if let Some(map) = v.as_object_mut() {
         map.insert(key.to_string(), value);
     }
+}
+
+/// Ends a grant whose staff member was disabled (inside that transaction).
+pub fn end_for_disabled(
+    tx: &mut crate::db::Tx<'_>,
+    tenant: &TenantId,
+    grant: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let mut t = tx.tenant(tenant)?;
+    if t.end_jita(grant, "revoked", "staff_disabled", now.naive_utc())? {
+        let system = ChangeActor { kind: "system", id: None };
+        access::announce(&mut t, Revocation::grant(grant, Reason::GrantRevoked), &system, now);
+        t.audit(
+            crate::db::audit::NewEntry::new("jita.revoked")
+                .target("jita_grant", grant)
+                .details(serde_json::json!({"reason": "staff_disabled"})),
+            now,
+        )?;
+        tell_managers(
+            &mut t,
+            "Staff access ended",
+            "A staff member's access to this portal ended: their account was disabled.",
+            grant,
+            "revoked",
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Tells the portal's owners and admins about a grant (inbox + the notifications topic).
+fn tell_managers(
+    t: &mut crate::db::TenantTx<'_>,
+    title: &str,
+    body: &str,
+    grant: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<()> {
+    let people = notifications::managers(t)?;
+    let notice = Notice {
+        kind: "staff_access",
+        title: title.to_string(),
+        body: body.to_string(),
+        data: serde_json::json!({"grant_id": grant, "status": status}),
+    };
+    notifications::deliver(t, &people, &notice, now)
 }

@@ -116,6 +116,10 @@ pub async fn disable(db: &Db, email: &str, now: DateTime<Utc>) -> Result<(), App
             .ok_or_else(|| AppError::not_found("staff member"))?;
         let entry = crate::db::audit::NewEntry::new("staff.disabled").target("staff", &id);
         p.platform_audit(entry, now)?;
+        // Their grants end too, and the grants' websockets close.
+        for (tenant, grant) in crate::db::system::enter(tx)?.open_grants_of(&id)? {
+            super::jita::end_for_disabled(tx, &crate::domain::TenantId::from_db(tenant), &grant, now)?;
+        }
         Ok(())
     })
     .await

@@ -166,8 +166,23 @@ pub struct Viewer {
 /// A connection's credential.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    Session { id: SessionId, user: UserId, expires_at: DateTime<Utc>, mfa_enabled: bool, digest: String },
-    Key { id: ApiKeyId, digest: String },
+    Session {
+        id: SessionId,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+        mfa_enabled: bool,
+        digest: String,
+    },
+    Key {
+        id: ApiKeyId,
+        digest: String,
+    },
+    /// A platform staff member inside the portal through a Portal JITA grant.
+    Jita {
+        grant: String,
+        expires_at: DateTime<Utc>,
+        digest: String,
+    },
 }
 
 impl Credential {
@@ -178,6 +193,7 @@ impl Credential {
             (Credential::Session { user, .. }, Revoked::User { id }) => id == user.as_str(),
             (Credential::Session { mfa_enabled, .. }, Revoked::UsersWithoutMfa) => !mfa_enabled,
             (Credential::Key { id: key, .. }, Revoked::Key { id }) => id == key.as_str(),
+            (Credential::Jita { grant, .. }, Revoked::Grant { id }) => id == grant,
             _ => false,
         }
     }
@@ -185,7 +201,7 @@ impl Credential {
     /// When the credential stops working on its own (sign-in sessions expire).
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            Credential::Session { expires_at, .. } => Some(*expires_at),
+            Credential::Session { expires_at, .. } | Credential::Jita { expires_at, .. } => Some(*expires_at),
             Credential::Key { .. } => None,
         }
     }

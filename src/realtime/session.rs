@@ -33,12 +33,13 @@ const REPLAY_PAGE_ROWS: i64 = 64;
 /// Whether the viewer's credential still resolves to the same portal and credential (the
 /// reason to close with when it does not).
 async fn still_valid(rt: &Realtime, viewer: &Viewer) -> Result<(), &'static str> {
-    let (digest, is_key) = match &viewer.credential {
-        Credential::Session { digest, .. } => (digest.clone(), false),
-        Credential::Key { digest, .. } => (digest.clone(), true),
+    let (digest, kind) = match &viewer.credential {
+        Credential::Session { digest, .. } => (digest.clone(), credentials::Kind::Session),
+        Credential::Key { digest, .. } => (digest.clone(), credentials::Kind::Key),
+        Credential::Jita { digest, .. } => (digest.clone(), credentials::Kind::Jita),
     };
     let now = rt.clock().now();
-    match credentials::resolve(rt.db(), digest, is_key, now).await {
+    match credentials::resolve(rt.db(), digest, kind, now).await {
         Ok(r) if r.tenant != viewer.tenant => Err(Reason::SessionRevoked.as_str()),
         Ok(credentials::Resolved { actor: credentials::Actor::User(u), .. }) if u.require_mfa && !u.mfa_enabled => {
             Err(Reason::MfaRequired.as_str())
