@@ -82,6 +82,25 @@ impl Application {
                 settings.tuning.import_chunk_rows,
             ));
         }
+        let backup_metrics = crate::backup::schedule::BackupMetrics::new(metrics.registry())?;
+        if settings.run_jobs {
+            let plan = crate::backup::schedule::Plan {
+                url: settings.database_url.clone(),
+                interval: settings.backup_interval,
+                options: crate::backup::Options {
+                    dir: settings.backup_dir.clone(),
+                    keep: settings.backup_keep,
+                    seal: settings.backup_encrypt.then(|| keyring.clone()),
+                },
+            };
+            actix_web::rt::spawn(crate::jobs::backup_loop(
+                db.clone(),
+                clock.clone(),
+                plan,
+                backup_metrics,
+                settings.tuning.jobs_interval,
+            ));
+        }
         let guard = http::rate_limit::Guard::new(&settings, metrics.registry())?;
         {
             let (guard, clock) = (guard.clone(), clock.clone());
@@ -149,7 +168,7 @@ impl Application {
 
 /// The field-encryption keyring: the configured key (and older ones), or in development
 /// mode a key generated once and kept in `encryption_key_file` with mode 0600.
-fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
+pub fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
     let bad = |setting: &str, message: String| StartError::Config(ConfigError { setting: setting.into(), message });
     let older = settings
         .encryption_old_keys

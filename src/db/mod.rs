@@ -26,6 +26,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod custom_fields;
 pub mod custom_values;
 pub mod dashboard;

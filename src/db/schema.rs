@@ -430,7 +430,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    backup_schedule (id) {
+        id -> Integer,
+        slot -> BigInt,
+        status -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        last_file -> Nullable<Text>,
+        last_bytes -> Nullable<BigInt>,
+        failures -> BigInt,
+        last_failure_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    backup_schedule,
     jita_grants,
     staff_members,
     staff_recovery_codes,

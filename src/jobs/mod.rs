@@ -32,6 +32,27 @@ pub async fn import_loop(db: Db, clock: Clock, interval: Duration, chunk: usize)
     }
 }
 
+/// Runs [`crate::backup::schedule::step`] every `interval` (the check is one read; the
+/// backup itself runs when the injected clock enters a slot without one).
+pub async fn backup_loop(
+    db: Db,
+    clock: Clock,
+    plan: crate::backup::schedule::Plan,
+    metrics: crate::backup::schedule::BackupMetrics,
+    interval: Duration,
+) {
+    use crate::backup::schedule::{self, Outcome};
+    let owner = format!("node-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match schedule::step(&db, &clock, &plan, &owner, Some(&metrics)).await {
+            Ok(Outcome::NotDue | Outcome::Done(_) | Outcome::Failed(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "backup schedule check failed; will retry"),
+        }
+    }
+}
+
 /// Runs [`purge::step`] every `interval`, for the life of the server.
 pub async fn purge_loop(db: Db, clock: Clock, interval: Duration) {
     let mut tick = actix_web::rt::time::interval(interval);
