@@ -139,7 +139,7 @@ fn write_body(url: &DatabaseUrl, opts: &Options, partial: &Path) -> anyhow::Resu
             if !status.success() {
                 anyhow::bail!("pg_dump failed ({status}): {}", errors.trim());
             }
-            Ok(encoded?)
+            encoded
         })?,
     };
     let (buffered, sha256, bytes) = out.finish();
@@ -384,14 +384,18 @@ fn pg_restore(path: &Path, manifest: &Manifest, keyring: Option<&Keyring>, targe
     let fed = child.stdin.take().map(|mut stdin| io::copy(&mut source, &mut stdin));
     let status = child.wait()?;
     let errors = stderr.join().unwrap_or_default();
+    // A stream that failed to decode is the cause of whatever pg_restore then says.
+    match fed {
+        Some(Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => {
+            anyhow::bail!("cannot decode the backup: {e}")
+        }
+        None => anyhow::bail!("pg_restore took no input"),
+        _ => {}
+    }
     if !status.success() {
         anyhow::bail!("pg_restore failed ({status}): {}", errors.trim());
     }
-    match fed {
-        Some(Ok(_)) => Ok(()),
-        Some(Err(e)) => Err(anyhow::anyhow!("cannot decode the backup: {e}")),
-        None => Err(anyhow::anyhow!("pg_restore took no input")),
-    }
+    Ok(())
 }
 
 /// `postgres://u@h:5432/db?x` with the database replaced by `name`.

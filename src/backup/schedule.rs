@@ -48,7 +48,7 @@ pub enum Outcome {
     /// The current slot has its backup, or another node is taking it.
     NotDue,
     /// This node took the slot's backup.
-    Done(Created),
+    Done(Box<Created>),
     /// This node tried and failed (counted; the next slot tries again).
     Failed(String),
 }
@@ -136,7 +136,7 @@ pub async fn step(
             let (file, bytes) = (created.manifest.file.clone(), created.manifest.bytes as i64);
             db.write(move |tx| Ok(tx.platform().finish_backup_run(&owner, ended, Ok((&file, bytes)))?)).await?;
             tracing::info!(file = %created.path.display(), bytes = created.manifest.bytes, pruned = created.pruned.len(), "scheduled backup taken");
-            Outcome::Done(created)
+            Outcome::Done(Box::new(created))
         }
         Err(e) => {
             let cause = format!("{e:#}");

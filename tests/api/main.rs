@@ -11,6 +11,7 @@ mod access;
 mod access_loss;
 mod api_keys;
 mod audit;
+mod backup;
 mod batch;
 mod browser;
 mod cli;
