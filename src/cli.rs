@@ -42,11 +42,30 @@ pub enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Encryption keys of data at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Backups of the configured database (files in ORGANIZEO_BACKUP_DIR).
     Backup {
         #[command(subcommand)]
         command: BackupCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-seal every sealed value under the active key (ORGANIZEO_ENCRYPTION_KEY), in
+    /// batches; resumable. Afterwards older keys can be dropped from
+    /// ORGANIZEO_ENCRYPTION_OLD_KEYS.
+    Rotate {
+        /// Values per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
+    /// Which keys sealed values use, per table (an old key still listed cannot be dropped).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +159,94 @@ pub fn main() -> ExitCode {
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&settings),
         Command::Staff { command } => staff(&settings, command),
         Command::Backup { command } => backup(&settings, command),
+        Command::Keys { command } => keys(&settings, command),
+    }
+}
+
+fn keys(settings: &Settings, command: KeysCommand) -> ExitCode {
+    let keyring = match backup_keyring(settings) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let active_setting =
+        if settings.encryption_key.is_some() { "ORGANIZEO_ENCRYPTION_KEY" } else { "ORGANIZEO_ENCRYPTION_KEY_FILE" };
+    if let Err(e) = crate::db::migrate(&settings.database_url) {
+        eprintln!("organizeo: {e:#}");
+        return ExitCode::from(1);
+    }
+    // Every key in use must open before anything is rewritten.
+    if let Err(e) = crate::keys::check(&settings.database_url, &keyring, active_setting) {
+        eprintln!("organizeo: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    match command {
+        KeysCommand::Status => match crate::db::sealed::key_use(&settings.database_url) {
+            Ok(uses) => {
+                println!("active key: {}", keyring.active_id());
+                for column in crate::db::sealed::SealedColumn::ALL {
+                    let here: Vec<String> = uses
+                        .iter()
+                        .filter(|u| u.column == column)
+                        .map(|u| format!("{} under {}", u.count, u.key_id))
+                        .collect();
+                    let shown = if here.is_empty() { "none".to_string() } else { here.join(", ") };
+                    println!("{}.{}: {shown}", column.table(), column.column());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("organizeo: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        KeysCommand::Rotate { batch } => {
+            let system = actix_web::rt::System::new();
+            let started = std::time::Instant::now();
+            let outcome = system.block_on(async {
+                let db = crate::db::Db::for_tool(&settings.database_url)?;
+                let reports = crate::keys::rotate(&db, &keyring, batch as usize, None, |r| {
+                    eprintln!("{}.{}: {} re-sealed so far", r.table, r.column, r.resealed)
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::error::AppError::Internal(cause) => cause,
+                    other => anyhow::anyhow!("{}", other.to_problem().detail),
+                });
+                drop(db);
+                reports
+            });
+            match outcome {
+                Ok(reports) => {
+                    let total: u64 = reports.iter().map(|r| r.resealed).sum();
+                    for r in &reports {
+                        println!(
+                            "{}.{}: {} re-sealed under {}{}",
+                            r.table,
+                            r.column,
+                            r.resealed,
+                            keyring.active_id(),
+                            if r.changed > 0 {
+                                format!(" ({} changed meanwhile, left as written)", r.changed)
+                            } else {
+                                String::new()
+                            }
+                        );
+                    }
+                    println!(
+                        "{total} values re-sealed in {:.1} s; every sealed value is now under {}: older keys can be removed from ORGANIZEO_ENCRYPTION_OLD_KEYS",
+                        started.elapsed().as_secs_f64(),
+                        keyring.active_id()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "organizeo: key rotation stopped: {e:#} (values re-sealed so far stay; run it again to resume)"
+                    );
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod realtime;
 pub mod security;

@@ -51,6 +51,12 @@ impl Application {
         }
         let pool = Db::connect(&settings.database_url, settings.db_pool_size)?;
         let keyring = keyring(&settings)?;
+        let active_setting = if settings.encryption_key.is_some() {
+            "ORGANIZEO_ENCRYPTION_KEY"
+        } else {
+            "ORGANIZEO_ENCRYPTION_KEY_FILE"
+        };
+        crate::keys::check(&settings.database_url, &keyring, active_setting)?;
         let local = listener.local_addr().map_err(anyhow::Error::from)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(

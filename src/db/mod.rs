@@ -43,6 +43,7 @@ pub mod realtime_tickets;
 pub mod records;
 pub mod schema;
 pub mod scope;
+pub mod sealed;
 pub mod sessions;
 pub mod staff;
 pub mod system;

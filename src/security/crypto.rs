@@ -37,6 +37,16 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// The associated data of a person's sealed TOTP secret (`users.totp_secret`).
+pub fn user_totp_context(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+/// The associated data of a staff member's sealed TOTP secret (`staff_members.totp_secret`).
+pub fn staff_totp_context(staff_id: &str) -> String {
+    format!("staff-totp:{staff_id}")
+}
+
 /// Parses `id:base64-of-32-bytes`. The id names the key in stored ciphertexts.
 pub fn parse_key(raw: &str) -> Result<(String, [u8; KEY_BYTES]), String> {
     let (id, b64) =

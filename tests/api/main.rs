@@ -22,6 +22,7 @@ mod crm_objects;
 mod http_conventions;
 mod imports;
 mod jita;
+mod keys;
 mod login;
 mod mfa;
 mod operations;
