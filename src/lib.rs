@@ -11,6 +11,7 @@ pub mod config;
 pub mod crm;
 pub mod db;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod http;
 pub mod identity;

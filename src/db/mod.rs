@@ -30,6 +30,7 @@ pub mod backup;
 pub mod custom_fields;
 pub mod custom_values;
 pub mod dashboard;
+pub mod erase;
 pub mod events;
 pub mod idempotency;
 pub mod imports;

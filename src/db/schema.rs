@@ -446,7 +446,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    platform_secrets (name) {
+        name -> Text,
+        secret -> Text,
+        key_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suppressions (tenant_id, email_hash) {
+        tenant_id -> Text,
+        email_hash -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    platform_secrets,
+    suppressions,
     backup_schedule,
     jita_grants,
     staff_members,

@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{staff_members, users};
+use super::schema::{platform_secrets, staff_members, users};
 use super::Platform;
 use crate::security::crypto::{self, Sealed};
 
@@ -18,21 +18,28 @@ pub enum SealedColumn {
     UserTotp,
     /// `staff_members.totp_secret` (`totp_key_id`), context `staff-totp:{staff id}`.
     StaffTotp,
+    /// `platform_secrets.secret` (`key_id`), context `platform-secret:{name}` (the key of
+    /// the suppression hashes).
+    PlatformSecret,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 2] = [SealedColumn::UserTotp, SealedColumn::StaffTotp];
+    pub const ALL: [SealedColumn; 3] = [SealedColumn::UserTotp, SealedColumn::StaffTotp, SealedColumn::PlatformSecret];
 
     /// The table, as reports name it.
     pub fn table(self) -> &'static str {
         match self {
             Self::UserTotp => "users",
             Self::StaffTotp => "staff_members",
+            Self::PlatformSecret => "platform_secrets",
         }
     }
 
     pub fn column(self) -> &'static str {
-        "totp_secret"
+        match self {
+            Self::UserTotp | Self::StaffTotp => "totp_secret",
+            Self::PlatformSecret => "secret",
+        }
     }
 
     /// The associated data a row's value is bound to (as the sealing module wrote it).
@@ -40,6 +47,7 @@ impl SealedColumn {
         match self {
             Self::UserTotp => crypto::user_totp_context(id),
             Self::StaffTotp => crypto::staff_totp_context(id),
+            Self::PlatformSecret => crypto::platform_secret_context(id),
         }
     }
 }
@@ -80,6 +88,10 @@ impl Platform<'_> {
                 .group_by(staff_members::totp_key_id)
                 .select((staff_members::totp_key_id, diesel::dsl::count_star()))
                 .load(self.conn())?,
+            SealedColumn::PlatformSecret => platform_secrets::table
+                .group_by(platform_secrets::key_id)
+                .select((platform_secrets::key_id.nullable(), diesel::dsl::count_star()))
+                .load(self.conn())?,
         };
         let mut out = Vec::new();
         for (key_id, count) in counts {
@@ -95,6 +107,15 @@ impl Platform<'_> {
                     .filter(staff_members::totp_key_id.eq(&key_id))
                     .filter(staff_members::totp_secret.is_not_null())
                     .select((staff_members::id, staff_members::totp_key_id, staff_members::totp_secret))
+                    .first(self.conn())
+                    .optional()?,
+                SealedColumn::PlatformSecret => platform_secrets::table
+                    .filter(platform_secrets::key_id.eq(&key_id))
+                    .select((
+                        platform_secrets::name,
+                        platform_secrets::key_id.nullable(),
+                        platform_secrets::secret.nullable(),
+                    ))
                     .first(self.conn())
                     .optional()?,
             };
@@ -127,6 +148,16 @@ impl Platform<'_> {
                 .limit(limit)
                 .select((staff_members::id, staff_members::totp_key_id, staff_members::totp_secret))
                 .load(self.conn())?,
+            SealedColumn::PlatformSecret => platform_secrets::table
+                .filter(platform_secrets::key_id.ne(active))
+                .order(platform_secrets::name.asc())
+                .limit(limit)
+                .select((
+                    platform_secrets::name,
+                    platform_secrets::key_id.nullable(),
+                    platform_secrets::secret.nullable(),
+                ))
+                .load(self.conn())?,
         };
         Ok(values(rows))
     }
@@ -150,6 +181,14 @@ impl Platform<'_> {
                     .filter(staff_members::totp_secret.eq(&old.blob)),
             )
             .set((staff_members::totp_key_id.eq(&new.key_id), staff_members::totp_secret.eq(&new.blob)))
+            .execute(self.conn())?,
+            SealedColumn::PlatformSecret => diesel::update(
+                platform_secrets::table
+                    .find(id)
+                    .filter(platform_secrets::key_id.eq(&old.key_id))
+                    .filter(platform_secrets::secret.eq(&old.blob)),
+            )
+            .set((platform_secrets::key_id.eq(&new.key_id), platform_secrets::secret.eq(&new.blob)))
             .execute(self.conn())?,
         };
         Ok(n == 1)

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod custom_fields;
 pub mod custom_values;
+pub mod erasure;
 pub mod exports;
 pub mod extract;
 pub mod health;
@@ -166,6 +167,7 @@ routes! {
     "/api/v1/realtime/ticket" => { post(high): realtime::ticket },
     "/api/v1/realtime" => { get: realtime::upgrade },
     "/api/v1/contacts/{id}/timeline" => { get(std): records::contacts::timeline },
+    "/api/v1/contacts/{id}/erase" => { post(high): erasure::erase },
     "/api/v1/contacts/batch" => { post(std): records::contacts::batch },
     "/api/v1/contacts/search" => { post(std): records::contacts::search },
     "/api/v1/contacts" => { get(std): records::contacts::list, post(std): records::contacts::create },

@@ -47,6 +47,11 @@ pub fn staff_totp_context(staff_id: &str) -> String {
     format!("staff-totp:{staff_id}")
 }
 
+/// The associated data of a platform secret (`platform_secrets.secret`) by its name.
+pub fn platform_secret_context(name: &str) -> String {
+    format!("platform-secret:{name}")
+}
+
 /// Parses `id:base64-of-32-bytes`. The id names the key in stored ciphertexts.
 pub fn parse_key(raw: &str) -> Result<(String, [u8; KEY_BYTES]), String> {
     let (id, b64) =

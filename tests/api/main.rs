@@ -19,6 +19,7 @@ mod cluster;
 mod concurrency;
 mod crm;
 mod crm_objects;
+mod erasure;
 mod http_conventions;
 mod imports;
 mod jita;
