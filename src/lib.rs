@@ -22,3 +22,4 @@ pub mod realtime;
 pub mod security;
 pub mod startup;
 pub mod telemetry;
+pub mod tenant_export;

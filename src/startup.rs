@@ -81,6 +81,12 @@ impl Application {
         let db = pool.with_commit_sink(realtime.commit_sink());
         if settings.run_jobs {
             actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
+            actix_web::rt::spawn(crate::jobs::export_loop(
+                db.clone(),
+                clock.clone(),
+                settings.export_dir.clone(),
+                settings.tuning.jobs_interval,
+            ));
             actix_web::rt::spawn(crate::jobs::import_loop(
                 db.clone(),
                 clock.clone(),

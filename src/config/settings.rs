@@ -195,6 +195,12 @@ settings! {
         default: "true" => true,
         parse: parse::boolean,
     }
+    /// directory where portal export archives are built and kept for download
+    export_dir: PathBuf {
+        key: "export_dir", env: "ORGANIZEO_EXPORT_DIR",
+        default: "./data/exports" => PathBuf::from("./data/exports"),
+        parse: parse::path,
+    }
     /// redis://[:PASSWORD@]HOST:PORT — several nodes sharing PostgreSQL push each other's events
     redis_url: Option<Secret> {
         key: "redis_url", env: "ORGANIZEO_REDIS_URL",

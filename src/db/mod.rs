@@ -50,6 +50,7 @@ pub mod staff;
 pub mod system;
 pub mod tags;
 pub mod tenant_db;
+pub mod tenant_exports;
 pub mod tenants;
 pub mod throttle;
 pub mod users;

@@ -464,7 +464,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_exports (id) {
+        id -> Text,
+        tenant_id -> Text,
+        status -> Text,
+        requested_by -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        file -> Nullable<Text>,
+        bytes -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    tenant_exports,
     platform_secrets,
     suppressions,
     backup_schedule,

@@ -32,6 +32,7 @@ pub mod staff;
 pub mod staff_access;
 pub mod tags;
 pub mod tenant;
+pub mod tenant_exports;
 pub mod trash;
 pub mod users;
 
@@ -153,6 +154,9 @@ routes! {
     "/api/v1/me/mfa/totp" => { post: mfa::enrol, delete: mfa::disable },
     "/api/v1/me/mfa/totp/confirm" => { post: mfa::confirm },
     "/api/v1/tenant" => { get(std): tenant::get_tenant, patch(high): tenant::patch_tenant },
+    "/api/v1/tenant/export" => { post(high): tenant_exports::create },
+    "/api/v1/tenant/exports/{id}" => { get(high): tenant_exports::get },
+    "/api/v1/tenant/exports/{id}/download" => { get(high): tenant_exports::download },
     "/api/v1/users" => { get(high): users::list, post(high): users::add },
     "/api/v1/users/{id}" => { patch(high): users::update, delete(high): users::remove },
     "/api/v1/invitations" => { get(high): invitations::list },

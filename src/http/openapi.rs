@@ -20,7 +20,7 @@ use crate::error::AppError;
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
     account, api_keys, audit, auth, custom_fields, custom_values, erasure, exports, health, imports, invitations, me,
-    mfa, pages, pipelines, realtime, staff, staff_access, tags, tenant, trash, users,
+    mfa, pages, pipelines, realtime, staff, staff_access, tags, tenant, tenant_exports, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -143,6 +143,9 @@ use super::{
         custom_fields::update,
         custom_fields::delete,
         erasure::erase,
+        tenant_exports::create,
+        tenant_exports::get,
+        tenant_exports::download,
         trash::list,
         trash::restore,
         staff::login,

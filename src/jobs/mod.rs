@@ -5,6 +5,7 @@
 //!
 //! This module and the CLI are the only users of `db::system` besides `identity`.
 
+pub mod exports;
 pub mod imports;
 pub mod purge;
 
@@ -49,6 +50,25 @@ pub async fn backup_loop(
         match schedule::step(&db, &clock, &plan, &owner, Some(&metrics)).await {
             Ok(Outcome::NotDue | Outcome::Done(_) | Outcome::Failed(_)) => {}
             Err(e) => tracing::warn!(error = %e, "backup schedule check failed; will retry"),
+        }
+    }
+}
+
+/// Builds queued portal exports, every `interval`, for the life of the server.
+pub async fn export_loop(db: Db, clock: Clock, dir: std::path::PathBuf, interval: Duration) {
+    let owner = format!("exporter-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        loop {
+            match exports::step(&db, &clock, &dir, &owner).await {
+                Ok(exports::Outcome::Idle) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "export worker failed; will retry");
+                    break;
+                }
+            }
         }
     }
 }

@@ -67,6 +67,10 @@ fn class_of(method: &str, path: &str) -> Class {
         ("post", "/api/v1/realtime/ticket") => Class::CrmRead("realtime"),
         ("get", "/api/v1/realtime") => Class::Public,
         ("post", "/api/v1/contacts/{id}/erase") => Class::ManageOrErase,
+        ("post", "/api/v1/tenant/export") => Class::ManageOrScope("exports"),
+        ("get", "/api/v1/tenant/exports/{id}" | "/api/v1/tenant/exports/{id}/download") => {
+            Class::ManageOrReadScope("exports")
+        }
         ("get", p) if p.ends_with("/{id}/timeline") && crm_resource(p.trim_end_matches("/timeline")).is_some() => {
             Class::CrmRead(crm_resource(p.trim_end_matches("/timeline")).unwrap())
         }

@@ -244,7 +244,9 @@ async fn erasure_is_for_owners_admins_and_erase_keys_within_one_portal(app: Test
 async fn a_queued_import_cannot_bring_an_erased_person_back(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let app = app.restart_with(|s| s.run_jobs = false).await;
-    let r = app.post("/api/v1/contacts", &json!({"email": EMAIL, "first_name": FIRST, "last_name": LAST}), Some(&owner.token)).await;
+    let r = app
+        .post("/api/v1/contacts", &json!({"email": EMAIL, "first_name": FIRST, "last_name": LAST}), Some(&owner.token))
+        .await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let csv = format!(
         "email,first_name,last_name\n{EMAIL},{FIRST},{LAST}\nother@acme.example,Other,Person\n,{FIRST},{LAST}\n"

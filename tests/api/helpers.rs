@@ -170,6 +170,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         // No scheduled backups into ./data/backups from every test server; tests of the
         // schedule turn it on with their own directory.
         backup_interval: None,
+        // Portal export archives of test servers go to the system's temporary directory.
+        export_dir: std::env::temp_dir().join("organizeo-test-exports"),
         ..Settings::default()
     }
 }

@@ -37,6 +37,7 @@ mod staff;
 mod tags;
 mod tenancy;
 mod tenant;
+mod tenant_export;
 mod throttle;
 mod tls;
 mod users;
