@@ -325,7 +325,38 @@ async fn a_failed_scheduled_backup_is_counted(app: TestApp) {
     assert!(row.last_error.unwrap().contains("cannot create backup directory"));
 }
 
+async fn a_node_that_died_mid_run_is_replaced_when_its_lease_ends(app: TestApp) {
+    use organizeo::backup::schedule::{self, Outcome, Plan};
+    app.signup("Acme", "ada@acme.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = organizeo::db::Db::connect(&app.db.url(), 1).unwrap();
+    let interval = Duration::from_secs(24 * 3600);
+    let plan = Plan { url: app.db.url(), interval: Some(interval), options: options(&app, dir.path(), 7, false) };
+    // A node claims the current slot and dies without finishing.
+    let now = app.clock.now();
+    let slot = now.timestamp().div_euclid(interval.as_secs() as i64);
+    let lease = (now + chrono::Duration::hours(2)).naive_utc();
+    let won = db.write(move |tx| Ok(tx.platform().claim_backup_slot(slot, "dead-node", now.naive_utc(), lease)?)).await;
+    assert!(won.unwrap());
+    let outcome = schedule::step(&db, &app.clock, &plan, "live-node", None).await.unwrap();
+    assert!(matches!(outcome, Outcome::NotDue), "the lease still holds: {outcome:?}");
+    assert!(backup::list(dir.path()).unwrap().is_empty());
+    app.clock.advance(chrono::Duration::minutes(121));
+    let outcome = schedule::step(&db, &app.clock, &plan, "live-node", None).await.unwrap();
+    assert!(matches!(outcome, Outcome::Done(_)), "taken over: {outcome:?}");
+    let row = db.read(|p| Ok(p.backup_schedule()?)).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.lease_owner.as_deref()), ("idle", Some("live-node")));
+    // A leftover of the dead run, once old, is cleared by the next prune.
+    let leftover = dir.path().join(".organizeo-dead.sqlite.zst.partial");
+    fs::write(&leftover, b"half").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(7 * 3600);
+    fs::File::options().write(true).open(&leftover).unwrap().set_modified(old).unwrap();
+    backup::prune(dir.path(), 7).unwrap();
+    assert!(!leftover.exists());
+}
+
 crate::both_backends!(
+    a_node_that_died_mid_run_is_replaced_when_its_lease_ends,
     backup_taken_while_writes_run_restores_to_a_consistent_database,
     tampered_backups_fail_verification_naming_the_problem,
     retention_keeps_the_newest_backups,
