@@ -3,6 +3,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+pub mod backup;
 pub mod blocking;
 pub mod cli;
 pub mod clock;
@@ -10,14 +11,17 @@ pub mod config;
 pub mod crm;
 pub mod db;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod features;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod notifications;
 pub mod realtime;
 pub mod security;
 pub mod startup;
 pub mod telemetry;
+pub mod tenant_export;

@@ -51,6 +51,12 @@ impl Application {
         }
         let pool = Db::connect(&settings.database_url, settings.db_pool_size)?;
         let keyring = keyring(&settings)?;
+        let active_setting = if settings.encryption_key.is_some() {
+            "ORGANIZEO_ENCRYPTION_KEY"
+        } else {
+            "ORGANIZEO_ENCRYPTION_KEY_FILE"
+        };
+        crate::keys::check(&settings.database_url, &keyring, active_setting)?;
         let local = listener.local_addr().map_err(anyhow::Error::from)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
@@ -76,11 +82,36 @@ impl Application {
         let db = pool.with_commit_sink(realtime.commit_sink());
         if settings.run_jobs {
             actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
+            actix_web::rt::spawn(crate::jobs::export_loop(
+                db.clone(),
+                clock.clone(),
+                settings.export_dir.clone(),
+                settings.tuning.jobs_interval,
+            ));
             actix_web::rt::spawn(crate::jobs::import_loop(
                 db.clone(),
                 clock.clone(),
                 settings.tuning.jobs_interval,
                 settings.tuning.import_chunk_rows,
+            ));
+        }
+        let backup_metrics = crate::backup::schedule::BackupMetrics::new(metrics.registry())?;
+        if settings.run_jobs {
+            let plan = crate::backup::schedule::Plan {
+                url: settings.database_url.clone(),
+                interval: settings.backup_interval,
+                options: crate::backup::Options {
+                    dir: settings.backup_dir.clone(),
+                    keep: settings.backup_keep,
+                    seal: settings.backup_encrypt.then(|| keyring.clone()),
+                },
+            };
+            actix_web::rt::spawn(crate::jobs::backup_loop(
+                db.clone(),
+                clock.clone(),
+                plan,
+                backup_metrics,
+                settings.tuning.jobs_interval,
             ));
         }
         let guard = http::rate_limit::Guard::new(&settings, metrics.registry())?;
@@ -150,7 +181,7 @@ impl Application {
 
 /// The field-encryption keyring: the configured key (and older ones), or in development
 /// mode a key generated once and kept in `encryption_key_file` with mode 0600.
-fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
+pub fn keyring(settings: &Settings) -> Result<Keyring, StartError> {
     let bad = |setting: &str, message: String| StartError::Config(ConfigError { setting: setting.into(), message });
     let older = settings
         .encryption_old_keys

@@ -171,6 +171,36 @@ settings! {
         default: "60" => Duration::from_secs(60),
         parse: |v| parse::seconds(v, 1, 86_400),
     }
+    /// directory for backup files and their manifests (created if missing)
+    backup_dir: PathBuf {
+        key: "backup_dir", env: "ORGANIZEO_BACKUP_DIR",
+        default: "./data/backups" => PathBuf::from("./data/backups"),
+        parse: parse::path,
+    }
+    /// hours between scheduled backups taken by `serve` (one node per slot); 0 turns the schedule off
+    backup_interval: Option<Duration> {
+        key: "backup_interval_hours", env: "ORGANIZEO_BACKUP_INTERVAL_HOURS",
+        default: "24" => Some(Duration::from_secs(24 * 3600)),
+        parse: |v| parse::int(v, 0, 8760).map(|h| (h > 0).then(|| Duration::from_secs(h as u64 * 3600))),
+    }
+    /// backups kept; `backup create` and the schedule delete older ones
+    backup_keep: usize {
+        key: "backup_keep", env: "ORGANIZEO_BACKUP_KEEP",
+        default: "7" => 7,
+        parse: |v| parse::count(v, 1, 10_000),
+    }
+    /// seal backup files with the active encryption key (AES-256-GCM); keep the keys safe apart from the backups
+    backup_encrypt: bool {
+        key: "backup_encrypt", env: "ORGANIZEO_BACKUP_ENCRYPT",
+        default: "true" => true,
+        parse: parse::boolean,
+    }
+    /// directory where portal export archives are built and kept for download
+    export_dir: PathBuf {
+        key: "export_dir", env: "ORGANIZEO_EXPORT_DIR",
+        default: "./data/exports" => PathBuf::from("./data/exports"),
+        parse: parse::path,
+    }
     /// redis://[:PASSWORD@]HOST:PORT — several nodes sharing PostgreSQL push each other's events
     redis_url: Option<Secret> {
         key: "redis_url", env: "ORGANIZEO_REDIS_URL",

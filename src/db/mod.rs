@@ -26,9 +26,11 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod custom_fields;
 pub mod custom_values;
 pub mod dashboard;
+pub mod erase;
 pub mod events;
 pub mod features;
 pub mod idempotency;
@@ -43,11 +45,13 @@ pub mod realtime_tickets;
 pub mod records;
 pub mod schema;
 pub mod scope;
+pub mod sealed;
 pub mod sessions;
 pub mod staff;
 pub mod system;
 pub mod tags;
 pub mod tenant_db;
+pub mod tenant_exports;
 pub mod tenants;
 pub mod throttle;
 pub mod users;

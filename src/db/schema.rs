@@ -431,6 +431,58 @@ diesel::table! {
 }
 
 diesel::table! {
+    backup_schedule (id) {
+        id -> Integer,
+        slot -> BigInt,
+        status -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        last_file -> Nullable<Text>,
+        last_bytes -> Nullable<BigInt>,
+        failures -> BigInt,
+        last_failure_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    platform_secrets (name) {
+        name -> Text,
+        secret -> Text,
+        key_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suppressions (tenant_id, email_hash) {
+        tenant_id -> Text,
+        email_hash -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tenant_exports (id) {
+        id -> Text,
+        tenant_id -> Text,
+        status -> Text,
+        requested_by -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        file -> Nullable<Text>,
+        bytes -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     feature_flags (key) {
         key -> Text,
         name -> Text,
@@ -470,6 +522,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     feature_flags,
     feature_flag_portals,
     notifications,
+    tenant_exports,
+    platform_secrets,
+    suppressions,
+    backup_schedule,
     jita_grants,
     staff_members,
     staff_recovery_codes,

@@ -11,6 +11,7 @@
 //! | `claim_import` | the worker takes the next job of any portal | `jobs` |
 //! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
 //! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
+//! | `claim_export` | the worker takes the next portal export of any portal | `jobs` |
 //! | `delete_abandoned_uploads` | uploads cut off while staging, in any portal | `jobs` |
 //! | `reindex_money`, `stage_legacy_imports` | data migrations over every portal | `db::migrate` |
 //!
@@ -268,6 +269,50 @@ impl System<'_> {
             .execute(conn)?;
             if won == 1 {
                 return imports::table.find(&id).select(ImportRow::as_select()).first(conn).optional();
+            }
+        }
+        Ok(None)
+    }
+
+    /// Claims one queued export, or one whose lease expired (its node died; the archive is
+    /// built again from the start), for `owner` until `lease_until`. Exports that failed
+    /// three times are failed for good.
+    pub fn claim_export(
+        &mut self,
+        owner: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> QueryResult<Option<super::tenant_exports::ExportRow>> {
+        use super::schema::tenant_exports as te;
+        let conn = &mut *self.conn;
+        let open = te::status.eq("queued").or(te::status.eq("running").and(te::lease_until.lt(now)));
+        diesel::update(
+            te::table.filter(te::status.eq("running")).filter(te::lease_until.lt(now)).filter(te::attempts.ge(3)),
+        )
+        .set((
+            te::status.eq("failed"),
+            te::error.eq(Some("the export was interrupted three times")),
+            te::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+        let candidates: Vec<String> =
+            te::table.filter(open).order(te::created_at.asc()).limit(5).select(te::id).load(conn)?;
+        for id in candidates {
+            let won = diesel::update(te::table.filter(te::id.eq(&id)).filter(open))
+                .set((
+                    te::status.eq("running"),
+                    te::lease_owner.eq(Some(owner)),
+                    te::lease_until.eq(Some(lease_until)),
+                    te::attempts.eq(te::attempts + 1),
+                    te::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            if won == 1 {
+                return te::table
+                    .find(&id)
+                    .select(super::tenant_exports::ExportRow::as_select())
+                    .first(conn)
+                    .optional();
             }
         }
         Ok(None)

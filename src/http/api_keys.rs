@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::Json;
-use super::principal::{Principal, RESOURCES};
+use super::principal::{Principal, RESOURCES, SPECIAL_SCOPES};
 use super::AppState;
 use crate::db::api_keys::ApiKeyRow;
 use crate::domain::ApiKeyId;
@@ -86,14 +86,14 @@ pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, AppError> {
     let mut errors = Vec::new();
     let mut scopes = Vec::new();
     for (i, s) in raw.iter().enumerate() {
-        let ok =
-            s.split_once(':').is_some_and(|(r, level)| RESOURCES.contains(&r) && matches!(level, "read" | "write"));
+        let ok = SPECIAL_SCOPES.contains(&s.as_str())
+            || s.split_once(':').is_some_and(|(r, level)| RESOURCES.contains(&r) && matches!(level, "read" | "write"));
         if ok {
             scopes.push(s.clone());
         } else {
             errors.push(FieldError::new(
                 format!("scopes[{i}]"),
-                format!("'{s}' is not a scope; use RESOURCE:read or RESOURCE:write"),
+                format!("'{s}' is not a scope; use RESOURCE:read, RESOURCE:write or contacts:erase"),
             ));
         }
     }

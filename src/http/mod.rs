@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod custom_fields;
 pub mod custom_values;
+pub mod erasure;
 pub mod exports;
 pub mod extract;
 pub mod features;
@@ -33,6 +34,7 @@ pub mod staff;
 pub mod staff_access;
 pub mod tags;
 pub mod tenant;
+pub mod tenant_exports;
 pub mod trash;
 pub mod users;
 
@@ -154,6 +156,9 @@ routes! {
     "/api/v1/me/mfa/totp" => { post: mfa::enrol, delete: mfa::disable },
     "/api/v1/me/mfa/totp/confirm" => { post: mfa::confirm },
     "/api/v1/tenant" => { get(std): tenant::get_tenant, patch(high): tenant::patch_tenant },
+    "/api/v1/tenant/export" => { post(high): tenant_exports::create },
+    "/api/v1/tenant/exports/{id}" => { get(high): tenant_exports::get },
+    "/api/v1/tenant/exports/{id}/download" => { get(high): tenant_exports::download },
     "/api/v1/users" => { get(high): users::list, post(high): users::add },
     "/api/v1/users/{id}" => { patch(high): users::update, delete(high): users::remove },
     "/api/v1/invitations" => { get(high): invitations::list },
@@ -168,6 +173,7 @@ routes! {
     "/api/v1/realtime/ticket" => { post(std): realtime::ticket },
     "/api/v1/realtime" => { get: realtime::upgrade },
     "/api/v1/contacts/{id}/timeline" => { get(std): records::contacts::timeline },
+    "/api/v1/contacts/{id}/erase" => { post(high): erasure::erase },
     "/api/v1/contacts/batch" => { post(std): records::contacts::batch },
     "/api/v1/contacts/search" => { post(std): records::contacts::search },
     "/api/v1/contacts" => { get(std): records::contacts::list, post(std): records::contacts::create },

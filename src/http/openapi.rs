@@ -19,8 +19,9 @@ use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, custom_values, exports, features, health, imports, invitations, me,
-    mfa, notifications, pages, pipelines, realtime, staff, staff_access, tags, tenant, trash, users,
+    account, api_keys, audit, auth, custom_fields, custom_values, erasure, exports, features, health, imports,
+    invitations, me, mfa, notifications, pages, pipelines, realtime, staff, staff_access, tags, tenant, tenant_exports,
+    trash, users,
 };
 
 #[derive(OpenApi)]
@@ -142,6 +143,10 @@ use super::{
         custom_fields::get,
         custom_fields::update,
         custom_fields::delete,
+        erasure::erase,
+        tenant_exports::create,
+        tenant_exports::get,
+        tenant_exports::download,
         trash::list,
         trash::restore,
         staff::login,
@@ -178,8 +183,8 @@ use super::{
         (name = "users", description = "A portal's people and their roles: owner, admin, member, viewer"),
         (name = "api-keys", description = "Private app keys. Scopes are RESOURCE:read or RESOURCE:write \
             (write includes read) for RESOURCE in contacts, companies, deals, tickets, tasks, notes, pipelines, \
-            tags, custom_fields, custom_values, imports, exports, realtime, audit_log. A key never manages \
-            users, keys, settings or 2FA."),
+            tags, custom_fields, custom_values, imports, exports, realtime, audit_log, and contacts:erase \
+            (erasure on request; no other scope includes it). A key never manages users, keys, settings or 2FA."),
         (name = "audit", description = "The portal's append-only, hash-chained audit log"),
         (name = "contacts", description = "Contacts: email (unique per portal, case-insensitive), first_name, \
             last_name, phone, company_ids, tags, custom_fields. At least one of email, first_name, last_name."),

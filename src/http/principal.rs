@@ -45,6 +45,10 @@ pub const RESOURCES: &[&str] = &[
     "audit_log",
 ];
 
+/// Scopes beyond `RESOURCE:read|write`, each for one high-risk action that `write` does
+/// not include: `contacts:erase` (erasure on request).
+pub const SPECIAL_SCOPES: &[&str] = &["contacts:erase"];
+
 /// Routes a person may use while their portal requires 2FA they have not set up.
 const ENROLMENT_ROUTES: &[&str] =
     &["/api/v1/me", "/api/v1/me/mfa/totp", "/api/v1/me/mfa/totp/confirm", "/api/v1/auth/logout"];
@@ -53,6 +57,8 @@ const ENROLMENT_ROUTES: &[&str] =
 pub enum Access {
     Read,
     Write,
+    /// Erasing a person for good: only the `RESOURCE:erase` scope grants it.
+    Erase,
 }
 
 pub use crate::db::audit::RequestMeta;
@@ -116,7 +122,7 @@ impl Principal {
             // the handler ran (the route table's risk classes).
             Actor::Jita(_) => Ok(()),
             Actor::User(u) => {
-                if access == Access::Write && !u.role.can_write() {
+                if access != Access::Read && !u.role.can_write() {
                     return Err(AppError::forbidden("viewers have read-only access"));
                 }
                 Ok(())
@@ -125,7 +131,12 @@ impl Principal {
                 if key_allows(&k.scopes, resource, access) {
                     return Ok(());
                 }
-                let needed = format!("{resource}:{}", if access == Access::Read { "read" } else { "write" });
+                let level = match access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                    Access::Erase => "erase",
+                };
+                let needed = format!("{resource}:{level}");
                 let entry = self
                     .entry("api_key.use_denied")
                     .target("api_key", &k.key_id)
@@ -183,10 +194,15 @@ pub fn jita_forbidden() -> AppError {
     }
 }
 
-/// Whether `scopes` grant `access` to `resource` (`x:write` includes `x:read`).
+/// Whether `scopes` grant `access` to `resource` (`x:write` includes `x:read`; `x:erase`
+/// grants erasing only, and nothing else includes it).
 pub fn key_allows(scopes: &[String], resource: &str, access: Access) -> bool {
     scopes.iter().any(|s| match s.split_once(':') {
-        Some((r, level)) if r == resource => level == "write" || (level == "read" && access == Access::Read),
+        Some((r, level)) if r == resource => match access {
+            Access::Read => level == "read" || level == "write",
+            Access::Write => level == "write",
+            Access::Erase => level == "erase",
+        },
         _ => false,
     })
 }
@@ -306,5 +322,9 @@ mod tests {
         assert!(!key_allows(&scopes, "deals", Access::Write));
         assert!(!key_allows(&scopes, "companies", Access::Read));
         assert!(!key_allows(&["contacts".to_string()], "contacts", Access::Read));
+        assert!(!key_allows(&scopes, "contacts", Access::Erase), "write does not include erase");
+        let erase = vec!["contacts:erase".to_string()];
+        assert!(key_allows(&erase, "contacts", Access::Erase));
+        assert!(!key_allows(&erase, "contacts", Access::Read) && !key_allows(&erase, "contacts", Access::Write));
     }
 }

@@ -23,7 +23,7 @@ pub enum Factor {
 
 /// Associated data binding a sealed TOTP secret to its owner.
 fn totp_context(user: &UserId) -> String {
-    format!("totp:{user}")
+    crate::security::crypto::user_totp_context(user.as_str())
 }
 
 /// Checks a TOTP or recovery code for `user` and spends it (the time step is claimed, the

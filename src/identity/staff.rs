@@ -28,7 +28,7 @@ pub const SESSION_HOURS: i64 = 8;
 const INVALID_CREDENTIALS: &str = "invalid email or password";
 
 fn totp_context(staff_id: &str) -> String {
-    format!("staff-totp:{staff_id}")
+    crate::security::crypto::staff_totp_context(staff_id)
 }
 
 /// A signed-in staff member, as staff routes see them.

@@ -5,6 +5,7 @@
 //!
 //! This module and the CLI are the only users of `db::system` besides `identity`.
 
+pub mod exports;
 pub mod imports;
 pub mod purge;
 
@@ -25,6 +26,46 @@ pub async fn import_loop(db: Db, clock: Clock, interval: Duration, chunk: usize)
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "import worker failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`crate::backup::schedule::step`] every `interval` (the check is one read; the
+/// backup itself runs when the injected clock enters a slot without one).
+pub async fn backup_loop(
+    db: Db,
+    clock: Clock,
+    plan: crate::backup::schedule::Plan,
+    metrics: crate::backup::schedule::BackupMetrics,
+    interval: Duration,
+) {
+    use crate::backup::schedule::{self, Outcome};
+    let owner = format!("node-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match schedule::step(&db, &clock, &plan, &owner, Some(&metrics)).await {
+            Ok(Outcome::NotDue | Outcome::Done(_) | Outcome::Failed(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "backup schedule check failed; will retry"),
+        }
+    }
+}
+
+/// Builds queued portal exports, every `interval`, for the life of the server.
+pub async fn export_loop(db: Db, clock: Clock, dir: std::path::PathBuf, interval: Duration) {
+    let owner = format!("exporter-{}", uuid::Uuid::new_v4());
+    let mut tick = actix_web::rt::time::interval(interval);
+    loop {
+        tick.tick().await;
+        loop {
+            match exports::step(&db, &clock, &dir, &owner).await {
+                Ok(exports::Outcome::Idle) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "export worker failed; will retry");
                     break;
                 }
             }

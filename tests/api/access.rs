@@ -28,6 +28,9 @@ enum Class {
     CrmWrite(&'static str),
     /// Deleting or restoring: owners and admins, or a key with write scope.
     CrmDelete(&'static str),
+    /// Erasure on request: owners and admins, or a key with `contacts:erase` (no other
+    /// scope includes it).
+    ManageOrErase,
     /// Platform staff routes: every portal credential is a 401 there (tests/api/staff.rs).
     Staff,
     /// Any person of the portal and any key (reading what the portal has).
@@ -70,6 +73,11 @@ fn class_of(method: &str, path: &str) -> Class {
         // ticket (tests/api/realtime.rs), not by a bearer token.
         ("post", "/api/v1/realtime/ticket") => Class::CrmRead("realtime"),
         ("get", "/api/v1/realtime") => Class::Public,
+        ("post", "/api/v1/contacts/{id}/erase") => Class::ManageOrErase,
+        ("post", "/api/v1/tenant/export") => Class::ManageOrScope("exports"),
+        ("get", "/api/v1/tenant/exports/{id}" | "/api/v1/tenant/exports/{id}/download") => {
+            Class::ManageOrReadScope("exports")
+        }
         ("get", p) if p.ends_with("/{id}/timeline") && crm_resource(p.trim_end_matches("/timeline")).is_some() => {
             Class::CrmRead(crm_resource(p.trim_end_matches("/timeline")).unwrap())
         }
@@ -168,9 +176,8 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
                 | Class::ManageOrScope(_)
                 | Class::ManageOrReadScope(_)
                 | Class::ManageOrScopePair(_)
-                | Class::CrmDelete(_) => {
-                    matches!(*role, "owner" | "admin")
-                }
+                | Class::CrmDelete(_)
+                | Class::ManageOrErase => matches!(*role, "owner" | "admin"),
             };
             let r = call(&app, method, path, &token).await;
             if allowed {
@@ -200,38 +207,47 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
 async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let mut checked = 0;
-    for resource in organizeo::http::principal::RESOURCES {
-        for level in ["read", "write"] {
-            let scope = format!("{resource}:{level}");
-            let r = app.post("/api/v1/api-keys", &json!({"name": scope, "scopes": [scope]}), Some(&owner.token)).await;
-            assert_eq!(r.status, 201, "{}", r.text);
-            let key = r.body["key"].as_str().unwrap().to_string();
-            for (method, path) in organizeo::http::ROUTES {
-                let allowed = match class_of(method, path) {
-                    Class::Public => continue,
-                    Class::Staff => {
-                        let r = call(&app, method, path, &key).await;
-                        assert_eq!(r.status, 401, "{scope} key on staff route {method} {path}: {}", r.text);
-                        continue;
-                    }
-                    Class::AnyCredential => true,
-                    Class::SelfService | Class::PortalRead | Class::Manage | Class::ManageOrScopePair(_) => false,
-                    Class::ManageOrScope(res) | Class::CrmWrite(res) | Class::CrmDelete(res) => {
-                        // Audit reads need only audit_log:read; every other such route writes.
-                        res == *resource && (level == "write" || res == "audit_log")
-                    }
-                    Class::CrmRead(res) | Class::ManageOrReadScope(res) => res == *resource,
-                };
-                let r = call(&app, method, path, &key).await;
-                if allowed {
-                    assert!(r.status != 401 && r.status != 403, "{scope} should reach {method} {path}: {}", r.text);
-                } else {
-                    assert_eq!(r.status, 403, "{scope} must not reach {method} {path}: {}", r.text);
-                    let code = r.body["code"].as_str().unwrap();
-                    assert!(matches!(code, "user_required" | "insufficient_scope"), "{scope} {method} {path}: {code}");
+    let mut scopes: Vec<(String, &str, &str)> = organizeo::http::principal::RESOURCES
+        .iter()
+        .flat_map(|r| [(format!("{r}:read"), *r, "read"), (format!("{r}:write"), *r, "write")])
+        .collect();
+    for special in organizeo::http::principal::SPECIAL_SCOPES {
+        let (r, level) = special.split_once(':').unwrap();
+        scopes.push((special.to_string(), r, level));
+    }
+    for (scope, resource, level) in &scopes {
+        let (resource, level) = (*resource, *level);
+        let r = app.post("/api/v1/api-keys", &json!({"name": scope, "scopes": [scope]}), Some(&owner.token)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let key = r.body["key"].as_str().unwrap().to_string();
+        for (method, path) in organizeo::http::ROUTES {
+            let allowed = match class_of(method, path) {
+                Class::Public => continue,
+                Class::Staff => {
+                    let r = call(&app, method, path, &key).await;
+                    assert_eq!(r.status, 401, "{scope} key on staff route {method} {path}: {}", r.text);
+                    continue;
                 }
-                checked += 1;
+                Class::AnyCredential => true,
+                Class::SelfService | Class::PortalRead | Class::Manage | Class::ManageOrScopePair(_) => false,
+                Class::ManageOrErase => *scope == "contacts:erase",
+                Class::ManageOrScope(res) | Class::CrmWrite(res) | Class::CrmDelete(res) => {
+                    // Audit reads need only audit_log:read; every other such route writes.
+                    res == resource && (level == "write" || (res == "audit_log" && level == "read"))
+                }
+                Class::CrmRead(res) | Class::ManageOrReadScope(res) => {
+                    res == resource && matches!(level, "read" | "write")
+                }
+            };
+            let r = call(&app, method, path, &key).await;
+            if allowed {
+                assert!(r.status != 401 && r.status != 403, "{scope} should reach {method} {path}: {}", r.text);
+            } else {
+                assert_eq!(r.status, 403, "{scope} must not reach {method} {path}: {}", r.text);
+                let code = r.body["code"].as_str().unwrap();
+                assert!(matches!(code, "user_required" | "insufficient_scope"), "{scope} {method} {path}: {code}");
             }
+            checked += 1;
         }
     }
     assert!(checked >= 28 * 20, "only {checked} checks");

@@ -167,6 +167,11 @@ pub fn test_settings(db: &TestDb) -> Settings {
         shutdown_timeout: Duration::from_secs(1),
         purge_interval: Duration::from_millis(50),
         encryption_key: Some(Secret::new(organizeo::security::crypto::generate_key("test").expect("key"))),
+        // No scheduled backups into ./data/backups from every test server; tests of the
+        // schedule turn it on with their own directory.
+        backup_interval: None,
+        // Portal export archives of test servers go to the system's temporary directory.
+        export_dir: std::env::temp_dir().join("organizeo-test-exports"),
         ..Settings::default()
     }
 }
@@ -280,6 +285,18 @@ impl TestApp {
         settings.listen = "127.0.0.1:0".parse().expect("addr");
         adjust(&mut settings);
         start(self.db.clone(), settings, self.clock.clone()).await
+    }
+
+    /// Stops this server (as an operator stops it before a restore); the database and the
+    /// settings stay for the test.
+    pub async fn stop(self) -> (Arc<TestDb>, Settings) {
+        self.handle.stop(true).await;
+        (self.db.clone(), self.settings.clone())
+    }
+
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// A direct database connection, for checking what is stored and for tampering.

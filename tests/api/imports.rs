@@ -8,7 +8,7 @@ use crate::both_backends;
 use crate::helpers::{read, wait_for, Signed, TestApp};
 
 /// A multipart/form-data body with text fields and a `file` part.
-fn multipart(fields: &[(&str, &str)], file: Option<&str>) -> (String, Vec<u8>) {
+pub(crate) fn multipart(fields: &[(&str, &str)], file: Option<&str>) -> (String, Vec<u8>) {
     multipart_with("organizeo-test-boundary-7d1f", fields, file)
 }
 
@@ -31,7 +31,12 @@ fn multipart_with(boundary: &str, fields: &[(&str, &str)], file: Option<&str>) -
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(app: &TestApp, token: &str, fields: &[(&str, &str)], file: Option<&str>) -> crate::helpers::Resp {
+pub(crate) async fn upload(
+    app: &TestApp,
+    token: &str,
+    fields: &[(&str, &str)],
+    file: Option<&str>,
+) -> crate::helpers::Resp {
     let (ct, body) = multipart(fields, file);
     let res = app
         .client
@@ -44,7 +49,7 @@ async fn upload(app: &TestApp, token: &str, fields: &[(&str, &str)], file: Optio
     read(res).await
 }
 
-async fn finished(app: &TestApp, who: &Signed, id: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, who: &Signed, id: &str) -> Value {
     wait_for("import to finish", StdDuration::from_secs(20), || async {
         let r = app.get(&format!("/api/v1/imports/{id}"), Some(&who.token)).await;
         matches!(r.body["status"].as_str(), Some("completed" | "failed")).then_some(r.body)

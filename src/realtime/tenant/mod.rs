@@ -190,6 +190,11 @@ impl TenantActor {
                 self.delivered = e.seq;
                 continue;
             }
+            if e.event_type.ends_with(".erased") {
+                // Erasure on request: the frames kept for resume may quote the person. The
+                // outbox now holds tombstones, so resumes read it instead.
+                self.history.clear();
+            }
             let d = Delivered::of(&e);
             dashboard_touched |= matches!(d.object.as_str(), "contact" | "deal" | "ticket" | "task");
             self.fan_out(&d);

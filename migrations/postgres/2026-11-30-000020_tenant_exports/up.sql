@@ -1,0 +1,26 @@
+-- Portal exports (POST /api/v1/tenant/export): jobs as rows. A worker claims a queued
+-- export, or one whose lease expired (its node died), by a conditional UPDATE, and builds
+-- the archive from the start; the file's path and size are kept once it is complete.
+CREATE TABLE tenant_exports (
+    id TEXT PRIMARY KEY NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed')),
+    requested_by TEXT NULL,
+    lease_owner TEXT NULL,
+    lease_until TIMESTAMP NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    file TEXT NULL,
+    bytes BIGINT NULL,
+    error TEXT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NULL
+);
+CREATE INDEX tenant_exports_by_status ON tenant_exports (status, created_at);
+ALTER TABLE tenant_exports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant_exports FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenant_exports
+    USING (tenant_id = (SELECT current_setting('organizeo.tenant_id', true))
+           OR (SELECT current_setting('organizeo.system', true)) = 'on')
+    WITH CHECK (tenant_id = (SELECT current_setting('organizeo.tenant_id', true))
+           OR (SELECT current_setting('organizeo.system', true)) = 'on');

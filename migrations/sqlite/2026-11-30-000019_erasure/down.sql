@@ -1,0 +1,2 @@
+DROP TABLE suppressions;
+DROP TABLE platform_secrets;
