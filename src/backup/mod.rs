@@ -207,7 +207,7 @@ fn sync_dir(dir: &Path) {
 }
 
 /// `pg_dump`/`pg_restore` with row-level security switched off explicitly for their
-/// session (`organizeo.system = on`), as `db::system` does, so a table owner that is not
+/// session (`organizeo.system = on`), as the cross-portal reads do, so a table owner that is not
 /// a superuser still dumps every portal's rows.
 fn pg_command(program: &str) -> Command {
     let mut cmd = Command::new(program);

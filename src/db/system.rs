@@ -260,6 +260,18 @@ impl System<'_> {
         Ok(None)
     }
 
+    /// Whether any export waits for a worker (queued, or running with an expired lease):
+    /// one indexed read, so idle workers never take a write lock to find nothing.
+    pub fn export_due(&mut self, now: NaiveDateTime) -> QueryResult<bool> {
+        use super::schema::tenant_exports as te;
+        let found: Option<String> = te::table
+            .filter(te::status.eq("queued").or(te::status.eq("running").and(te::lease_until.lt(now))))
+            .select(te::id)
+            .first(self.conn)
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     /// Claims one queued export, or one whose lease expired (its node died; the archive is
     /// built again from the start), for `owner` until `lease_until`. Exports that failed
     /// three times are failed for good.
