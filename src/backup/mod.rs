@@ -130,10 +130,9 @@ fn write_body(url: &DatabaseUrl, opts: &Options, partial: &Path) -> anyhow::Resu
             (contents, encode(source, out, opts.seal.as_ref())?)
         }
         DatabaseUrl::Postgres(pg) => dbb::pg_snapshot(url, |snapshot| {
-            let mut child = pg_command("pg_dump")
+            let mut child = pg_command("pg_dump", pg)
                 .args(["--format=custom", "--compress=0", "--enable-row-security", "--no-password"])
                 .arg(format!("--snapshot={snapshot}"))
-                .arg(format!("--dbname={pg}"))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -206,13 +205,48 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// `pg_dump`/`pg_restore` with row-level security switched off explicitly for their
-/// session (`organizeo.system = on`), as the cross-portal reads do, so a table owner that is not
-/// a superuser still dumps every portal's rows.
-fn pg_command(program: &str) -> Command {
+/// `pg_dump`/`pg_restore` connected to `url`, with row-level security switched off
+/// explicitly for their session (`organizeo.system = on`), as the cross-portal reads do,
+/// so a table owner that is not a superuser still dumps every portal's rows. A password
+/// in the URL goes in `PGPASSWORD`, never on the command line (which `ps` shows).
+fn pg_command(program: &str, url: &str) -> Command {
+    let (url, password) = split_password(url);
     let mut cmd = Command::new(program);
-    cmd.env("PGOPTIONS", "-c organizeo.system=on").stdin(Stdio::null());
+    cmd.env("PGOPTIONS", "-c organizeo.system=on").arg(format!("--dbname={url}")).stdin(Stdio::null());
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
     cmd
+}
+
+/// `postgres://user:secret@host/db` → (`postgres://user@host/db`, `secret` percent-decoded).
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else { return (url.to_string(), None) };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return (url.to_string(), None) };
+    let Some((user, password)) = userinfo.split_once(':') else { return (url.to_string(), None) };
+    (format!("{scheme}://{user}@{host}{tail}"), Some(percent_decode(password)))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads a child's stderr on a thread, so a chatty child never blocks on a full pipe.
@@ -293,4 +327,19 @@ pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
 /// The newest backup in `dir`.
 pub fn newest(dir: &Path) -> anyhow::Result<PathBuf> {
     list(dir)?.pop().map(|l| l.path).ok_or_else(|| anyhow::anyhow!("no backups in {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_leave_the_url_for_the_environment() {
+        assert_eq!(
+            split_password("postgres://app:s%40cret@db:5432/org?sslmode=require"),
+            ("postgres://app@db:5432/org?sslmode=require".to_string(), Some("s@cret".to_string()))
+        );
+        assert_eq!(split_password("postgres://app@db/org"), ("postgres://app@db/org".to_string(), None));
+        assert_eq!(split_password("postgres://db/org"), ("postgres://db/org".to_string(), None));
+    }
 }

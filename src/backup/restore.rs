@@ -113,9 +113,8 @@ fn pg_restore(path: &Path, manifest: &Manifest, keyring: Option<&Keyring>, targe
         anyhow::bail!("a PostgreSQL backup restores only into PostgreSQL");
     };
     let mut source = decode(path, manifest, keyring)?;
-    let mut child = pg_command("pg_restore")
+    let mut child = pg_command("pg_restore", pg)
         .args(["--format=custom", "--no-owner", "--exit-on-error", "--single-transaction", "--no-password"])
-        .arg(format!("--dbname={pg}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

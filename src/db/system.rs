@@ -11,7 +11,7 @@
 //! | `claim_import` | the worker takes the next job of any portal | `jobs` |
 //! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
 //! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
-//! | `claim_export` | the worker takes the next portal export of any portal | `jobs` |
+//! | `claim_export`, `expire_exports` | the worker takes the next portal export of any portal; the purge expires old archives | `jobs` |
 //! | `delete_abandoned_uploads` | uploads cut off while staging, in any portal | `jobs` |
 //! | `reindex_money`, `stage_legacy_imports` | data migrations over every portal | `db::migrate` |
 //!
@@ -272,6 +272,36 @@ impl System<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// Completed exports finished before `before` (at most `limit`): marked expired, their
+    /// archives' paths returned for the caller to delete.
+    pub fn expire_exports(&mut self, before: NaiveDateTime, limit: i64) -> QueryResult<Vec<String>> {
+        use super::schema::tenant_exports as te;
+        let conn = &mut *self.conn;
+        let due: Vec<(String, Option<String>)> = te::table
+            .filter(te::status.eq("completed"))
+            .filter(te::finished_at.lt(before))
+            .limit(limit)
+            .select((te::id, te::file))
+            .load(conn)?;
+        let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
+        diesel::update(te::table.filter(te::id.eq_any(&ids)).filter(te::status.eq("completed")))
+            .set((te::status.eq("expired"), te::file.eq(None::<String>)))
+            .execute(conn)?;
+        Ok(due.into_iter().filter_map(|(_, f)| f).collect())
+    }
+
+    /// Whether any export waits for a worker (queued, or running with an expired lease):
+    /// one indexed read, so idle workers never take a write lock to find nothing.
+    pub fn export_due(&mut self, now: NaiveDateTime) -> QueryResult<bool> {
+        use super::schema::tenant_exports as te;
+        let found: Option<String> = te::table
+            .filter(te::status.eq("queued").or(te::status.eq("running").and(te::lease_until.lt(now))))
+            .select(te::id)
+            .first(self.conn)
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// Claims one queued export, or one whose lease expired (its node died; the archive is

@@ -21,7 +21,7 @@ const CHUNK: usize = 256 * 1024;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportJob {
     pub id: String,
-    /// queued, running, completed or failed
+    /// queued, running, completed, failed or expired (archives are kept 7 days)
     pub status: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -26,6 +26,10 @@ pub enum Outcome {
 pub async fn step(db: &Db, clock: &Clock, dir: &Path, owner: &str) -> Result<Outcome, AppError> {
     let now = clock.now();
     let lease = (now + chrono::Duration::minutes(LEASE_MINUTES)).naive_utc();
+    let due = system::read(db, move |s| Ok(s.export_due(now.naive_utc())?)).await?;
+    if !due {
+        return Ok(Outcome::Idle);
+    }
     let who = owner.to_string();
     let claimed = db.write(move |tx| Ok(system::enter(tx)?.claim_export(&who, now.naive_utc(), lease)?)).await?;
     let Some(job) = claimed else { return Ok(Outcome::Idle) };

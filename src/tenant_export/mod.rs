@@ -2,8 +2,8 @@
 //! data out. A job row (`tenant_exports`) moves through
 //!
 //! ```text
-//!   queued ──claim (any node)──► running(owner, lease) ──► completed(file, bytes)
-//!                                   │   ▲                └─► failed(error)
+//!   queued ──claim (any node)──► running(owner, lease) ──► completed(file, bytes) ──7 days──► expired
+//!                                   │   ▲                └─► failed(error)       (purge deletes the file)
 //!                 lease expired ────┘   └── (claimed again; the archive is rebuilt from
 //!                 (node died)               the start, at most three attempts)
 //! ```
@@ -40,6 +40,11 @@ use crate::db::audit::AuditFilter;
 use crate::db::Db;
 use crate::domain::TenantId;
 use crate::error::AppError;
+
+/// How long a completed archive stays for download before the purge deletes it.
+pub fn retention() -> chrono::Duration {
+    chrono::Duration::days(7)
+}
 
 /// Rows read per database round trip.
 const PAGE: i64 = 500;
@@ -214,9 +219,11 @@ async fn records_csv(db: &Db, tenant: &TenantId, object: Object, zip: Zip) -> Re
                     trashed: false,
                     search: None,
                 })?;
+                let ids: Vec<String> = page.iter().map(|(row, _)| row.id.clone()).collect();
+                let mut tags_of = t.tag_names_of(&ids)?;
                 let mut last = None;
                 for (row, _) in &page {
-                    let tags = t.record_tag_names(&row.id)?;
+                    let tags = tags_of.remove(&row.id).unwrap_or_default();
                     let view = records::view(object, row, tags, &defs);
                     zip.write_all(&csv_line(&csv_io::export_row(&view, &header))?).map_err(io)?;
                     last = Some(row.id.clone());

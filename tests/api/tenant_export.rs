@@ -128,7 +128,7 @@ async fn the_portal_export_holds_every_record_and_nothing_of_other_portals(app: 
     assert!(log.contains(&"tenant.export_downloaded".to_string()), "{log:?}");
 }
 
-async fn an_export_queued_before_a_restart_is_built_after_it(app: TestApp) {
+async fn an_export_queued_before_a_restart_is_built_after_it_and_expires_after_a_week(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let app = app.restart_with(|s| s.run_jobs = false).await;
     let r = app.post("/api/v1/tenant/export", &json!({}), Some(&owner.token)).await;
@@ -153,9 +153,28 @@ async fn an_export_queued_before_a_restart_is_built_after_it(app: TestApp) {
     assert!(archive.exists(), "built under ORGANIZEO_EXPORT_DIR");
     let (status, _, _) = download(&app, &owner.token, &id).await;
     assert_eq!(status, 200);
+
+    // Kept seven days by the clock, then the purge deletes the archive.
+    app.clock.advance(chrono::Duration::days(6));
+    let db = organizeo::db::Db::connect(&app.db.url(), 1).unwrap();
+    assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().exports, 0);
+    app.clock.advance(chrono::Duration::days(2));
+    let purged = organizeo::jobs::purge::step(&db, &app.clock).await.unwrap();
+    assert!(purged.exports <= 1, "the server's own purge may have been first");
+    wait_for("the archive to be deleted", Duration::from_secs(30), || {
+        let gone = !archive.exists();
+        async move { gone.then_some(()) }
+    })
+    .await;
+    let token = app.sign_in("ada@acme.example").await;
+    let r = app.get(&format!("/api/v1/tenant/exports/{id}"), Some(&token)).await;
+    assert_eq!(r.body["status"], "expired", "{}", r.text);
+    assert!(r.body["download_url"].is_null());
+    let (status, _, body) = download(&app, &token, &id).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
 }
 
 crate::both_backends!(
     the_portal_export_holds_every_record_and_nothing_of_other_portals,
-    an_export_queued_before_a_restart_is_built_after_it,
+    an_export_queued_before_a_restart_is_built_after_it_and_expires_after_a_week,
 );

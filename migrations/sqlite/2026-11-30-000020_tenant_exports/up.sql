@@ -1,10 +1,11 @@
 -- Portal exports (POST /api/v1/tenant/export): jobs as rows. A worker claims a queued
 -- export, or one whose lease expired (its node died), by a conditional UPDATE, and builds
--- the archive from the start; the file's path and size are kept once it is complete.
+-- the archive from the start; the file's path and size are kept once it is complete, and
+-- after seven days the purge deletes the archive and marks the export expired.
 CREATE TABLE tenant_exports (
     id TEXT PRIMARY KEY NOT NULL,
     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'expired')),
     requested_by TEXT NULL,
     lease_owner TEXT NULL,
     lease_until TIMESTAMP NULL,
