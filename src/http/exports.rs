@@ -87,12 +87,10 @@ pub async fn export(
                         trashed: false,
                         search: None,
                     })?;
-                    let ids: Vec<String> = rows.iter().map(|(row, _)| row.id.clone()).collect();
-                    let mut tags_of = tdb.tag_names_of(&ids)?;
                     let mut out = Vec::new();
                     let mut last = None;
                     for (row, _) in &rows {
-                        let tags = tags_of.remove(&row.id).unwrap_or_default();
+                        let tags = tdb.record_tag_names(&row.id)?;
                         let view = records::view(object, row, tags, &defs);
                         out.extend(csv_line(&csv_io::export_row(&view, &header))?);
                         last = Some(row.id.clone());

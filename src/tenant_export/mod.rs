@@ -219,11 +219,9 @@ async fn records_csv(db: &Db, tenant: &TenantId, object: Object, zip: Zip) -> Re
                     trashed: false,
                     search: None,
                 })?;
-                let ids: Vec<String> = page.iter().map(|(row, _)| row.id.clone()).collect();
-                let mut tags_of = t.tag_names_of(&ids)?;
                 let mut last = None;
                 for (row, _) in &page {
-                    let tags = tags_of.remove(&row.id).unwrap_or_default();
+                    let tags = t.record_tag_names(&row.id)?;
                     let view = records::view(object, row, tags, &defs);
                     zip.write_all(&csv_line(&csv_io::export_row(&view, &header))?).map_err(io)?;
                     last = Some(row.id.clone());

@@ -178,31 +178,6 @@ impl TenantDb<'_> {
         Ok(())
     }
 
-    /// The tag names of many records at once (each list sorted, as `record_tag_names`):
-    /// one query for a page instead of one per record.
-    pub fn tag_names_of(
-        &mut self,
-        record_ids: &[String],
-    ) -> QueryResult<std::collections::HashMap<String, Vec<String>>> {
-        let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-        if record_ids.is_empty() {
-            return Ok(out);
-        }
-        let (conn, tid) = self.parts();
-        let rows: Vec<(String, String)> = tags::table
-            .inner_join(record_tags::table)
-            .filter(record_tags::tenant_id.eq(tid))
-            .filter(record_tags::record_id.eq_any(record_ids))
-            .filter(tags::deleted_at.is_null())
-            .order((record_tags::record_id.asc(), tags::name_lower.asc()))
-            .select((record_tags::record_id, tags::name))
-            .load(conn)?;
-        for (record, name) in rows {
-            out.entry(record).or_default().push(name);
-        }
-        Ok(out)
-    }
-
     /// The tag names of a record, sorted.
     pub fn record_tag_names(&mut self, record_id: &str) -> QueryResult<Vec<String>> {
         let (conn, tid) = self.parts();
