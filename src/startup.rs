@@ -95,6 +95,31 @@ impl Application {
                 settings.tuning.import_chunk_rows,
             ));
         }
+        let smtp = match &settings.smtp_url {
+            Some(url) => Some(crate::email::smtp::Pool::new(
+                crate::email::smtp::parse_url(url.expose(), settings.smtp_pool_size).map_err(|message| {
+                    StartError::Config(ConfigError { setting: "ORGANIZEO_SMTP_URL".into(), message })
+                })?,
+            )),
+            None => None,
+        };
+        let campaigns = Arc::new(crate::campaigns::Engine {
+            db: db.clone(),
+            clock: clock.clone(),
+            keyring: keyring.clone(),
+            smtp,
+            public_url: settings.public_url.clone(),
+            lease: chrono::Duration::from_std(settings.campaign_lease).unwrap_or(chrono::Duration::seconds(60)),
+            retry: chrono::Duration::from_std(settings.campaign_retry).unwrap_or(chrono::Duration::seconds(300)),
+            owner: format!("node-{}", uuid::Uuid::new_v4()),
+        });
+        if settings.run_jobs {
+            actix_web::rt::spawn(crate::jobs::campaigns::runner_loop(
+                campaigns.clone(),
+                crate::realtime::campaign::Running::default(),
+                settings.tuning.jobs_interval,
+            ));
+        }
         let backup_metrics = crate::backup::schedule::BackupMetrics::new(metrics.registry())?;
         if settings.run_jobs {
             let plan = crate::backup::schedule::Plan {
@@ -134,6 +159,7 @@ impl Application {
             keyring,
             realtime: realtime.clone(),
             guard,
+            campaigns,
         });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;

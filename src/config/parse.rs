@@ -142,3 +142,20 @@ pub fn ip_list(v: &str) -> Parsed<Vec<std::net::IpAddr>> {
         .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
         .collect()
 }
+
+pub fn smtp_url(v: &str) -> Parsed<Option<Secret>> {
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    crate::email::smtp::parse_url(v.trim(), 1)?;
+    Ok(Some(Secret::new(v.trim().to_string())))
+}
+
+pub fn public_url(v: &str) -> Parsed<String> {
+    let v = v.trim().trim_end_matches('/');
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://")).ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains('?') || rest.contains('#') {
+        return Err("must be a base URL like https://app.example.com".into());
+    }
+    Ok(v.to_string())
+}

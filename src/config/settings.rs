@@ -207,6 +207,36 @@ settings! {
         default: "(none: one node)" => None,
         parse: parse::redis_url,
     }
+    /// smtp://[USER:PASS@]HOST:PORT, smtps://… (implicit TLS) or smtp://…?tls=starttls — the relay campaigns send through
+    smtp_url: Option<Secret> {
+        key: "smtp_url", env: "ORGANIZEO_SMTP_URL",
+        default: "(none: sending is refused)" => None,
+        parse: parse::smtp_url,
+    }
+    /// SMTP connections this node keeps open at most, shared by every campaign (1-1000)
+    smtp_pool_size: usize {
+        key: "smtp_pool_size", env: "ORGANIZEO_SMTP_POOL_SIZE",
+        default: "4" => 4,
+        parse: |v| parse::count(v, 1, 1000),
+    }
+    /// the public base URL of this server: unsubscribe, tracking and widget links start with it
+    public_url: String {
+        key: "public_url", env: "ORGANIZEO_PUBLIC_URL",
+        default: "http://127.0.0.1:8080" => "http://127.0.0.1:8080".into(),
+        parse: parse::public_url,
+    }
+    /// how long a node holds a sending campaign (and a claimed recipient) before another node may take over
+    campaign_lease: Duration {
+        key: "campaign_lease_seconds", env: "ORGANIZEO_CAMPAIGN_LEASE_SECONDS",
+        default: "60" => Duration::from_secs(60),
+        parse: |v| parse::seconds(v, 1, 3600),
+    }
+    /// first wait before a recipient deferred with an SMTP 4xx is retried (doubled for the next; 3 attempts)
+    campaign_retry: Duration {
+        key: "campaign_retry_seconds", env: "ORGANIZEO_CAMPAIGN_RETRY_SECONDS",
+        default: "300" => Duration::from_secs(300),
+        parse: |v| parse::seconds(v, 0, 86_400),
+    }
     /// requests per second from one IP address, RATE:BURST, or off (429 beyond)
     rate_limit_per_ip: Option<RateLimit> {
         key: "rate_limit_per_ip", env: "ORGANIZEO_RATE_LIMIT_PER_IP",

@@ -136,6 +136,21 @@ impl TenantDb<'_> {
             .get_result(conn)?;
         Ok(n > 0)
     }
+
+    /// The hashes among `hashes` of erased addresses (a campaign's batch, checked at once).
+    pub fn suppressed_hashes_among(&mut self, hashes: &[String]) -> QueryResult<Vec<String>> {
+        let (conn, tid) = self.parts();
+        let mut out = Vec::new();
+        for chunk in hashes.chunks(500) {
+            let found: Vec<String> = suppressions::table
+                .filter(suppressions::tenant_id.eq(tid))
+                .filter(suppressions::email_hash.eq_any(chunk))
+                .select(suppressions::email_hash)
+                .load(conn)?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
 }
 
 impl Platform<'_> {

@@ -61,6 +61,8 @@ pub struct AppState {
     pub realtime: crate::realtime::Realtime,
     /// Rate limits and the abuse detector of this node.
     pub guard: std::sync::Arc<rate_limit::Guard>,
+    /// Campaign sending on this node (the SMTP pool, the public URL, leases).
+    pub campaigns: Arc<crate::campaigns::Engine>,
 }
 
 impl AppState {

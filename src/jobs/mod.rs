@@ -5,6 +5,7 @@
 //!
 //! This module and the CLI are the only users of `db::system` besides `identity`.
 
+pub mod campaigns;
 pub mod exports;
 pub mod imports;
 pub mod purge;

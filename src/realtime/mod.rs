@@ -16,6 +16,7 @@
 //!
 //! This module never writes CRM data, and a session never waits on another session.
 
+pub mod campaign;
 pub mod cluster;
 pub mod dashboard;
 pub mod frames;

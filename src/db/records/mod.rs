@@ -85,6 +85,21 @@ impl TenantDb<'_> {
             .load(conn)
     }
 
+    /// The live records of `object` among `ids` (any order; missing ones are left out).
+    pub fn records_by_ids(&mut self, object: Object, ids: &[String]) -> QueryResult<Vec<RecordRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq_any(ids))
+            .filter(records::deleted_at.is_null())
+            .select(RecordRow::as_select())
+            .load(conn)
+    }
+
     /// The live contact with this lower-cased email, if any.
     pub fn contact_by_email(&mut self, email_lower: &str) -> QueryResult<Option<String>> {
         let (conn, tid) = self.parts();

@@ -2,7 +2,9 @@
 // Bool, Double, Timestamp, Binary; JSON as Text). Kept by hand in step with
 // migrations/sqlite and migrations/postgres.
 
+mod campaign_tables;
 mod platform;
+pub use campaign_tables::*;
 pub use platform::*;
 
 diesel::table! {

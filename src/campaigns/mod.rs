@@ -1,0 +1,211 @@
+//! Email campaigns: a named send of one email to one segment.
+//!
+//! ## Status machine
+//!
+//! ```text
+//!            send (send_at in the future)          due (the runner)
+//!   draft ─────────────────────────────▶ scheduled ───────────────▶ sending ──▶ completed
+//!     │  send (now)                          │ cancel                │  ▲  (every recipient
+//!     └──────────────────────────────────────┼──────────────────────▶│  │   sent, failed,
+//!                                            ▼                 pause │  │ resume  bounced or
+//!                                        cancelled ◀──── cancel ─ paused   suppressed)
+//!                                            ▲                       │
+//!                                            └──────── cancel ───────┘ (from sending too)
+//! ```
+//!
+//! `failed` is for a campaign that cannot go on (its email or segment was deleted before
+//! the audience was built). Only drafts are editable; anything else is 409. Every
+//! transition is one conditional UPDATE (`set_status_if`), so a race has one winner, and
+//! appends `campaign.status_changed` to the outbox (the `campaigns` topic).
+//!
+//! ## Sending
+//!
+//! When a send starts, the email's content is frozen into the campaign's run
+//! (`campaign_runs`), so later edits to the email do not reach a send in progress. The
+//! node's runner (`jobs::campaigns`) claims a sending campaign no node holds and starts a
+//! [`crate::realtime::campaign::CampaignActor`] for it, which repeats [`send::step`]:
+//! first the audience becomes recipient rows ([`audience`]), a batch at a time behind a
+//! cursor; then recipients are claimed with leases, mailed through the node's SMTP pool at
+//! the portal's `sending_rate_per_second`, and their outcomes recorded. A crash loses at
+//! most the messages in flight, which are sent again with the same `Message-ID`.
+
+pub mod audience;
+pub mod message;
+pub mod send;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::db::campaigns::{CampaignRow, Stats};
+use crate::db::events::NewEvent;
+use crate::db::{Db, TenantTx};
+use crate::email::smtp::Pool;
+use crate::error::AppError;
+use crate::security::crypto::Keyring;
+
+/// The outbox object of campaign events (the `campaigns` topic, never `crm`).
+pub const OBJECT: &str = "campaign";
+pub const STATUS_CHANGED: &str = "campaign.status_changed";
+pub const PROGRESS: &str = "campaign.progress";
+
+/// Attempts per recipient before a deferral (4xx, broken connection) becomes `failed`.
+pub const MAX_ATTEMPTS: i32 = 3;
+
+/// Every status.
+pub const STATUSES: &[&str] = &["draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed"];
+
+/// A change a person or key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Send,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Send => "send",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Cancel => "cancel",
+        }
+    }
+
+    /// The statuses this action may start from.
+    pub fn from(self) -> &'static [&'static str] {
+        match self {
+            Action::Send => &["draft"],
+            Action::Pause => &["sending"],
+            Action::Resume => &["paused"],
+            Action::Cancel => &["scheduled", "sending", "paused"],
+        }
+    }
+}
+
+/// The status after `action` from `status`, or `None` when the machine forbids it (409).
+pub fn next(status: &str, action: Action, scheduled: bool) -> Option<&'static str> {
+    if !action.from().contains(&status) {
+        return None;
+    }
+    Some(match action {
+        Action::Send if scheduled => "scheduled",
+        Action::Send | Action::Resume => "sending",
+        Action::Pause => "paused",
+        Action::Cancel => "cancelled",
+    })
+}
+
+/// Appends `campaign.status_changed` for `row` (now in `status`).
+pub fn announce_status(t: &mut TenantTx<'_>, row: &CampaignRow, previous: &str, status: &str, stats: &Stats, now: DateTime<Utc>) {
+    t.append_event(
+        NewEvent {
+            event_type: STATUS_CHANGED.into(),
+            object: OBJECT,
+            record_id: row.id.clone(),
+            actor_type: "system",
+            actor_id: None,
+            data: json!({"id": row.id, "name": row.name, "status": status, "previous": previous, "stats": stats}),
+            diff: None,
+        },
+        now,
+    );
+}
+
+/// Appends `campaign.progress` (`{id, stats}`).
+pub fn announce_progress(t: &mut TenantTx<'_>, id: &str, status: &str, stats: &Stats, now: DateTime<Utc>) {
+    t.append_event(
+        NewEvent {
+            event_type: PROGRESS.into(),
+            object: OBJECT,
+            record_id: id.to_string(),
+            actor_type: "system",
+            actor_id: None,
+            data: json!({"id": id, "status": status, "stats": stats}),
+            diff: None,
+        },
+        now,
+    );
+}
+
+/// What the sending side of a node needs.
+pub struct Engine {
+    pub db: Db,
+    pub clock: Clock,
+    pub keyring: Keyring,
+    /// `None` when `ORGANIZEO_SMTP_URL` is not set: sends are refused (409).
+    pub smtp: Option<Arc<Pool>>,
+    /// `ORGANIZEO_PUBLIC_URL` without a trailing slash.
+    pub public_url: String,
+    /// How long a node holds a campaign or a claimed recipient before another may take it.
+    pub lease: chrono::Duration,
+    /// The first retry's wait after a 4xx (doubled for the next).
+    pub retry: chrono::Duration,
+    /// This node's name in leases.
+    pub owner: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "campaign engine {} ({:?})", self.owner, self.smtp)
+    }
+}
+
+/// The link-signing key (a platform secret, created on first use, sealed by the keyring).
+pub async fn link_key(db: &Db, keyring: &Keyring, now: DateTime<Utc>) -> Result<Vec<u8>, AppError> {
+    use crate::security::crypto::platform_secret_context;
+    let context = platform_secret_context(tokens::SECRET_NAME);
+    if let Some(stored) = db.read(|p| Ok(p.platform_secret(tokens::SECRET_NAME)?)).await? {
+        return keyring.decrypt(&stored, context.as_bytes()).map_err(AppError::internal);
+    }
+    let mut fresh = [0u8; 32];
+    getrandom::getrandom(&mut fresh).map_err(|e| AppError::internal(anyhow::anyhow!("no randomness: {e}")))?;
+    let sealed = keyring.encrypt(&fresh, context.as_bytes())?;
+    let stored = db
+        .write(move |tx| {
+            let mut p = tx.platform();
+            if p.platform_secret(tokens::SECRET_NAME)?.is_none() {
+                p.add_platform_secret(tokens::SECRET_NAME, &sealed, now.naive_utc())?;
+            }
+            Ok(p.platform_secret(tokens::SECRET_NAME)?)
+        })
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the link key was not stored")))?;
+    keyring.decrypt(&stored, context.as_bytes()).map_err(AppError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_machine_allows_only_its_arrows() {
+        assert_eq!(next("draft", Action::Send, false), Some("sending"));
+        assert_eq!(next("draft", Action::Send, true), Some("scheduled"));
+        assert_eq!(next("sending", Action::Pause, false), Some("paused"));
+        assert_eq!(next("paused", Action::Resume, false), Some("sending"));
+        for s in ["scheduled", "sending", "paused"] {
+            assert_eq!(next(s, Action::Cancel, false), Some("cancelled"));
+        }
+        for (s, a) in [
+            ("sending", Action::Send),
+            ("completed", Action::Send),
+            ("draft", Action::Pause),
+            ("scheduled", Action::Pause),
+            ("paused", Action::Pause),
+            ("sending", Action::Resume),
+            ("draft", Action::Resume),
+            ("completed", Action::Cancel),
+            ("cancelled", Action::Cancel),
+            ("draft", Action::Cancel),
+            ("failed", Action::Resume),
+        ] {
+            assert_eq!(next(s, a, false), None, "{s} {a:?}");
+        }
+    }
+}
