@@ -8,6 +8,8 @@ pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod campaign_actions;
+pub mod campaigns;
 pub mod custom_fields;
 pub mod custom_values;
 pub mod erasure;
@@ -32,9 +34,11 @@ pub mod realtime;
 pub mod records;
 pub mod staff;
 pub mod staff_access;
+pub mod suppressions;
 pub mod tags;
 pub mod tenant;
 pub mod tenant_exports;
+pub mod tracking;
 pub mod trash;
 pub mod users;
 
@@ -251,6 +255,21 @@ routes! {
     "/api/v1/me/notifications/archive-all" => { post: notifications::archive_all },
     "/api/v1/me/notifications/{id}/read" => { post: notifications::read },
     "/api/v1/me/notifications/{id}/archive" => { post: notifications::archive },
+    "/api/v1/campaigns" => { get(std): campaigns::list, post(std): campaigns::create },
+    "/api/v1/campaigns/{id}" => { get(std): campaigns::get, patch(std): campaigns::update, delete(high): campaigns::delete },
+    "/api/v1/campaigns/{id}/recipients" => { get(std): campaigns::recipients },
+    "/api/v1/campaigns/{id}/preview" => { get(std): campaign_actions::preview },
+    "/api/v1/campaigns/{id}/test" => { post(high): campaign_actions::test },
+    "/api/v1/campaigns/{id}/send" => { post(high): campaign_actions::send },
+    "/api/v1/campaigns/{id}/pause" => { post(high): campaign_actions::pause },
+    "/api/v1/campaigns/{id}/resume" => { post(high): campaign_actions::resume },
+    "/api/v1/campaigns/{id}/cancel" => { post(high): campaign_actions::cancel },
+    "/api/v1/suppressions" => { get(std): suppressions::list, post(high): suppressions::create },
+    "/api/v1/suppressions/{email}" => { delete(high): suppressions::delete },
+    "/api/v1/email-events" => { post(high): suppressions::email_event },
+    "/u/{token}" => { get: tracking::unsubscribe_page, post: tracking::unsubscribe },
+    "/t/o/{token}" => { get: tracking::open },
+    "/t/c/{token}" => { get: tracking::click },
     "/api/v1/staff-access" => { get: staff_access::list },
     "/api/v1/staff-access/{id}" => { delete: staff_access::revoke },
     "/api/v1/staff-access/{id}/approve" => { post: staff_access::approve },

@@ -19,9 +19,9 @@ use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, custom_fields, custom_values, erasure, exports, features, health, imports,
-    invitations, me, mfa, notifications, pages, pipelines, realtime, staff, staff_access, tags, tenant, tenant_exports,
-    trash, users,
+    account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, erasure, exports, features, health, imports,
+    invitations, me, mfa, notifications, pages, pipelines, realtime, staff, staff_access, suppressions, tags, tenant, tenant_exports,
+    tracking, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -173,6 +173,26 @@ use super::{
         notifications::archive_all,
         notifications::read,
         notifications::archive,
+        campaigns::list,
+        campaigns::create,
+        campaigns::get,
+        campaigns::update,
+        campaigns::delete,
+        campaigns::recipients,
+        campaign_actions::preview,
+        campaign_actions::test,
+        campaign_actions::send,
+        campaign_actions::pause,
+        campaign_actions::resume,
+        campaign_actions::cancel,
+        suppressions::list,
+        suppressions::create,
+        suppressions::delete,
+        suppressions::email_event,
+        tracking::unsubscribe_page,
+        tracking::unsubscribe,
+        tracking::open,
+        tracking::click,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &SharedAnswers, &CreatedLinks),
@@ -183,7 +203,7 @@ use super::{
         (name = "users", description = "A portal's people and their roles: owner, admin, member, viewer"),
         (name = "api-keys", description = "Private app keys. Scopes are RESOURCE:read or RESOURCE:write \
             (write includes read) for RESOURCE in contacts, companies, deals, tickets, tasks, notes, pipelines, \
-            tags, custom_fields, custom_values, imports, exports, realtime, audit_log, and contacts:erase \
+            tags, custom_fields, custom_values, imports, exports, realtime, audit_log, campaigns, and contacts:erase \
             (erasure on request; no other scope includes it). A key never manages users, keys, settings or 2FA."),
         (name = "audit", description = "The portal's append-only, hash-chained audit log"),
         (name = "contacts", description = "Contacts: email (unique per portal, case-insensitive), first_name, \
@@ -215,6 +235,18 @@ use super::{
             ends it when the feature turns off."),
         (name = "notifications", description = "The signed-in person's notification inbox (announcements today), \
             newest first with cursor pages and exact counts; live on the `notifications` topic."),
+        (name = "campaigns", description = "Email campaigns: a draft names an email, a segment and a sender; \
+            `send` freezes the email's content and sends to the segment's members with an email (deduplicated \
+            case-insensitively, suppressed addresses skipped) through the server's SMTP relay, paced by the \
+            portal's `sending_rate_per_second`. Status draft → scheduled → sending ⇄ paused → completed, or \
+            cancelled / failed; an action not allowed from the current status is 409 `campaign_status`. Reading \
+            needs `campaigns:read`; drafting any member role or `campaigns:write`; sending, pausing, resuming, \
+            cancelling, test sends and the suppression list need the owner or admin role or `campaigns:write`. \
+            Live on the `campaigns` websocket topic: `campaign.status_changed` and `campaign.progress` \
+            (`{id, status, stats}`, at most twice a second per campaign)."),
+        (name = "tracking", description = "Public endpoints reached from a message, authenticated by the signed \
+            token in the path: the unsubscribe page (GET changes nothing) and one-click unsubscribe (POST, RFC \
+            8058), the open pixel and tracked links (302 to the signed original only; a tampered token is 404)."),
         (name = "operations", description = "Health, readiness, metrics, this spec"),
     )
 )]

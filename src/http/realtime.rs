@@ -68,7 +68,7 @@ pub struct UpgradeQuery {
 }
 
 /// Upgrades to the real-time websocket. Frames are JSON: the client sends
-/// `{"type":"subscribe","topic":"crm"|"dashboard"|"notifications","since":seq?}` and
+/// `{"type":"subscribe","topic":"crm"|"dashboard"|"notifications"|"campaigns","since":seq?}` and
 /// `{"type":"unsubscribe","topic":…}`; the server sends `event`, `snapshot`, `subscribed`,
 /// `reset` and `error` frames. Close codes: 1003 binary frame, 1008 rate limited or
 /// protocol error, 1009 frame too large, 4000 heartbeat timeout, 4008 slow consumer,
@@ -125,11 +125,14 @@ pub async fn upgrade(
                     detail: "this private app key lacks the realtime:read scope".into(),
                 });
             }
-            let objects = Object::ALL
+            let mut objects: Vec<&'static str> = Object::ALL
                 .into_iter()
                 .filter(|o| key_allows(&k.scopes, o.plural(), Access::Read))
                 .map(Object::name)
                 .collect();
+            if key_allows(&k.scopes, "campaigns", Access::Read) {
+                objects.push(crate::campaigns::OBJECT);
+            }
             let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
             (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)
         }

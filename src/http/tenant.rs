@@ -26,13 +26,19 @@ pub struct TenantSettings {
     /// at once), `approval_required` (the default: an owner or admin approves each grant in
     /// `/api/v1/staff-access`), or `denied`.
     pub staff_access: StaffAccess,
+    /// Campaign messages per second this portal sends at most (1-10,000; default 20).
+    pub sending_rate_per_second: i32,
+    /// Whether campaign opens and clicks are tracked (the open pixel and rewritten links).
+    pub email_tracking: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<TenantRow> for TenantSettings {
-    fn from(t: TenantRow) -> Self {
+impl TenantSettings {
+    fn of(t: TenantRow, email: crate::db::campaigns::EmailSettings) -> Self {
         Self {
+            sending_rate_per_second: email.sending_rate_per_second,
+            email_tracking: email.tracking,
             id: t.id,
             name: t.name,
             parent_tenant_id: t.parent_tenant_id,
@@ -50,6 +56,9 @@ pub struct TenantPatch {
     pub name: Option<String>,
     pub require_mfa: Option<bool>,
     pub staff_access: Option<StaffAccess>,
+    /// 1-10,000.
+    pub sending_rate_per_second: Option<i64>,
+    pub email_tracking: Option<bool>,
 }
 
 /// A portal's rule for platform staff (Portal JITA).
@@ -89,8 +98,8 @@ pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<Http
     if !matches!(p.actor, super::principal::Actor::Jita(_)) {
         p.user()?;
     }
-    let tenant = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.tenant()?)).await?;
-    Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
+    let (tenant, email) = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok((t.tenant()?, t.email_settings()?))).await?;
+    Ok(HttpResponse::Ok().json(TenantSettings::of(tenant, email)))
 }
 
 /// Change settings (owner or admin).
@@ -111,6 +120,10 @@ pub async fn patch_tenant(
     let patch = body.0;
     let mut errors = Vec::new();
     let name = patch.name.map(|n| display_name("name", &n, &mut errors));
+    if patch.sending_rate_per_second.is_some_and(|r| !(1..=10_000).contains(&r)) {
+        errors.push(crate::error::FieldError::new("sending_rate_per_second", "must be from 1 to 10,000"));
+    }
+    let (rate, tracking) = (patch.sending_rate_per_second.map(|r| r as i32), patch.email_tracking);
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
@@ -135,6 +148,19 @@ pub async fn patch_tenant(
                     serde_json::json!({"from": before.require_mfa, "to": after.require_mfa}),
                 );
             }
+            let email_before = tdb.email_settings()?;
+            let email_after = crate::db::campaigns::EmailSettings {
+                sending_rate_per_second: rate.unwrap_or(email_before.sending_rate_per_second),
+                tracking: tracking.unwrap_or(email_before.tracking),
+            };
+            if email_after != email_before {
+                tdb.set_email_settings(email_after, now.naive_utc())?;
+                changes.insert(
+                    "email".into(),
+                    serde_json::json!({"from": {"sending_rate_per_second": email_before.sending_rate_per_second, "email_tracking": email_before.tracking},
+                        "to": {"sending_rate_per_second": email_after.sending_rate_per_second, "email_tracking": email_after.tracking}}),
+                );
+            }
             if before.staff_access != after.staff_access {
                 changes.insert(
                     "staff_access".into(),
@@ -147,8 +173,8 @@ pub async fn patch_tenant(
             if after.require_mfa && !before.require_mfa {
                 access::announce(tdb, Revocation::users_without_mfa(), &actor, now);
             }
-            Ok(after)
+            Ok((after, email_after))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(TenantSettings::from(tenant)))
+    Ok(HttpResponse::Ok().json(TenantSettings::of(tenant.0, tenant.1)))
 }

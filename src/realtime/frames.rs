@@ -16,6 +16,9 @@ pub enum Topic {
     Dashboard,
     /// Events addressed to the signed-in person (`task.assigned`).
     Notifications,
+    /// Campaign status changes and sending progress (`campaign.status_changed`,
+    /// `campaign.progress`).
+    Campaigns,
 }
 
 impl Topic {
@@ -24,6 +27,7 @@ impl Topic {
             "crm" => Some(Topic::Crm),
             "dashboard" => Some(Topic::Dashboard),
             "notifications" => Some(Topic::Notifications),
+            "campaigns" => Some(Topic::Campaigns),
             _ => None,
         }
     }
@@ -33,6 +37,7 @@ impl Topic {
             Topic::Crm => "crm",
             Topic::Dashboard => "dashboard",
             Topic::Notifications => "notifications",
+            Topic::Campaigns => "campaigns",
         }
     }
 }
@@ -183,6 +188,19 @@ fn notifications_frame(e: &EventRow, event: &str) -> ByteString {
     s.push_str(r#","event":""#);
     s.push_str(event);
     s.push_str(r#"","data":"#);
+    s.push_str(&e.data);
+    s.push('}');
+    ByteString::from(s)
+}
+
+/// The `campaigns` frame of a campaign event (`{id, status, stats}` as data).
+pub fn campaign_event(e: &EventRow) -> ByteString {
+    let mut s = String::with_capacity(e.data.len() + 96);
+    s.push_str(r#"{"type":"event","topic":"campaigns","seq":"#);
+    s.push_str(&e.seq.to_string());
+    s.push_str(r#","event":"#);
+    s.push_str(&Value::String(e.event_type.clone()).to_string());
+    s.push_str(r#","data":"#);
     s.push_str(&e.data);
     s.push('}');
     ByteString::from(s)

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod helpers;
+mod smtp_sink;
 mod ws;
 
 mod access;
@@ -14,6 +15,8 @@ mod audit;
 mod backup;
 mod batch;
 mod browser;
+mod campaign_resilience;
+mod campaigns;
 mod cli;
 mod cluster;
 mod concurrency;

@@ -21,6 +21,8 @@ pub(super) struct Delivered {
     pub(super) crm: ByteString,
     /// The person this event notifies, and the frame.
     pub(super) notify: Option<(String, ByteString)>,
+    /// The `campaigns` frame of a campaign event.
+    pub(super) campaign: Option<ByteString>,
 }
 
 impl Delivered {
@@ -31,6 +33,7 @@ impl Delivered {
             notify: frames::assigned_to(e)
                 .map(|user| (user, frames::task_assigned(e)))
                 .or_else(|| frames::notification_for(e).map(|user| (user, frames::notification_created(e)))),
+            campaign: (e.object == crate::campaigns::OBJECT).then(|| frames::campaign_event(e)),
             object: e.object.clone(),
         }
     }
@@ -42,6 +45,9 @@ impl Delivered {
             Topic::Crm if self.object == access::OBJECT => None,
             // A person's notifications are theirs: only the notifications topic carries them.
             Topic::Crm if self.object == crate::notifications::OBJECT => None,
+            // Campaign events have their own topic.
+            Topic::Crm if self.object == crate::campaigns::OBJECT => None,
+            Topic::Campaigns => self.campaign.as_ref().filter(|_| audience.sees(crate::campaigns::OBJECT)),
             Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
             Topic::Notifications => self
                 .notify
@@ -92,7 +98,7 @@ impl TenantActor {
         let mut slow = Vec::new();
         let mut gone = Vec::new();
         for (id, sub) in &mut self.subscribers {
-            let frames = [Topic::Crm, Topic::Notifications].into_iter().filter_map(|topic| {
+            let frames = [Topic::Crm, Topic::Notifications, Topic::Campaigns].into_iter().filter_map(|topic| {
                 let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
                 wants.then(|| d.frame_for(topic, &sub.viewer.audience).map(|b| (topic, b.clone()))).flatten()
             });
