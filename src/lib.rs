@@ -11,6 +11,7 @@ pub mod config;
 pub mod crm;
 pub mod db;
 pub mod domain;
+pub mod email;
 pub mod erasure;
 pub mod error;
 pub mod features;
