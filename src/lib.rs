@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod content;
 pub mod crm;
 pub mod db;
 pub mod domain;

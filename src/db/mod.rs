@@ -27,6 +27,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod content;
 pub mod custom_fields;
 pub mod custom_values;
 pub mod dashboard;
@@ -46,6 +47,7 @@ pub mod records;
 pub mod schema;
 pub mod scope;
 pub mod sealed;
+pub mod segments;
 pub mod sessions;
 pub mod staff;
 pub mod system;

@@ -43,6 +43,7 @@ pub const RESOURCES: &[&str] = &[
     "exports",
     "realtime",
     "audit_log",
+    "campaigns",
 ];
 
 /// Scopes beyond `RESOURCE:read|write`, each for one high-risk action that `write` does

@@ -125,11 +125,15 @@ pub async fn upgrade(
                     detail: "this private app key lacks the realtime:read scope".into(),
                 });
             }
-            let objects = Object::ALL
+            let mut objects: Vec<&'static str> = Object::ALL
                 .into_iter()
                 .filter(|o| key_allows(&k.scopes, o.plural(), Access::Read))
                 .map(Object::name)
                 .collect();
+            // Email and segment events ride the crm topic for those who may read them.
+            if key_allows(&k.scopes, super::emails::RESOURCE, Access::Read) {
+                objects.extend([crate::content::EMAIL, crate::crm::segments::OBJECT]);
+            }
             let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
             (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)
         }

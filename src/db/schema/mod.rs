@@ -2,7 +2,9 @@
 // Bool, Double, Timestamp, Binary; JSON as Text). Kept by hand in step with
 // migrations/sqlite and migrations/postgres.
 
+mod content;
 mod platform;
+pub use content::*;
 pub use platform::*;
 
 diesel::table! {
