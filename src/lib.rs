@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod campaigns;
+pub mod content;
 pub mod crm;
 pub mod db;
 pub mod domain;

@@ -14,4 +14,5 @@ pub mod objects;
 pub mod query;
 pub mod records;
 pub mod search;
+pub mod segments;
 pub mod values;

@@ -62,3 +62,5 @@ id_type!(CustomFieldId);
 id_type!(CustomValueId);
 id_type!(ImportId);
 id_type!(ApiKeyId);
+id_type!(EmailId);
+id_type!(SegmentId);

@@ -11,7 +11,8 @@ pub mod staff_role;
 
 pub use email::EmailAddress;
 pub use ids::{
-    ApiKeyId, CustomFieldId, CustomValueId, ImportId, PipelineId, RecordId, SessionId, TagId, TenantId, UserId,
+    ApiKeyId, CustomFieldId, CustomValueId, EmailId, ImportId, PipelineId, RecordId, SegmentId, SessionId, TagId,
+    TenantId, UserId,
 };
 pub use money::Money;
 pub use password::Password;

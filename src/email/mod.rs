@@ -1,4 +1,5 @@
-//! Email: SMTP delivery (`smtp`), shared by campaigns and test sends.
+//! Email: templates (`template`: check on save, render per contact) and SMTP delivery
+//! (`smtp`: the node's connection pool). Neither reads or writes the database.
 
 pub mod smtp;
 pub mod template;

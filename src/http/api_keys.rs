@@ -22,7 +22,7 @@ pub struct NewApiKey {
     pub name: String,
     /// `resource:read` or `resource:write` (write includes read). Resources: contacts,
     /// companies, deals, tickets, tasks, notes, pipelines, tags, custom_fields,
-    /// custom_values, imports, exports, realtime, audit_log.
+    /// custom_values, imports, exports, realtime, audit_log, campaigns.
     #[schema(example = json!(["contacts:read", "deals:write"]))]
     pub scopes: Vec<String>,
 }

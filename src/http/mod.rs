@@ -12,6 +12,7 @@ pub mod campaign_actions;
 pub mod campaigns;
 pub mod custom_fields;
 pub mod custom_values;
+pub mod emails;
 pub mod erasure;
 pub mod exports;
 pub mod extract;
@@ -32,6 +33,7 @@ pub mod principal;
 pub mod rate_limit;
 pub mod realtime;
 pub mod records;
+pub mod segments;
 pub mod staff;
 pub mod staff_access;
 pub mod suppressions;
@@ -206,6 +208,14 @@ routes! {
     "/api/v1/trash/{type}/{id}/restore" => { post(std): trash::restore },
     "/api/v1/pipelines" => { get(std): pipelines::list, post(std): pipelines::create },
     "/api/v1/pipelines/{id}" => { get(std): pipelines::get, patch(std): pipelines::update, delete(high): pipelines::delete },
+    "/api/v1/emails" => { get(std): emails::list, post(std): emails::create },
+    "/api/v1/emails/{id}" => { get(std): emails::get, patch(std): emails::update, delete(high): emails::delete },
+    "/api/v1/emails/{id}/revisions" => { get(std): emails::revisions },
+    "/api/v1/emails/{id}/revisions/{n}" => { get(std): emails::revision },
+    "/api/v1/emails/{id}/revisions/{n}/restore" => { post(std): emails::restore },
+    "/api/v1/segments" => { get(std): segments::list, post(std): segments::create },
+    "/api/v1/segments/{id}" => { get(std): segments::get, patch(std): segments::update, delete(high): segments::delete },
+    "/api/v1/segments/{id}/contacts" => { get(std): segments::contacts },
     "/api/v1/companies/{id}/timeline" => { get(std): records::companies::timeline },
     "/api/v1/companies/batch" => { post(std): records::companies::batch },
     "/api/v1/companies/search" => { post(std): records::companies::search },

@@ -19,9 +19,9 @@ use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, erasure, exports, features, health, imports,
-    invitations, me, mfa, notifications, pages, pipelines, realtime, staff, staff_access, suppressions, tags, tenant, tenant_exports,
-    tracking, trash, users,
+    account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, emails, erasure, exports,
+    features, health, imports, invitations, me, mfa, notifications, pages, pipelines, realtime, segments, staff,
+    staff_access, suppressions, tags, tenant, tenant_exports, tracking, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -144,6 +144,20 @@ use super::{
         custom_fields::update,
         custom_fields::delete,
         erasure::erase,
+        emails::list,
+        emails::create,
+        emails::get,
+        emails::update,
+        emails::delete,
+        emails::revisions,
+        emails::revision,
+        emails::restore,
+        segments::list,
+        segments::create,
+        segments::get,
+        segments::update,
+        segments::delete,
+        segments::contacts,
         tenant_exports::create,
         tenant_exports::get,
         tenant_exports::download,
@@ -203,7 +217,8 @@ use super::{
         (name = "users", description = "A portal's people and their roles: owner, admin, member, viewer"),
         (name = "api-keys", description = "Private app keys. Scopes are RESOURCE:read or RESOURCE:write \
             (write includes read) for RESOURCE in contacts, companies, deals, tickets, tasks, notes, pipelines, \
-            tags, custom_fields, custom_values, imports, exports, realtime, audit_log, campaigns, and contacts:erase \
+            tags, custom_fields, custom_values, imports, exports, realtime, audit_log, campaigns (emails, segments, \
+            campaigns), and contacts:erase \
             (erasure on request; no other scope includes it). A key never manages users, keys, settings or 2FA."),
         (name = "audit", description = "The portal's append-only, hash-chained audit log"),
         (name = "contacts", description = "Contacts: email (unique per portal, case-insensitive), first_name, \
@@ -221,6 +236,14 @@ use super::{
         (name = "tags", description = "Tags by name; deleting one hides it from its records until restored"),
         (name = "custom-values", description = "Tenant-wide {key, value} merge values for templates"),
         (name = "imports", description = "CSV import jobs and streaming CSV exports (owners/admins or imports/exports scopes)"),
+        (name = "emails", description = "Email content with merge tags (minijinja: contact.*, \
+            contact.custom_fields.*, custom_values.*, tenant.name, unsubscribe_url; HTML autoescaped) and its \
+            version history: every change of content is an immutable revision; restoring one makes a new \
+            revision. Deleted emails go to the trash with their history. Scope campaigns:read / campaigns:write; \
+            viewers read only. Behind the `campaigns` feature flag."),
+        (name = "segments", description = "Saved contact searches (the filter groups of POST \
+            /api/v1/contacts/search) with their exact member count and members. Scope campaigns:read / \
+            campaigns:write (members also need contacts:read). Behind the `campaigns` feature flag."),
         (name = "trash", description = "Deleted items, restorable whole for 30 days, then purged"),
         (name = "staff", description = "Platform staff (not portal users): sign-in with mandatory TOTP, `ozst_` \
             tokens that only staff routes accept, the platform audit trail, Portal JITA requests"),

@@ -130,8 +130,10 @@ pub async fn upgrade(
                 .filter(|o| key_allows(&k.scopes, o.plural(), Access::Read))
                 .map(Object::name)
                 .collect();
-            if key_allows(&k.scopes, "campaigns", Access::Read) {
-                objects.push(crate::campaigns::OBJECT);
+            // Email, segment and campaign events, for keys that may read campaigns: the
+            // first two ride the crm topic, campaign events have their own.
+            if key_allows(&k.scopes, super::emails::RESOURCE, Access::Read) {
+                objects.extend([crate::content::EMAIL, crate::crm::segments::OBJECT, crate::campaigns::OBJECT]);
             }
             let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
             (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)

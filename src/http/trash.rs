@@ -1,4 +1,4 @@
-//! The trash: deleted records and custom fields, restorable whole for 30 days, then purged
+//! The trash: deleted records, custom fields, tags, custom values and emails, restorable whole for 30 days, then purged
 //! for good by the scheduler (`jobs::purge`).
 
 use actix_web::{web, HttpResponse};
@@ -13,7 +13,7 @@ use super::AppState;
 use crate::crm::objects::Object;
 use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::records;
-use crate::domain::{CustomFieldId, CustomValueId, RecordId, TagId};
+use crate::domain::{CustomFieldId, CustomValueId, EmailId, RecordId, TagId};
 use crate::error::AppError;
 
 /// What can be in the trash.
@@ -23,15 +23,17 @@ enum TrashType {
     CustomField,
     Tag,
     CustomValue,
+    Email,
 }
 
-const TYPES: &str = "contact, company, deal, ticket, task, note, tag, custom_field, custom_value";
+const TYPES: &str = "contact, company, deal, ticket, task, note, tag, custom_field, custom_value, email";
 
 fn parse_type(raw: &str) -> Option<TrashType> {
     match raw {
         "custom_field" => Some(TrashType::CustomField),
         "tag" => Some(TrashType::Tag),
         "custom_value" => Some(TrashType::CustomValue),
+        "email" => Some(TrashType::Email),
         other => Object::ALL.into_iter().find(|o| o.name() == other).map(TrashType::Record),
     }
 }
@@ -42,6 +44,7 @@ fn resource(t: TrashType) -> &'static str {
         TrashType::CustomField => "custom_fields",
         TrashType::Tag => "tags",
         TrashType::CustomValue => "custom_values",
+        TrashType::Email => super::emails::RESOURCE,
     }
 }
 
@@ -75,7 +78,7 @@ pub struct RestorePath {
 
 /// Every `type` the trash holds, as the OpenAPI document lists them.
 fn trash_type_schema() -> utoipa::openapi::Object {
-    let names = Object::ALL.into_iter().map(Object::name).chain(["tag", "custom_field", "custom_value"]);
+    let names = Object::ALL.into_iter().map(Object::name).chain(["tag", "custom_field", "custom_value", "email"]);
     utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(names)).build()
 }
 
@@ -186,6 +189,17 @@ pub async fn list(
                         });
                     }
                 }
+                TrashType::Email => {
+                    for row in tdb.emails(true, after_id.as_deref(), limit + 1)? {
+                        items.push(TrashItem {
+                            kind: "email".into(),
+                            id: row.id.clone(),
+                            deleted_at: stamp(row.deleted_at),
+                            purge_at: stamp(crate::content::emails::purge_at(&row)),
+                            item: serde_json::to_value(super::emails::Email::from(&row)).map_err(AppError::internal)?,
+                        });
+                    }
+                }
             }
             Ok(finish_page(items, limit, |i| encode_cursor(&i.id)))
         })
@@ -194,7 +208,7 @@ pub async fn list(
 }
 
 /// Bring an item back whole: a record with its tags, custom values and links; a custom
-/// field with the values records still hold.
+/// field with the values records still hold; an email with its whole history.
 #[utoipa::path(post, path = "/api/v1/trash/{type}/{id}/restore", tag = "trash", security(("bearer" = [])),
     params(RestorePath),
     responses((status = 200, description = "The restored item", body = Object),
@@ -207,14 +221,21 @@ pub async fn restore(
 ) -> Result<HttpResponse, AppError> {
     let (kind, id) = path.into_inner();
     let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
-    p.manager_or_scope(&state, resource(t), Access::Write).await?;
+    if t == TrashType::Email {
+        // Emails are everyday content: whoever may delete one may bring it back.
+        p.require(&state, resource(t), Access::Write).await?;
+    } else {
+        p.manager_or_scope(&state, resource(t), Access::Write).await?;
+    }
     let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("item"))?.to_string();
-    let (record, field, tag, value) = (
+    let (record, field, tag, value, email) = (
         RecordId::from_db(id.clone()),
         CustomFieldId::from_db(id.clone()),
         TagId::from_db(id.clone()),
-        CustomValueId::from_db(id),
+        CustomValueId::from_db(id.clone()),
+        EmailId::from_db(id),
     );
+    let audit = p.entry("email.restored");
     let actor = change_actor(&p);
     let now = state.clock.now();
     let restored = state
@@ -260,6 +281,10 @@ pub async fn restore(
                 row.updated_at = now.naive_utc();
                 tdb.save_custom_value(&row)?;
                 serde_json::to_value(super::custom_values::CustomValue::from(&row)).map_err(AppError::internal)
+            }
+            TrashType::Email => {
+                let row = crate::content::emails::untrash(tdb, &email, &actor, audit, now)?;
+                serde_json::to_value(super::emails::Email::from(&row)).map_err(AppError::internal)
             }
         })
         .await?;

@@ -1,5 +1,5 @@
 //! The purge: items in the trash past their `purge_at` are deleted for good, each record
-//! with a `<object>.purged` event; expired idempotency answers, websocket tickets, uploads cut off while staging
+//! and email with a `<object>.purged` event (an email with its revisions); expired idempotency answers, websocket tickets, uploads cut off while staging
 //! and portal export archives past their retention go too.
 
 use crate::clock::Clock;
@@ -20,6 +20,8 @@ pub struct Purged {
     pub custom_fields: usize,
     pub tags: usize,
     pub custom_values: usize,
+    /// Emails, with their revisions.
+    pub emails: usize,
     pub idempotency_keys: usize,
     pub tickets: usize,
     /// Uploads cut off while staging (never acknowledged), with their staged rows.
@@ -29,9 +31,9 @@ pub struct Purged {
 }
 
 impl Purged {
-    /// Trash items deleted (records, custom fields, tags, custom values).
+    /// Trash items deleted (records, custom fields, tags, custom values, emails).
     pub fn items(&self) -> usize {
-        self.records + self.custom_fields + self.tags + self.custom_values
+        self.records + self.custom_fields + self.tags + self.custom_values + self.emails
     }
 }
 
@@ -73,6 +75,24 @@ pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
                 done.custom_values += usize::from(
                     tx.tenant(&TenantId::from_db(tenant))?.purge_custom_value(&CustomValueId::from_db(id))?,
                 );
+            }
+            for (tenant, id) in due.emails {
+                let mut t = tx.tenant(&TenantId::from_db(tenant))?;
+                if t.purge_email(&id)? {
+                    t.append_event(
+                        NewEvent {
+                            event_type: "email.purged".into(),
+                            object: crate::content::EMAIL,
+                            record_id: id.clone(),
+                            actor_type: "system",
+                            actor_id: None,
+                            data: serde_json::json!({ "id": id }),
+                            diff: None,
+                        },
+                        now,
+                    );
+                    done.emails += 1;
+                }
             }
             done.idempotency_keys =
                 tx.platform().expire_idempotency_keys((now - crate::db::idempotency::retention()).naive_utc())?;

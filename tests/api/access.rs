@@ -38,6 +38,9 @@ enum Class {
     /// Owners and admins, or a key with this scope and the object's (exports: a single
     /// scope is never enough; tests/api/imports.rs checks the pairs).
     ManageOrScopePair(&'static str),
+    /// Any person; a key needs both read scopes (a segment's members are contacts:
+    /// tests/api/segments.rs checks the pair).
+    ReadPair(&'static str, &'static str),
 }
 
 fn class_of(method: &str, path: &str) -> Class {
@@ -110,6 +113,12 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/pipelines") => Class::ManageOrScope("pipelines"),
         ("get", "/api/v1/custom-fields" | "/api/v1/custom-fields/{id}") => Class::CrmRead("custom_fields"),
         (_, p) if p.starts_with("/api/v1/custom-fields") => Class::ManageOrScope("custom_fields"),
+        ("get", "/api/v1/segments/{id}/contacts") => Class::ReadPair("campaigns", "contacts"),
+        // Emails and segments: any person reads, members and up write (delete included).
+        ("get", p) if p.starts_with("/api/v1/emails") || p.starts_with("/api/v1/segments") => {
+            Class::CrmRead("campaigns")
+        }
+        (_, p) if p.starts_with("/api/v1/emails") || p.starts_with("/api/v1/segments") => Class::CrmWrite("campaigns"),
         ("get", "/api/v1/trash") => Class::CrmRead("contacts"),
         ("post", "/api/v1/trash/{type}/{id}/restore") => Class::CrmDelete("contacts"),
         _ => panic!("route {method} {path} is not classified in tests/api/access.rs: say who may call it"),
@@ -127,6 +136,7 @@ fn concrete(path: &str) -> String {
     let url = path
         .replace("{id}", &uuid::Uuid::now_v7().to_string())
         .replace("{type}", "contact")
+        .replace("{n}", "1")
         .replace("{file}", "contacts.csv");
     if url == "/api/v1/trash" {
         format!("{url}?type=contact")
@@ -170,6 +180,7 @@ async fn every_role_gets_exactly_what_its_role_allows_on_every_route(app: TestAp
                 | Class::AnyCredential
                 | Class::SelfService
                 | Class::PortalRead
+                | Class::ReadPair(..)
                 | Class::CrmRead(_) => true,
                 Class::CrmWrite(_) => *role != "viewer",
                 Class::Manage
@@ -229,7 +240,11 @@ async fn every_key_scope_reaches_only_its_own_routes(app: TestApp) {
                     continue;
                 }
                 Class::AnyCredential => true,
-                Class::SelfService | Class::PortalRead | Class::Manage | Class::ManageOrScopePair(_) => false,
+                Class::SelfService
+                | Class::PortalRead
+                | Class::Manage
+                | Class::ManageOrScopePair(_)
+                | Class::ReadPair(..) => false,
                 Class::ManageOrErase => *scope == "contacts:erase",
                 Class::ManageOrScope(res) | Class::CrmWrite(res) | Class::CrmDelete(res) => {
                     // Audit reads need only audit_log:read; every other such route writes.

@@ -59,6 +59,13 @@ impl TenantDb<'_> {
         }
     }
 
+    /// How many records the list's filters match (`q`, `tag`, the search, live or trashed),
+    /// exactly: the same condition as [`Self::list_records`], counted.
+    pub fn count_records(&mut self, spec: &ListSpec) -> QueryResult<i64> {
+        let (conn, tid) = self.parts();
+        records::table.filter(list_condition(tid, spec)).count().get_result(conn)
+    }
+
     /// A page sorted by a field: first the records with a value, in (value, id) order,
     /// then, once those run out, the records without one, by id.
     ///

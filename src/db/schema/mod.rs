@@ -3,8 +3,10 @@
 // migrations/sqlite and migrations/postgres.
 
 mod campaign_tables;
+mod content;
 mod platform;
 pub use campaign_tables::*;
+pub use content::*;
 pub use platform::*;
 
 diesel::table! {

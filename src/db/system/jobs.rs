@@ -145,6 +145,11 @@ impl System<'_> {
                 .limit(limit)
                 .select((custom_values::tenant_id, custom_values::id))
                 .load(conn)?,
+            emails: crate::db::schema::emails::table
+                .filter(crate::db::schema::emails::deleted_at.le(now - crate::crm::records::trash_retention()))
+                .limit(limit)
+                .select((crate::db::schema::emails::tenant_id, crate::db::schema::emails::id))
+                .load(conn)?,
         })
     }
 

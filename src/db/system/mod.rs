@@ -71,6 +71,8 @@ pub struct DuePurge {
     pub custom_fields: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
     pub custom_values: Vec<(String, String)>,
+    /// Emails deleted before the trash retention (their history goes with them).
+    pub emails: Vec<(String, String)>,
 }
 
 impl System<'_> {

@@ -1,0 +1,3 @@
+DROP TABLE segments;
+DROP TABLE emails;
+DROP TABLE content_revisions;
