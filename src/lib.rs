@@ -5,10 +5,10 @@
 
 pub mod backup;
 pub mod blocking;
+pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod campaigns;
 pub mod content;
 pub mod crm;
 pub mod db;

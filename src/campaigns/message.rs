@@ -73,7 +73,14 @@ pub fn rewrite_links(html: &str, sender: &Sender, recipient_id: &str, keep: &str
         out.push_str(after.get(..body_start).unwrap_or_default());
         let lower = url.to_ascii_lowercase();
         if (lower.starts_with("http://") || lower.starts_with("https://")) && url != keep {
-            let t = tokens::sign(&sender.key, Kind::Click, &sender.tenant_id, &sender.campaign_id, recipient_id, Some(&url));
+            let t = tokens::sign(
+                &sender.key,
+                Kind::Click,
+                &sender.tenant_id,
+                &sender.campaign_id,
+                recipient_id,
+                Some(&url),
+            );
             out.push_str(&format!("{}/t/c/{t}", sender.public_url));
         } else {
             out.push_str(raw);
@@ -99,8 +106,45 @@ fn find_href(s: &str) -> Option<usize> {
     None
 }
 
+/// Decodes the character references an attribute value may hold (`&amp;`, `&#x2f;`, …),
+/// so the URL signed is the URL a browser would follow.
 fn unescape_attr(s: &str) -> String {
-    s.replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'").replace("&#x27;", "'")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let tail = rest.get(i..).unwrap_or_default();
+        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = tail.get(1..).unwrap_or_default();
+            continue;
+        };
+        let name = tail.get(1..end).unwrap_or_default();
+        let decoded = match name {
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            n if n.starts_with("#x") || n.starts_with("#X") => {
+                u32::from_str_radix(n.get(2..).unwrap_or_default(), 16).ok().and_then(char::from_u32)
+            }
+            n if n.starts_with('#') => n.get(1..).unwrap_or_default().parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = tail.get(end + 1..).unwrap_or_default();
+            }
+            None => {
+                out.push('&');
+                rest = tail.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The open pixel, placed before `</body>` (or at the end).
@@ -213,10 +257,14 @@ mod tests {
     #[test]
     fn links_are_rewritten_except_unsubscribe_and_non_http() {
         let s = sender();
+        assert_eq!(unescape_attr("https:&#x2f;&#x2F;a&#47;b?c=1&amp;d&unknown;&"), "https://a/b?c=1&d&unknown;&");
         let html = r#"<a href="https://x.example/a?b=1&amp;c=2">x</a> <A HREF='http://y.example'>y</A> <a href="mailto:a@b">m</a> <a href="https://app.example:8443/u/keep">u</a> <a data-href="https://no">n</a>"#;
         let out = rewrite_links(html, &s, "r1", "https://app.example:8443/u/keep");
         assert_eq!(out.matches("/t/c/").count(), 2, "{out}");
-        assert!(out.contains("mailto:a@b") && out.contains("/u/keep") && out.contains(r#"data-href="https://no""#), "{out}");
+        assert!(
+            out.contains("mailto:a@b") && out.contains("/u/keep") && out.contains(r#"data-href="https://no""#),
+            "{out}"
+        );
         let token = out.split("/t/c/").nth(1).unwrap().split('"').next().unwrap();
         let link = tokens::verify(&s.key, Kind::Click, token).unwrap();
         assert_eq!(link.url.as_deref(), Some("https://x.example/a?b=1&c=2"), "entities decoded before signing");
@@ -225,13 +273,23 @@ mod tests {
     #[test]
     fn messages_carry_rfc8058_headers_and_a_stable_message_id() {
         let s = sender();
-        let r = || Rendered { subject: "Hi".into(), preheader: "Pre".into(), html: "<html><body><p>Hello</p></body></html>".into(), text: "Hello".into() };
+        let r = || Rendered {
+            subject: "Hi".into(),
+            preheader: "Pre".into(),
+            html: "<html><body><p>Hello</p></body></html>".into(),
+            text: "Hello".into(),
+        };
         let a = build(&s, "r1", "ann@x.example", r(), "https://app.example:8443/u/tok", false).unwrap();
         let b = build(&s, "r1", "ann@x.example", r(), "https://app.example:8443/u/tok", false).unwrap();
         let text = String::from_utf8(a.bytes).unwrap();
         assert!(text.contains("Message-ID: <r1.c@app.example>"), "{text}");
         assert!(String::from_utf8(b.bytes).unwrap().contains("Message-ID: <r1.c@app.example>"));
-        assert!(text.contains("List-Unsubscribe: <https://app.example:8443/u/tok>, <mailto:news@acme.example?subject=unsubscribe>"), "{text}");
+        assert!(
+            text.contains(
+                "List-Unsubscribe: <https://app.example:8443/u/tok>, <mailto:news@acme.example?subject=unsubscribe>"
+            ),
+            "{text}"
+        );
         assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
         assert!(text.contains("multipart/alternative"));
         assert!(text.contains("/t/o/"), "the open pixel");

@@ -102,7 +102,14 @@ pub fn next(status: &str, action: Action, scheduled: bool) -> Option<&'static st
 }
 
 /// Appends `campaign.status_changed` for `row` (now in `status`).
-pub fn announce_status(t: &mut TenantTx<'_>, row: &CampaignRow, previous: &str, status: &str, stats: &Stats, now: DateTime<Utc>) {
+pub fn announce_status(
+    t: &mut TenantTx<'_>,
+    row: &CampaignRow,
+    previous: &str,
+    status: &str,
+    stats: &Stats,
+    now: DateTime<Utc>,
+) {
     t.append_event(
         NewEvent {
             event_type: STATUS_CHANGED.into(),

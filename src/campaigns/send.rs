@@ -77,37 +77,41 @@ async fn load(e: &Engine, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Re
     let erased_key = match e.db.read(|p| Ok(p.platform_secret(crate::erasure::suppression::SECRET_NAME)?)).await? {
         Some(stored) => Some(
             e.keyring
-                .decrypt(&stored, crate::security::crypto::platform_secret_context(crate::erasure::suppression::SECRET_NAME).as_bytes())
+                .decrypt(
+                    &stored,
+                    crate::security::crypto::platform_secret_context(crate::erasure::suppression::SECRET_NAME)
+                        .as_bytes(),
+                )
                 .map_err(AppError::internal)?,
         ),
         None => None,
     };
     let cid = id.to_string();
-    let found = e
-        .db
-        .tenant(tenant.clone())
-        .read(move |t| {
-            let (Some(campaign), Some(run)) = (t.campaign(&cid)?, t.run(&cid)?) else { return Ok(None) };
-            let settings = t.email_settings()?;
-            let tenant_name = t.tenant()?.name;
-            let mut values = BTreeMap::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = t.custom_values(false, after.as_deref(), 500)?;
-                let last = page.last().map(|v| v.id.clone());
-                for v in &page {
-                    values.insert(v.value_key.clone(), v.value.clone());
+    let found =
+        e.db.tenant(tenant.clone())
+            .read(move |t| {
+                let (Some(campaign), Some(run)) = (t.campaign(&cid)?, t.run(&cid)?) else { return Ok(None) };
+                let settings = t.email_settings()?;
+                let tenant_name = t.tenant()?.name;
+                let mut values = BTreeMap::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let page = t.custom_values(false, after.as_deref(), 500)?;
+                    let last = page.last().map(|v| v.id.clone());
+                    for v in &page {
+                        values.insert(v.value_key.clone(), v.value.clone());
+                    }
+                    if page.len() < 500 {
+                        break;
+                    }
+                    after = last;
                 }
-                if page.len() < 500 {
-                    break;
-                }
-                after = last;
-            }
-            Ok(Some((campaign, run, settings, tenant_name, values)))
-        })
-        .await?;
+                Ok(Some((campaign, run, settings, tenant_name, values)))
+            })
+            .await?;
     let Some((campaign, run, settings, tenant_name, custom_values)) = found else { return Ok(None) };
-    let content: Content = serde_json::from_str(&run.content).map_err(|e| AppError::internal(anyhow::anyhow!("frozen content: {e}")))?;
+    let content: Content =
+        serde_json::from_str(&run.content).map_err(|e| AppError::internal(anyhow::anyhow!("frozen content: {e}")))?;
     let sender = Sender {
         tenant_id: tenant.to_string(),
         campaign_id: campaign.id.clone(),
@@ -132,7 +136,13 @@ async fn load(e: &Engine, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Re
 
 /// Ends the campaign as `status` (completed, or failed with `why`) if it is still sending:
 /// the final exact stats, the status event, and a notification to whoever created it.
-fn finish(t: &mut TenantTx<'_>, c: &CampaignRow, status: &'static str, why: Option<&str>, now: DateTime<Utc>) -> Result<bool, AppError> {
+fn finish(
+    t: &mut TenantTx<'_>,
+    c: &CampaignRow,
+    status: &'static str,
+    why: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
     if !t.set_status_if(&c.id, &["sending"], status, now.naive_utc())? {
         return Ok(false);
     }
@@ -147,7 +157,10 @@ fn finish(t: &mut TenantTx<'_>, c: &CampaignRow, status: &'static str, why: Opti
         let (title, body) = match status {
             "completed" => (
                 format!("Campaign \"{}\" finished", c.name),
-                format!("{} sent, {} bounced, {} failed, {} suppressed.", stats.sent, stats.bounced, stats.failed, stats.suppressed),
+                format!(
+                    "{} sent, {} bounced, {} failed, {} suppressed.",
+                    stats.sent, stats.bounced, stats.failed, stats.suppressed
+                ),
             ),
             _ => (format!("Campaign \"{}\" failed", c.name), why.unwrap_or("it could not be sent").to_string()),
         };
@@ -200,7 +213,10 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let now = e.clock.now();
     let until = (now + e.lease).naive_utc();
     let (cid, owner) = (id.to_string(), e.owner.clone());
-    let held = e.db.tenant(tenant.clone()).write(move |t| Ok(t.renew_run_lease(&cid, &owner, until, now.naive_utc())?)).await?;
+    let held =
+        e.db.tenant(tenant.clone())
+            .write(move |t| Ok(t.renew_run_lease(&cid, &owner, until, now.naive_utc())?))
+            .await?;
     if !held {
         return Ok(Outcome::Stopped);
     }
@@ -210,20 +226,24 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let Some(l) = st.loaded.as_ref() else { return Ok(Outcome::Stopped) };
 
     if !l.materialised {
-        let (t_id, cid, seg, sender, erased) =
-            (tenant.clone(), id.to_string(), l.campaign.segment_id.clone().unwrap_or_default(), l.sender.clone(), l.erased_key.clone());
+        let (t_id, cid, seg, sender, erased) = (
+            tenant.clone(),
+            id.to_string(),
+            l.campaign.segment_id.clone().unwrap_or_default(),
+            l.sender.clone(),
+            l.erased_key.clone(),
+        );
         let campaign = l.campaign.clone();
-        let built = e
-            .db
-            .tenant(tenant.clone())
-            .write(move |t| {
-                let built = audience::step(t, &t_id, &cid, &seg, &sender, erased.as_deref())?;
-                if let Built::Unusable(why) = &built {
-                    finish(t, &campaign, "failed", Some(why), now)?;
-                }
-                Ok(built)
-            })
-            .await?;
+        let built =
+            e.db.tenant(tenant.clone())
+                .write(move |t| {
+                    let built = audience::step(t, &t_id, &cid, &seg, &sender, erased.as_deref())?;
+                    if let Built::Unusable(why) = &built {
+                        finish(t, &campaign, "failed", Some(why), now)?;
+                    }
+                    Ok(built)
+                })
+                .await?;
         return Ok(match built {
             Built::More => Outcome::Worked(Duration::ZERO),
             Built::Done => {
@@ -238,8 +258,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
 
     let Some(smtp) = e.smtp.clone() else {
         let cid = id.to_string();
-        e.db
-            .tenant(tenant.clone())
+        e.db.tenant(tenant.clone())
             .write(move |t| Ok(t.set_run_error(&cid, Some("no SMTP server is configured (ORGANIZEO_SMTP_URL)"))?))
             .await?;
         return Ok(Outcome::Wait(Duration::from_secs(30)));
@@ -248,19 +267,20 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let batch = i64::from(l.rate).clamp(1, 200);
     let (cid, owner) = (id.to_string(), e.owner.clone());
     let claimed =
-        e.db.tenant(tenant.clone()).write(move |t| Ok(t.claim_recipients(&cid, &owner, now.naive_utc(), until, batch)?)).await?;
+        e.db.tenant(tenant.clone())
+            .write(move |t| Ok(t.claim_recipients(&cid, &owner, now.naive_utc(), until, batch)?))
+            .await?;
     if claimed.is_empty() {
         let (cid, campaign) = (id.to_string(), l.campaign.clone());
-        let (finished, next) = e
-            .db
-            .tenant(tenant.clone())
-            .write(move |t| {
-                if t.has_queued(&cid)? {
-                    return Ok((false, t.next_retry_at(&cid)?));
-                }
-                Ok((finish(t, &campaign, "completed", None, now)?, None))
-            })
-            .await?;
+        let (finished, next) =
+            e.db.tenant(tenant.clone())
+                .write(move |t| {
+                    if t.has_queued(&cid)? {
+                        return Ok((false, t.next_retry_at(&cid)?));
+                    }
+                    Ok((finish(t, &campaign, "completed", None, now)?, None))
+                })
+                .await?;
         if finished {
             return Ok(Outcome::Finished("completed"));
         }
@@ -274,11 +294,11 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     // The server must be reachable before anyone is charged an attempt.
     if let Err(why) = smtp.check().await {
         st.smtp_wait = (st.smtp_wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let released: Vec<(String, i32, Delivery)> = claimed.iter().map(|r| (r.id.clone(), r.attempts, Delivery::Released)).collect();
+        let released: Vec<(String, i32, Delivery)> =
+            claimed.iter().map(|r| (r.id.clone(), r.attempts, Delivery::Released)).collect();
         let (cid, owner) = (id.to_string(), e.owner.clone());
         let message = format!("waiting for the SMTP server: {why}");
-        e.db
-            .tenant(tenant.clone())
+        e.db.tenant(tenant.clone())
             .write(move |t| {
                 t.record_deliveries(&cid, &owner, &released, now.naive_utc(), MAX_ATTEMPTS)?;
                 t.set_run_error(&cid, Some(&message))?;
@@ -294,24 +314,29 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     // Contacts for the merge, and a last look at the suppression list.
     let ids: Vec<String> = claimed.iter().filter_map(|r| r.contact_id.clone()).collect();
     let lowers: Vec<String> = claimed.iter().map(|r| r.email_lower.clone()).collect();
-    let (contacts, suppressed) = e
-        .db
-        .tenant(tenant.clone())
-        .read(move |t| {
-            let defs = t.custom_fields(Some(Object::Contact))?;
-            let rows = t.records_by_ids(Object::Contact, &ids)?;
-            let contacts: HashMap<String, serde_json::Value> =
-                rows.iter().map(|r| (r.id.clone(), crate::crm::records::view(Object::Contact, r, Vec::new(), &defs))).collect();
-            let suppressed: std::collections::HashSet<String> = t.suppressed_among(&lowers)?.into_iter().collect();
-            Ok((contacts, suppressed))
-        })
-        .await?;
+    let (contacts, suppressed) =
+        e.db.tenant(tenant.clone())
+            .read(move |t| {
+                let defs = t.custom_fields(Some(Object::Contact))?;
+                let rows = t.records_by_ids(Object::Contact, &ids)?;
+                let contacts: HashMap<String, serde_json::Value> = rows
+                    .iter()
+                    .map(|r| (r.id.clone(), crate::crm::records::view(Object::Contact, r, Vec::new(), &defs)))
+                    .collect();
+                let suppressed: std::collections::HashSet<String> = t.suppressed_among(&lowers)?.into_iter().collect();
+                Ok((contacts, suppressed))
+            })
+            .await?;
 
     let started = Instant::now();
     let sends = claimed.iter().map(|r| {
         let (contacts, suppressed) = (&contacts, &suppressed);
         async move {
-            let d = if suppressed.contains(&r.email_lower) { Delivery::Suppressed } else { deliver(e, l, contacts, r).await };
+            let d = if suppressed.contains(&r.email_lower) {
+                Delivery::Suppressed
+            } else {
+                deliver(e, l, contacts, r).await
+            };
             (r.id.clone(), r.attempts, d)
         }
     });
@@ -327,25 +352,24 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let clear_error = std::mem::take(&mut st.error_shown);
     let (cid, owner) = (id.to_string(), e.owner.clone());
     let done = e.clock.now();
-    let stats = e
-        .db
-        .tenant(tenant.clone())
-        .write(move |t| {
-            t.record_deliveries(&cid, &owner, &outcomes, done.naive_utc(), MAX_ATTEMPTS)?;
-            for email in &bounced {
-                t.suppress_address(email, "hard_bounce", Some(&cid), done.naive_utc())?;
-            }
-            if clear_error {
-                t.set_run_error(&cid, None)?;
-            }
-            if progress_due {
-                let stats = t.campaign_stats(&cid)?;
-                announce_progress(t, &cid, "sending", &stats, done);
-                return Ok(Some(stats));
-            }
-            Ok(None)
-        })
-        .await?;
+    let stats =
+        e.db.tenant(tenant.clone())
+            .write(move |t| {
+                t.record_deliveries(&cid, &owner, &outcomes, done.naive_utc(), MAX_ATTEMPTS)?;
+                for email in &bounced {
+                    t.suppress_address(email, "hard_bounce", Some(&cid), done.naive_utc())?;
+                }
+                if clear_error {
+                    t.set_run_error(&cid, None)?;
+                }
+                if progress_due {
+                    let stats = t.campaign_stats(&cid)?;
+                    announce_progress(t, &cid, "sending", &stats, done);
+                    return Ok(Some(stats));
+                }
+                Ok(None)
+            })
+            .await?;
     if let Some(s) = stats {
         st.last_progress = Some(Instant::now());
         st.last_stats = Some(s);

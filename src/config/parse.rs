@@ -153,8 +153,14 @@ pub fn smtp_url(v: &str) -> Parsed<Option<Secret>> {
 
 pub fn public_url(v: &str) -> Parsed<String> {
     let v = v.trim().trim_end_matches('/');
-    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://")).ok_or("must start with https:// or http://")?;
-    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains('?') || rest.contains('#') {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty()
+        || rest.contains(char::is_whitespace)
+        || rest.contains(['?', '#', '"', '\'', '<', '>', '&', '\\'])
+    {
         return Err("must be a base URL like https://app.example.com".into());
     }
     Ok(v.to_string())

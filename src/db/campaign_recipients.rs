@@ -38,7 +38,10 @@ pub enum Delivery {
     /// 5xx: bounced for good (the caller also suppresses the address).
     Bounced(String),
     /// 4xx or a broken connection: retry at `retry_at`, or fail when out of attempts.
-    Deferred { error: String, retry_at: NaiveDateTime },
+    Deferred {
+        error: String,
+        retry_at: NaiveDateTime,
+    },
     Failed(String),
     /// Suppressed after it was queued (an unsubscribe or bounce from another campaign).
     Suppressed,
@@ -75,7 +78,11 @@ impl TenantDb<'_> {
                      clicked_at) VALUES ",
                 );
                 for i in 0..rows.len() {
-                    sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" });
+                    sql.push_str(if i == 0 {
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    } else {
+                        ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    });
                 }
                 let mut q = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
                 for r in rows {
@@ -314,12 +321,26 @@ impl TenantDb<'_> {
 
     /// Marks a recipient opened (and clicked, for a click) the first time; true when this
     /// call changed something.
-    pub fn mark_engaged(&mut self, campaign_id: &str, recipient_id: &str, click: bool, now: NaiveDateTime) -> QueryResult<bool> {
+    pub fn mark_engaged(
+        &mut self,
+        campaign_id: &str,
+        recipient_id: &str,
+        click: bool,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
-        let row = || cr::table.filter(cr::tenant_id.eq(tid)).filter(cr::campaign_id.eq(campaign_id)).filter(cr::id.eq(recipient_id));
-        let mut n = diesel::update(row().filter(cr::opened_at.is_null())).set(cr::opened_at.eq(Some(now))).execute(conn)?;
+        let row = || {
+            cr::table
+                .filter(cr::tenant_id.eq(tid))
+                .filter(cr::campaign_id.eq(campaign_id))
+                .filter(cr::id.eq(recipient_id))
+        };
+        let mut n =
+            diesel::update(row().filter(cr::opened_at.is_null())).set(cr::opened_at.eq(Some(now))).execute(conn)?;
         if click {
-            n += diesel::update(row().filter(cr::clicked_at.is_null())).set(cr::clicked_at.eq(Some(now))).execute(conn)?;
+            n += diesel::update(row().filter(cr::clicked_at.is_null()))
+                .set(cr::clicked_at.eq(Some(now)))
+                .execute(conn)?;
         }
         Ok(n > 0)
     }
@@ -328,7 +349,10 @@ impl TenantDb<'_> {
     pub fn mark_bounced(&mut self, campaign_id: &str, recipient_id: &str, error: &str) -> QueryResult<()> {
         let (conn, tid) = self.parts();
         diesel::update(
-            cr::table.filter(cr::tenant_id.eq(tid)).filter(cr::campaign_id.eq(campaign_id)).filter(cr::id.eq(recipient_id)),
+            cr::table
+                .filter(cr::tenant_id.eq(tid))
+                .filter(cr::campaign_id.eq(campaign_id))
+                .filter(cr::id.eq(recipient_id)),
         )
         .set((cr::status.eq("bounced"), cr::error.eq(Some(truncate(error)))))
         .execute(conn)?;

@@ -95,7 +95,12 @@ impl TenantDb<'_> {
     }
 
     /// Campaigns newest first, after the cursor id, optionally of one status.
-    pub fn campaigns_page(&mut self, status: Option<&str>, before: Option<&str>, limit: i64) -> QueryResult<Vec<CampaignRow>> {
+    pub fn campaigns_page(
+        &mut self,
+        status: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<CampaignRow>> {
         let (conn, tid) = self.parts();
         let statuses: Vec<&str> = match status {
             Some(s) => vec![s],
@@ -130,9 +135,11 @@ impl TenantDb<'_> {
         let n = match to {
             "sending" => {
                 let n = diesel::update(target).set((c::status.eq(to), c::updated_at.eq(now))).execute(conn)?;
-                diesel::update(c::table.filter(c::tenant_id.eq(tid)).filter(c::id.eq(id)).filter(c::started_at.is_null()))
-                    .set(c::started_at.eq(Some(now)))
-                    .execute(conn)?;
+                diesel::update(
+                    c::table.filter(c::tenant_id.eq(tid)).filter(c::id.eq(id)).filter(c::started_at.is_null()),
+                )
+                .set(c::started_at.eq(Some(now)))
+                .execute(conn)?;
                 n
             }
             "completed" | "cancelled" | "failed" => diesel::update(target)
@@ -167,7 +174,13 @@ impl TenantDb<'_> {
 
     /// Extends `owner`'s lease on a sending campaign; false when the campaign is no longer
     /// sending (paused, cancelled, completed) or another node holds it.
-    pub fn renew_run_lease(&mut self, id: &str, owner: &str, until: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
+    pub fn renew_run_lease(
+        &mut self,
+        id: &str,
+        owner: &str,
+        until: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
         let sending: Option<String> =
             c::table.filter(c::tenant_id.eq(tid)).filter(c::id.eq(id)).select(c::status).first(conn).optional()?;
@@ -175,7 +188,10 @@ impl TenantDb<'_> {
             return Ok(false);
         }
         let n = diesel::update(
-            runs::table.filter(runs::tenant_id.eq(tid)).filter(runs::campaign_id.eq(id)).filter(runs::lease_owner.eq(owner)),
+            runs::table
+                .filter(runs::tenant_id.eq(tid))
+                .filter(runs::campaign_id.eq(id))
+                .filter(runs::lease_owner.eq(owner)),
         )
         .set((runs::lease_until.eq(Some(until)), runs::updated_at.eq(now)))
         .execute(conn)?;
@@ -287,7 +303,11 @@ impl TenantDb<'_> {
         let (conn, tid) = self.parts();
         let tid = tid.to_string();
         let n = diesel::update(es::table.filter(es::tenant_id.eq(&tid)))
-            .set((es::sending_rate_per_second.eq(s.sending_rate_per_second), es::tracking.eq(s.tracking), es::updated_at.eq(now)))
+            .set((
+                es::sending_rate_per_second.eq(s.sending_rate_per_second),
+                es::tracking.eq(s.tracking),
+                es::updated_at.eq(now),
+            ))
             .execute(conn)?;
         if n == 0 {
             diesel::insert_into(es::table)

@@ -54,7 +54,12 @@ impl TenantDb<'_> {
     }
 
     /// A page of the list by address, optionally of one reason.
-    pub fn suppressions_page(&mut self, reason: Option<&str>, after: Option<&str>, limit: i64) -> QueryResult<Vec<SuppressionRow>> {
+    pub fn suppressions_page(
+        &mut self,
+        reason: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<SuppressionRow>> {
         let (conn, tid) = self.parts();
         let reasons: Vec<&str> = match reason {
             Some(r) => vec![r],
@@ -72,6 +77,8 @@ impl TenantDb<'_> {
 
     pub fn unsuppress(&mut self, email_lower: &str) -> QueryResult<bool> {
         let (conn, tid) = self.parts();
-        Ok(diesel::delete(sup::table.filter(sup::tenant_id.eq(tid)).filter(sup::email_lower.eq(email_lower))).execute(conn)? == 1)
+        Ok(diesel::delete(sup::table.filter(sup::tenant_id.eq(tid)).filter(sup::email_lower.eq(email_lower)))
+            .execute(conn)?
+            == 1)
     }
 }

@@ -27,8 +27,8 @@
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
-pub mod campaign_recipients;
 pub mod campaign_links;
+pub mod campaign_recipients;
 pub mod campaigns;
 pub mod content;
 pub mod custom_fields;

@@ -153,7 +153,10 @@ impl tokio::io::AsyncWrite for TlsTcp {
     ) -> std::task::Poll<std::io::Result<usize>> {
         std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_flush(cx)
     }
     fn poll_shutdown(
@@ -228,10 +231,11 @@ impl Pool {
             }
             _ => Box::new(tcp),
         };
-        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, AsyncSmtpConnection::connect_with_transport(stream, &self.hello))
-            .await
-            .map_err(|_| "the SMTP greeting timed out".to_string())?
-            .map_err(|e| format!("SMTP greeting: {e}"))?;
+        let mut conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, AsyncSmtpConnection::connect_with_transport(stream, &self.hello))
+                .await
+                .map_err(|_| "the SMTP greeting timed out".to_string())?
+                .map_err(|e| format!("SMTP greeting: {e}"))?;
         if self.cfg.security == Security::StartTls {
             let params = TlsParameters::new_rustls(self.cfg.host.clone()).map_err(|e| format!("TLS: {e}"))?;
             conn.starttls(params, &self.hello).await.map_err(|e| format!("STARTTLS: {e}"))?;
@@ -257,7 +261,8 @@ impl Pool {
     /// Sends one message. A pooled connection the server closed while idle is replaced
     /// once without counting against the message.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
-        let _permit = self.permits.acquire().await.map_err(|_| SendError::Unavailable("the SMTP pool is closed".into()))?;
+        let _permit =
+            self.permits.acquire().await.map_err(|_| SendError::Unavailable("the SMTP pool is closed".into()))?;
         let pooled = self.idle.lock().await.pop();
         let fresh = pooled.is_none();
         let mut conn = match pooled {
@@ -287,7 +292,12 @@ impl Pool {
         }
     }
 
-    async fn send_on(&self, conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+    async fn send_on(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), SendError> {
         match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, message)).await {
             Err(_) => {
                 conn.abort().await;

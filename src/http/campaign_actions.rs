@@ -25,10 +25,7 @@ fn campaign_id(raw: &str) -> Result<String, AppError> {
 }
 
 fn illegal(action: Action, status: &str) -> AppError {
-    AppError::Conflict {
-        code: "campaign_status",
-        detail: format!("a {status} campaign cannot {}", action.name()),
-    }
+    AppError::Conflict { code: "campaign_status", detail: format!("a {status} campaign cannot {}", action.name()) }
 }
 
 fn no_smtp() -> AppError {
@@ -136,11 +133,14 @@ fn ready_to_send(
 }
 
 fn segment_has_members(t: &mut crate::db::TenantDb<'_>, groups: &str) -> Result<bool, AppError> {
-    let groups: Vec<crate::crm::search::FilterGroupInput> =
-        serde_json::from_str(groups).map_err(|_| AppError::validation("segment_id", "the segment's filter is not readable"))?;
+    let groups: Vec<crate::crm::search::FilterGroupInput> = serde_json::from_str(groups)
+        .map_err(|_| AppError::validation("segment_id", "the segment's filter is not readable"))?;
     let defs = t.custom_fields(Some(Object::Contact))?;
     let search = crate::crm::search::parse(Object::Contact, &groups, &defs).map_err(|_| {
-        AppError::validation("segment_id", "the segment's filter is no longer valid (a custom field it names was deleted?)")
+        AppError::validation(
+            "segment_id",
+            "the segment's filter is no longer valid (a custom field it names was deleted?)",
+        )
     })?;
     let spec = crate::crm::query::ListSpec {
         object: Object::Contact,
@@ -172,12 +172,25 @@ macro_rules! action_route {
     };
 }
 
-action_route!(send, "/api/v1/campaigns/{id}/send", Action::Send,
-    "Sends the campaign: `scheduled` when its `send_at` is in the future, else `sending` at once.");
-action_route!(pause, "/api/v1/campaigns/{id}/pause", Action::Pause, "Pauses a sending campaign (messages in flight finish).");
+action_route!(
+    send,
+    "/api/v1/campaigns/{id}/send",
+    Action::Send,
+    "Sends the campaign: `scheduled` when its `send_at` is in the future, else `sending` at once."
+);
+action_route!(
+    pause,
+    "/api/v1/campaigns/{id}/pause",
+    Action::Pause,
+    "Pauses a sending campaign (messages in flight finish)."
+);
 action_route!(resume, "/api/v1/campaigns/{id}/resume", Action::Resume, "Resumes a paused campaign.");
-action_route!(cancel, "/api/v1/campaigns/{id}/cancel", Action::Cancel,
-    "Cancels a scheduled, sending or paused campaign; recipients not yet mailed stay queued and are never mailed.");
+action_route!(
+    cancel,
+    "/api/v1/campaigns/{id}/cancel",
+    Action::Cancel,
+    "Cancels a scheduled, sending or paused campaign; recipients not yet mailed stay queued and are never mailed."
+);
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -205,15 +218,21 @@ fn merge_for(
     let content = match t.run(campaign_id)? {
         Some(run) => serde_json::from_str(&run.content).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?,
         None => {
-            let email = row.email_id.as_deref().ok_or_else(|| AppError::validation("email_id", "the campaign has no email yet"))?;
+            let email = row
+                .email_id
+                .as_deref()
+                .ok_or_else(|| AppError::validation("email_id", "the campaign has no email yet"))?;
             t.email_content(email)?.ok_or_else(|| AppError::validation("email_id", "the email no longer exists"))?
         }
     };
     let defs = t.custom_fields(Some(Object::Contact))?;
     let contact = match contact_id {
         Some(c) => {
-            let id = crate::domain::RecordId::parse(c).ok_or_else(|| AppError::validation("contact_id", "no such contact"))?;
-            let rec = t.record(Object::Contact, &id, false)?.ok_or_else(|| AppError::validation("contact_id", "no such contact"))?;
+            let id = crate::domain::RecordId::parse(c)
+                .ok_or_else(|| AppError::validation("contact_id", "no such contact"))?;
+            let rec = t
+                .record(Object::Contact, &id, false)?
+                .ok_or_else(|| AppError::validation("contact_id", "no such contact"))?;
             let tags = t.record_tag_names(&rec.id)?;
             crate::crm::records::view(Object::Contact, &rec, tags, &defs)
         }
@@ -284,7 +303,12 @@ pub struct TestAccepted {
     responses((status = 202, body = TestAccepted), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "No SMTP relay configured", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn test(state: web::Data<AppState>, p: Principal, id: web::Path<String>, body: Json<TestSend>) -> Result<HttpResponse, AppError> {
+pub async fn test(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Json<TestSend>,
+) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let id = campaign_id(&id)?;
     let body = body.0;
@@ -312,7 +336,8 @@ pub async fn test(state: web::Data<AppState>, p: Principal, id: web::Path<String
             Ok((content, data, row))
         })
         .await?;
-    let from_email = row.from_email.clone().ok_or_else(|| AppError::validation("from_email", "is required to send a test"))?;
+    let from_email =
+        row.from_email.clone().ok_or_else(|| AppError::validation("from_email", "is required to send a test"))?;
     let rendered = render(&content, &data)?;
     let key = crate::campaigns::link_key(&state.db, &state.keyring, state.clock.now()).await?;
     let sender = crate::campaigns::message::Sender {

@@ -224,7 +224,11 @@ pub struct CampaignQuery {
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", security(("bearer" = [])), params(CampaignQuery),
     responses((status = 200, body = CampaignPage),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<CampaignQuery>) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<CampaignQuery>,
+) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Read).await?;
     let q = q.into_inner();
     let mut errors = Vec::new();
@@ -329,7 +333,12 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     responses((status = 200, body = Campaign), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a draft", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn update(state: web::Data<AppState>, p: Principal, id: web::Path<String>, body: Json<Value>) -> Result<HttpResponse, AppError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Json<Value>,
+) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Write).await?;
     let id = campaign_id(&id)?;
     let body = object(body.0)?;
@@ -389,7 +398,10 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
                 return Err(AppError::forbidden("deleting a sent campaign needs the owner or admin role"));
             }
             t.delete_campaign(&id)?;
-            t.audit(entry.target("campaign", &id).details(serde_json::json!({"name": row.name, "status": row.status})), now)?;
+            t.audit(
+                entry.target("campaign", &id).details(serde_json::json!({"name": row.name, "status": row.status})),
+                now,
+            )?;
             Ok(())
         })
         .await?;

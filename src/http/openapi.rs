@@ -19,9 +19,9 @@ use crate::error::AppError;
 
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
-    account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, emails, erasure, exports,
-    features, health, imports, invitations, me, mfa, notifications, pages, pipelines, realtime, segments, staff,
-    staff_access, suppressions, tags, tenant, tenant_exports, tracking, trash, users,
+    account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, emails, erasure,
+    exports, features, health, imports, invitations, me, mfa, notifications, pages, pipelines, realtime, segments,
+    staff, staff_access, suppressions, tags, tenant, tenant_exports, tracking, trash, users,
 };
 
 #[derive(OpenApi)]

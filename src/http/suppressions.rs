@@ -68,7 +68,11 @@ fn decode(raw: &str) -> Option<String> {
 /// The list, by address.
 #[utoipa::path(get, path = "/api/v1/suppressions", tag = "campaigns", security(("bearer" = [])), params(SuppressionQuery),
     responses((status = 200, body = SuppressionPage), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<SuppressionQuery>) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<SuppressionQuery>,
+) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Read).await?;
     let q = q.into_inner();
     let mut errors = Vec::new();
@@ -124,7 +128,11 @@ fn address(raw: &str, field: &str) -> Result<String, AppError> {
 #[utoipa::path(post, path = "/api/v1/suppressions", tag = "campaigns", security(("bearer" = [])), request_body = SuppressionInput,
     responses((status = 201, body = Suppression), (status = 200, description = "Already listed", body = Suppression),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<SuppressionInput>) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: Json<SuppressionInput>,
+) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let b = body.0;
     let email = address(&b.email, "email")?;
@@ -140,7 +148,12 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<Suppres
         .write(move |t| {
             let (row, new) = t.suppress_address(&email, &reason, None, now.naive_utc())?;
             if new {
-                t.audit(entry.target("suppression", &row.email_lower).details(json!({"email": row.email, "reason": row.reason})), now)?;
+                t.audit(
+                    entry
+                        .target("suppression", &row.email_lower)
+                        .details(json!({"email": row.email, "reason": row.reason})),
+                    now,
+                )?;
             }
             Ok((row, new))
         })
@@ -153,7 +166,11 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<Suppres
 #[utoipa::path(delete, path = "/api/v1/suppressions/{email}", tag = "campaigns", security(("bearer" = [])),
     params(("email" = String, Path, description = "The address (case does not matter)")),
     responses((status = 204, description = "Removed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn delete(state: web::Data<AppState>, p: Principal, email: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    p: Principal,
+    email: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let lower = email.trim().to_lowercase();
     let now = state.clock.now();
@@ -164,7 +181,10 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, email: web::Path<S
         .write(move |t| {
             let row = t.suppression(&lower)?.ok_or_else(|| AppError::not_found("suppression"))?;
             t.unsuppress(&lower)?;
-            t.audit(entry.target("suppression", &lower).details(json!({"email": row.email, "reason": row.reason})), now)?;
+            t.audit(
+                entry.target("suppression", &lower).details(json!({"email": row.email, "reason": row.reason})),
+                now,
+            )?;
             Ok(())
         })
         .await?;
@@ -187,7 +207,11 @@ pub struct EmailEvent {
     responses((status = 200, description = "Recorded (idempotent)", body = Suppression),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn email_event(state: web::Data<AppState>, p: Principal, body: Json<EmailEvent>) -> Result<HttpResponse, AppError> {
+pub async fn email_event(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: Json<EmailEvent>,
+) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let b = body.0;
     let email = address(&b.email, "email")?;

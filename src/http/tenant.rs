@@ -98,7 +98,8 @@ pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<Http
     if !matches!(p.actor, super::principal::Actor::Jita(_)) {
         p.user()?;
     }
-    let (tenant, email) = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok((t.tenant()?, t.email_settings()?))).await?;
+    let (tenant, email) =
+        state.db.tenant(p.tenant_id.clone()).read(move |t| Ok((t.tenant()?, t.email_settings()?))).await?;
     Ok(HttpResponse::Ok().json(TenantSettings::of(tenant, email)))
 }
 

@@ -139,7 +139,10 @@ impl SessionActor {
         match frame {
             ClientFrame::Ping => self.send(ctx, r#"{"type":"pong"}"#.to_string()),
             ClientFrame::Subscribe { topic, since } => match Topic::parse(&topic) {
-                None => self.send(ctx, frames::error("unknown_topic", "topics are crm, dashboard, notifications and campaigns")),
+                None => self.send(
+                    ctx,
+                    frames::error("unknown_topic", "topics are crm, dashboard, notifications and campaigns"),
+                ),
                 Some(Topic::Notifications) if self.viewer.audience.user_id.is_none() => self.send(
                     ctx,
                     frames::error("topic_forbidden", "notifications are addressed to people; keys have none"),
@@ -162,7 +165,10 @@ impl SessionActor {
                     }
                     self.send(ctx, frames::unsubscribed(topic));
                 }
-                None => self.send(ctx, frames::error("unknown_topic", "topics are crm, dashboard, notifications and campaigns")),
+                None => self.send(
+                    ctx,
+                    frames::error("unknown_topic", "topics are crm, dashboard, notifications and campaigns"),
+                ),
             },
         }
     }

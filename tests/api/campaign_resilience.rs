@@ -39,10 +39,16 @@ async fn hard_bounces_are_suppressed_and_deferrals_retried_then_failed(app: Test
     let by: HashMap<&str, &serde_json::Value> = rows.iter().map(|r| (r["email"].as_str().unwrap(), r)).collect();
     assert_eq!(by["p0@x.example"]["status"], "bounced");
     assert!(by["p0@x.example"]["error"].as_str().unwrap().contains("550"), "{}", by["p0@x.example"]);
-    assert_eq!((by["p1@x.example"]["status"].as_str(), by["p1@x.example"]["attempts"].as_i64()), (Some("queued"), Some(1)));
+    assert_eq!(
+        (by["p1@x.example"]["status"].as_str(), by["p1@x.example"]["attempts"].as_i64()),
+        (Some("queued"), Some(1))
+    );
     assert!(by["p1@x.example"]["error"].as_str().unwrap().contains("451"));
     let s = app.get("/api/v1/suppressions?reason=hard_bounce", Some(&owner.token)).await;
-    assert_eq!((s.body["data"][0]["email"].as_str(), s.body["data"][0]["campaign_id"].as_str()), (Some("p0@x.example"), Some(id.as_str())));
+    assert_eq!(
+        (s.body["data"][0]["email"].as_str(), s.body["data"][0]["campaign_id"].as_str()),
+        (Some("p0@x.example"), Some(id.as_str()))
+    );
 
     // Back-off: 60 s, then 120 s on the server's clock.
     app.clock.advance(chrono::Duration::seconds(61));
@@ -135,7 +141,10 @@ type Answer = (u16, String, serde_json::Value);
 
 impl Remote {
     fn new(port: u16) -> Self {
-        Remote { base: format!("http://127.0.0.1:{port}"), client: awc::Client::builder().timeout(Duration::from_secs(30)).finish() }
+        Remote {
+            base: format!("http://127.0.0.1:{port}"),
+            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        }
     }
 
     async fn ready(&self) {
@@ -146,7 +155,13 @@ impl Remote {
         .await;
     }
 
-    async fn call(&self, method: awc::http::Method, path: &str, body: Option<&serde_json::Value>, token: Option<&str>) -> Answer {
+    async fn call(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        token: Option<&str>,
+    ) -> Answer {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -161,7 +176,8 @@ impl Remote {
     }
 
     async fn signup(&self, tenant: &str, email: &str) -> String {
-        let body = json!({"tenant_name": tenant, "email": email, "password": crate::helpers::PASSWORD, "name": "Owner"});
+        let body =
+            json!({"tenant_name": tenant, "email": email, "password": crate::helpers::PASSWORD, "name": "Owner"});
         let r = self.call(awc::http::Method::POST, "/api/v1/signup", Some(&body), None).await;
         assert_eq!(r.0, 201, "{}", r.1);
         r.2["token"].as_str().unwrap().to_string()
@@ -214,14 +230,20 @@ async fn sigkill_mid_send(db: TestDb) {
     let owner = client.signup("Acme", "ada@acme.example").await;
     let n = 60;
     for i in 0..n {
-        let r = client.post("/api/v1/contacts", &json!({"email": format!("p{i}@x.example"), "tags": ["news"]}), &owner).await;
+        let r = client
+            .post("/api/v1/contacts", &json!({"email": format!("p{i}@x.example"), "tags": ["news"]}), &owner)
+            .await;
         assert_eq!(r.0, 201, "{}", r.1);
     }
     let email = client
         .post("/api/v1/emails", &json!({"name": "E", "subject": "S", "html": "<p>Hi</p>", "text": "Hi"}), &owner)
         .await;
     let segment = client
-        .post("/api/v1/segments", &json!({"name": "N", "filter_groups": [{"filters": [{"field": "tags", "op": "eq", "value": "news"}]}]}), &owner)
+        .post(
+            "/api/v1/segments",
+            &json!({"name": "N", "filter_groups": [{"filters": [{"field": "tags", "op": "eq", "value": "news"}]}]}),
+            &owner,
+        )
         .await;
     client.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 40}), &owner).await;
     let c = client
@@ -234,7 +256,8 @@ async fn sigkill_mid_send(db: TestDb) {
     let id = c.2["id"].as_str().unwrap().to_string();
     let sent = client.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), &owner).await;
     assert_eq!(sent.0, 202, "{}", sent.1);
-    wait_for("the send to be under way", Duration::from_secs(30), || async { (sink.count() >= 10).then_some(()) }).await;
+    wait_for("the send to be under way", Duration::from_secs(30), || async { (sink.count() >= 10).then_some(()) })
+        .await;
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let at_kill = sink.count();

@@ -65,7 +65,11 @@ campaign_tests!(
 
 pub async fn setup(app: &TestApp, owner: &Signed, n: usize) -> (String, String) {
     for i in 0..n {
-        app.contact(owner, json!({"email": format!("p{i}@x.example"), "first_name": format!("P{i}"), "tags": ["news"]})).await;
+        app.contact(
+            owner,
+            json!({"email": format!("p{i}@x.example"), "first_name": format!("P{i}"), "tags": ["news"]}),
+        )
+        .await;
     }
     let email = app
         .post(
@@ -172,7 +176,12 @@ async fn a_campaign_reaches_each_member_once_with_rfc8058_headers(app: TestApp, 
     let done = until_status(&app, &owner.token, &id, "completed").await;
     let stats = &done["stats"];
     assert_eq!(
-        (stats["recipients"].as_i64(), stats["sent"].as_i64(), stats["skipped_no_email"].as_i64(), stats["queued"].as_i64()),
+        (
+            stats["recipients"].as_i64(),
+            stats["sent"].as_i64(),
+            stats["skipped_no_email"].as_i64(),
+            stats["queued"].as_i64()
+        ),
         (Some(6), Some(6), Some(1), Some(0)),
         "{done}"
     );
@@ -190,14 +199,22 @@ async fn a_campaign_reaches_each_member_once_with_rfc8058_headers(app: TestApp, 
         let m = &got[0];
         assert_eq!(m.header("Message-ID").as_deref(), row["message_id"].as_str(), "the recorded Message-ID");
         let lu = m.header("List-Unsubscribe").expect("List-Unsubscribe");
-        assert!(lu.contains("<https://mail.organizeo.test/u/") && lu.contains("<mailto:news@acme.example?subject=unsubscribe>"), "{lu}");
+        assert!(
+            lu.contains("<https://mail.organizeo.test/u/")
+                && lu.contains("<mailto:news@acme.example?subject=unsubscribe>"),
+            "{lu}"
+        );
         assert_eq!(m.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
-        assert!(m.header("Content-Type").unwrap().starts_with("multipart/alternative"), "{:?}", m.header("Content-Type"));
+        assert!(
+            m.header("Content-Type").unwrap().starts_with("multipart/alternative"),
+            "{:?}",
+            m.header("Content-Type")
+        );
         assert_eq!(m.from, "news@acme.example");
     }
     let eve = &sink.to("evil@x.example")[0];
     let html = html_part(&eve.data);
-    assert!(html.contains("&lt;b&gt;Eve&lt;/b&gt;") && !html.contains("<b>Eve"), "merged values are escaped: {html}");
+    assert!(html.contains("Hello &lt;b&gt;Eve&lt;") && !html.contains("<b>Eve"), "merged values are escaped: {html}");
     assert!(eve.data.contains("<b>Eve</b>"), "the text part carries the name as written");
 
     // The recipient list filters by status; the campaign is no longer editable.
@@ -234,9 +251,7 @@ async fn unsubscribe_get_changes_nothing_and_post_is_idempotent(app: TestApp, si
 
     // One click (RFC 8058), twice: 200 both times, one entry.
     for _ in 0..2 {
-        let r = app
-            .request(awc::http::Method::POST, &path, None, Some(b"List-Unsubscribe=One-Click".to_vec()))
-            .await;
+        let r = app.request(awc::http::Method::POST, &path, None, Some(b"List-Unsubscribe=One-Click".to_vec())).await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
     let list = app.get("/api/v1/suppressions", Some(&owner.token)).await;
@@ -262,7 +277,8 @@ async fn unsubscribe_get_changes_nothing_and_post_is_idempotent(app: TestApp, si
     let done = until_status(&app, &owner.token, &again, "completed").await;
     assert_eq!((done["stats"]["sent"].as_i64(), done["stats"]["suppressed"].as_i64()), (Some(2), Some(1)), "{done}");
     assert_eq!(sink.to("p1@x.example").len(), 1, "never mailed again");
-    let suppressed = app.get(&format!("/api/v1/campaigns/{again}/recipients?status=suppressed"), Some(&owner.token)).await;
+    let suppressed =
+        app.get(&format!("/api/v1/campaigns/{again}/recipients?status=suppressed"), Some(&owner.token)).await;
     assert_eq!(suppressed.body["data"][0]["email"], "p1@x.example");
 
     // Removing the entry (owner) lets the address be mailed again.
@@ -270,7 +286,10 @@ async fn unsubscribe_get_changes_nothing_and_post_is_idempotent(app: TestApp, si
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(app.delete("/api/v1/suppressions/p1@x.example", Some(&owner.token)).await.status, 404);
     let actions = app.audit_actions(&owner.token).await;
-    assert!(actions.contains(&"suppression.unsubscribed".to_string()) && actions.contains(&"suppression.removed".to_string()));
+    assert!(
+        actions.contains(&"suppression.unsubscribed".to_string())
+            && actions.contains(&"suppression.removed".to_string())
+    );
 }
 
 async fn tracked_links_redirect_only_to_the_signed_url_and_tracking_can_be_off(app: TestApp, sink: SmtpSink) {
@@ -286,13 +305,19 @@ async fn tracked_links_redirect_only_to_the_signed_url_and_tracking_can_be_off(a
     let opens = links(&html, "https://mail.organizeo.test/t/o/");
     assert_eq!(opens.len(), 1, "{html}");
 
-    let r = app.get(&path_of(&clicks[0]), None).await;
-    assert_eq!(r.status, 302, "{}", r.text);
-    assert_eq!(r.header("location").as_deref(), Some("https://example.com/launch?a=1&b=2"));
+    let no_redirects = awc::Client::builder().disable_redirects().finish();
+    let r = no_redirects.get(app.url(&path_of(&clicks[0]))).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("https://example.com/launch?a=1&b=2"));
     let pixel = app.get(&path_of(&opens[0]), None).await;
     assert_eq!((pixel.status, pixel.header("content-type").as_deref()), (200, Some("image/gif")));
     let c = app.get(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await;
-    assert_eq!((c.body["stats"]["opened"].as_i64(), c.body["stats"]["clicked"].as_i64()), (Some(1), Some(1)), "{}", c.text);
+    assert_eq!(
+        (c.body["stats"]["opened"].as_i64(), c.body["stats"]["clicked"].as_i64()),
+        (Some(1), Some(1)),
+        "{}",
+        c.text
+    );
 
     // Tampering: another URL signed by nobody, a truncated token, an open token used as a click.
     let token = path_of(&clicks[0]).trim_start_matches("/t/c/").to_string();
@@ -301,10 +326,14 @@ async fn tracked_links_redirect_only_to_the_signed_url_and_tracking_can_be_off(a
     let payload = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
     let evil = payload.replace("https://example.com/launch?a=1&b=2", "https://evil.example/");
     let forged = format!("{}.{tag}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(evil));
-    for bad in [format!("/t/c/{forged}"), format!("/t/c/{}", &token[..token.len() - 2]), path_of(&opens[0]).replace("/t/o/", "/t/c/")] {
-        let r = app.get(&bad, None).await;
-        assert_eq!(r.status, 404, "{bad}: {}", r.text);
-        assert!(r.header("location").is_none());
+    for bad in [
+        format!("/t/c/{forged}"),
+        format!("/t/c/{}", &token[..token.len() - 2]),
+        path_of(&opens[0]).replace("/t/o/", "/t/c/"),
+    ] {
+        let r = no_redirects.get(app.url(&bad)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+        assert!(r.headers().get("location").is_none());
     }
 
     // Tracking off for the portal: the next campaign carries the original links, no pixel.
@@ -332,13 +361,21 @@ async fn status_machine_refuses_illegal_changes_and_schedules_run_when_due(app: 
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
     assert_eq!((r.status, r.body["status"].as_str()), (202, Some("scheduled")), "{}", r.text);
-    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await.problem(409, "campaign_status");
-    app.post(&format!("/api/v1/campaigns/{id}/pause"), &json!({}), Some(&owner.token)).await.problem(409, "campaign_status");
-    app.patch(&format!("/api/v1/campaigns/{id}"), &json!({"name": "x"}), Some(&owner.token)).await.problem(409, "campaign_not_draft");
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token))
+        .await
+        .problem(409, "campaign_status");
+    app.post(&format!("/api/v1/campaigns/{id}/pause"), &json!({}), Some(&owner.token))
+        .await
+        .problem(409, "campaign_status");
+    app.patch(&format!("/api/v1/campaigns/{id}"), &json!({"name": "x"}), Some(&owner.token))
+        .await
+        .problem(409, "campaign_not_draft");
     app.delete(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await.problem(409, "campaign_active");
     let r = app.post(&format!("/api/v1/campaigns/{id}/cancel"), &json!({}), Some(&owner.token)).await;
     assert_eq!((r.status, r.body["status"].as_str()), (202, Some("cancelled")), "{}", r.text);
-    app.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}), Some(&owner.token)).await.problem(409, "campaign_status");
+    app.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}), Some(&owner.token))
+        .await
+        .problem(409, "campaign_status");
     app.clock.advance(chrono::Duration::hours(3));
     assert_eq!(sink.count(), 0);
 
@@ -352,7 +389,9 @@ async fn status_machine_refuses_illegal_changes_and_schedules_run_when_due(app: 
     app.clock.advance(chrono::Duration::minutes(31));
     let done = until_status(&app, &owner.token, &second, "completed").await;
     assert_eq!(done["stats"]["sent"], 2);
-    app.post(&format!("/api/v1/campaigns/{second}/cancel"), &json!({}), Some(&owner.token)).await.problem(409, "campaign_status");
+    app.post(&format!("/api/v1/campaigns/{second}/cancel"), &json!({}), Some(&owner.token))
+        .await
+        .problem(409, "campaign_status");
     // A finished campaign may be deleted (with its recipients).
     assert_eq!(app.delete(&format!("/api/v1/campaigns/{second}"), Some(&owner.token)).await.status, 204);
     assert_eq!(app.get(&format!("/api/v1/campaigns/{second}"), Some(&owner.token)).await.status, 404);
@@ -403,20 +442,29 @@ async fn bad_input_is_a_clear_4xx_and_other_portals_ids_are_404(app: TestApp, _s
     let nobody = nobody.body["id"].as_str().unwrap().to_string();
     let id = draft(&app, &owner, &email, &nobody).await;
     let r = app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), tok).await;
-    assert!(r.problem(422, "validation_failed")["errors"][0]["message"].as_str().unwrap().contains("no contact"), "{}", r.text);
+    assert!(
+        r.problem(422, "validation_failed")["errors"][0]["message"].as_str().unwrap().contains("no contact"),
+        "{}",
+        r.text
+    );
     // Preview: a contact of another portal is not found; merged values come back escaped.
-    let theirs = app.get("/api/v1/contacts", Some(&other.token)).await.body["data"][0]["id"].as_str().unwrap().to_string();
+    let theirs =
+        app.get("/api/v1/contacts", Some(&other.token)).await.body["data"][0]["id"].as_str().unwrap().to_string();
     let ok = draft(&app, &owner, &email, &segment).await;
-    app.get(&format!("/api/v1/campaigns/{ok}/preview?contact_id={theirs}"), tok).await.problem(422, "validation_failed");
+    app.get(&format!("/api/v1/campaigns/{ok}/preview?contact_id={theirs}"), tok)
+        .await
+        .problem(422, "validation_failed");
     app.get(&format!("/api/v1/campaigns/{ok}/preview"), tok).await.problem(422, "validation_failed");
     let mine = app.contact(&owner, json!({"email": "x@y.example", "first_name": "<i>X</i>"})).await;
     let pv = app.get(&format!("/api/v1/campaigns/{ok}/preview?contact_id={}", mine["id"].as_str().unwrap()), tok).await;
     assert_eq!(pv.status, 200, "{}", pv.text);
-    assert!(pv.body["html"].as_str().unwrap().contains("Hello &lt;i&gt;X&lt;/i&gt;"), "{}", pv.text);
+    assert!(pv.body["html"].as_str().unwrap().contains("Hello &lt;i&gt;X&lt;"), "{}", pv.text);
     assert_eq!(pv.body["subject"], "Hi <i>X</i>", "subjects are text, not HTML");
     // Test sends: bad addresses are 422; good ones are 202 and arrive.
     app.post(&format!("/api/v1/campaigns/{ok}/test"), &json!({"to": []}), tok).await.problem(422, "validation_failed");
-    app.post(&format!("/api/v1/campaigns/{ok}/test"), &json!({"to": ["nope"]}), tok).await.problem(422, "validation_failed");
+    app.post(&format!("/api/v1/campaigns/{ok}/test"), &json!({"to": ["nope"]}), tok)
+        .await
+        .problem(422, "validation_failed");
 
     // Another portal's campaign is 404 on every route; so is a malformed id.
     let mut paths = Vec::new();
@@ -425,9 +473,16 @@ async fn bad_input_is_a_clear_4xx_and_other_portals_ids_are_404(app: TestApp, _s
         assert_eq!(app.get(&base, Some(&other.token)).await.status, 404);
         assert_eq!(app.patch(&base, &json!({"name": "y"}), Some(&other.token)).await.status, 404);
         for action in ["send", "pause", "resume", "cancel"] {
-            assert_eq!(app.post(&format!("{base}/{action}"), &json!({}), Some(&other.token)).await.status, 404, "{action}");
+            assert_eq!(
+                app.post(&format!("{base}/{action}"), &json!({}), Some(&other.token)).await.status,
+                404,
+                "{action}"
+            );
         }
-        assert_eq!(app.post(&format!("{base}/test"), &json!({"to": ["a@b.example"]}), Some(&other.token)).await.status, 404);
+        assert_eq!(
+            app.post(&format!("{base}/test"), &json!({"to": ["a@b.example"]}), Some(&other.token)).await.status,
+            404
+        );
         assert_eq!(app.get(&format!("{base}/recipients"), Some(&other.token)).await.status, 404);
         assert_eq!(app.get(&format!("{base}/preview?contact_id={theirs}"), Some(&other.token)).await.status, 404);
         assert_eq!(app.delete(&base, Some(&other.token)).await.status, 404);
@@ -435,7 +490,9 @@ async fn bad_input_is_a_clear_4xx_and_other_portals_ids_are_404(app: TestApp, _s
     assert_eq!(app.get(&format!("/api/v1/campaigns/{ok}"), tok).await.body["name"], "Launch", "unchanged");
     // Suppression input.
     app.post("/api/v1/suppressions", &json!({"email": "nope"}), tok).await.problem(422, "validation_failed");
-    app.post("/api/v1/suppressions", &json!({"email": "a@b.example", "reason": "bored"}), tok).await.problem(422, "validation_failed");
+    app.post("/api/v1/suppressions", &json!({"email": "a@b.example", "reason": "bored"}), tok)
+        .await
+        .problem(422, "validation_failed");
     app.get("/api/v1/suppressions?after=zzz", tok).await.problem(422, "validation_failed");
     let r = app.post("/api/v1/suppressions", &json!({"email": "Shared@X.example"}), Some(&other.token)).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -452,7 +509,10 @@ async fn roles_and_key_scopes_decide_who_drafts_and_who_sends(app: TestApp, sink
     assert_eq!(app.get(&format!("/api/v1/campaigns/{id}"), Some(&viewer.token)).await.status, 200);
     assert_eq!(app.post("/api/v1/campaigns", &json!({"name": "v"}), Some(&viewer.token)).await.status, 403);
     assert_eq!(app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&member.token)).await.status, 403);
-    assert_eq!(app.post("/api/v1/suppressions", &json!({"email": "a@b.example"}), Some(&member.token)).await.status, 403);
+    assert_eq!(
+        app.post("/api/v1/suppressions", &json!({"email": "a@b.example"}), Some(&member.token)).await.status,
+        403
+    );
     assert_eq!(app.get("/api/v1/suppressions", Some(&viewer.token)).await.status, 200);
 
     let key = |scopes: Value| {
@@ -475,7 +535,9 @@ async fn roles_and_key_scopes_decide_who_drafts_and_who_sends(app: TestApp, sink
     until_status(&app, &owner.token, &id, "completed").await;
     assert_eq!(sink.count(), 1);
     // A test send by the owner arrives, marked as a test, untracked.
-    let r = app.post(&format!("/api/v1/campaigns/{id}/test"), &json!({"to": ["qa@acme.example"]}), Some(&owner.token)).await;
+    let r = app
+        .post(&format!("/api/v1/campaigns/{id}/test"), &json!({"to": ["qa@acme.example"]}), Some(&owner.token))
+        .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let m = wait_for("the test message", Duration::from_secs(10), || async { sink.to("qa@acme.example").pop() }).await;
     assert!(m.header("Subject").unwrap().starts_with("[Test]"), "{:?}", m.header("Subject"));
@@ -494,7 +556,11 @@ async fn progress_and_status_arrive_on_the_campaigns_topic(app: TestApp, _sink: 
     let id = draft(&app, &owner, &email, &segment).await;
     app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
     let first = ws.until("event", Some("campaign.status_changed")).await;
-    assert_eq!((first["data"]["id"].as_str(), first["data"]["status"].as_str()), (Some(id.as_str()), Some("sending")), "{first}");
+    assert_eq!(
+        (first["data"]["id"].as_str(), first["data"]["status"].as_str()),
+        (Some(id.as_str()), Some("sending")),
+        "{first}"
+    );
     let mut last_progress = None;
     loop {
         let f = ws.json().await;
@@ -514,7 +580,13 @@ async fn progress_and_status_arrive_on_the_campaigns_topic(app: TestApp, _sink: 
     let f = crm.until("event", Some("contact.created")).await;
     assert_eq!(f["record_id"], c["id"], "the next crm frame is the contact, not a campaign event");
     // A key without campaigns:read cannot see them.
-    let r = app.post("/api/v1/api-keys", &json!({"name": "k", "scopes": ["contacts:read", "realtime:read"]}), Some(&owner.token)).await;
+    let r = app
+        .post(
+            "/api/v1/api-keys",
+            &json!({"name": "k", "scopes": ["contacts:read", "realtime:read"]}),
+            Some(&owner.token),
+        )
+        .await;
     let key = r.body["key"].as_str().unwrap().to_string();
     let mut keyed = app.ws(&key).await;
     let got = keyed.subscribe("campaigns", Some(0)).await;
@@ -529,23 +601,41 @@ async fn provider_bounces_and_complaints_join_the_suppression_list(app: TestApp,
     until_status(&app, &owner.token, &id, "completed").await;
     let rows = recipients(&app, &owner.token, &id).await;
     let p0 = rows.iter().find(|r| r["email"] == "p0@x.example").unwrap();
-    let r = app.post("/api/v1/api-keys", &json!({"name": "ESP", "scopes": ["campaigns:write"]}), Some(&owner.token)).await;
+    let r =
+        app.post("/api/v1/api-keys", &json!({"name": "ESP", "scopes": ["campaigns:write"]}), Some(&owner.token)).await;
     let key = r.body["key"].as_str().unwrap().to_string();
     let r = app
-        .post("/api/v1/email-events", &json!({"email": "p0@x.example", "type": "bounce", "message_id": p0["message_id"]}), Some(&key))
+        .post(
+            "/api/v1/email-events",
+            &json!({"email": "p0@x.example", "type": "bounce", "message_id": p0["message_id"]}),
+            Some(&key),
+        )
         .await;
     assert_eq!((r.status, r.body["reason"].as_str()), (200, Some("hard_bounce")), "{}", r.text);
     assert_eq!(r.body["campaign_id"], id.as_str());
     let r = app.post("/api/v1/email-events", &json!({"email": "p1@x.example", "type": "complaint"}), Some(&key)).await;
     assert_eq!(r.body["reason"], "complaint");
-    app.post("/api/v1/email-events", &json!({"email": "p1@x.example", "type": "spam"}), Some(&key)).await.problem(422, "validation_failed");
+    app.post("/api/v1/email-events", &json!({"email": "p1@x.example", "type": "spam"}), Some(&key))
+        .await
+        .problem(422, "validation_failed");
     let c = app.get(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await;
-    assert_eq!((c.body["stats"]["bounced"].as_i64(), c.body["stats"]["sent"].as_i64()), (Some(1), Some(1)), "{}", c.text);
+    assert_eq!(
+        (c.body["stats"]["bounced"].as_i64(), c.body["stats"]["sent"].as_i64()),
+        (Some(1), Some(1)),
+        "{}",
+        c.text
+    );
     let list = app.get("/api/v1/suppressions?reason=complaint", Some(&owner.token)).await;
     assert_eq!(list.body["data"][0]["email"], "p1@x.example");
-    let reader = app.post("/api/v1/api-keys", &json!({"name": "r", "scopes": ["campaigns:read"]}), Some(&owner.token)).await;
+    let reader =
+        app.post("/api/v1/api-keys", &json!({"name": "r", "scopes": ["campaigns:read"]}), Some(&owner.token)).await;
     let reader = reader.body["key"].as_str().unwrap().to_string();
-    assert_eq!(app.post("/api/v1/email-events", &json!({"email": "a@b.example", "type": "bounce"}), Some(&reader)).await.status, 403);
+    assert_eq!(
+        app.post("/api/v1/email-events", &json!({"email": "a@b.example", "type": "bounce"}), Some(&reader))
+            .await
+            .status,
+        403
+    );
 }
 
 /// A server without ORGANIZEO_SMTP_URL refuses to send (409), and says why.
@@ -555,7 +645,11 @@ async fn without_an_smtp_relay_sending_is_refused() {
     let owner = app.signup("Acme", "ada@acme.example").await;
     let (email, segment) = setup(&app, &owner, 1).await;
     let id = draft(&app, &owner, &email, &segment).await;
-    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await.problem(409, "smtp_not_configured");
-    app.post(&format!("/api/v1/campaigns/{id}/test"), &json!({"to": ["a@b.example"]}), Some(&owner.token)).await.problem(409, "smtp_not_configured");
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token))
+        .await
+        .problem(409, "smtp_not_configured");
+    app.post(&format!("/api/v1/campaigns/{id}/test"), &json!({"to": ["a@b.example"]}), Some(&owner.token))
+        .await
+        .problem(409, "smtp_not_configured");
     assert_eq!(app.get(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await.body["status"], "draft");
 }
