@@ -360,6 +360,33 @@ impl TenantDb<'_> {
     }
 }
 
+impl TenantDb<'_> {
+    /// Erasure: every recipient row of this contact or address, in every campaign, keeps
+    /// its status and times (the stats stay exact) but loses the address and the contact
+    /// link. Returns how many rows changed.
+    pub fn anonymise_recipients(&mut self, contact_id: &str, email_lower: Option<&str>) -> QueryResult<usize> {
+        let (conn, tid) = self.parts();
+        let rows: Vec<(String, String)> = cr::table
+            .filter(cr::tenant_id.eq(tid))
+            .filter(cr::contact_id.eq(contact_id).or(cr::email_lower.eq(email_lower.unwrap_or("\u{0}"))))
+            .select((cr::campaign_id, cr::id))
+            .load(conn)?;
+        for (campaign, id) in &rows {
+            diesel::update(
+                cr::table.filter(cr::tenant_id.eq(tid)).filter(cr::campaign_id.eq(campaign)).filter(cr::id.eq(id)),
+            )
+            .set((
+                cr::email_lower.eq(format!("erased:{id}")),
+                cr::email.eq(""),
+                cr::contact_id.eq(None::<String>),
+                cr::error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        }
+        Ok(rows.len())
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(500).collect()
 }

@@ -12,8 +12,10 @@
 //! | `audit_log` | a `contact.erased` entry naming the record id and counts, nothing personal |
 //! | `suppressions` | a keyed hash of the address ([`suppression`]), so it is never mailed again |
 //!
-//! Campaign recipients, tracking rows and inbox items join this list when those features
-//! exist. This module must never write the erased values anywhere, logs included.
+//! | `campaign_recipients` | rows of the person in every campaign keep status and times (stats stay exact); address and contact link removed |
+//! | `email_suppressions` | the address's entry (unsubscribed, bounced…) removed: the keyed hash above keeps it unmailed |
+//!
+//! Inbox items join this list when in-app messages exist. This module must never write the erased values anywhere, logs included.
 
 pub mod suppression;
 
@@ -44,6 +46,8 @@ pub struct Erased {
     pub stored_answers_removed: usize,
     /// Whether the address was added to the portal's suppression list (by hash).
     pub suppressed: bool,
+    /// Campaign recipient rows of the person, anonymised.
+    pub campaign_recipients_anonymised: usize,
 }
 
 /// The text that identifies the person in other rows (lower case).
@@ -138,6 +142,10 @@ pub async fn erase_contact(
         if let Some(hash) = &suppression_hash {
             t.suppress(hash, "erased", now.naive_utc())?;
         }
+        let campaign_recipients_anonymised = t.anonymise_recipients(&rid, needles.email.as_deref())?;
+        if let Some(email) = &needles.email {
+            t.unsuppress(email)?;
+        }
         let erased = Erased {
             id: rid.clone(),
             erased_at: now,
@@ -146,6 +154,7 @@ pub async fn erase_contact(
             import_errors_removed,
             stored_answers_removed,
             suppressed: suppression_hash.is_some(),
+            campaign_recipients_anonymised,
         };
         t.append_event(
             NewEvent {
@@ -165,6 +174,7 @@ pub async fn erase_contact(
             "import_errors_removed": erased.import_errors_removed,
             "stored_answers_removed": erased.stored_answers_removed,
             "suppressed": erased.suppressed,
+            "campaign_recipients_anonymised": erased.campaign_recipients_anonymised,
         });
         t.audit(audit.target("contact", &rid).details(details), now)?;
         Ok(erased)

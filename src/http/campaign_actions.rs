@@ -358,7 +358,8 @@ pub async fn test(
         built.push(b);
     }
     let now = state.clock.now();
-    let entry = p.entry("campaign.test_sent").target("campaign", &id).details(json!({"to": body.to}));
+    let masked: Vec<String> = body.to.iter().map(|a| crate::campaigns::mask_address(a)).collect();
+    let entry = p.entry("campaign.test_sent").target("campaign", &id).details(json!({"to": masked}));
     state.db.tenant(p.tenant_id.clone()).write(move |t| Ok(t.audit(entry, now)?)).await?;
     actix_web::rt::spawn(async move {
         for b in built {

@@ -2,7 +2,7 @@
 //! (`/api/v1/email-events`): addresses that are never mailed again, because they
 //! unsubscribed, hard-bounced, complained, or were added by hand. Reading needs
 //! `campaigns:read`; every change needs the owner or admin role or `campaigns:write`, and
-//! is audited. Erased people are not listed here (their addresses are not kept at all).
+//! is audited (with the address masked: the audit log cannot forget). Erased people are not listed here (their addresses are not kept at all).
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -14,6 +14,7 @@ use super::extract::Json;
 use super::paging::{finish_page, Page};
 use super::principal::{Access, Principal};
 use super::AppState;
+use crate::campaigns::mask_address;
 use crate::db::email_suppressions::SuppressionRow;
 use crate::error::{AppError, FieldError};
 
@@ -148,12 +149,7 @@ pub async fn create(
         .write(move |t| {
             let (row, new) = t.suppress_address(&email, &reason, None, now.naive_utc())?;
             if new {
-                t.audit(
-                    entry
-                        .target("suppression", &row.email_lower)
-                        .details(json!({"email": row.email, "reason": row.reason})),
-                    now,
-                )?;
+                t.audit(entry.details(json!({"email": mask_address(&row.email), "reason": row.reason})), now)?;
             }
             Ok((row, new))
         })
@@ -181,10 +177,7 @@ pub async fn delete(
         .write(move |t| {
             let row = t.suppression(&lower)?.ok_or_else(|| AppError::not_found("suppression"))?;
             t.unsuppress(&lower)?;
-            t.audit(
-                entry.target("suppression", &lower).details(json!({"email": row.email, "reason": row.reason})),
-                now,
-            )?;
+            t.audit(entry.details(json!({"email": mask_address(&row.email), "reason": row.reason})), now)?;
             Ok(())
         })
         .await?;
@@ -245,8 +238,7 @@ pub async fn email_event(
             if new {
                 t.audit(
                     entry
-                        .target("suppression", &row.email_lower)
-                        .details(json!({"email": row.email, "reason": reason, "campaign_id": campaign})),
+                        .details(json!({"email": mask_address(&row.email), "reason": reason, "campaign_id": campaign})),
                     now,
                 )?;
             }

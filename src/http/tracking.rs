@@ -120,7 +120,9 @@ pub async fn unsubscribe(
                         .actor("recipient", &r.id)
                         .target("campaign", &link.campaign_id)
                         .from_request(meta.ip, meta.user_agent, meta.request_id)
-                        .details(json!({"email": row.email, "contact_id": r.contact_id})),
+                        .details(
+                            json!({"email": crate::campaigns::mask_address(&row.email), "contact_id": r.contact_id}),
+                        ),
                     now,
                 )?;
                 t.append_event(

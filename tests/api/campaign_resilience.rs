@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::campaigns::{campaign_tests, draft, recipients, setup, until_status};
 use crate::helpers::{wait_for, TestApp, TestDb};
@@ -18,7 +18,60 @@ campaign_tests!(
     hard_bounces_are_suppressed_and_deferrals_retried_then_failed,
     a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients,
     pause_and_resume_hold_across_a_restart,
+    two_nodes_never_mail_a_recipient_twice,
+    erasing_a_contact_removes_the_address_from_campaigns_but_keeps_it_unmailed,
 );
+
+async fn two_nodes_never_mail_a_recipient_twice(app: TestApp, sink: SmtpSink) {
+    let second = app.another_node(|_| {}).await;
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 40).await;
+    let r = app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 10}), Some(&owner.token)).await;
+    assert_eq!(r.status, 200);
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    // Pause on one node, resume on the other: the campaign may move between them.
+    wait_for("a few messages", Duration::from_secs(20), || async { (sink.count() >= 5).then_some(()) }).await;
+    second.post(&format!("/api/v1/campaigns/{id}/pause"), &json!({}), Some(&owner.token)).await;
+    second.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}), Some(&owner.token)).await;
+    let done = until_status(&second, &owner.token, &id, "completed").await;
+    assert_eq!(done["stats"]["sent"], 40);
+    assert_eq!(sink.count(), 40, "40 recipients, 40 messages, two nodes");
+    for i in 0..40 {
+        assert_eq!(sink.to(&format!("p{i}@x.example")).len(), 1);
+    }
+}
+
+async fn erasing_a_contact_removes_the_address_from_campaigns_but_keeps_it_unmailed(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 2).await;
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    until_status(&app, &owner.token, &id, "completed").await;
+    app.post("/api/v1/suppressions", &json!({"email": "p0@x.example"}), Some(&owner.token)).await;
+    let rows = recipients(&app, &owner.token, &id).await;
+    let p0 = rows.iter().find(|r| r["email"] == "p0@x.example").unwrap();
+    let contact = p0["contact_id"].as_str().unwrap().to_string();
+    let r = app.post(&format!("/api/v1/contacts/{contact}/erase"), &json!({}), Some(&owner.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["campaign_recipients_anonymised"], 1, "{}", r.text);
+    let rows = recipients(&app, &owner.token, &id).await;
+    assert!(rows.iter().all(|r| r["email"] != "p0@x.example" && r["contact_id"] != contact.as_str()), "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r["status"] == "sent").count(), 2, "the stats stay exact");
+    let list = app.get("/api/v1/suppressions", Some(&owner.token)).await;
+    assert_eq!(list.body["data"], json!([]), "the address is not kept in the list");
+    let audit = app.get("/api/v1/audit-log", Some(&owner.token)).await;
+    let quoting: Vec<&Value> =
+        audit.body["data"].as_array().unwrap().iter().filter(|e| e.to_string().contains("p0@x.example")).collect();
+    assert!(quoting.is_empty(), "the audit log never held the whole address: {quoting:?}");
+    // Re-created with the same address, the person is still not mailed (the erased hash).
+    app.contact(&owner, json!({"email": "P0@x.example", "tags": ["news"]})).await;
+    let again = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{again}/send"), &json!({}), Some(&owner.token)).await;
+    let done = until_status(&app, &owner.token, &again, "completed").await;
+    assert_eq!((done["stats"]["sent"].as_i64(), done["stats"]["suppressed"].as_i64()), (Some(1), Some(1)), "{done}");
+    assert_eq!(sink.to("p0@x.example").len(), 1, "only the message before the erasure");
+}
 
 async fn hard_bounces_are_suppressed_and_deferrals_retried_then_failed(app: TestApp, sink: SmtpSink) {
     let owner = app.signup("Acme", "ada@acme.example").await;
