@@ -173,7 +173,7 @@ pub fn create(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let at = now.naive_utc();
+    let at = crate::content::stored(now);
     let id = EmailId::new().to_string();
     let revision = super::append(t, EMAIL, &id, &content.snapshot(), actor.id.as_deref(), now)?;
     let row = EmailRow {
@@ -212,7 +212,7 @@ fn commit(
     row.preheader = next.preheader;
     row.html = next.html;
     row.text = next.text;
-    row.updated_at = now.naive_utc();
+    row.updated_at = crate::content::stored(now);
     t.save_email(&row)?;
     let mut data = event_view(&row);
     if let (Some(d), Some(extra)) = (data.as_object_mut(), details.as_object()) {
@@ -283,7 +283,7 @@ pub fn trash(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let mut row = get(t, id)?;
-    row.deleted_at = Some(now.naive_utc());
+    row.deleted_at = Some(crate::content::stored(now));
     t.save_email(&row)?;
     t.append_event(event("deleted", &row, actor, json!({"id": row.id})), now);
     t.audit(audit.target("email", &row.id).details(json!({"name": row.name})), now)?;

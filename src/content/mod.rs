@@ -20,6 +20,13 @@ use crate::error::AppError;
 /// The `kind` of email revisions.
 pub const EMAIL: &str = "email";
 
+/// `now` as both databases store it (microseconds), so what a write answers is what a
+/// later read returns.
+pub fn stored(now: DateTime<Utc>) -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    now.naive_utc().trunc_subsecs(6)
+}
+
 /// One revision, whole.
 #[derive(Debug, Clone)]
 pub struct Revision {
@@ -39,7 +46,7 @@ pub fn append(
     author: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<i32, AppError> {
-    Ok(t.append_revision(kind, entity_id, &snapshot.to_string(), author, now.naive_utc())?)
+    Ok(t.append_revision(kind, entity_id, &snapshot.to_string(), author, crate::content::stored(now))?)
 }
 
 /// A page of an entity's history, newest first, before revision `before`; each entry

@@ -126,7 +126,7 @@ pub fn create(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    let at = now.naive_utc();
+    let at = crate::content::stored(now);
     let row = SegmentRow {
         id: SegmentId::new().to_string(),
         tenant_id: t.tenant_id().to_string(),
@@ -171,7 +171,7 @@ pub fn update(
     if row.name == before.name && same_filters {
         return Ok(before);
     }
-    row.updated_at = now.naive_utc();
+    row.updated_at = crate::content::stored(now);
     t.save_segment(&row)?;
     t.append_event(event("updated", &row, actor, view(&row)), now);
     t.audit(

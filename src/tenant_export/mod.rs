@@ -15,12 +15,14 @@
 //! | `contacts.csv`, `companies.csv`, `deals.csv`, `tickets.csv`, `tasks.csv`, `notes.csv` | every live record, as `GET /api/v1/exports/{plural}.csv` writes it (custom fields as columns, formulas guarded) |
 //! | `settings.json` | the portal's settings |
 //! | `custom_fields.json`, `pipelines.json`, `tags.json`, `custom_values.json` | definitions |
+//! | `emails.json` | every live email with its whole revision history (`content.rs`) |
+//! | `segments.json` | every segment with its filter groups |
 //! | `audit_log.json` | every audit entry, newest first, with its chain hashes |
 //! | `manifest.json` | when, and how many rows each entry holds |
 //!
 //! Records and audit entries are read a page at a time and written straight into the
-//! deflate stream, so memory stays flat whatever the portal's size. Emails with
-//! revisions and campaigns join the archive when those features exist.
+//! deflate stream, so memory stays flat whatever the portal's size. Campaigns join the
+//! archive when that feature exists.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -40,6 +42,8 @@ use crate::db::audit::AuditFilter;
 use crate::db::Db;
 use crate::domain::TenantId;
 use crate::error::AppError;
+
+mod content;
 
 /// How long a completed archive stays for download before the purge deletes it.
 pub fn retention() -> chrono::Duration {
@@ -172,7 +176,11 @@ pub async fn build(db: &Db, tenant: &TenantId, path: &Path, now: DateTime<Utc>) 
     ] {
         counts.insert(name.into(), json!(n));
     }
-    let (z, audited) = audit_json(db, tenant, zip).await?;
+    let (z, emails) = content::emails_json(db, tenant, zip).await?;
+    counts.insert("emails.json".into(), json!(emails));
+    let (z, segments) = content::segments_json(db, tenant, z).await?;
+    counts.insert("segments.json".into(), json!(segments));
+    let (z, audited) = audit_json(db, tenant, z).await?;
     zip = z;
     counts.insert("audit_log.json".into(), json!(audited));
     json_entry(

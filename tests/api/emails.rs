@@ -164,7 +164,7 @@ async fn broken_templates_and_bad_input_are_refused_by_field(app: TestApp) {
     let r = app.post("/api/v1/emails", &json!("just a string"), t).await;
     assert!((400..500).contains(&r.status), "{}", r.text);
     let r = app.request(Method::POST, "/api/v1/emails", t, Some(b"{\"name\": ".to_vec())).await;
-    r.problem(400, "bad_request");
+    r.problem(400, "malformed_json");
     let r = app.post("/api/v1/emails", &json!({"name": "x", "html": "a\u{0}b"}), t).await;
     r.problem(422, "validation_failed");
 
@@ -233,6 +233,8 @@ async fn deleted_emails_keep_their_history_until_the_purge(app: TestApp) {
     assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().emails, 0);
     app.clock.advance(chrono::Duration::days(2));
     assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().emails, 1);
+    let owner = Signed { token: app.sign_in("ada@acme.example").await, ..owner };
+    let t = Some(owner.token.as_str());
     assert_eq!(app.trash_len(&owner, "email").await, 0);
     app.post(&format!("/api/v1/trash/email/{id}/restore"), &json!({}), t).await.problem(404, "not_found");
     let left = db

@@ -67,6 +67,35 @@ async fn postgres_row_level_security_hides_other_portals_from_an_unfiltered_quer
     assert_eq!(list.body["data"].as_array().map(Vec::len), Some(2), "{}", list.text);
 }
 
+/// Emails, their revisions and segments (migration 000021) are behind the same wall.
+#[actix_web::test]
+async fn postgres_row_level_security_covers_emails_revisions_and_segments() {
+    let Some(app) = spawn_postgres_app().await else { return };
+    let a = app.signup("Acme", "ada@acme.example").await;
+    let b = app.signup("Bolt", "bob@bolt.example").await;
+    for who in [&a, &b] {
+        let r = app.post("/api/v1/emails", &json!({"name": "News", "subject": "Hi"}), Some(&who.token)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app.post("/api/v1/segments", &json!({"name": "All", "filter_groups": []}), Some(&who.token)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut conn = organizeo::db::ConnectionFactory::existing(app.db.url()).open().expect("serving connection");
+    let tables = ["emails", "content_revisions", "segments"];
+    for table in tables {
+        assert_eq!(count(&mut conn, &format!("SELECT count(*) AS n FROM {table}")), 0, "{table} unscoped");
+        let forced = format!(
+            "SELECT count(*) AS n FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname \
+             WHERE c.relname = '{table}' AND c.relrowsecurity AND c.relforcerowsecurity AND p.policyname = 'tenant_isolation'"
+        );
+        assert_eq!(count(&mut conn, &forced), 1, "{table}: ENABLE + FORCE row level security and tenant_isolation");
+    }
+    conn.batch_execute(&format!("BEGIN; SET LOCAL organizeo.tenant_id = '{}'", a.tenant_id)).unwrap();
+    for table in tables {
+        assert_eq!(count(&mut conn, &format!("SELECT count(*) AS n FROM {table}")), 1, "{table} scoped to A");
+    }
+    conn.batch_execute("ROLLBACK").unwrap();
+}
+
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("source dir") {
         let path = entry.expect("entry").path();

@@ -60,6 +60,18 @@ async fn the_portal_export_holds_every_record_and_nothing_of_other_portals(app: 
     assert_eq!(r.status, 201);
     let r = app.post("/api/v1/contacts", &json!({"email": "secret@bolt.example"}), Some(&other.token)).await;
     assert_eq!(r.status, 201);
+    // Content: an email with two revisions and a segment (and portal B's, which must not leak).
+    let email = app.create(&owner, "/api/v1/emails", json!({"name": "News", "html": "<p>v1</p>"})).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/emails/{}", email["id"].as_str().unwrap()),
+            &json!({"html": "<p>v2</p>"}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.create(&owner, "/api/v1/segments", json!({"name": "Gold", "filter_groups": []})).await;
+    app.create(&other, "/api/v1/emails", json!({"name": "bolt.example news"})).await;
 
     let r = app.post("/api/v1/tenant/export", &json!({}), Some(&owner.token)).await;
     assert_eq!(r.status, 202, "{}", r.text);
@@ -115,8 +127,19 @@ async fn the_portal_export_holds_every_record_and_nothing_of_other_portals(app: 
     let audit: Value = serde_json::from_str(&entry(&mut archive, "audit_log.json")).unwrap();
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"tenant.export_requested") && actions.contains(&"tenant.created"), "{actions:?}");
+    let emails: Value = serde_json::from_str(&entry(&mut archive, "emails.json")).unwrap();
+    assert_eq!(emails[0]["email"]["html"], "<p>v2</p>", "{emails}");
+    let revisions: Vec<&Value> = emails[0]["revisions"].as_array().unwrap().iter().collect();
+    assert_eq!(revisions.iter().map(|r| r["revision"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(revisions[0]["content"]["html"], "<p>v1</p>");
+    let segments: Value = serde_json::from_str(&entry(&mut archive, "segments.json")).unwrap();
+    assert_eq!((segments[0]["name"].as_str(), &segments[0]["filter_groups"]), (Some("Gold"), &json!([])));
     let manifest: Value = serde_json::from_str(&entry(&mut archive, "manifest.json")).unwrap();
     assert_eq!(manifest["rows"]["contacts.csv"], 7);
+    assert_eq!(
+        (manifest["rows"]["emails.json"].as_i64(), manifest["rows"]["segments.json"].as_i64()),
+        (Some(1), Some(1))
+    );
 
     // Nothing of the other portal anywhere in the archive.
     for i in 0..archive.len() {
