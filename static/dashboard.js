@@ -1,5 +1,5 @@
 // The live dashboard: sign in over the REST API, then follow the portal over the
-// real-time websocket (topics `dashboard` and `crm`). Everything is written with
+// real-time websocket (topics `dashboard`, `crm` and `campaigns`). Everything is written with
 // textContent (never innerHTML), so record values cannot inject markup. The token lives in
 // sessionStorage (sent as a Bearer header, never a cookie: no CSRF surface).
 "use strict";
@@ -104,6 +104,8 @@
     socket.onopen = () => {
       state.retry = 0;
       socket.send(JSON.stringify({ type: "subscribe", topic: "dashboard" }));
+      socket.send(JSON.stringify({ type: "subscribe", topic: "campaigns" }));
+      loadCampaigns();
       const sub = { type: "subscribe", topic: "crm" };
       if (state.lastSeq !== null) sub.since = state.lastSeq; // resume: replay what was missed
       socket.send(JSON.stringify(sub));
@@ -131,6 +133,7 @@
         break;
       case "event":
         if (f.topic === "dashboard") renderCounters(f.data);
+        else if (f.topic === "campaigns") renderCampaign(f.data);
         else if (f.topic === "crm") { state.lastSeq = f.seq; addActivity(f); }
         break;
       case "error": console.warn("realtime:", f.code, f.message); break;
@@ -165,6 +168,47 @@
         body.append(tr);
       }
     }
+  }
+
+  // ---- campaigns: the ones sending (or paused, scheduled), live from the campaigns topic ----
+  async function loadCampaigns() {
+    for (const status of ["sending", "paused", "scheduled"]) {
+      try {
+        const page = await api("GET", "/api/v1/campaigns?status=" + status + "&limit=20");
+        for (const c of page.data) renderCampaign(c);
+      } catch (_) { /* no campaigns feature or no right to read them: the section stays hidden */ }
+    }
+  }
+
+  function renderCampaign(c) {
+    if (!c || !c.id || !c.stats) return;
+    let tr = document.querySelector('tr[data-campaign="' + CSS.escape(c.id) + '"]');
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.campaign = c.id;
+      for (const key of ["name", "status", "progress", "bounced", "failed"]) {
+        const td = document.createElement("td");
+        td.dataset.field = key;
+        if (key === "progress") {
+          const bar = document.createElement("progress");
+          bar.max = 1; bar.value = 0;
+          const label = document.createElement("span");
+          td.append(bar, label);
+        }
+        tr.append(td);
+      }
+      $("#campaign-rows").prepend(tr);
+      $("#campaigns").hidden = false;
+    }
+    const cell = (k) => tr.querySelector('[data-field="' + k + '"]');
+    if (c.name) cell("name").textContent = c.name;
+    if (c.status) { cell("status").textContent = c.status; tr.dataset.status = c.status; }
+    const s = c.stats, done = s.sent + s.failed + s.bounced + s.suppressed;
+    const bar = cell("progress").querySelector("progress");
+    bar.max = Math.max(1, s.recipients); bar.value = done;
+    cell("progress").querySelector("span").textContent = " " + s.sent + " / " + s.recipients + " sent";
+    cell("bounced").textContent = String(s.bounced);
+    cell("failed").textContent = String(s.failed);
   }
 
   function describe(f) {

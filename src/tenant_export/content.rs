@@ -90,3 +90,46 @@ pub(super) async fn segments_json(db: &Db, tenant: &TenantId, zip: Zip) -> Resul
         })
         .await
 }
+
+/// `campaigns.json`: every campaign with its exact stats, and `suppressions.json`: the
+/// suppression list (addresses, reasons, campaigns). Recipient rows stay out: their stats
+/// are here, and a 100,000-row list belongs in its own CSV (not yet written).
+pub(super) async fn campaigns_json(db: &Db, tenant: &TenantId, zip: Zip) -> Result<(Zip, u64, u64), AppError> {
+    db.tenant(tenant.clone())
+        .read(move |t| {
+            let mut zip = zip;
+            let mut all: Vec<Value> = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let page = t.campaigns_page(None, before.as_deref(), PAGE)?;
+                let full = page.len() as i64 == PAGE;
+                before = page.last().map(|c| c.id.clone());
+                for row in page {
+                    let v = crate::http::campaigns::view(t, row)?;
+                    all.push(serde_json::to_value(v).map_err(io)?);
+                }
+                if !full {
+                    break;
+                }
+            }
+            let campaigns = all.len() as u64;
+            json_entry(&mut zip, "campaigns.json", &Value::Array(all))?;
+            let mut list: Vec<Value> = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = t.suppressions_page(None, after.as_deref(), PAGE)?;
+                let full = page.len() as i64 == PAGE;
+                after = page.last().map(|s| s.email_lower.clone());
+                list.extend(page.into_iter().map(|s| {
+                    json!({"email": s.email, "reason": s.reason, "campaign_id": s.campaign_id, "created_at": ts(s.created_at)})
+                }));
+                if !full {
+                    break;
+                }
+            }
+            let suppressions = list.len() as u64;
+            json_entry(&mut zip, "suppressions.json", &Value::Array(list))?;
+            Ok((zip, campaigns, suppressions))
+        })
+        .await
+}

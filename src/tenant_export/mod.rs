@@ -180,6 +180,9 @@ pub async fn build(db: &Db, tenant: &TenantId, path: &Path, now: DateTime<Utc>) 
     counts.insert("emails.json".into(), json!(emails));
     let (z, segments) = content::segments_json(db, tenant, z).await?;
     counts.insert("segments.json".into(), json!(segments));
+    let (z, campaigns, suppressions) = content::campaigns_json(db, tenant, z).await?;
+    counts.insert("campaigns.json".into(), json!(campaigns));
+    counts.insert("suppressions.json".into(), json!(suppressions));
     let (z, audited) = audit_json(db, tenant, z).await?;
     zip = z;
     counts.insert("audit_log.json".into(), json!(audited));

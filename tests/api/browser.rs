@@ -205,3 +205,49 @@ async fn the_dashboard_updates_live_and_recovers_after_a_drop(app: TestApp) {
 }
 
 both_backends!(the_dashboard_updates_live_and_recovers_after_a_drop);
+
+async fn the_dashboard_shows_a_sending_campaign_live(backend: crate::helpers::Backend) {
+    let Some(binary) = chromium_or_warn() else { return };
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    sink.slow(Duration::from_millis(40));
+    let Some(app) = crate::campaigns::campaign_app(backend, Some(&sink)).await else { return };
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = crate::campaigns::setup(&app, &owner, 12).await;
+    app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 4}), Some(&owner.token)).await;
+    let id = crate::campaigns::draft(&app, &owner, &email, &segment).await;
+    let mut b = Browser::launch(&binary).await;
+    b.call("Page.navigate", json!({"url": app.url("/dashboard")})).await;
+    b.wait_until("the sign-in form", "document.readyState === 'complete' && !!document.querySelector('#signin-form')")
+        .await;
+    let sign_in = format!(
+        "(() => {{ const f = document.querySelector('#signin-form'); f.email.value = 'ada@acme.example'; \
+         f.password.value = {}; f.requestSubmit(); return true; }})()",
+        json!(PASSWORD)
+    );
+    b.eval(&sign_in).await;
+    b.wait_until("the live status", "document.querySelector('#status').dataset.state === 'live'").await;
+    assert_eq!(b.eval("document.querySelector('#campaigns').hidden").await, true, "no campaign yet");
+
+    let r = app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let row = format!("document.querySelector('tr[data-campaign=\"{id}\"]')");
+    b.wait_until("the campaign row, sending", &format!("{row} && {row}.dataset.status === 'sending'")).await;
+    b.wait_until("progress under way", &format!("/ [1-9][0-9]* \\/ 12 sent/.test({row}.textContent)")).await;
+    b.wait_until("the campaign completed", &format!("{row}.dataset.status === 'completed'")).await;
+    b.wait_until("the final count", &format!("{row}.textContent.includes('12 / 12 sent')")).await;
+    assert_eq!(b.eval(&format!("{row}.querySelector('progress').value")).await, 12);
+    let shot = b
+        .screenshot(&format!("dashboard-campaign-{}.png", if app.is_postgres() { "postgres" } else { "sqlite" }))
+        .await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+}
+
+#[actix_web::test]
+async fn the_dashboard_shows_a_sending_campaign_live_sqlite() {
+    the_dashboard_shows_a_sending_campaign_live(crate::helpers::Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn the_dashboard_shows_a_sending_campaign_live_postgres() {
+    the_dashboard_shows_a_sending_campaign_live(crate::helpers::Backend::Postgres).await;
+}
