@@ -282,6 +282,9 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
                 if let Some(l) = st.loaded.as_mut() {
                     l.materialised = true;
                 }
+                if let Err(err) = e.db.write(|tx| Ok(crate::db::system::enter(tx)?.analyze_campaign_tables()?)).await {
+                    tracing::warn!(error = %err, "ANALYZE after building a campaign's audience failed");
+                }
                 Outcome::Worked(Duration::ZERO)
             }
             Built::Unusable(_) => Outcome::Finished("failed"),
@@ -296,7 +299,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         return Ok(Outcome::Wait(Duration::from_secs(30)));
     };
 
-    let batch = i64::from(l.rate).clamp(1, 200);
+    let batch = i64::from(l.rate).clamp(1, 500);
     let (cid, owner) = (id.to_string(), e.owner.clone());
     let step_started = Instant::now();
     let claimed =

@@ -67,6 +67,8 @@ CREATE UNIQUE INDEX campaign_recipients_by_id ON campaign_recipients (campaign_i
 -- Retries wait in lease_until with no lease_owner: one condition finds what is due.
 CREATE INDEX campaign_recipients_due ON campaign_recipients (campaign_id, status, lease_until);
 CREATE INDEX campaign_recipients_by_message ON campaign_recipients (tenant_id, message_id);
+-- The claim's order: queued rows of a campaign by id, without walking the sent ones.
+CREATE INDEX campaign_recipients_queue ON campaign_recipients (campaign_id, status, id);
 
 -- Addresses never to be mailed again in a portal: unsubscribes, hard bounces, complaints,
 -- manual entries. (Erased people are kept apart, as keyed hashes, in `suppressions`.)

@@ -12,7 +12,7 @@
 //! | `due_for_purge`, `expired_tickets` | the scheduler purges for every portal | `jobs` |
 //! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
 //! | `claim_export`, `expire_exports` | the worker takes the next portal export of any portal; the purge expires old archives | `jobs` |
-//! | `due_scheduled_campaigns`, `claim_campaign` | the campaign runner starts due campaigns and drives any portal's sending campaign no node holds | `jobs` |
+//! | `due_scheduled_campaigns`, `claim_campaign`, `analyze_campaign_tables` | the campaign runner starts due campaigns and drives any portal's sending campaign no node holds | `jobs` |
 //! | `delete_abandoned_uploads` | uploads cut off while staging, in any portal | `jobs` |
 //! | `reindex_money`, `stage_legacy_imports` | data migrations over every portal | `db::migrate` |
 //!
