@@ -42,16 +42,22 @@ fn page(title_en: &str, title_nl: &str, body_en: &str, body_nl: &str, form: Opti
     page_with(actix_web::http::StatusCode::OK, title_en, title_nl, body_en, body_nl, form)
 }
 
-/// A link that is not (or no longer) ours: a readable page, not JSON, for a person.
-fn unknown_link() -> HttpResponse {
-    page_with(
+/// A link that is not (or no longer) ours: for a person (a browser asking for HTML), a
+/// readable page; for a program, the usual problem+json 404.
+fn unknown_link(req: &HttpRequest) -> Result<HttpResponse, AppError> {
+    let wants_html =
+        req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        return Err(AppError::not_found("link"));
+    }
+    Ok(page_with(
         actix_web::http::StatusCode::NOT_FOUND,
         "This link does not work",
         "Deze link werkt niet",
         "It may have been copied incompletely. To stop receiving emails, use the link in a recent message or reply to it.",
         "Misschien is hij niet volledig gekopieerd. Wilt u geen e-mails meer ontvangen, gebruik dan de link in een recent bericht of beantwoord het.",
         None,
-    )
+    ))
 }
 
 fn page_with(
@@ -95,19 +101,23 @@ fn preview_page() -> HttpResponse {
 #[utoipa::path(get, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "A page with one confirm button", content_type = "text/html"),
-        (status = 404, description = "Not a link of ours: a page saying so", content_type = "text/html")))]
-pub async fn unsubscribe_page(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+        (status = 404, description = "Not a link of ours (a browser asking for HTML gets a page saying so)", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn unsubscribe_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     if token.as_str() == "preview" {
         return Ok(preview_page());
     }
-    let Ok(link) = verified(&state, Kind::Unsubscribe, &token).await else { return Ok(unknown_link()) };
+    let Ok(link) = verified(&state, Kind::Unsubscribe, &token).await else { return unknown_link(&req) };
     let (cid, rid) = (link.campaign_id.clone(), link.recipient_id.clone());
     let found = state
         .db
         .tenant(TenantId::from_db(link.tenant_id.clone()))
         .read(move |t| Ok(t.recipient(&cid, &rid)?.map(|r| (r.email_lower.clone(), r.email))))
         .await?;
-    let Some((lower, email)) = found else { return Ok(unknown_link()) };
+    let Some((lower, email)) = found else { return unknown_link(&req) };
     if email.is_empty() {
         // The person was erased: nothing of them is kept, and they are never mailed again.
         return Ok(page(
@@ -150,13 +160,16 @@ fn html_escape(s: &str) -> String {
 #[utoipa::path(post, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "Unsubscribed (also when already)", content_type = "text/html"),
-        (status = 404, description = "Not a link of ours: a page saying so", content_type = "text/html")))]
+        (status = 404, description = "Not a link of ours (a browser asking for HTML gets a page saying so)", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let link = verified(&state, Kind::Unsubscribe, &token).await?;
+    if token.as_str() == "preview" {
+        return Ok(preview_page());
+    }
+    let Ok(link) = verified(&state, Kind::Unsubscribe, &token).await else { return unknown_link(&req) };
     let now = state.clock.now();
     let meta = super::principal::request_meta(&req);
     let tenant = TenantId::from_db(link.tenant_id.clone());
@@ -197,7 +210,7 @@ pub async fn unsubscribe(
             Ok(Some(r.email))
         })
         .await?;
-    let Some(email) = email else { return Ok(unknown_link()) };
+    let Some(email) = email else { return unknown_link(&req) };
     let email = if email.is_empty() { "This address".to_string() } else { html_escape(&email) };
     Ok(page(
         "You are unsubscribed",

@@ -266,6 +266,13 @@ async fn unsubscribe_get_changes_nothing_and_post_is_idempotent(app: TestApp, si
     bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
     let bad = format!("/u/{}", String::from_utf8(bad).unwrap());
     assert_eq!(app.get(&bad, None).await.status, 404);
+    // A person following a dead link gets a page (a program gets problem+json, above);
+    // the previews' link explains itself.
+    let page = app.client.get(app.url(&bad)).insert_header(("Accept", "text/html")).send().await.unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    let preview = app.get("/u/preview", None).await;
+    assert!(preview.status == 200 && preview.text.contains("preview"), "{}", preview.text);
     assert_eq!(app.request(awc::http::Method::POST, &bad, None, Some(Vec::new())).await.status, 404);
 
     // The next campaign to the same segment skips the unsubscribed address.
