@@ -27,6 +27,8 @@ mod erasure;
 mod features;
 mod http_conventions;
 mod imports;
+mod inapp;
+mod inbox;
 mod jita;
 mod keys;
 mod login;
