@@ -281,7 +281,8 @@ mod tests {
         };
         let a = build(&s, "r1", "ann@x.example", r(), "https://app.example:8443/u/tok", false).unwrap();
         let b = build(&s, "r1", "ann@x.example", r(), "https://app.example:8443/u/tok", false).unwrap();
-        let text = String::from_utf8(a.bytes).unwrap();
+        // Headers as a reader sees them: folded lines joined.
+        let text = String::from_utf8(a.bytes).unwrap().replace("\r\n ", " ");
         assert!(text.contains("Message-ID: <r1.c@app.example>"), "{text}");
         assert!(String::from_utf8(b.bytes).unwrap().contains("Message-ID: <r1.c@app.example>"));
         assert!(

@@ -307,11 +307,11 @@ pub async fn test(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: Json<TestSend>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let id = campaign_id(&id)?;
-    let body = body.0;
+    let body: TestSend = super::extract::shape(body.0)?;
     let mut errors = Vec::new();
     if body.to.is_empty() || body.to.len() > 10 {
         errors.push(FieldError::new("to", "must list 1 to 10 addresses"));

@@ -92,6 +92,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     Ok(value)
 }
 
+/// A body already read as JSON, given its shape: for handlers that check who is asking
+/// before they say what is wrong with the body (a refused caller learns nothing of it).
+pub fn shape<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        shape_error(&path, &err.into_inner())
+    })
+}
+
 /// U+0000 can only reach a JSON string as the escape `\u0000`; PostgreSQL text cannot
 /// hold it, so a body carrying one is refused whole, naming where, on every backend.
 fn refuse_nul(body: &[u8]) -> Result<(), AppError> {

@@ -132,10 +132,10 @@ fn address(raw: &str, field: &str) -> Result<String, AppError> {
 pub async fn create(
     state: web::Data<AppState>,
     p: Principal,
-    body: Json<SuppressionInput>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
-    let b = body.0;
+    let b: SuppressionInput = super::extract::shape(body.0)?;
     let email = address(&b.email, "email")?;
     let reason = b.reason.unwrap_or_else(|| "manual".into());
     if !REASONS.contains(&reason.as_str()) {
@@ -203,10 +203,10 @@ pub struct EmailEvent {
 pub async fn email_event(
     state: web::Data<AppState>,
     p: Principal,
-    body: Json<EmailEvent>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
-    let b = body.0;
+    let b: EmailEvent = super::extract::shape(body.0)?;
     let email = address(&b.email, "email")?;
     let reason = match b.kind.as_str() {
         "bounce" => "hard_bounce",

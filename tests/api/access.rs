@@ -119,6 +119,17 @@ fn class_of(method: &str, path: &str) -> Class {
             Class::CrmRead("campaigns")
         }
         (_, p) if p.starts_with("/api/v1/emails") || p.starts_with("/api/v1/segments") => Class::CrmWrite("campaigns"),
+        // Campaigns: any person reads, members draft; sending, pausing, resuming, cancelling,
+        // test sends and the suppression list need owners/admins or campaigns:write.
+        (_, "/u/{token}" | "/t/o/{token}" | "/t/c/{token}") => Class::Public,
+        ("post", p) if p.starts_with("/api/v1/campaigns/{id}/") => Class::ManageOrScope("campaigns"),
+        ("get", p) if p.starts_with("/api/v1/campaigns") || p.starts_with("/api/v1/suppressions") => {
+            Class::CrmRead("campaigns")
+        }
+        (_, p) if p.starts_with("/api/v1/campaigns") => Class::CrmWrite("campaigns"),
+        (_, p) if p.starts_with("/api/v1/suppressions") || p == "/api/v1/email-events" => {
+            Class::ManageOrScope("campaigns")
+        }
         ("get", "/api/v1/trash") => Class::CrmRead("contacts"),
         ("post", "/api/v1/trash/{type}/{id}/restore") => Class::CrmDelete("contacts"),
         _ => panic!("route {method} {path} is not classified in tests/api/access.rs: say who may call it"),
