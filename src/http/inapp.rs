@@ -60,10 +60,11 @@ pub struct SettingsPatch {
 pub async fn patch_settings(
     state: web::Data<AppState>,
     p: Principal,
-    body: Json<SettingsPatch>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, RESOURCE, Access::Write).await?;
-    let origins = identity::parse_origins(&body.0.allowed_origins)?;
+    let body: SettingsPatch = super::extract::shape(body.0)?;
+    let origins = identity::parse_origins(&body.allowed_origins)?;
     let now = state.clock.now();
     identity::settings(&state.db, &p.tenant_id, now).await?;
     let (tenant, audit) = (p.tenant_id.clone(), p.entry("inapp.settings_changed"));
@@ -195,10 +196,10 @@ fn message_view(m: MessageRow, (delivered, seen, read, archived): (i64, i64, i64
 pub async fn send_message(
     state: web::Data<AppState>,
     p: Principal,
-    body: Json<MessageInput>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, RESOURCE, Access::Write).await?;
-    let b = body.0;
+    let b: MessageInput = super::extract::shape(body.0)?;
     let draft = send::Draft {
         audience: b.audience,
         title: b.title,
