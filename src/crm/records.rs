@@ -196,6 +196,33 @@ fn index_list(index: BTreeMap<String, Vec<super::values::Indexed>>) -> Vec<Field
     index.into_iter().map(|(field, values)| FieldIndex { field, values }).collect()
 }
 
+/// A task given to someone (created with an assignee, or reassigned) lands in that
+/// person's notification inbox, unless they assigned it to themselves.
+fn notify_assignee(
+    tdb: &mut TenantTx<'_>,
+    object: Object,
+    task: &Value,
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if object != Object::Task {
+        return Ok(());
+    }
+    let Some(assignee) = task.get("assignee_id").and_then(Value::as_str) else { return Ok(()) };
+    if actor.kind == "user" && actor.id.as_deref() == Some(assignee) {
+        return Ok(());
+    }
+    let title = task.get("title").and_then(Value::as_str).unwrap_or_default();
+    let notice = crate::notifications::Notice {
+        kind: "task_assigned",
+        title: format!("Task assigned: {title}"),
+        body: String::new(),
+        data: json!({"task_id": task.get("id"), "title": title, "due_at": task.get("due_at")}),
+    };
+    crate::notifications::deliver(tdb, &[assignee.to_string()], &notice, now)?;
+    Ok(())
+}
+
 fn event(object: Object, verb: &str, id: &str, actor: &ChangeActor, data: Value, diff: Option<Value>) -> NewEvent {
     NewEvent {
         event_type: format!("{}.{verb}", object.name()),
@@ -258,6 +285,7 @@ pub fn create(
     }
     let v = load_view(tdb, object, &row, defs)?;
     tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now);
+    notify_assignee(tdb, object, &v, actor, now)?;
     Ok(v)
 }
 
@@ -323,7 +351,11 @@ pub fn update(
     after = load_view(tdb, object, &row, defs)?;
     // A deal moving between stages is the event pipelines and dashboards follow.
     let verb = if object == Object::Deal && diff.contains_key("stage_id") { "stage_changed" } else { "updated" };
+    let reassigned = diff.contains_key("assignee_id");
     tdb.append_event(event(object, verb, id, actor, after.clone(), Some(Value::Object(diff))), now);
+    if reassigned {
+        notify_assignee(tdb, object, &after, actor, now)?;
+    }
     Ok(after)
 }
 

@@ -237,6 +237,7 @@ async fn exports_stream_every_record_with_formulas_neutralised(app: TestApp) {
             "last_name",
             "phone",
             "company_ids",
+            "external_id",
             "tags",
             "custom_fields.note"
         ]

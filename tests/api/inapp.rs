@@ -34,14 +34,7 @@ pub fn hash(secret: &str, user: &str) -> String {
 }
 
 /// A request as an end user's browser (or the test) makes it.
-pub async fn as_user(
-    app: &TestApp,
-    p: &Portal,
-    user: &str,
-    method: Method,
-    path: &str,
-    origin: Option<&str>,
-) -> Resp {
+pub async fn as_user(app: &TestApp, p: &Portal, user: &str, method: Method, path: &str, origin: Option<&str>) -> Resp {
     let mut req = app
         .client
         .request(method, app.url(path))
@@ -142,7 +135,8 @@ async fn hmac_accepts_the_portals_hash_and_refuses_anything_else(app: TestApp) {
 
 async fn sending_to_user_ids_reports_per_message_figures(app: TestApp) {
     let p = portal(&app, "Acme", "ada@acme.example").await;
-    let id = send(&app, &p, json!({"audience": {"user_ids": ["u1", "u2", "u1"]}, "title": "Hello", "body": "Hi"})).await;
+    let id =
+        send(&app, &p, json!({"audience": {"user_ids": ["u1", "u2", "u1"]}, "title": "Hello", "body": "Hi"})).await;
     let m = app.get(&format!("/api/v1/inapp/messages/{id}"), Some(&p.owner.token)).await;
     assert_eq!((m.body["delivered"].as_i64(), m.body["recipients"].as_i64()), (Some(2), Some(2)), "{}", m.text);
     let items = inbox(&app, &p, "u1", "all").await;
@@ -173,7 +167,8 @@ async fn a_segment_reaches_its_members_with_an_external_id(app: TestApp) {
         }
         assert_eq!(app.post("/api/v1/contacts", &body, t).await.status, 201);
     }
-    app.post("/api/v1/contacts", &json!({"email": "d@x.example", "first_name": "Other", "external_id": "ext-d"}), t).await;
+    app.post("/api/v1/contacts", &json!({"email": "d@x.example", "first_name": "Other", "external_id": "ext-d"}), t)
+        .await;
     // External ids are unique per portal, and case-sensitive.
     let dup = app.post("/api/v1/contacts", &json!({"email": "e@x.example", "external_id": "ext-a"}), t).await;
     assert_eq!(dup.status, 409, "{}", dup.text);
@@ -211,7 +206,10 @@ async fn bad_messages_are_refused_whole(app: TestApp) {
         (json!({"audience": {"user_ids": ["u1"]}, "title": "x", "body": "y".repeat(5_001)}), "body"),
         (json!({"audience": {"user_ids": []}, "title": "x"}), "audience.user_ids"),
         (json!({"audience": {"user_ids": many}, "title": "x"}), "audience.user_ids"),
-        (json!({"audience": {"segment_id": "0190a0a0-0000-7000-8000-000000000000"}, "title": "x"}), "audience.segment_id"),
+        (
+            json!({"audience": {"segment_id": "0190a0a0-0000-7000-8000-000000000000"}, "title": "x"}),
+            "audience.segment_id",
+        ),
         (json!({"audience": {"all": true, "user_ids": ["u1"]}, "title": "x"}), "audience"),
         (json!({"audience": {"user_ids": ["u1"]}, "title": "x", "expires_at": "2000-01-01T00:00:00Z"}), "expires_at"),
     ];
@@ -227,7 +225,42 @@ async fn bad_messages_are_refused_whole(app: TestApp) {
     assert_eq!(bad_origin.status, 422, "{}", bad_origin.text);
 }
 
+async fn assigning_a_task_fills_the_assignees_inbox_and_pushes_it(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let member = app.member(&owner, "mo@acme.example", "member").await;
+    let mut ws = app.ws(&member.token).await;
+    ws.subscribe("notifications", None).await;
+    let r = app
+        .post("/api/v1/tasks", &json!({"title": "Call Ada", "assignee_id": member.user_id}), Some(&owner.token))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let n = ws.until("event", Some("notification.created")).await;
+    assert_eq!(
+        (n["data"]["kind"].as_str(), n["data"]["title"].as_str()),
+        (Some("task_assigned"), Some("Task assigned: Call Ada"))
+    );
+    let list = app.get("/api/v1/me/notifications", Some(&member.token)).await;
+    assert_eq!(list.body["data"][0]["kind"], "task_assigned", "{}", list.text);
+    let id = list.body["data"][0]["id"].as_str().unwrap().to_string();
+    let c = app.get("/api/v1/me/notifications/counts", Some(&member.token)).await;
+    assert_eq!(c.body, json!({"unread": 1, "unseen": 1, "total": 1}));
+    let t = Some(member.token.as_str());
+    let seen = app.post(&format!("/api/v1/me/notifications/{id}/seen"), &json!({}), t).await;
+    assert_eq!(seen.body, json!({"unread": 1, "unseen": 0, "total": 1}), "{}", seen.text);
+    app.post(&format!("/api/v1/me/notifications/{id}/read"), &json!({}), t).await;
+    let unread = app.post(&format!("/api/v1/me/notifications/{id}/unread"), &json!({}), t).await;
+    assert_eq!(unread.body, json!({"unread": 1, "unseen": 0, "total": 1}));
+    app.post(&format!("/api/v1/me/notifications/{id}/archive"), &json!({}), t).await;
+    let back = app.post(&format!("/api/v1/me/notifications/{id}/unarchive"), &json!({}), t).await;
+    assert_eq!(back.body, json!({"unread": 0, "unseen": 0, "total": 1}));
+    // Assigning a task to yourself tells nobody.
+    app.post("/api/v1/tasks", &json!({"title": "Mine", "assignee_id": member.user_id}), t).await;
+    let c = app.get("/api/v1/me/notifications/counts", t).await;
+    assert_eq!(c.body["total"], 1);
+}
+
 crate::both_backends!(
+    assigning_a_task_fills_the_assignees_inbox_and_pushes_it,
     hmac_accepts_the_portals_hash_and_refuses_anything_else,
     sending_to_user_ids_reports_per_message_figures,
     a_segment_reaches_its_members_with_an_external_id,

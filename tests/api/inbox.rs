@@ -68,7 +68,11 @@ async fn counts_stay_exact_under_concurrent_read_all_and_new_messages(app: TestA
         tasks.push(Box::pin(async move {
             if n % 2 == 0 {
                 let r = app
-                    .post("/api/v1/inapp/messages", &json!({"audience": {"user_ids": ["u1"]}, "title": format!("n{n}")}), Some(&p.owner.token))
+                    .post(
+                        "/api/v1/inapp/messages",
+                        &json!({"audience": {"user_ids": ["u1"]}, "title": format!("n{n}")}),
+                        Some(&p.owner.token),
+                    )
                     .await;
                 assert_eq!(r.status, 202, "{}", r.text);
             } else {
@@ -173,7 +177,11 @@ async fn a_large_message_arrives_once_on_each_websocket(app: TestApp) {
     assert_eq!(Ws::connect_path(app.port, &format!("/api/v1/inbox/ws?ticket={t}"), None).await.err(), Some(401));
     let ids: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
     let r = app
-        .post("/api/v1/inapp/messages", &json!({"audience": {"user_ids": ids}, "title": "Big news", "body": "<img src=x onerror=alert(1)>"}), Some(&p.owner.token))
+        .post(
+            "/api/v1/inapp/messages",
+            &json!({"audience": {"user_ids": ids}, "title": "Big news", "body": "<img src=x onerror=alert(1)>"}),
+            Some(&p.owner.token),
+        )
         .await;
     assert_eq!((r.status, r.body["recipients"].as_i64()), (202, Some(10_000)), "{}", r.text);
     for (user, ws) in &mut sockets {
