@@ -154,6 +154,7 @@ routes! {
     "/static/organizeo.css" => { get: pages::stylesheet },
     "/dashboard" => { get: pages::dashboard },
     "/static/dashboard.js" => { get: pages::dashboard_script },
+    "/static/widget.js" => { get: pages::widget_script },
     "/healthz" => { get: health::healthz },
     "/readyz" => { get: health::readyz },
     "/metrics" => { get: health::metrics },

@@ -36,6 +36,7 @@ use super::{
         pages::stylesheet,
         pages::dashboard,
         pages::dashboard_script,
+        pages::widget_script,
         health::healthz,
         health::readyz,
         health::metrics,

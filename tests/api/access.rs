@@ -51,6 +51,7 @@ fn class_of(method: &str, path: &str) -> Class {
             | "/static/organizeo.css"
             | "/dashboard"
             | "/static/dashboard.js"
+            | "/static/widget.js"
             | "/healthz"
             | "/readyz"
             | "/metrics"

@@ -19,7 +19,7 @@ use crate::helpers::{wait_for, TestApp, PASSWORD};
 
 pub const CHROMIUM_ENV: &str = "ORGANIZEO_TEST_CHROMIUM";
 
-fn chromium_or_warn() -> Option<String> {
+pub(crate) fn chromium_or_warn() -> Option<String> {
     static WARN: Once = Once::new();
     match std::env::var(CHROMIUM_ENV) {
         Ok(p) if !p.is_empty() => Some(p),
@@ -36,7 +36,7 @@ fn chromium_or_warn() -> Option<String> {
     }
 }
 
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     _profile: tempfile::TempDir,
     conn: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
@@ -51,7 +51,7 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    async fn launch(binary: &str) -> Browser {
+    pub(crate) async fn launch(binary: &str) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new(binary)
             .args([
@@ -92,7 +92,7 @@ impl Browser {
     }
 
     /// Sends a DevTools command and returns its result (events in between are skipped).
-    async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
@@ -117,14 +117,14 @@ impl Browser {
     }
 
     /// Evaluates JavaScript in the page and returns its value.
-    async fn eval(&mut self, js: &str) -> Value {
+    pub(crate) async fn eval(&mut self, js: &str) -> Value {
         let r =
             self.call("Runtime.evaluate", json!({"expression": js, "awaitPromise": true, "returnByValue": true})).await;
         assert!(r.get("exceptionDetails").is_none(), "{js} threw: {r}");
         r["result"]["value"].clone()
     }
 
-    async fn wait_until(&mut self, what: &str, js: &str) -> Value {
+    pub(crate) async fn wait_until(&mut self, what: &str, js: &str) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let v = self.eval(js).await;
@@ -136,7 +136,7 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
+    pub(crate) async fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
         let r = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
         let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");

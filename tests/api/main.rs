@@ -49,3 +49,4 @@ mod tenant_export;
 mod throttle;
 mod tls;
 mod users;
+mod widget;
