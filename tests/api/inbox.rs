@@ -210,7 +210,42 @@ async fn a_large_message_arrives_once_on_each_websocket(app: TestApp) {
     assert_eq!(code, Some(1009));
 }
 
+async fn inbox_changes_reach_every_node(app: TestApp) {
+    let Some(redis) = crate::cluster::redis_or_warn() else { return };
+    let a = app.restart_with(|s| s.redis_url = Some(organizeo::config::Secret::new(redis.clone()))).await;
+    let b = a.another_node(|_| {}).await;
+    crate::cluster::bus_connected(&a, true).await;
+    crate::cluster::bus_connected(&b, true).await;
+    let p = portal(&a, "Acme", "ada@acme.example").await;
+    let t = ticket(&b, &p, "u1").await;
+    let mut on_b = Ws::connect_path(b.port, &format!("/api/v1/inbox/ws?ticket={t}"), None).await.expect("upgrade");
+    on_b.until("subscribed", None).await;
+    let t = ticket(&a, &p, "u1").await;
+    let mut on_a = Ws::connect_path(a.port, &format!("/api/v1/inbox/ws?ticket={t}"), None).await.expect("upgrade");
+    on_a.until("subscribed", None).await;
+    let r = a
+        .post(
+            "/api/v1/inapp/messages",
+            &json!({"audience": {"user_ids": ["u1", "u2"]}, "title": "Both nodes"}),
+            Some(&p.owner.token),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    for ws in [&mut on_a, &mut on_b] {
+        assert_eq!(ws.until("message", None).await["data"]["title"], "Both nodes");
+        assert_eq!(ws.json().await["data"], json!({"unread": 1, "unseen": 1, "total": 1}));
+    }
+    // A change made through node B reaches the tab on node A.
+    post(&b, &p, "u1", "/api/v1/inbox/read-all").await;
+    for ws in [&mut on_a, &mut on_b] {
+        assert_eq!(ws.until("changed", None).await["data"]["action"], "read");
+        assert_eq!(ws.json().await["data"], json!({"unread": 0, "unseen": 0, "total": 1}));
+        ws.expect_quiet().await;
+    }
+}
+
 crate::both_backends!(
+    inbox_changes_reach_every_node,
     counts_are_exact_through_every_transition,
     counts_stay_exact_under_concurrent_read_all_and_new_messages,
     another_users_item_is_not_found_and_portals_are_apart,
