@@ -266,6 +266,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
 
     let batch = i64::from(l.rate).clamp(1, 200);
     let (cid, owner) = (id.to_string(), e.owner.clone());
+    let step_started = Instant::now();
     let claimed =
         e.db.tenant(tenant.clone())
             .write(move |t| Ok(t.claim_recipients(&cid, &owner, now.naive_utc(), until, batch)?))
@@ -311,6 +312,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     }
     st.smtp_wait = Duration::ZERO;
 
+    let claim_ms = step_started.elapsed().as_millis();
     // Contacts for the merge, and a last look at the suppression list.
     let ids: Vec<String> = claimed.iter().filter_map(|r| r.contact_id.clone()).collect();
     let lowers: Vec<String> = claimed.iter().map(|r| r.email_lower.clone()).collect();
@@ -329,6 +331,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             .await?;
 
     let started = Instant::now();
+    let read_ms = (started - step_started).as_millis() - claim_ms;
     let sends = claimed.iter().map(|r| {
         let (contacts, suppressed) = (&contacts, &suppressed);
         async move {
@@ -341,6 +344,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         }
     });
     let outcomes: Vec<(String, i32, Delivery)> = futures_util::future::join_all(sends).await;
+    let send_ms = started.elapsed().as_millis();
     let sent = outcomes.iter().filter(|(_, _, d)| *d == Delivery::Sent).count();
     let bounced: Vec<String> = claimed
         .iter()
@@ -375,6 +379,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         st.last_stats = Some(s);
     }
     let pace = Duration::from_secs_f64(claimed.len() as f64 / f64::from(l.rate.max(1)));
-    tracing::debug!(campaign = %id, sent, batch = claimed.len(), "campaign batch");
+    let record_ms = started.elapsed().as_millis() - send_ms;
+    tracing::debug!(campaign = %id, sent, batch = claimed.len(), claim_ms, read_ms, send_ms, record_ms, progress_due, "campaign batch");
     Ok(Outcome::Worked(pace.saturating_sub(started.elapsed())))
 }

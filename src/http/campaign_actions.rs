@@ -318,7 +318,7 @@ pub async fn test(
     }
     for (i, a) in body.to.iter().enumerate() {
         if crate::domain::EmailAddress::parse(a).is_err() || a.contains(['<', '>', ',', '"']) {
-            errors.push(FieldError::new(&format!("to[{i}]"), "must be an email address"));
+            errors.push(FieldError::new(format!("to[{i}]"), "must be an email address"));
         }
     }
     if !errors.is_empty() {

@@ -16,6 +16,7 @@ mod backup;
 mod batch;
 mod browser;
 mod campaign_resilience;
+mod campaign_rules;
 mod campaigns;
 mod cli;
 mod cluster;
