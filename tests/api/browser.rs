@@ -166,6 +166,23 @@ async fn the_dashboard_updates_live_and_recovers_after_a_drop(app: TestApp) {
     b.eval(&sign_in).await;
     b.wait_until("the live status", "document.querySelector('#status').dataset.state === 'live'").await;
     b.wait_until("the snapshot", &format!("{} === '0'", counter("contacts"))).await;
+    b.wait_until(
+        "the bell",
+        "!document.querySelector('#bell').hidden && document.querySelector('#bell-count').textContent === '0'",
+    )
+    .await;
+    // A colleague assigns a task to the owner: the bell counts it, live.
+    let member = app.member(&owner, "mo@acme.example", "member").await;
+    let task = app
+        .post("/api/v1/tasks", &json!({"title": "Call <b>Ada</b>", "assignee_id": owner.user_id}), Some(&member.token))
+        .await;
+    assert_eq!(task.status, 201, "{}", task.text);
+    b.wait_until("the bell's count", "document.querySelector('#bell-count').textContent === '1'").await;
+    b.wait_until(
+        "the bell's entry as text",
+        "document.querySelector('#bell-list').textContent.includes('Call <b>Ada</b>')",
+    )
+    .await;
 
     let r = app
         .post("/api/v1/contacts", &json!({"email": "grace@navy.example", "first_name": "Grace"}), Some(&owner.token))
@@ -191,7 +208,7 @@ async fn the_dashboard_updates_live_and_recovers_after_a_drop(app: TestApp) {
     .await;
     b.wait_until("the open deal amount", &format!("{}.includes('EUR 12500.50')", counter("open_deal_amounts"))).await;
     let feed_items = b.eval("document.querySelectorAll('#feed li').length").await;
-    assert_eq!(feed_items, 3, "each event once: two contacts and the deal");
+    assert_eq!(feed_items, 4, "each event once: the task, two contacts and the deal");
     b.wait_until("live again", "document.querySelector('#status').dataset.state === 'live'").await;
 
     // Markup in record values is shown as text, never run.
