@@ -54,7 +54,10 @@ fn start() -> Server {
         .spawn()
         .expect("start target/release/organizeo (cargo build --release first)");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -79,7 +82,8 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 =
+        f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
@@ -97,13 +101,23 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>, user: Option<(&str, &str, &str)>) -> Value {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        user: Option<(&str, &str, &str)>,
+    ) -> Value {
         let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
         }
         if let Some((app, u, h)) = user {
-            req = req.insert_header(("X-Organizeo-App", app)).insert_header(("X-Organizeo-User", u)).insert_header(("X-Organizeo-User-Hash", h));
+            req = req
+                .insert_header(("X-Organizeo-App", app))
+                .insert_header(("X-Organizeo-User", u))
+                .insert_header(("X-Organizeo-User-Hash", h));
         }
         let mut res = match body {
             Some(b) => req.send_json(&b).await.expect("request"),
@@ -136,10 +150,11 @@ fn main() {
             api.call("POST", "/api/v1/contacts/batch", Some(&token), Some(json!({"action": "create", "items": items})), None).await;
         }
         println!("# in-app fan-out: {users} end users, {widgets} widgets (contacts created in {:.1} s)", t0.elapsed().as_secs_f64());
-        // Widgets: one websocket per end user u0..u{widgets}.
+        // Widgets: one websocket per end user, spread evenly over the audience (so the last
+        // batch's recipients are among them).
         let mut sockets = Vec::with_capacity(widgets);
         for i in 0..widgets {
-            let u = format!("u{i}");
+            let u = format!("u{}", i * (users / widgets));
             let t = api.call("POST", "/api/v1/inbox/ticket", None, Some(json!({})), Some((&app_id, &u, &hash(&u)))).await;
             let url = format!("ws://127.0.0.1:{}{}", server.port, t["url"].as_str().expect("ticket"));
             let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
@@ -202,13 +217,22 @@ fn main() {
         let time = |conn: &mut diesel::SqliteConnection, sql: &str| {
             let a = Instant::now();
             for _ in 0..200 {
-                let _: Vec<N> = diesel::sql_query(sql).load(conn).unwrap();
+                let rows: Vec<N> = diesel::sql_query(sql).load(conn).unwrap();
+                std::hint::black_box(rows.first().map(|r| r.n));
             }
             a.elapsed().as_secs_f64() * 1e6 / 200.0
         };
-        let per_user_row = time(&mut conn, "SELECT unread AS n FROM inapp_counters WHERE user_id = 'u77'");
-        let per_user_count = time(&mut conn, "SELECT count(*) AS n FROM inapp_items WHERE user_id = 'u77' AND archived_at IS NULL AND read_at IS NULL");
-        let whole = time(&mut conn, "SELECT count(*) AS n FROM inapp_items WHERE read_at IS NULL AND archived_at IS NULL");
+        let tenant = "(SELECT id FROM tenants LIMIT 1)";
+        let per_user_row =
+            time(&mut conn, &format!("SELECT unread AS n FROM inapp_counters WHERE tenant_id = {tenant} AND user_id = 'u77'"));
+        let per_user_count = time(
+            &mut conn,
+            &format!("SELECT count(*) AS n FROM inapp_items WHERE tenant_id = {tenant} AND user_id = 'u77' AND archived_at IS NULL AND read_at IS NULL"),
+        );
+        let whole = time(
+            &mut conn,
+            &format!("SELECT count(*) AS n FROM inapp_items WHERE tenant_id = {tenant} AND read_at IS NULL AND archived_at IS NULL"),
+        );
         println!("counts: counter row {per_user_row:.1} µs; COUNT(*) of one user's items {per_user_count:.1} µs; plain COUNT(*) of the table's {} unread rows {whole:.1} µs", stored.1);
     });
 }

@@ -158,6 +158,15 @@ fn delta(seen: bool, read: bool, archived: bool, change: Change) -> (Counts, boo
     (d, changed)
 }
 
+/// A stored fan-out batch: where the audience continues, how many items it stored, and
+/// whether it was the last.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub cursor: Option<&'a str>,
+    pub delivered: i64,
+    pub done: bool,
+}
+
 /// Items changed per statement by read-all and archive-all.
 const BULK_CHUNK: i64 = 1_000;
 
@@ -274,12 +283,11 @@ impl TenantDb<'_> {
         &mut self,
         id: &str,
         owner: &str,
-        cursor: Option<&str>,
-        delivered: i64,
-        done: bool,
+        batch: Batch<'_>,
         now: NaiveDateTime,
         lease_until: NaiveDateTime,
     ) -> QueryResult<bool> {
+        let Batch { cursor, delivered, done } = batch;
         let (conn, tid) = self.parts();
         let target = inapp_messages::table
             .filter(inapp_messages::tenant_id.eq(tid))

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::db::events::NewEvent;
+use crate::db::inapp::Batch;
 use crate::db::{system, Db};
 use crate::domain::TenantId;
 use crate::error::AppError;
@@ -52,15 +53,8 @@ pub async fn step(db: &Db, clock: &Clock, owner: &str) -> Result<Outcome, AppErr
             let delivered = t.deliver_inapp_items(&m.id, &users, now.naive_utc())?;
             let done = next.is_none();
             let cursor = next.or(m.cursor.clone());
-            if !t.advance_inapp_message(
-                &m.id,
-                &who,
-                cursor.as_deref(),
-                delivered.len() as i64,
-                done,
-                now.naive_utc(),
-                lease,
-            )? {
+            let batch = Batch { cursor: cursor.as_deref(), delivered: delivered.len() as i64, done };
+            if !t.advance_inapp_message(&m.id, &who, batch, now.naive_utc(), lease)? {
                 return Ok(Outcome::LeaseLost(m.id));
             }
             if !delivered.is_empty() {

@@ -59,7 +59,7 @@ pub fn valid_user_id(user_id: &str) -> bool {
 pub fn parse_origins(raw: &[String]) -> Result<Vec<String>, AppError> {
     let mut errors = Vec::new();
     if raw.len() > ORIGINS_MAX {
-        errors.push(FieldError::new("allowed_origins", &format!("at most {ORIGINS_MAX} origins")));
+        errors.push(FieldError::new("allowed_origins", format!("at most {ORIGINS_MAX} origins")));
     }
     let mut out: Vec<String> = Vec::new();
     for (i, o) in raw.iter().enumerate() {
@@ -78,7 +78,7 @@ pub fn parse_origins(raw: &[String]) -> Result<Vec<String>, AppError> {
                 }
             }
             _ => errors.push(FieldError::new(
-                &format!("allowed_origins[{i}]"),
+                format!("allowed_origins[{i}]"),
                 "must be an origin like https://app.example.com (scheme, host and optional port only)",
             )),
         }

@@ -161,7 +161,7 @@ impl TenantActor {
             let mut frames: Option<Vec<ByteString>> = None;
             for id in ids {
                 let Some(sub) = self.subscribers.get_mut(id) else { continue };
-                if !sub.topics.get(&Topic::Inbox).is_some_and(|last| seq > *last) {
+                if sub.topics.get(&Topic::Inbox).is_none_or(|last| seq <= *last) {
                     continue;
                 }
                 let frames = frames.get_or_insert_with(|| inbox.frames_for(user));
