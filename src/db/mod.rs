@@ -41,6 +41,7 @@ pub mod features;
 pub mod idempotency;
 pub mod imports;
 pub mod inapp;
+pub mod inbox_items;
 pub mod invitations;
 pub mod jita;
 pub mod members;
