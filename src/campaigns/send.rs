@@ -44,6 +44,8 @@ pub struct State {
     last_stats: Option<Stats>,
     smtp_wait: Duration,
     error_shown: bool,
+    /// Messages refused (or not renderable) in a row, none accepted since.
+    refusal_streak: u32,
 }
 
 struct Loaded {
@@ -175,11 +177,25 @@ fn finish(
     Ok(true)
 }
 
+/// A refusal that is about the campaign, not the recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// The relay refuses the sender (5xx to MAIL FROM): no message of this campaign can go.
+    Sender(String),
+    /// The relay refuses the message (5xx after DATA), or it cannot be rendered.
+    Message(String),
+}
+
 /// Renders and sends one recipient's message.
-async fn deliver(e: &Engine, l: &Loaded, contacts: &HashMap<String, serde_json::Value>, r: &RecipientRow) -> Delivery {
-    let Some(smtp) = &e.smtp else { return Delivery::Released };
+async fn deliver(
+    e: &Engine,
+    l: &Loaded,
+    contacts: &HashMap<String, serde_json::Value>,
+    r: &RecipientRow,
+) -> (Delivery, Option<Refusal>) {
+    let Some(smtp) = &e.smtp else { return (Delivery::Released, None) };
     let Some(contact) = r.contact_id.as_ref().and_then(|c| contacts.get(c)) else {
-        return Delivery::Failed("the contact was deleted before it was mailed".into());
+        return (Delivery::Failed("the contact was deleted before it was mailed".into()), None);
     };
     let unsubscribe_url = l.sender.unsubscribe_url(&r.id);
     let data = MergeData {
@@ -191,22 +207,38 @@ async fn deliver(e: &Engine, l: &Loaded, contacts: &HashMap<String, serde_json::
     let c = &l.content;
     let rendered = match template::render(&c.subject, &c.preheader, &c.html, &c.text, &data) {
         Ok(r) => r,
-        Err(why) => return Delivery::Failed(format!("the template could not be rendered: {why}")),
+        Err(why) => {
+            let why = format!("the email could not be rendered: {why}");
+            return (Delivery::Failed(why.clone()), Some(Refusal::Message(why)));
+        }
     };
     let built = match message::build(&l.sender, &r.id, &r.email, rendered, &unsubscribe_url, false) {
         Ok(b) => b,
-        Err(why) => return Delivery::Failed(why),
+        Err(why) => return (Delivery::Failed(why), None),
     };
     match smtp.send(&built.envelope, &built.bytes).await {
-        Ok(()) => Delivery::Sent,
-        Err(SendError::Permanent(why)) => Delivery::Bounced(why),
+        Ok(()) => (Delivery::Sent, None),
+        Err(SendError::Permanent(why)) => (Delivery::Bounced(why), None),
         Err(SendError::Transient(why)) => {
             let wait = e.retry * 2i32.pow(r.attempts.clamp(1, 8) as u32 - 1);
-            Delivery::Deferred { error: why, retry_at: (e.clock.now() + wait).naive_utc() }
+            (Delivery::Deferred { error: why, retry_at: (e.clock.now() + wait).naive_utc() }, None)
         }
-        Err(SendError::Unavailable(_)) => Delivery::Released,
+        Err(SendError::Unavailable(_)) => (Delivery::Released, None),
+        // Not this recipient's doing: back to the queue uncharged; the campaign stops.
+        Err(SendError::SenderRefused(why)) => (Delivery::Released, Some(Refusal::Sender(why))),
+        Err(SendError::MessageRefused(why)) => {
+            let why = format!("the relay refused the message: {why}");
+            (Delivery::Failed(why.clone()), Some(Refusal::Message(why)))
+        }
     }
 }
+
+/// One recipient's outcome as recorded: its id, attempts so far, and how it ended.
+type Recorded = (String, i32, Delivery);
+
+/// Consecutive messages refused (or not renderable) with none accepted, after which the
+/// campaign fails instead of burning through its audience.
+const REFUSALS_BEFORE_FAILING: u32 = 10;
 
 /// One step of campaign `id` of `tenant` on this node.
 pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Result<Outcome, AppError> {
@@ -335,17 +367,34 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let sends = claimed.iter().map(|r| {
         let (contacts, suppressed) = (&contacts, &suppressed);
         async move {
-            let d = if suppressed.contains(&r.email_lower) {
-                Delivery::Suppressed
+            let (d, refusal) = if suppressed.contains(&r.email_lower) {
+                (Delivery::Suppressed, None)
             } else {
                 deliver(e, l, contacts, r).await
             };
-            (r.id.clone(), r.attempts, d)
+            ((r.id.clone(), r.attempts, d), refusal)
         }
     });
-    let outcomes: Vec<(String, i32, Delivery)> = futures_util::future::join_all(sends).await;
+    let results: Vec<(Recorded, Option<Refusal>)> = futures_util::future::join_all(sends).await;
     let send_ms = started.elapsed().as_millis();
+    let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
     let sent = outcomes.iter().filter(|(_, _, d)| *d == Delivery::Sent).count();
+    // A refused sender stops the campaign at once; refused messages after a run of them.
+    let mut stop: Option<String> = refusals.iter().flatten().find_map(|r| match r {
+        Refusal::Sender(why) => Some(format!("the relay refuses the sender {}: {why}", l.sender.from_email)),
+        Refusal::Message(_) => None,
+    });
+    if sent > 0 {
+        st.refusal_streak = 0;
+    }
+    for r in refusals.iter().flatten() {
+        if let Refusal::Message(why) = r {
+            st.refusal_streak += 1;
+            if st.refusal_streak >= REFUSALS_BEFORE_FAILING && stop.is_none() {
+                stop = Some(format!("{REFUSALS_BEFORE_FAILING} messages in a row were refused or could not be rendered; the last: {why}"));
+            }
+        }
+    }
     let bounced: Vec<String> = claimed
         .iter()
         .zip(&outcomes)
@@ -354,26 +403,44 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         .collect();
     let progress_due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
     let clear_error = std::mem::take(&mut st.error_shown);
-    let (cid, owner) = (id.to_string(), e.owner.clone());
+    let (cid, owner, campaign) = (id.to_string(), e.owner.clone(), l.campaign.clone());
+    let failing = stop.clone();
     let done = e.clock.now();
-    let stats =
-        e.db.tenant(tenant.clone())
-            .write(move |t| {
-                t.record_deliveries(&cid, &owner, &outcomes, done.naive_utc(), MAX_ATTEMPTS)?;
-                for email in &bounced {
-                    t.suppress_address(email, "hard_bounce", Some(&cid), done.naive_utc())?;
+    let stats = e
+        .db
+        .tenant(tenant.clone())
+        .write(move |t| {
+            t.record_deliveries(&cid, &owner, &outcomes, done.naive_utc(), MAX_ATTEMPTS)?;
+            for email in &bounced {
+                let (_, new) = t.suppress_address(email, "hard_bounce", Some(&cid), done.naive_utc())?;
+                if new {
+                    t.audit(
+                        crate::db::audit::NewEntry::new("suppression.hard_bounced")
+                            .target("campaign", &cid)
+                            .details(serde_json::json!({"email": super::mask_address(email), "reason": "hard_bounce"})),
+                        done,
+                    )?;
                 }
-                if clear_error {
-                    t.set_run_error(&cid, None)?;
-                }
-                if progress_due {
-                    let stats = t.campaign_stats(&cid)?;
-                    announce_progress(t, &cid, "sending", &stats, done);
-                    return Ok(Some(stats));
-                }
-                Ok(None)
-            })
-            .await?;
+            }
+            if let Some(why) = &stop {
+                finish(t, &campaign, "failed", Some(why), done)?;
+                return Ok(None);
+            }
+            if clear_error {
+                t.set_run_error(&cid, None)?;
+            }
+            if progress_due {
+                let stats = t.campaign_stats(&cid)?;
+                announce_progress(t, &cid, "sending", &stats, done);
+                return Ok(Some(stats));
+            }
+            Ok(None)
+        })
+        .await?;
+    if let Some(why) = failing {
+        tracing::warn!(campaign = %id, reason = %why, "campaign failed");
+        return Ok(Outcome::Finished("failed"));
+    }
     if let Some(s) = stats {
         st.last_progress = Some(Instant::now());
         st.last_stats = Some(s);

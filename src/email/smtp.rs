@@ -6,11 +6,13 @@
 //! `TCP_NODELAY`, and without it every message waits on Nagle's algorithm and delayed ACKs
 //! (about 22 messages/s per connection); with it a loopback connection does thousands.
 //!
-//! Outcomes are classified for the sender: a 5xx reply is [`SendError::Permanent`] (a hard
-//! bounce), a 4xx reply or a connection that broke mid-message is
-//! [`SendError::Transient`] (retried later), and a server that cannot be reached at all is
-//! [`SendError::Unavailable`] (the campaign waits; its recipients are not charged an
-//! attempt). This module never logs message content or credentials.
+//! Outcomes are classified by the stage that answered: a 5xx to RCPT is
+//! [`SendError::Permanent`] (a hard bounce); a 5xx to MAIL FROM is
+//! [`SendError::SenderRefused`] and a 5xx to DATA or the message
+//! [`SendError::MessageRefused`] (never the recipient's fault, never a bounce); a 4xx or a
+//! connection that broke mid-message is [`SendError::Transient`] (retried later); a server
+//! that cannot be reached at all is [`SendError::Unavailable`] (the campaign waits; its
+//! recipients are not charged an attempt). This module never logs message content or credentials.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,8 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
@@ -123,12 +126,30 @@ pub fn parse_url(raw: &str, pool_size: usize) -> Result<SmtpConfig, String> {
 /// Why a message was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// 5xx: the server refused this recipient or message for good.
+    /// 5xx to RCPT: the server refused this recipient for good (a hard bounce).
     Permanent(String),
-    /// 4xx, or the connection broke mid-message: try again later.
+    /// 4xx at any stage, or the connection broke mid-message: try again later.
     Transient(String),
+    /// 5xx to MAIL FROM: the relay refuses the sender (unverified or unauthorised
+    /// `from_email`). Every message of the campaign would get the same answer.
+    SenderRefused(String),
+    /// 5xx to DATA or after the message: the relay refuses this message (size, content,
+    /// policy). Not the recipient's fault, so never a bounce.
+    MessageRefused(String),
     /// No connection could be made: the server is down or unreachable.
     Unavailable(String),
+}
+
+/// How one SMTP command ended.
+enum Step {
+    Ok,
+    /// A 5xx or 4xx answer (the connection is still in step: it was reset).
+    Refused {
+        permanent: bool,
+        why: String,
+    },
+    /// No answer: the connection is gone.
+    Broken(String),
 }
 
 /// A TLS stream on our own socket, for `smtps://`.
@@ -174,8 +195,10 @@ impl AsyncTokioStream for TlsTcp {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A whole message (MAIL, RCPT, DATA, body) must be answered within this.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Each command (MAIL, RCPT, DATA) must be answered within this.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// The message itself (sent and answered) within this.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The node's pool of SMTP connections.
 pub struct Pool {
@@ -258,57 +281,115 @@ impl Pool {
         Ok(())
     }
 
-    /// Sends one message. A pooled connection the server closed while idle is replaced
-    /// once without counting against the message.
+    /// Sends one message. A pooled connection the server closed while idle (it breaks
+    /// before answering MAIL FROM) is replaced once without counting against the message.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         let _permit =
             self.permits.acquire().await.map_err(|_| SendError::Unavailable("the SMTP pool is closed".into()))?;
         let pooled = self.idle.lock().await.pop();
-        let fresh = pooled.is_none();
         let mut conn = match pooled {
-            Some(c) => c,
+            Some(c) => {
+                let mut c = c;
+                match self.send_on(&mut c, envelope, message).await {
+                    Err(Stale) => match self.connect().await {
+                        Ok(fresh) => fresh,
+                        Err(why) => return Err(SendError::Unavailable(why)),
+                    },
+                    Ok(out) => return self.keep(c, out).await,
+                }
+            }
             None => self.connect().await.map_err(SendError::Unavailable)?,
         };
         match self.send_on(&mut conn, envelope, message).await {
-            Ok(()) => {
-                self.idle.lock().await.push(conn);
-                Ok(())
+            Ok(out) => self.keep(conn, out).await,
+            Err(Stale) => Err(SendError::Transient("the connection closed before the server answered".into())),
+        }
+    }
+
+    /// Returns a connection still in step to the pool; passes the outcome on.
+    async fn keep(&self, conn: AsyncSmtpConnection, out: Result<(), SendError>) -> Result<(), SendError> {
+        if !conn.has_broken() {
+            self.idle.lock().await.push(conn);
+        }
+        out
+    }
+
+    /// One SMTP command with a deadline, its answer classified; a refused transaction is
+    /// reset (`RSET`) so the connection can carry the next message.
+    async fn step<C: std::fmt::Display>(conn: &mut AsyncSmtpConnection, command: C, timeout: Duration) -> Step {
+        match tokio::time::timeout(timeout, conn.command(command)).await {
+            Err(_) => {
+                conn.abort().await;
+                Step::Broken("the SMTP server did not answer in time".into())
             }
-            Err(SendError::Transient(_)) if !fresh && conn.has_broken() => {
-                // A stale pooled connection: one more try on a fresh one.
-                let mut conn = self.connect().await.map_err(SendError::Unavailable)?;
-                let out = self.send_on(&mut conn, envelope, message).await;
-                if out.is_ok() || !conn.has_broken() {
-                    self.idle.lock().await.push(conn);
+            Ok(Ok(_)) => Step::Ok,
+            Ok(Err(e)) if e.is_permanent() || e.is_transient() => {
+                let permanent = e.is_permanent();
+                if tokio::time::timeout(Duration::from_secs(10), conn.command(Rset)).await.map_or(true, |r| r.is_err())
+                {
+                    conn.abort().await;
                 }
-                out
+                Step::Refused { permanent, why: e.to_string() }
             }
-            Err(e) => {
-                if !conn.has_broken() {
-                    self.idle.lock().await.push(conn);
-                }
-                Err(e)
+            Ok(Err(e)) => {
+                conn.abort().await;
+                Step::Broken(e.to_string())
             }
         }
     }
 
+    /// MAIL, RCPT, DATA and the message, each answer judged by its stage. `Err(Stale)`:
+    /// the connection was gone before the first answer (a pooled one the server closed).
     async fn send_on(
         &self,
         conn: &mut AsyncSmtpConnection,
         envelope: &Envelope,
         message: &[u8],
-    ) -> Result<(), SendError> {
-        match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, message)).await {
+    ) -> Result<Result<(), SendError>, Stale> {
+        let mut options = Vec::new();
+        if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        match Self::step(conn, Mail::new(envelope.from().cloned(), options), COMMAND_TIMEOUT).await {
+            Step::Ok => {}
+            Step::Broken(_) => return Err(Stale),
+            Step::Refused { permanent: true, why } => return Ok(Err(SendError::SenderRefused(why))),
+            Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
+        }
+        for to in envelope.to() {
+            match Self::step(conn, Rcpt::new(to.clone(), Vec::new()), COMMAND_TIMEOUT).await {
+                Step::Ok => {}
+                Step::Broken(why) => return Ok(Err(SendError::Transient(why))),
+                Step::Refused { permanent: true, why } => return Ok(Err(SendError::Permanent(why))),
+                Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
+            }
+        }
+        match Self::step(conn, Data, COMMAND_TIMEOUT).await {
+            Step::Ok => {}
+            Step::Broken(why) => return Ok(Err(SendError::Transient(why))),
+            Step::Refused { permanent: true, why } => return Ok(Err(SendError::MessageRefused(why))),
+            Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
+        }
+        let out = match tokio::time::timeout(SEND_TIMEOUT, conn.message(message)).await {
             Err(_) => {
                 conn.abort().await;
-                Err(SendError::Transient("the SMTP server did not answer in time".into()))
+                Err(SendError::Transient("the SMTP server did not accept the message in time".into()))
             }
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Ok(Err(e)) => Err(SendError::Transient(e.to_string())),
-        }
+            Ok(Err(e)) if e.is_permanent() => Err(SendError::MessageRefused(e.to_string())),
+            Ok(Err(e)) => {
+                if !e.is_transient() {
+                    conn.abort().await;
+                }
+                Err(SendError::Transient(e.to_string()))
+            }
+        };
+        Ok(out)
     }
 }
+
+/// A pooled connection that was already closed.
+struct Stale;
 
 #[cfg(test)]
 mod tests {

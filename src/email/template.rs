@@ -94,7 +94,9 @@ pub fn check(field: &str, source: &str) -> Result<(), FieldError> {
 /// Renders subject, preheader, html (autoescaped) and text for one contact; a runtime error
 /// (rare: templates are checked on save) is Err(message).
 pub fn render(subject: &str, preheader: &str, html: &str, text: &str, data: &MergeData) -> Result<Rendered, String> {
-    let contact = Value::from_serialize(&data.contact);
+    // A field the contact has no value for (JSON null) is undefined here, so it renders
+    // empty and `default("there")` applies; a null would print as "none".
+    let contact = Value::from_serialize(without_nulls(&data.contact));
     let custom_values = Value::from_serialize(&data.custom_values);
     let tenant = context! { name => data.tenant_name.clone() };
     let ctx = context! {
@@ -136,6 +138,17 @@ fn describe(e: &minijinja::Error) -> String {
     match e.line() {
         Some(line) => format!("line {line}: {what}"),
         None => what,
+    }
+}
+
+/// `value` with every null member of every object left out.
+fn without_nulls(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect(),
+        ),
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
     }
 }
 
@@ -331,6 +344,21 @@ mod tests {
         let big = format!("{{% for a in range(10000) %}}{}{{% endfor %}}", "y".repeat(1000));
         let e = render("", "", "", &big, &data()).unwrap_err();
         assert!(e.starts_with("text"), "{e}");
+    }
+
+    #[test]
+    fn fields_without_a_value_render_empty_and_take_defaults() {
+        let mut d = data();
+        d.contact = serde_json::json!({"first_name": null, "last_name": "Only", "custom_fields": {"plan": null}});
+        let r = render(
+            "Hi {{ contact.first_name }}",
+            "",
+            "<p>{{ contact.first_name | default('there') }}</p>",
+            "{{ contact.custom_fields.plan }}.",
+            &d,
+        )
+        .unwrap();
+        assert_eq!((r.subject.as_str(), r.html.as_str(), r.text.as_str()), ("Hi", "<p>there</p>", "."));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::campaigns::send::Content;
 use crate::campaigns::{announce_status, next, Action};
 use crate::crm::objects::Object;
 use crate::db::campaigns::RunRow;
+use crate::email::smtp::SendError;
 use crate::email::template::{self, MergeData, Rendered};
 use crate::error::{AppError, FieldError};
 
@@ -129,7 +130,18 @@ fn ready_to_send(
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
-    content.ok_or_else(|| AppError::validation("email_id", "is required to send"))
+    let content = content.ok_or_else(|| AppError::validation("email_id", "is required to send"))?;
+    // A trial render (a contact with no fields): an unknown filter or a runaway loop is
+    // refused here, not discovered on every recipient.
+    let trial = MergeData {
+        contact: json!({"custom_fields": {}}),
+        custom_values: std::collections::BTreeMap::new(),
+        tenant_name: String::new(),
+        unsubscribe_url: "https://example.invalid/u/preview".into(),
+    };
+    template::render(&content.subject, &content.preheader, &content.html, &content.text, &trial)
+        .map_err(|why| AppError::validation("email_id", format!("the email cannot be rendered: {why}")))?;
+    Ok(content)
 }
 
 fn segment_has_members(t: &mut crate::db::TenantDb<'_>, groups: &str) -> Result<bool, AppError> {
@@ -271,6 +283,8 @@ pub async fn preview(
     q: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Read).await?;
+    // The preview shows a contact's data: a key needs contacts:read as well.
+    p.require(&state, "contacts", Access::Read).await?;
     let id = campaign_id(&id)?;
     let contact = q.into_inner().contact_id.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
     let public = state.campaigns.public_url.clone();
@@ -292,12 +306,22 @@ pub struct TestSend {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TestAccepted {
-    /// The addresses the test goes to.
+    /// The addresses the test went to.
     pub to: Vec<String>,
+    /// Per address: `sent` (the relay accepted it) or `failed` with the relay's answer.
+    pub results: Vec<TestResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestResult {
+    pub to: String,
+    pub status: &'static str,
+    pub error: Option<String>,
 }
 
 /// Sends the campaign's email to a few addresses, subject prefixed `[Test]`; not counted,
-/// not tracked, no unsubscribe. Answers at once; the messages leave in the background.
+/// not tracked (the unsubscribe link leads to a page that explains). Answers once the
+/// relay has answered for each address, with what it said.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/test", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "Campaign id")), request_body = TestSend,
     responses((status = 202, body = TestAccepted), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -312,6 +336,10 @@ pub async fn test(
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let id = campaign_id(&id)?;
     let body: TestSend = super::extract::shape(body.0)?;
+    if body.contact_id.is_some() {
+        // A contact's data merged into a message to any address: a key needs contacts:read.
+        p.require(&state, "contacts", Access::Read).await?;
+    }
     let mut errors = Vec::new();
     if body.to.is_empty() || body.to.len() > 10 {
         errors.push(FieldError::new("to", "must list 1 to 10 addresses"));
@@ -353,7 +381,7 @@ pub async fn test(
     let mut built = Vec::new();
     for to in &body.to {
         let test_id = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let b = crate::campaigns::message::build(&sender, &test_id, to, rendered.clone(), "", true)
+        let b = crate::campaigns::message::build(&sender, &test_id, to, rendered.clone(), &data.unsubscribe_url, true)
             .map_err(|why| AppError::validation("to", why))?;
         built.push(b);
     }
@@ -361,12 +389,23 @@ pub async fn test(
     let masked: Vec<String> = body.to.iter().map(|a| crate::campaigns::mask_address(a)).collect();
     let entry = p.entry("campaign.test_sent").target("campaign", &id).details(json!({"to": masked}));
     state.db.tenant(p.tenant_id.clone()).write(move |t| Ok(t.audit(entry, now)?)).await?;
-    actix_web::rt::spawn(async move {
-        for b in built {
-            if let Err(e) = smtp.send(&b.envelope, &b.bytes).await {
-                tracing::warn!(error = ?e, "a test send failed");
-            }
-        }
-    });
-    Ok(HttpResponse::Accepted().json(TestAccepted { to: body.to }))
+    let mut results = Vec::with_capacity(built.len());
+    for (to, b) in body.to.iter().zip(built) {
+        let out = smtp.send(&b.envelope, &b.bytes).await;
+        results.push(match out {
+            Ok(()) => TestResult { to: to.clone(), status: "sent", error: None },
+            Err(e) => TestResult {
+                to: to.clone(),
+                status: "failed",
+                error: Some(match e {
+                    SendError::Permanent(w)
+                    | SendError::Transient(w)
+                    | SendError::SenderRefused(w)
+                    | SendError::MessageRefused(w) => w,
+                    SendError::Unavailable(w) => format!("the SMTP server cannot be reached: {w}"),
+                }),
+            },
+        });
+    }
+    Ok(HttpResponse::Accepted().json(TestAccepted { to: body.to, results }))
 }

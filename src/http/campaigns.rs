@@ -111,7 +111,8 @@ fn text(v: &Value, field: &str, max: usize, errors: &mut Vec<FieldError>) -> Opt
 fn address(v: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let s = text(v, field, 254, errors)?;
     match crate::domain::EmailAddress::parse(&s) {
-        Ok(_) if !s.contains(['<', '>', '"', ',', '\r', '\n']) => Some(s),
+        // ASCII only: a relay without SMTPUTF8 would refuse every message of the campaign.
+        Ok(_) if s.is_ascii() && !s.contains(['<', '>', '"', ',', '\r', '\n']) => Some(s),
         _ => {
             errors.push(FieldError::new(field, "must be an email address"));
             None
@@ -142,9 +143,11 @@ fn apply(
         }
     }
     if let Some(v) = body.get("name") {
+        let before = errors.len();
         match text(v, "name", 200, &mut errors) {
             Some(n) => row.name = n,
-            None if !v.is_string() && !v.is_null() => {}
+            // The type or the length was already reported.
+            None if errors.len() > before => {}
             None => errors.push(FieldError::new("name", "is required")),
         }
     }
@@ -166,8 +169,12 @@ fn apply(
     }
     if let Some(v) = body.get("from_name") {
         row.from_name = text(v, "from_name", 200, &mut errors).unwrap_or_default();
-        if row.from_name.chars().any(char::is_control) {
-            errors.push(FieldError::new("from_name", "must not contain control characters"));
+        // Control characters, and the bidirectional overrides that can disguise a sender.
+        let disguising = |c: char| {
+            c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+        };
+        if row.from_name.chars().any(disguising) {
+            errors.push(FieldError::new("from_name", "must not contain control or direction-override characters"));
         }
     }
     if let Some(v) = body.get("from_email") {
@@ -180,6 +187,10 @@ fn apply(
         row.send_at = match v {
             Value::Null => None,
             Value::String(s) => match DateTime::parse_from_rfc3339(s) {
+                Ok(at) if at.naive_utc() > now + chrono::Duration::days(366) => {
+                    errors.push(FieldError::new("send_at", "must be within a year"));
+                    None
+                }
                 Ok(at) if at.naive_utc() > now => Some(at.naive_utc()),
                 Ok(_) => {
                     errors.push(FieldError::new("send_at", "must be in the future"));
@@ -371,18 +382,17 @@ pub fn not_draft(status: &str) -> AppError {
     }
 }
 
-/// Deletes a campaign that is not scheduled, sending or paused (cancel it first), with
-/// its recipient rows.
+/// Deletes a draft. A campaign that was ever sent is kept: the unsubscribe links of its
+/// messages must keep working (RFC 8058, CAN-SPAM's 30 days), and they name it.
 #[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "Campaign id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Scheduled, sending or paused", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Not a draft (`campaign_active` while scheduled, sending or paused; `campaign_sent` after)", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Write).await?;
     let id = campaign_id(&id)?;
     let now = state.clock.now();
     let entry = p.entry("campaign.deleted");
-    let manager = p.manager().is_ok() || matches!(p.actor, crate::identity::credentials::Actor::Key(_));
     state
         .db
         .tenant(p.tenant_id.clone())
@@ -394,8 +404,12 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
                     detail: format!("a {} campaign cannot be deleted; cancel it first", row.status),
                 });
             }
-            if row.status != "draft" && !manager {
-                return Err(AppError::forbidden("deleting a sent campaign needs the owner or admin role"));
+            if row.status != "draft" {
+                return Err(AppError::Conflict {
+                    code: "campaign_sent",
+                    detail: "a campaign that was sent is kept, so the unsubscribe links in its messages keep working"
+                        .into(),
+                });
             }
             t.delete_campaign(&id)?;
             t.audit(
@@ -456,6 +470,8 @@ pub async fn recipients(
     q: web::Query<CampaignQuery>,
 ) -> Result<HttpResponse, AppError> {
     p.require(&state, "campaigns", Access::Read).await?;
+    // Recipients are contacts' addresses: a key needs contacts:read as well.
+    p.require(&state, "contacts", Access::Read).await?;
     let id = campaign_id(&id)?;
     let q = q.into_inner();
     let mut errors = Vec::new();

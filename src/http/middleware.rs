@@ -85,8 +85,12 @@ pub fn problem_errors<B: 'static>() -> ErrorHandlers<B> {
 }
 
 fn rewrite_as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let already =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    // Problems pass as they are; so do the few error pages meant for a person in a browser
+    // (a dead unsubscribe link), which a handler writes as HTML on purpose.
+    let already = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()) || v.as_bytes().starts_with(b"text/html"));
     if already {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

@@ -185,6 +185,7 @@ pub async fn delete(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EmailEvent {
     pub email: String,
     /// `bounce` (a hard bounce) or `complaint` (marked as spam).

@@ -34,7 +34,34 @@ async fn verified(state: &AppState, kind: Kind, token: &str) -> Result<Link, App
     tokens::verify(&key, kind, token).ok_or_else(|| AppError::not_found("link"))
 }
 
+/// The page's own stylesheet, and its one form posting back here.
+const UNSUBSCRIBE_CSP: &str =
+    "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 fn page(title_en: &str, title_nl: &str, body_en: &str, body_nl: &str, form: Option<&str>) -> HttpResponse {
+    page_with(actix_web::http::StatusCode::OK, title_en, title_nl, body_en, body_nl, form)
+}
+
+/// A link that is not (or no longer) ours: a readable page, not JSON, for a person.
+fn unknown_link() -> HttpResponse {
+    page_with(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "This link does not work",
+        "Deze link werkt niet",
+        "It may have been copied incompletely. To stop receiving emails, use the link in a recent message or reply to it.",
+        "Misschien is hij niet volledig gekopieerd. Wilt u geen e-mails meer ontvangen, gebruik dan de link in een recent bericht of beantwoord het.",
+        None,
+    )
+}
+
+fn page_with(
+    status: actix_web::http::StatusCode,
+    title_en: &str,
+    title_nl: &str,
+    body_en: &str,
+    body_nl: &str,
+    form: Option<&str>,
+) -> HttpResponse {
     let button = form
         .map(|action| {
             format!(
@@ -45,27 +72,52 @@ fn page(title_en: &str, title_nl: &str, body_en: &str, body_nl: &str, form: Opti
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex"><title>{title_en}</title><link rel="stylesheet" href="/static/organizeo.css"></head><body><main class="narrow"><h1>{title_en}</h1><p>{body_en}</p><h2 lang="nl">{title_nl}</h2><p lang="nl">{body_nl}</p>{button}</main></body></html>"#
     );
-    HttpResponse::Ok()
+    HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, UNSUBSCRIBE_CSP))
         .content_type("text/html; charset=utf-8")
         .body(html)
+}
+
+/// The unsubscribe link of previews and test messages: it explains, and does nothing.
+fn preview_page() -> HttpResponse {
+    page(
+        "This is a preview",
+        "Dit is een voorbeeld",
+        "In a real message, this link lets the recipient unsubscribe in one click.",
+        "In een echt bericht meldt de ontvanger zich met deze link in één klik af.",
+        None,
+    )
 }
 
 /// The confirm page: changes nothing.
 #[utoipa::path(get, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "A page with one confirm button", content_type = "text/html"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "Not a link of ours: a page saying so", content_type = "text/html")))]
 pub async fn unsubscribe_page(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let link = verified(&state, Kind::Unsubscribe, &token).await?;
+    if token.as_str() == "preview" {
+        return Ok(preview_page());
+    }
+    let Ok(link) = verified(&state, Kind::Unsubscribe, &token).await else { return Ok(unknown_link()) };
     let (cid, rid) = (link.campaign_id.clone(), link.recipient_id.clone());
     let found = state
         .db
         .tenant(TenantId::from_db(link.tenant_id.clone()))
         .read(move |t| Ok(t.recipient(&cid, &rid)?.map(|r| (r.email_lower.clone(), r.email))))
         .await?;
-    let Some((lower, email)) = found else { return Err(AppError::not_found("link")) };
+    let Some((lower, email)) = found else { return Ok(unknown_link()) };
+    if email.is_empty() {
+        // The person was erased: nothing of them is kept, and they are never mailed again.
+        return Ok(page(
+            "You are unsubscribed",
+            "U bent afgemeld",
+            "This address will not receive these emails any more.",
+            "Dit adres ontvangt deze e-mails niet meer.",
+            None,
+        ));
+    }
     let already = state
         .db
         .tenant(TenantId::from_db(link.tenant_id))
@@ -98,7 +150,7 @@ fn html_escape(s: &str) -> String {
 #[utoipa::path(post, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "Unsubscribed (also when already)", content_type = "text/html"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "Not a link of ours: a page saying so", content_type = "text/html")))]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -112,7 +164,11 @@ pub async fn unsubscribe(
         .db
         .tenant(tenant)
         .write(move |t| {
-            let r = t.recipient(&link.campaign_id, &link.recipient_id)?.ok_or_else(|| AppError::not_found("link"))?;
+            let Some(r) = t.recipient(&link.campaign_id, &link.recipient_id)? else { return Ok(None) };
+            if r.email.is_empty() {
+                // Erased: the keyed hash already keeps the address unmailed.
+                return Ok(Some(String::new()));
+            }
             let (row, new) = t.suppress_address(&r.email, "unsubscribed", Some(&link.campaign_id), now.naive_utc())?;
             if new {
                 t.audit(
@@ -138,10 +194,11 @@ pub async fn unsubscribe(
                     now,
                 );
             }
-            Ok(r.email)
+            Ok(Some(r.email))
         })
         .await?;
-    let email = html_escape(&email);
+    let Some(email) = email else { return Ok(unknown_link()) };
+    let email = if email.is_empty() { "This address".to_string() } else { html_escape(&email) };
     Ok(page(
         "You are unsubscribed",
         "U bent afgemeld",

@@ -124,6 +124,10 @@ fn class_of(method: &str, path: &str) -> Class {
         // test sends and the suppression list need owners/admins or campaigns:write.
         (_, "/u/{token}" | "/t/o/{token}" | "/t/c/{token}") => Class::Public,
         ("post", p) if p.starts_with("/api/v1/campaigns/{id}/") => Class::ManageOrScope("campaigns"),
+        // Recipients and previews show contacts' data: a key needs contacts:read as well.
+        ("get", "/api/v1/campaigns/{id}/recipients" | "/api/v1/campaigns/{id}/preview") => {
+            Class::ReadPair("campaigns", "contacts")
+        }
         ("get", p) if p.starts_with("/api/v1/campaigns") || p.starts_with("/api/v1/suppressions") => {
             Class::CrmRead("campaigns")
         }

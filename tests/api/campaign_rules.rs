@@ -13,7 +13,69 @@ campaign_tests!(
     bad_input_is_a_clear_4xx_and_other_portals_ids_are_404,
     roles_and_key_scopes_decide_who_drafts_and_who_sends,
     provider_bounces_and_complaints_join_the_suppression_list,
+    a_refused_sender_fails_the_campaign_without_bouncing_anyone,
+    refused_or_unrenderable_messages_never_burn_the_audience,
 );
+
+async fn a_refused_sender_fails_the_campaign_without_bouncing_anyone(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 5).await;
+    sink.refuse_sender("news@acme.example");
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    let failed = until_status(&app, &owner.token, &id, "failed").await;
+    assert!(failed["error"].as_str().unwrap().contains("refuses the sender news@acme.example"), "{failed}");
+    assert_eq!((failed["stats"]["bounced"].as_i64(), failed["stats"]["sent"].as_i64()), (Some(0), Some(0)), "{failed}");
+    for r in recipients(&app, &owner.token, &id).await {
+        assert_eq!((r["status"].as_str(), r["attempts"].as_i64()), (Some("queued"), Some(0)), "nobody charged: {r}");
+    }
+    assert_eq!(app.get("/api/v1/suppressions", Some(&owner.token)).await.body["data"], json!([]), "nobody suppressed");
+    let n = app.get("/api/v1/me/notifications", Some(&owner.token)).await;
+    assert!(n.text.contains("refuses the sender"), "the creator is told why: {}", n.text);
+}
+
+async fn refused_or_unrenderable_messages_never_burn_the_audience(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 30).await;
+    // A policy rejection after DATA: messages fail, nobody is bounced, and the campaign
+    // stops after a run of them instead of going through all 30.
+    sink.answer_data_with(Some("554 5.7.1 Message rejected: Email address is not verified"));
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    let failed = until_status(&app, &owner.token, &id, "failed").await;
+    let st = &failed["stats"];
+    assert_eq!((st["bounced"].as_i64(), st["sent"].as_i64()), (Some(0), Some(0)), "{failed}");
+    assert!(st["failed"].as_i64().unwrap() < 30 && st["queued"].as_i64().unwrap() > 0, "stopped early: {failed}");
+    assert!(failed["error"].as_str().unwrap().contains("554"), "{failed}");
+    assert_eq!(app.get("/api/v1/suppressions", Some(&owner.token)).await.body["data"], json!([]));
+    sink.answer_data_with(None);
+    // An email that parses but cannot render is refused at send, before anyone is queued.
+    let bad = app
+        .post(
+            "/api/v1/emails",
+            &json!({"name": "Bad", "subject": "S", "html": "{{ contact.first_name | nosuchfilter }}", "text": "t"}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(bad.status, 201, "{}", bad.text);
+    let c = draft(&app, &owner, bad.body["id"].as_str().unwrap(), &segment).await;
+    let r = app.post(&format!("/api/v1/campaigns/{c}/send"), &json!({}), Some(&owner.token)).await;
+    assert!(
+        r.problem(422, "validation_failed")["detail"].as_str().unwrap().contains("cannot be rendered"),
+        "{}",
+        r.text
+    );
+    assert_eq!(app.get(&format!("/api/v1/campaigns/{c}"), Some(&owner.token)).await.body["status"], "draft");
+    // A contact without a first name: the default applies, never "None".
+    let lone = app.contact(&owner, json!({"email": "lone@x.example", "last_name": "Only"})).await;
+    let ok = draft(&app, &owner, &email, &segment).await;
+    let pv = app
+        .get(&format!("/api/v1/campaigns/{ok}/preview?contact_id={}", lone["id"].as_str().unwrap()), Some(&owner.token))
+        .await;
+    assert_eq!(pv.body["subject"], "Hi", "{}", pv.text);
+    assert!(pv.body["html"].as_str().unwrap().contains("Hello there"), "{}", pv.text);
+    assert!(!sink.messages().iter().any(|m| m.data.contains("None")));
+}
 
 async fn bad_input_is_a_clear_4xx_and_other_portals_ids_are_404(app: TestApp, _sink: SmtpSink) {
     let owner = app.signup("Acme", "ada@acme.example").await;

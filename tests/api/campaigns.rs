@@ -389,9 +389,12 @@ async fn status_machine_refuses_illegal_changes_and_schedules_run_when_due(app: 
     app.post(&format!("/api/v1/campaigns/{second}/cancel"), &json!({}), Some(&owner.token))
         .await
         .problem(409, "campaign_status");
-    // A finished campaign may be deleted (with its recipients).
-    assert_eq!(app.delete(&format!("/api/v1/campaigns/{second}"), Some(&owner.token)).await.status, 204);
-    assert_eq!(app.get(&format!("/api/v1/campaigns/{second}"), Some(&owner.token)).await.status, 404);
+    // A sent campaign is kept (its messages' unsubscribe links name it); a draft may go.
+    app.delete(&format!("/api/v1/campaigns/{second}"), Some(&owner.token)).await.problem(409, "campaign_sent");
+    app.delete(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await.problem(409, "campaign_sent");
+    let third = draft(&app, &owner, &email, &segment).await;
+    assert_eq!(app.delete(&format!("/api/v1/campaigns/{third}"), Some(&owner.token)).await.status, 204);
+    assert_eq!(app.get(&format!("/api/v1/campaigns/{third}"), Some(&owner.token)).await.status, 404);
     let list = app.get("/api/v1/campaigns?status=cancelled", Some(&owner.token)).await;
     assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1), "{}", list.text);
 }

@@ -49,6 +49,10 @@ struct Rules {
     slow: Duration,
     /// Close every new connection at once.
     down: bool,
+    /// Senders answered 550 at MAIL FROM.
+    refuse_from: Vec<String>,
+    /// An answer to the end of DATA instead of 250 (e.g. a 554 policy rejection).
+    data_answer: Option<String>,
 }
 
 #[derive(Clone)]
@@ -91,6 +95,14 @@ impl SmtpSink {
         self.rules.lock().unwrap().slow = d;
     }
 
+    pub fn refuse_sender(&self, addr: &str) {
+        self.rules.lock().unwrap().refuse_from.push(addr.to_lowercase());
+    }
+
+    pub fn answer_data_with(&self, answer: Option<&str>) {
+        self.rules.lock().unwrap().data_answer = answer.map(str::to_string);
+    }
+
     pub fn set_down(&self, down: bool) {
         self.rules.lock().unwrap().down = down;
     }
@@ -129,7 +141,11 @@ impl SmtpSink {
             } else if upper.starts_with("MAIL FROM:") {
                 from = addr_of(&line);
                 to.clear();
-                "250 2.1.0 OK\r\n".into()
+                if self.rules.lock().unwrap().refuse_from.contains(&from.to_lowercase()) {
+                    "550 5.7.1 Sender not authorized\r\n".into()
+                } else {
+                    "250 2.1.0 OK\r\n".into()
+                }
             } else if upper.starts_with("RCPT TO:") {
                 let a = addr_of(&line);
                 let mut rules = self.rules.lock().unwrap();
@@ -159,8 +175,14 @@ impl SmtpSink {
                 if !slow.is_zero() {
                     tokio::time::sleep(slow).await;
                 }
-                self.received.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data });
-                "250 2.0.0 Queued\r\n".into()
+                let answer = self.rules.lock().unwrap().data_answer.clone();
+                match answer {
+                    Some(a) => format!("{a}\r\n"),
+                    None => {
+                        self.received.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data });
+                        "250 2.0.0 Queued\r\n".into()
+                    }
+                }
             } else if upper.starts_with("RSET") {
                 to.clear();
                 "250 2.0.0 OK\r\n".into()
