@@ -21,6 +21,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
+pub mod messages;
 pub mod metrics;
 pub mod notifications;
 pub mod realtime;

@@ -1,7 +1,9 @@
 //! Portal users' notification inbox: rows per person (`db::features::NotificationRow`),
 //! each announced on the outbox as a `notification.created` event so the `notifications`
 //! websocket topic delivers it to its person live, in order, with resume. Sources today:
-//! feature announcements; task assignments already reach the topic as `task.assigned`.
+//! feature announcements, task assignments (`crm::records`: created with or moved to an
+//! assignee, unless they assigned it themselves), imports finished or failed (to the
+//! owners and admins, `jobs::imports`), and campaign completion.
 
 use chrono::{DateTime, Utc};
 

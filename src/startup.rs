@@ -120,6 +120,21 @@ impl Application {
                 settings.tuning.jobs_interval,
             ));
         }
+        let inapp_wake = Arc::new(tokio::sync::Notify::new());
+        if settings.run_jobs {
+            actix_web::rt::spawn(crate::jobs::inapp_loop(
+                db.clone(),
+                clock.clone(),
+                settings.tuning.jobs_interval,
+                inapp_wake.clone(),
+            ));
+        }
+        let inbox_limits = Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_second(
+                std::num::NonZeroU32::new(http::inbox::PER_USER_RATE).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+            .allow_burst(std::num::NonZeroU32::new(http::inbox::PER_USER_BURST).unwrap_or(std::num::NonZeroU32::MIN)),
+        ));
         let backup_metrics = crate::backup::schedule::BackupMetrics::new(metrics.registry())?;
         if settings.run_jobs {
             let plan = crate::backup::schedule::Plan {
@@ -141,11 +156,12 @@ impl Application {
         }
         let guard = http::rate_limit::Guard::new(&settings, metrics.registry())?;
         {
-            let (guard, clock) = (guard.clone(), clock.clone());
+            let (guard, clock, inbox_limits) = (guard.clone(), clock.clone(), inbox_limits.clone());
             actix_web::rt::spawn(async move {
                 let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
+                    inbox_limits.retain_recent();
                     guard.forget_idle(clock.now().timestamp().div_euclid(60));
                 }
             });
@@ -160,6 +176,8 @@ impl Application {
             realtime: realtime.clone(),
             guard,
             campaigns,
+            inapp_wake,
+            inbox_limits,
         });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;
@@ -172,6 +190,7 @@ impl Application {
                 .wrap(from_fn(http::rate_limit::rate_limit))
                 .wrap(from_fn(middleware::refuse_nul))
                 .wrap(middleware::problem_errors())
+                .wrap(from_fn(http::inbox::cors))
                 .wrap(middleware::security_headers(behind_tls))
                 .wrap(from_fn(middleware::observe))
         })

@@ -1,5 +1,6 @@
 // The live dashboard: sign in over the REST API, then follow the portal over the
-// real-time websocket (topics `dashboard`, `crm` and `campaigns`). Everything is written with
+// real-time websocket (topics `dashboard`, `crm`, `campaigns` and `notifications`, the
+// bell). Everything is written with
 // textContent (never innerHTML), so record values cannot inject markup. The token lives in
 // sessionStorage (sent as a Bearer header, never a cookie: no CSRF surface).
 "use strict";
@@ -75,6 +76,7 @@
 
   function start() {
     state.stopped = false;
+    $("#bell").onclick = () => { $("#bell-list").hidden = !$("#bell-list").hidden; };
     $("#signin").hidden = true;
     $("#board").hidden = false;
     $("#signout").hidden = false;
@@ -105,7 +107,9 @@
       state.retry = 0;
       socket.send(JSON.stringify({ type: "subscribe", topic: "dashboard" }));
       socket.send(JSON.stringify({ type: "subscribe", topic: "campaigns" }));
+      socket.send(JSON.stringify({ type: "subscribe", topic: "notifications" }));
       loadCampaigns();
+      loadBell();
       const sub = { type: "subscribe", topic: "crm" };
       if (state.lastSeq !== null) sub.since = state.lastSeq; // resume: replay what was missed
       socket.send(JSON.stringify(sub));
@@ -134,6 +138,7 @@
       case "event":
         if (f.topic === "dashboard") renderCounters(f.data);
         else if (f.topic === "campaigns") renderCampaign(f.data);
+        else if (f.topic === "notifications" && f.event === "notification.created") loadBell();
         else if (f.topic === "crm") { state.lastSeq = f.seq; addActivity(f); }
         break;
       case "error": console.warn("realtime:", f.code, f.message); break;
@@ -209,6 +214,34 @@
     cell("progress").querySelector("span").textContent = " " + s.sent + " / " + s.recipients + " sent";
     cell("bounced").textContent = String(s.bounced);
     cell("failed").textContent = String(s.failed);
+  }
+
+  // ---- the bell: the person's notification inbox (exact counts, seeded over REST) ----
+  async function loadBell() {
+    try {
+      const [counts, page] = await Promise.all([
+        api("GET", "/api/v1/me/notifications/counts"),
+        api("GET", "/api/v1/me/notifications?limit=10"),
+      ]);
+      const count = $("#bell-count");
+      count.textContent = String(counts.unread);
+      count.dataset.unread = String(counts.unread);
+      $("#bell").hidden = false;
+      const list = $("#bell-list");
+      list.textContent = "";
+      for (const n of page.data) {
+        const li = document.createElement("li");
+        li.textContent = n.title;
+        if (!n.read_at) li.className = "unread";
+        li.addEventListener("click", async () => {
+          await api("POST", "/api/v1/me/notifications/" + encodeURIComponent(n.id) + "/read", {});
+          loadBell();
+        });
+        list.appendChild(li);
+      }
+    } catch (e) {
+      console.warn("notifications:", e.message);
+    }
   }
 
   function describe(f) {

@@ -119,6 +119,9 @@ impl Object {
                 field("last_name", Kind::Text { max: NAME_MAX }),
                 field("phone", Kind::Phone),
                 field("company_ids", Kind::Links(Object::Company)),
+                // The person's user id in the portal's own product: in-app messages reach
+                // contacts by it (unique per portal, case-sensitive).
+                field("external_id", Kind::Text { max: EXTERNAL_ID_MAX }),
             ],
             Object::Company => vec![
                 required("name", Kind::Text { max: NAME_MAX }),
@@ -190,6 +193,9 @@ impl Object {
         }
     }
 }
+
+/// The longest external id (an end user's id in the portal's product).
+pub const EXTERNAL_ID_MAX: usize = 255;
 
 /// Keys of custom fields and custom values: `[a-z][a-z0-9_]*`, at most 64 characters.
 pub fn is_valid_key(key: &str) -> bool {

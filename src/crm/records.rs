@@ -67,6 +67,10 @@ fn search_text(object: Object, props: &Map<String, Value>) -> String {
         .join(" ")
 }
 
+fn external_id(object: Object, props: &Map<String, Value>) -> Option<String> {
+    (object == Object::Contact).then(|| props.get("external_id").and_then(Value::as_str).map(str::to_string)).flatten()
+}
+
 fn email_lower(object: Object, props: &Map<String, Value>) -> Option<String> {
     (object == Object::Contact).then(|| props.get("email").and_then(Value::as_str).map(str::to_lowercase)).flatten()
 }
@@ -165,8 +169,58 @@ fn check_email_free(tdb: &mut TenantDb<'_>, email: Option<&str>, own_id: Option<
     }
 }
 
+/// External ids are unique per portal among live contacts (exact, case-sensitive).
+fn check_external_id_free(
+    tdb: &mut TenantDb<'_>,
+    external: Option<&str>,
+    own_id: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(external) = external else { return Ok(()) };
+    match tdb.contact_by_external_id(external)? {
+        Some(existing) if Some(existing.as_str()) != own_id => {
+            let mut extra = Map::new();
+            extra.insert("existing_id".into(), Value::String(existing));
+            Err(AppError::WithExtra {
+                status: actix_web::http::StatusCode::CONFLICT,
+                code: "conflict",
+                detail: "a contact with this external_id already exists".into(),
+                errors: vec![FieldError::new("external_id", "is already used by another contact")],
+                extra,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn index_list(index: BTreeMap<String, Vec<super::values::Indexed>>) -> Vec<FieldIndex> {
     index.into_iter().map(|(field, values)| FieldIndex { field, values }).collect()
+}
+
+/// A task given to someone (created with an assignee, or reassigned) lands in that
+/// person's notification inbox, unless they assigned it to themselves.
+fn notify_assignee(
+    tdb: &mut TenantTx<'_>,
+    object: Object,
+    task: &Value,
+    actor: &ChangeActor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if object != Object::Task {
+        return Ok(());
+    }
+    let Some(assignee) = task.get("assignee_id").and_then(Value::as_str) else { return Ok(()) };
+    if actor.kind == "user" && actor.id.as_deref() == Some(assignee) {
+        return Ok(());
+    }
+    let title = task.get("title").and_then(Value::as_str).unwrap_or_default();
+    let notice = crate::notifications::Notice {
+        kind: "task_assigned",
+        title: format!("Task assigned: {title}"),
+        body: String::new(),
+        data: json!({"task_id": task.get("id"), "title": title, "due_at": task.get("due_at")}),
+    };
+    crate::notifications::deliver(tdb, &[assignee.to_string()], &notice, now)?;
+    Ok(())
 }
 
 fn event(object: Object, verb: &str, id: &str, actor: &ChangeActor, data: Value, diff: Option<Value>) -> NewEvent {
@@ -207,6 +261,8 @@ pub fn create(
     let custom: Map<String, Value> = parsed.custom.into_iter().filter(|(_, v)| !v.is_null()).collect();
     let email = email_lower(object, &props);
     check_email_free(tdb, email.as_deref(), None)?;
+    let external = external_id(object, &props);
+    check_external_id_free(tdb, external.as_deref(), None)?;
     let at = now.naive_utc();
     let row = RecordRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -220,6 +276,7 @@ pub fn create(
         updated_at: at,
         deleted_at: None,
         purge_at: None,
+        external_id: external,
     };
     tdb.insert_record(&row)?;
     tdb.index_fields(object, &row.id, &index_list(index), true)?;
@@ -228,6 +285,7 @@ pub fn create(
     }
     let v = load_view(tdb, object, &row, defs)?;
     tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now);
+    notify_assignee(tdb, object, &v, actor, now)?;
     Ok(v)
 }
 
@@ -271,6 +329,9 @@ pub fn update(
     check_refs(tdb, object, &mut props, &mut index, &touched)?;
     let email = email_lower(object, &props);
     check_email_free(tdb, email.as_deref(), Some(id))?;
+    let external = external_id(object, &props);
+    check_external_id_free(tdb, external.as_deref(), Some(id))?;
+    row.external_id = external;
     row.search_text = search_text(object, &props);
     row.props = Value::Object(props).to_string();
     row.custom = Value::Object(custom).to_string();
@@ -290,7 +351,11 @@ pub fn update(
     after = load_view(tdb, object, &row, defs)?;
     // A deal moving between stages is the event pipelines and dashboards follow.
     let verb = if object == Object::Deal && diff.contains_key("stage_id") { "stage_changed" } else { "updated" };
+    let reassigned = diff.contains_key("assignee_id");
     tdb.append_event(event(object, verb, id, actor, after.clone(), Some(Value::Object(diff))), now);
+    if reassigned {
+        notify_assignee(tdb, object, &after, actor, now)?;
+    }
     Ok(after)
 }
 
@@ -350,6 +415,7 @@ pub fn restore(
     let (rid, id) = (id, id.as_str());
     let row = tdb.record(object, rid, true)?.ok_or_else(|| AppError::not_found(object.name()))?;
     check_email_free(tdb, row.email_lower.as_deref(), Some(id))?;
+    check_external_id_free(tdb, row.external_id.as_deref(), Some(id))?;
     tdb.set_trashed(rid, None, None)?;
     let live = tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
     let v = load_view(tdb, object, &live, defs)?;

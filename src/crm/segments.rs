@@ -60,6 +60,24 @@ pub fn search_of(t: &mut TenantDb<'_>, row: &SegmentRow) -> Result<Search, AppEr
     parse_groups(t, &groups).map_err(stale)
 }
 
+/// The contacts an in-app message reaches: the segment's members (every live contact
+/// when `row` is `None`) that have an `external_id`.
+pub fn end_user_search(t: &mut TenantDb<'_>, row: Option<&SegmentRow>) -> Result<Search, AppError> {
+    let mut groups: Vec<FilterGroupInput> = match row {
+        Some(r) => serde_json::from_str(&r.filter_groups).map_err(AppError::internal)?,
+        None => Vec::new(),
+    };
+    let has_id =
+        super::search::FilterInput { field: "external_id".into(), op: "exists".into(), value: Value::Bool(true) };
+    if groups.is_empty() {
+        groups.push(FilterGroupInput { filters: Vec::new() });
+    }
+    for g in &mut groups {
+        g.filters.push(has_id.clone());
+    }
+    parse_groups(t, &groups).map_err(stale)
+}
+
 /// A segment of this portal.
 pub fn get(t: &mut TenantDb<'_>, id: &SegmentId) -> Result<SegmentRow, AppError> {
     t.segment(id.as_str())?.ok_or_else(not_found)

@@ -64,6 +64,13 @@ pub enum Mark {
     Archived,
 }
 
+/// A mark taken back from one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmark {
+    Read,
+    Archived,
+}
+
 impl Platform<'_> {
     /// The whole flag table (small: one row per flag, one per listed or opted-in portal).
     pub fn flag_table(&mut self) -> QueryResult<FlagTable> {
@@ -244,6 +251,21 @@ impl TenantDb<'_> {
         let unread: i64 = base().filter(notifications::read_at.is_null()).count().get_result(conn)?;
         let unseen: i64 = base().filter(notifications::seen_at.is_null()).count().get_result(conn)?;
         Ok((unread, unseen, inbox))
+    }
+
+    /// Clears one notification's read or archived mark (unread, unarchive).
+    pub fn unmark_notification(&mut self, user: &str, id: &str, field: Unmark) -> QueryResult<usize> {
+        let (conn, tid) = self.parts();
+        let target = notifications::table
+            .filter(notifications::tenant_id.eq(tid))
+            .filter(notifications::user_id.eq(user))
+            .filter(notifications::id.eq(id));
+        match field {
+            Unmark::Read => diesel::update(target).set(notifications::read_at.eq(None::<NaiveDateTime>)).execute(conn),
+            Unmark::Archived => {
+                diesel::update(target).set(notifications::archived_at.eq(None::<NaiveDateTime>)).execute(conn)
+            }
+        }
     }
 
     /// Marks one notification (`Some(id)`) or all of a person's; returns how many changed.

@@ -40,6 +40,8 @@ pub mod events;
 pub mod features;
 pub mod idempotency;
 pub mod imports;
+pub mod inapp;
+pub mod inbox_items;
 pub mod invitations;
 pub mod jita;
 pub mod members;

@@ -15,7 +15,12 @@ pub enum Subject {
     ApiKey(String),
     /// A Portal JITA grant.
     Jita(String),
+    /// An end user of the portal's product (in-app inbox), by their user id.
+    EndUser(String),
 }
+
+/// The `subject_kind` of end users' inbox tickets.
+pub const END_USER: &str = "end_user";
 
 impl TenantDb<'_> {
     pub fn issue_ticket(&mut self, hash: &str, subject: &Subject, expires_at: NaiveDateTime) -> QueryResult<()> {
@@ -24,6 +29,7 @@ impl TenantDb<'_> {
             Subject::Session(id) => ("session", id),
             Subject::ApiKey(id) => ("api_key", id),
             Subject::Jita(id) => ("jita_grant", id),
+            Subject::EndUser(id) => (END_USER, id),
         };
         diesel::insert_into(rt::table)
             .values((

@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{platform_secrets, staff_members, users};
+use super::schema::{inapp_apps, platform_secrets, staff_members, users};
 use super::Platform;
 use crate::security::crypto::{self, Sealed};
 
@@ -21,10 +21,14 @@ pub enum SealedColumn {
     /// `platform_secrets.secret` (`key_id`), context `platform-secret:{name}` (the key of
     /// the suppression hashes).
     PlatformSecret,
+    /// `inapp_apps.secret` (`key_id`), context `inapp-secret:{app id}` (a portal's
+    /// in-app identity secret, the HMAC key of its end users' `user_hash`).
+    InappSecret,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 3] = [SealedColumn::UserTotp, SealedColumn::StaffTotp, SealedColumn::PlatformSecret];
+    pub const ALL: [SealedColumn; 4] =
+        [SealedColumn::UserTotp, SealedColumn::StaffTotp, SealedColumn::PlatformSecret, SealedColumn::InappSecret];
 
     /// The table, as reports name it.
     pub fn table(self) -> &'static str {
@@ -32,13 +36,14 @@ impl SealedColumn {
             Self::UserTotp => "users",
             Self::StaffTotp => "staff_members",
             Self::PlatformSecret => "platform_secrets",
+            Self::InappSecret => "inapp_apps",
         }
     }
 
     pub fn column(self) -> &'static str {
         match self {
             Self::UserTotp | Self::StaffTotp => "totp_secret",
-            Self::PlatformSecret => "secret",
+            Self::PlatformSecret | Self::InappSecret => "secret",
         }
     }
 
@@ -48,6 +53,7 @@ impl SealedColumn {
             Self::UserTotp => crypto::user_totp_context(id),
             Self::StaffTotp => crypto::staff_totp_context(id),
             Self::PlatformSecret => crypto::platform_secret_context(id),
+            Self::InappSecret => crypto::inapp_secret_context(id),
         }
     }
 }
@@ -92,6 +98,11 @@ impl Platform<'_> {
                 .group_by(platform_secrets::key_id)
                 .select((platform_secrets::key_id.nullable(), diesel::dsl::count_star()))
                 .load(self.conn())?,
+            SealedColumn::InappSecret => inapp_apps::table
+                .filter(inapp_apps::secret.is_not_null())
+                .group_by(inapp_apps::key_id)
+                .select((inapp_apps::key_id, diesel::dsl::count_star()))
+                .load(self.conn())?,
         };
         let mut out = Vec::new();
         for (key_id, count) in counts {
@@ -116,6 +127,12 @@ impl Platform<'_> {
                         platform_secrets::key_id.nullable(),
                         platform_secrets::secret.nullable(),
                     ))
+                    .first(self.conn())
+                    .optional()?,
+                SealedColumn::InappSecret => inapp_apps::table
+                    .filter(inapp_apps::key_id.eq(&key_id))
+                    .filter(inapp_apps::secret.is_not_null())
+                    .select((inapp_apps::app_id, inapp_apps::key_id, inapp_apps::secret))
                     .first(self.conn())
                     .optional()?,
             };
@@ -158,6 +175,13 @@ impl Platform<'_> {
                     platform_secrets::secret.nullable(),
                 ))
                 .load(self.conn())?,
+            SealedColumn::InappSecret => inapp_apps::table
+                .filter(inapp_apps::secret.is_not_null())
+                .filter(inapp_apps::key_id.ne(active))
+                .order(inapp_apps::app_id.asc())
+                .limit(limit)
+                .select((inapp_apps::app_id, inapp_apps::key_id, inapp_apps::secret))
+                .load(self.conn())?,
         };
         Ok(values(rows))
     }
@@ -189,6 +213,14 @@ impl Platform<'_> {
                     .filter(platform_secrets::secret.eq(&old.blob)),
             )
             .set((platform_secrets::key_id.eq(&new.key_id), platform_secrets::secret.eq(&new.blob)))
+            .execute(self.conn())?,
+            SealedColumn::InappSecret => diesel::update(
+                inapp_apps::table
+                    .find(id)
+                    .filter(inapp_apps::key_id.eq(&old.key_id))
+                    .filter(inapp_apps::secret.eq(&old.blob)),
+            )
+            .set((inapp_apps::key_id.eq(&new.key_id), inapp_apps::secret.eq(&new.blob)))
             .execute(self.conn())?,
         };
         Ok(n == 1)

@@ -15,7 +15,11 @@
 //! | `campaign_recipients` | rows of the person in every campaign keep status and times (stats stay exact); address and contact link removed |
 //! | `email_suppressions` | the address's entry (unsubscribed, bounced…) removed: the keyed hash above keeps it unmailed |
 //!
-//! Inbox items join this list when in-app messages exist. This module must never write the erased values anywhere, logs included.
+//! | `inapp_items`, `inapp_counters` | the inbox of the contact's `external_id` (the end user), deleted with its counters |
+//!
+//! (The `inapp.delivered` outbox events of past fan-outs still name the end-user id among
+//! their recipients; they carry no message text per person and are not rewritten.)
+//! This module must never write the erased values anywhere, logs included.
 
 pub mod suppression;
 
@@ -48,6 +52,8 @@ pub struct Erased {
     pub suppressed: bool,
     /// Campaign recipient rows of the person, anonymised.
     pub campaign_recipients_anonymised: usize,
+    /// In-app inbox items of the person's `external_id`, deleted.
+    pub inbox_items_removed: usize,
 }
 
 /// The text that identifies the person in other rows (lower case).
@@ -143,6 +149,10 @@ pub async fn erase_contact(
             t.suppress(hash, "erased", now.naive_utc())?;
         }
         let campaign_recipients_anonymised = t.anonymise_recipients(&rid, needles.email.as_deref())?;
+        let inbox_items_removed = match props.get("external_id").and_then(Value::as_str) {
+            Some(user) => t.erase_inapp_user(user)?,
+            None => 0,
+        };
         if let Some(email) = &needles.email {
             t.unsuppress(email)?;
         }
@@ -155,6 +165,7 @@ pub async fn erase_contact(
             stored_answers_removed,
             suppressed: suppression_hash.is_some(),
             campaign_recipients_anonymised,
+            inbox_items_removed,
         };
         t.append_event(
             NewEvent {
@@ -175,6 +186,7 @@ pub async fn erase_contact(
             "stored_answers_removed": erased.stored_answers_removed,
             "suppressed": erased.suppressed,
             "campaign_recipients_anonymised": erased.campaign_recipients_anonymised,
+            "inbox_items_removed": erased.inbox_items_removed,
         });
         t.audit(audit.target("contact", &rid).details(details), now)?;
         Ok(erased)

@@ -68,7 +68,10 @@ pub const FEATURES: &[Feature] = &[
         ],
         topics: &["campaigns"],
     },
-    Feature { key: "in_app_messages", routes: &["/api/v1/in-app", "/api/v1/messages"], topics: &["in_app"] },
+    // The end-user inbox (`/api/v1/inbox`) takes no bearer token: its extractor checks
+    // this flag itself (`http::inbox::FEATURE`), and the prefix is listed so the gate is
+    // documented in one place.
+    Feature { key: "in_app_messages", routes: &["/api/v1/inapp", "/api/v1/inbox"], topics: &["inbox"] },
     Feature { key: "csv_import_export", routes: &["/api/v1/imports", "/api/v1/exports"], topics: &[] },
     Feature { key: "live_dashboard", routes: &[], topics: &["dashboard"] },
 ];

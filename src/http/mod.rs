@@ -20,6 +20,8 @@ pub mod features;
 pub mod health;
 pub mod idempotency;
 pub mod imports;
+pub mod inapp;
+pub mod inbox;
 pub mod invitations;
 pub mod me;
 pub mod mfa;
@@ -69,6 +71,10 @@ pub struct AppState {
     pub guard: std::sync::Arc<rate_limit::Guard>,
     /// Campaign sending on this node (the SMTP pool, the public URL, leases).
     pub campaigns: Arc<crate::campaigns::Engine>,
+    /// Wakes this node's in-app fan-out worker when a message is sent here.
+    pub inapp_wake: Arc<tokio::sync::Notify>,
+    /// Per-end-user rate limit of the inbox API.
+    pub inbox_limits: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 impl AppState {
@@ -148,6 +154,7 @@ routes! {
     "/static/organizeo.css" => { get: pages::stylesheet },
     "/dashboard" => { get: pages::dashboard },
     "/static/dashboard.js" => { get: pages::dashboard_script },
+    "/static/widget.js" => { get: pages::widget_script },
     "/healthz" => { get: health::healthz },
     "/readyz" => { get: health::readyz },
     "/metrics" => { get: health::metrics },
@@ -265,6 +272,9 @@ routes! {
     "/api/v1/me/notifications/archive-all" => { post: notifications::archive_all },
     "/api/v1/me/notifications/{id}/read" => { post: notifications::read },
     "/api/v1/me/notifications/{id}/archive" => { post: notifications::archive },
+    "/api/v1/me/notifications/{id}/seen" => { post: notifications::seen },
+    "/api/v1/me/notifications/{id}/unread" => { post: notifications::unread },
+    "/api/v1/me/notifications/{id}/unarchive" => { post: notifications::unarchive },
     "/api/v1/campaigns" => { get(std): campaigns::list, post(std): campaigns::create },
     "/api/v1/campaigns/{id}" => { get(std): campaigns::get, patch(std): campaigns::update, delete(high): campaigns::delete },
     "/api/v1/campaigns/{id}/recipients" => { get(std): campaigns::recipients },
@@ -280,6 +290,21 @@ routes! {
     "/u/{token}" => { get: tracking::unsubscribe_page, post: tracking::unsubscribe },
     "/t/o/{token}" => { get: tracking::open },
     "/t/c/{token}" => { get: tracking::click },
+    "/api/v1/inapp/settings" => { get(std): inapp::get_settings, patch(high): inapp::patch_settings },
+    "/api/v1/inapp/settings/rotate-secret" => { post(high): inapp::rotate_secret },
+    "/api/v1/inapp/messages" => { get(std): inapp::list_messages, post(std): inapp::send_message },
+    "/api/v1/inapp/messages/{id}" => { get(std): inapp::get_message },
+    "/api/v1/inbox" => { get: inbox::list },
+    "/api/v1/inbox/counts" => { get: inbox::counts },
+    "/api/v1/inbox/read-all" => { post: inbox::read_all },
+    "/api/v1/inbox/archive-all" => { post: inbox::archive_all },
+    "/api/v1/inbox/ticket" => { post: inbox::ticket },
+    "/api/v1/inbox/ws" => { get: inbox::upgrade },
+    "/api/v1/inbox/{id}/seen" => { post: inbox::seen },
+    "/api/v1/inbox/{id}/read" => { post: inbox::read },
+    "/api/v1/inbox/{id}/unread" => { post: inbox::unread },
+    "/api/v1/inbox/{id}/archive" => { post: inbox::archive },
+    "/api/v1/inbox/{id}/unarchive" => { post: inbox::unarchive },
     "/api/v1/staff-access" => { get: staff_access::list },
     "/api/v1/staff-access/{id}" => { delete: staff_access::revoke },
     "/api/v1/staff-access/{id}/approve" => { post: staff_access::approve },

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::paging::{encode_cursor, finish_page, Page};
 use super::principal::Principal;
 use super::AppState;
-use crate::db::features::{Mark, NotificationRow, Shelf};
+use crate::db::features::{Mark, NotificationRow, Shelf, Unmark};
 use crate::error::{AppError, FieldError};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,6 +143,23 @@ async fn mark(state: &AppState, p: &Principal, id: Option<String>, m: Mark) -> R
     Ok(NotificationCounts { unread, unseen, total })
 }
 
+async fn unmark(state: &AppState, p: &Principal, id: String, field: Unmark) -> Result<NotificationCounts, AppError> {
+    let user = p.user()?.user_id.to_string();
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(AppError::not_found("notification"));
+    }
+    let (unread, unseen, total) = state
+        .db
+        .tenant(p.tenant_id.clone())
+        .write(move |t| {
+            t.notification(&user, &id)?.ok_or_else(|| AppError::not_found("notification"))?;
+            t.unmark_notification(&user, &id, field)?;
+            Ok(t.notification_counts(&user)?)
+        })
+        .await?;
+    Ok(NotificationCounts { unread, unseen, total })
+}
+
 macro_rules! mark_route {
     ($name:ident, $path:literal, $mark:expr, $doc:literal) => {
         #[doc = $doc]
@@ -172,6 +189,32 @@ macro_rules! mark_all_route {
 }
 
 mark_route!(read, "/api/v1/me/notifications/{id}/read", Mark::Read, "Marks one notification read (and seen).");
+mark_route!(seen, "/api/v1/me/notifications/{id}/seen", Mark::Seen, "Marks one notification seen.");
+
+macro_rules! unmark_route {
+    ($name:ident, $path:literal, $field:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "notifications", security(("bearer" = [])),
+            params(("id" = String, Path, description = "Notification id")),
+            responses((status = 200, description = "The counts after the change", body = NotificationCounts),
+                (status = 404, description = "No such notification of yours", body = crate::error::Problem, content_type = "application/problem+json")))]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            p: Principal,
+            id: web::Path<String>,
+        ) -> Result<HttpResponse, AppError> {
+            Ok(HttpResponse::Ok().json(unmark(&state, &p, id.into_inner(), $field).await?))
+        }
+    };
+}
+
+unmark_route!(unread, "/api/v1/me/notifications/{id}/unread", Unmark::Read, "Marks one notification unread again.");
+unmark_route!(
+    unarchive,
+    "/api/v1/me/notifications/{id}/unarchive",
+    Unmark::Archived,
+    "Brings an archived notification back to the inbox."
+);
 mark_route!(
     archive,
     "/api/v1/me/notifications/{id}/archive",

@@ -20,8 +20,8 @@ use crate::error::AppError;
 use super::records::{companies, contacts, deals, notes, tasks, tickets};
 use super::{
     account, api_keys, audit, auth, campaign_actions, campaigns, custom_fields, custom_values, emails, erasure,
-    exports, features, health, imports, invitations, me, mfa, notifications, pages, pipelines, realtime, segments,
-    staff, staff_access, suppressions, tags, tenant, tenant_exports, tracking, trash, users,
+    exports, features, health, imports, inapp, inbox, invitations, me, mfa, notifications, pages, pipelines, realtime,
+    segments, staff, staff_access, suppressions, tags, tenant, tenant_exports, tracking, trash, users,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{
         pages::stylesheet,
         pages::dashboard,
         pages::dashboard_script,
+        pages::widget_script,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -187,6 +188,26 @@ use super::{
         notifications::archive_all,
         notifications::read,
         notifications::archive,
+        notifications::seen,
+        notifications::unread,
+        notifications::unarchive,
+        inapp::get_settings,
+        inapp::patch_settings,
+        inapp::rotate_secret,
+        inapp::send_message,
+        inapp::list_messages,
+        inapp::get_message,
+        inbox::list,
+        inbox::counts,
+        inbox::seen,
+        inbox::read,
+        inbox::unread,
+        inbox::archive,
+        inbox::unarchive,
+        inbox::read_all,
+        inbox::archive_all,
+        inbox::ticket,
+        inbox::upgrade,
         campaigns::list,
         campaigns::create,
         campaigns::get,
@@ -213,6 +234,8 @@ use super::{
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions"),
         (name = "tenant", description = "Portal settings"),
+        (name = "inapp", description = "In-app messages a portal sends to its own end users"),
+        (name = "inbox", description = "An end user's in-app inbox (the widget's API; identity by HMAC headers, CORS for the portal's allowed origins)"),
         (name = "mfa", description = "Two-factor authentication (TOTP) and recovery codes"),
         (name = "users", description = "A portal's people and their roles: owner, admin, member, viewer"),
         (name = "api-keys", description = "Private app keys. Scopes are RESOURCE:read or RESOURCE:write \
@@ -297,6 +320,7 @@ impl Modify for BearerAuth {
 /// | a POST with a bearer token (`idempotency`: the `Idempotency-Key` header) | 409, 413, 422 |
 /// | a path parameter (an id) | 404 |
 /// | a page of a list (`paging::Page`: `limit`, `after`) | 422 |
+/// | an end user's identity headers (`inbox::EndUserReq`, every `/api/v1/inbox` route but the websocket) | 401, 403, 503 |
 ///
 /// Statuses particular to a handler (a duplicate's 409, a throttle's 429, the database's 503
 /// on routes without a token) stay in its annotation; an annotated error answer becomes a
@@ -413,6 +437,26 @@ fn attach_answers(method: &str, path: &str, op: &mut Operation) {
     }
     if path.contains('{') {
         statuses.push(404);
+    }
+    if path.starts_with("/api/v1/inbox") && path != "/api/v1/inbox/ws" {
+        statuses.extend([401, 403, 503]);
+        let params = op.parameters.get_or_insert_with(Vec::new);
+        for (name, description) in [
+            ("X-Organizeo-App", "The portal's app id (`GET /api/v1/inapp/settings`)"),
+            ("X-Organizeo-User", "The end user's id in the portal's product (1-255 characters)"),
+            ("X-Organizeo-User-Hash", "hex(HMAC-SHA256(identity_secret, user id)), computed by the portal's server"),
+        ] {
+            let schema = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255));
+            params.push(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::True)
+                    .description(Some(description))
+                    .schema(Some(schema))
+                    .build(),
+            );
+        }
     }
     let params = op.parameters.as_deref().unwrap_or_default();
     if params.iter().any(|p| p.name == "after" && p.parameter_in == ParameterIn::Query) {

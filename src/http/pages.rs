@@ -8,6 +8,7 @@ const INDEX: &str = include_str!("../../templates/index.html");
 const STYLESHEET: &str = include_str!("../../static/organizeo.css");
 const DASHBOARD: &str = include_str!("../../templates/dashboard.html");
 const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
+const WIDGET_JS: &str = include_str!("../../static/widget.js");
 
 /// The dashboard also runs its own script and talks to this origin (REST and websocket).
 const APP_CSP: &str =
@@ -56,4 +57,16 @@ pub async fn dashboard_script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(DASHBOARD_JS)
+}
+
+/// The in-app widget (embedded by portals in their own product, so it may be loaded from
+/// any origin; it talks to the inbox API, which answers only the portal's allowed origins).
+#[utoipa::path(get, path = "/static/widget.js", tag = "operations",
+    responses((status = 200, description = "The in-app widget script", content_type = "text/javascript")))]
+pub async fn widget_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header(("Cross-Origin-Resource-Policy", "cross-origin"))
+        .body(WIDGET_JS)
 }

@@ -44,6 +44,7 @@ pub const RESOURCES: &[&str] = &[
     "realtime",
     "audit_log",
     "campaigns",
+    "inapp",
 ];
 
 /// Scopes beyond `RESOURCE:read|write`, each for one high-risk action that `write` does

@@ -116,7 +116,7 @@ pub async fn upgrade(
                 mfa_enabled: u.mfa_enabled,
                 digest,
             };
-            (user.clone(), Audience { objects: None, user_id: Some(user) }, credential)
+            (user.clone(), Audience { objects: None, user_id: Some(user), end_user: None }, credential)
         }
         Actor::Key(k) => {
             if !key_allows(&k.scopes, "realtime", Access::Read) {
@@ -136,12 +136,16 @@ pub async fn upgrade(
                 objects.extend([crate::content::EMAIL, crate::crm::segments::OBJECT, crate::campaigns::OBJECT]);
             }
             let credential = Credential::Key { id: ApiKeyId::from_db(k.key_id.clone()), digest };
-            (format!("key:{}", k.key_id), Audience { objects: Some(objects), user_id: None }, credential)
+            (
+                format!("key:{}", k.key_id),
+                Audience { objects: Some(objects), user_id: None, end_user: None },
+                credential,
+            )
         }
         Actor::Jita(j) => {
             // Staff see what an admin sees; every object, no personal notifications.
             let credential = Credential::Jita { grant: j.grant_id.clone(), expires_at: j.expires_at, digest };
-            (format!("jita:{}", j.grant_id), Audience { objects: None, user_id: None }, credential)
+            (format!("jita:{}", j.grant_id), Audience { objects: None, user_id: None, end_user: None }, credential)
         }
     };
     let viewer = Viewer { tenant: tenant_id, subject, audience, credential };

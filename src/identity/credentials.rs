@@ -178,6 +178,21 @@ pub async fn redeem_ticket(db: &Db, ticket_digest: String, now: DateTime<Utc>) -
     .await
 }
 
+/// Redeems an end user's inbox websocket ticket: `(portal, end-user id)`.
+pub async fn redeem_end_user_ticket(
+    db: &Db,
+    ticket_digest: String,
+    now: DateTime<Utc>,
+) -> Result<(TenantId, String), AppError> {
+    db.write(move |tx| {
+        let (tenant, user) = system::enter(tx)?
+            .redeem_end_user_ticket(&ticket_digest, now.naive_utc())?
+            .ok_or_else(|| AppError::unauthorized("unknown, used or expired ticket"))?;
+        Ok((TenantId::from_db(tenant), user))
+    })
+    .await
+}
+
 fn stale(last: Option<chrono::NaiveDateTime>, now: DateTime<Utc>) -> bool {
     last.is_none_or(|t| t < now.naive_utc() - chrono::Duration::seconds(60))
 }

@@ -132,6 +132,17 @@ async fn run(
                 if !still_ours {
                     return Err(AppError::conflict("lease lost"));
                 }
+                if done {
+                    // The people who may import (owners and admins) hear that it is done.
+                    let notice = crate::notifications::Notice {
+                        kind: "import_finished",
+                        title: format!("Import finished: {imp} imported, {fl} failed"),
+                        body: String::new(),
+                        data: serde_json::json!({"import_id": id2.as_str(), "rows_imported": imp, "rows_failed": fl}),
+                    };
+                    let managers = crate::notifications::managers(t)?;
+                    crate::notifications::deliver(t, &managers, &notice, now)?;
+                }
                 Ok((imp, fl, errs, next, done))
             })
             .await;
@@ -166,6 +177,19 @@ async fn fail(db: &Db, clock: &Clock, tenant: &TenantId, id: &str, message: &str
     let errors = serde_json::to_string(&[RowError { row: 0, column: String::new(), message: message.to_string() }])
         .map_err(AppError::internal)?;
     let id = ImportId::from_db(id.to_string());
-    let now = clock.now().naive_utc();
-    db.tenant(tenant.clone()).write(move |t| Ok(t.fail_import(&id, &errors, now)?)).await
+    let now = clock.now();
+    let notice = crate::notifications::Notice {
+        kind: "import_failed",
+        title: "Import failed".into(),
+        body: message.to_string(),
+        data: serde_json::json!({"import_id": id.as_str()}),
+    };
+    db.tenant(tenant.clone())
+        .write(move |t| {
+            t.fail_import(&id, &errors, now.naive_utc())?;
+            let managers = crate::notifications::managers(t)?;
+            crate::notifications::deliver(t, &managers, &notice, now)?;
+            Ok(())
+        })
+        .await
 }

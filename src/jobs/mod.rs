@@ -8,6 +8,7 @@
 pub mod campaigns;
 pub mod exports;
 pub mod imports;
+pub mod inapp;
 pub mod purge;
 
 use std::time::Duration;
@@ -67,6 +68,25 @@ pub async fn export_loop(db: Db, clock: Clock, dir: std::path::PathBuf, interval
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "export worker failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Fans out in-app messages, every `interval` (and at once when `wake` is notified by a
+/// new message on this node), for the life of the server.
+pub async fn inapp_loop(db: Db, clock: Clock, interval: Duration, wake: std::sync::Arc<tokio::sync::Notify>) {
+    let owner = format!("fanout-{}", uuid::Uuid::new_v4());
+    loop {
+        let _ = actix_web::rt::time::timeout(interval, wake.notified()).await;
+        loop {
+            match inapp::step(&db, &clock, &owner).await {
+                Ok(inapp::Outcome::Idle) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "in-app fan-out failed; will retry");
                     break;
                 }
             }

@@ -19,6 +19,9 @@ pub enum Topic {
     /// Campaign status changes and sending progress (`campaign.status_changed`,
     /// `campaign.progress`).
     Campaigns,
+    /// An end user's in-app inbox: `message`, `changed` and `counts` frames (end-user
+    /// sessions only, and only this topic).
+    Inbox,
 }
 
 impl Topic {
@@ -28,6 +31,7 @@ impl Topic {
             "dashboard" => Some(Topic::Dashboard),
             "notifications" => Some(Topic::Notifications),
             "campaigns" => Some(Topic::Campaigns),
+            "inbox" => Some(Topic::Inbox),
             _ => None,
         }
     }
@@ -38,6 +42,7 @@ impl Topic {
             Topic::Dashboard => "dashboard",
             Topic::Notifications => "notifications",
             Topic::Campaigns => "campaigns",
+            Topic::Inbox => "inbox",
         }
     }
 }
@@ -204,6 +209,90 @@ pub fn campaign_event(e: &EventRow) -> ByteString {
     s.push_str(&e.data);
     s.push('}');
     ByteString::from(s)
+}
+
+/// An in-app outbox event, parsed once by the tenant actor and mapped onto the end users
+/// it has connected: a fan-out batch (`inapp.delivered`: one message, its recipients with
+/// their item ids and counts) or one end user's change (`inapp.changed`).
+#[derive(Debug)]
+pub enum InboxEvent {
+    Delivered {
+        seq: i64,
+        /// The message's fields, shared by every recipient's item.
+        message: serde_json::Map<String, Value>,
+        /// End-user id → (item id, unread, unseen, total after the batch).
+        recipients: std::collections::HashMap<String, (String, i64, i64, i64)>,
+    },
+    Changed {
+        seq: i64,
+        user: String,
+        changed: ByteString,
+        counts: ByteString,
+    },
+}
+
+fn counts_frame(seq: i64, counts: &Value) -> ByteString {
+    ByteString::from(json!({"type": "counts", "seq": seq, "data": counts}).to_string())
+}
+
+impl InboxEvent {
+    /// The in-app event in `e`, if it is one.
+    pub fn of(e: &EventRow) -> Option<InboxEvent> {
+        if e.object != crate::messages::OBJECT {
+            return None;
+        }
+        let mut data: Value = serde_json::from_str(&e.data).ok()?;
+        if e.event_type == crate::messages::DELIVERED {
+            let message = data.get_mut("message")?.as_object_mut().map(std::mem::take)?;
+            let recipients = data
+                .get("recipients")?
+                .as_array()?
+                .iter()
+                .filter_map(|r| {
+                    let r = r.as_array()?;
+                    let n = |i: usize| r.get(i).and_then(Value::as_i64).unwrap_or(0);
+                    Some((r.first()?.as_str()?.to_string(), (r.get(1)?.as_str()?.to_string(), n(2), n(3), n(4))))
+                })
+                .collect();
+            return Some(InboxEvent::Delivered { seq: e.seq, message, recipients });
+        }
+        let user = data.get("user_id")?.as_str()?.to_string();
+        let counts = data.get("counts").cloned().unwrap_or(Value::Null);
+        let obj = data.as_object_mut()?;
+        obj.remove("user_id");
+        obj.remove("counts");
+        let changed = ByteString::from(json!({"type": "changed", "seq": e.seq, "data": obj}).to_string());
+        Some(InboxEvent::Changed { seq: e.seq, user, changed, counts: counts_frame(e.seq, &counts) })
+    }
+
+    /// The end users this event is for.
+    pub fn users(&self) -> Vec<&str> {
+        match self {
+            InboxEvent::Delivered { recipients, .. } => recipients.keys().map(String::as_str).collect(),
+            InboxEvent::Changed { user, .. } => vec![user.as_str()],
+        }
+    }
+
+    /// The frames for end user `user` (none if the event is not theirs).
+    pub fn frames_for(&self, user: &str) -> Vec<ByteString> {
+        match self {
+            InboxEvent::Delivered { seq, message, recipients } => {
+                let Some((item, unread, unseen, total)) = recipients.get(user) else { return Vec::new() };
+                let mut data = message.clone();
+                let created = data.get("created_at").cloned().unwrap_or(Value::Null);
+                data.insert("id".into(), json!(item));
+                data.insert("created_at".into(), created);
+                data.insert("seen_at".into(), Value::Null);
+                data.insert("read_at".into(), Value::Null);
+                data.insert("archived_at".into(), Value::Null);
+                let msg = ByteString::from(json!({"type": "message", "seq": seq, "data": data}).to_string());
+                let counts = json!({"unread": unread, "unseen": unseen, "total": total});
+                vec![msg, counts_frame(*seq, &counts)]
+            }
+            InboxEvent::Changed { user: u, changed, counts, .. } if u == user => vec![changed.clone(), counts.clone()],
+            InboxEvent::Changed { .. } => Vec::new(),
+        }
+    }
 }
 
 pub fn task_assigned(e: &EventRow) -> ByteString {

@@ -184,6 +184,11 @@ pub enum Credential {
         expires_at: DateTime<Utc>,
         digest: String,
     },
+    /// An end user of the portal's product (the in-app widget), vouched for by the
+    /// portal's HMAC when the ticket was issued. Only the inbox topic is open to it.
+    EndUser {
+        user: String,
+    },
 }
 
 impl Credential {
@@ -203,9 +208,28 @@ impl Credential {
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match self {
             Credential::Session { expires_at, .. } | Credential::Jita { expires_at, .. } => Some(*expires_at),
-            Credential::Key { .. } => None,
+            Credential::Key { .. } | Credential::EndUser { .. } => None,
         }
     }
+}
+
+/// Starts an end user's inbox websocket (the in-app widget): a viewer that sees only its
+/// own `inbox` frames, resuming after `since`.
+pub fn end_user_session(
+    rt: Realtime,
+    tenant: TenantId,
+    user: String,
+    since: Option<i64>,
+    req: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let viewer = Viewer {
+        subject: format!("end_user:{}:{user}", tenant.as_str()),
+        tenant,
+        audience: Audience { objects: Some(Vec::new()), user_id: None, end_user: Some(user.clone()) },
+        credential: Credential::EndUser { user },
+    };
+    session::start_end_user(rt, viewer, since, req, payload)
 }
 
 pub(crate) struct Inner {

@@ -37,6 +37,8 @@ async fn still_valid(rt: &Realtime, viewer: &Viewer) -> Result<(), &'static str>
         Credential::Session { digest, .. } => (digest.clone(), credentials::Kind::Session),
         Credential::Key { digest, .. } => (digest.clone(), credentials::Kind::Key),
         Credential::Jita { digest, .. } => (digest.clone(), credentials::Kind::Jita),
+        // The HMAC was checked when the ticket was issued; nothing revokes an end user.
+        Credential::EndUser { .. } => return Ok(()),
     };
     let now = rt.clock().now();
     match credentials::resolve(rt.db(), digest, kind, now).await {
@@ -70,6 +72,8 @@ impl std::future::Future for YieldOnce {
 }
 
 pub struct SessionActor {
+    /// An end-user session subscribes to its inbox at once (after `since`, if given).
+    auto_inbox: Option<Option<i64>>,
     id: u64,
     rt: Realtime,
     viewer: Viewer,
@@ -86,6 +90,7 @@ impl SessionActor {
     pub fn new(rt: Realtime, viewer: Viewer, refused: Option<Refusal>) -> Self {
         let burst = rt.limits().client_burst;
         Self {
+            auto_inbox: None,
             id: rt.next_session_id(),
             rt,
             viewer,
@@ -138,8 +143,14 @@ impl SessionActor {
         };
         match frame {
             ClientFrame::Ping => self.send(ctx, r#"{"type":"pong"}"#.to_string()),
+            ClientFrame::Subscribe { topic, since } if self.viewer.audience.end_user.is_some() => {
+                match Topic::parse(&topic) {
+                    Some(Topic::Inbox) => self.subscribe(Topic::Inbox, since, ctx),
+                    _ => self.send(ctx, frames::error("unknown_topic", "an end user's only topic is inbox")),
+                }
+            }
             ClientFrame::Subscribe { topic, since } => match Topic::parse(&topic) {
-                None => self.send(
+                None | Some(Topic::Inbox) => self.send(
                     ctx,
                     frames::error("unknown_topic", "topics are crm, dashboard, notifications and campaigns"),
                 ),
@@ -319,6 +330,9 @@ impl Actor for SessionActor {
             ctx.run_later(left, |act, ctx| act.heartbeat(ctx));
         }
         self.join(ctx);
+        if let Some(since) = self.auto_inbox.take() {
+            self.subscribe(Topic::Inbox, since, ctx);
+        }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -344,6 +358,9 @@ impl Handler<Push> for SessionActor {
             *last = msg.seq;
         }
         self.send_bytes(ctx, msg.bytes);
+        if let Some(more) = msg.more {
+            self.send_bytes(ctx, more);
+        }
     }
 }
 
@@ -425,4 +442,20 @@ pub fn start(
     let refused = rt.admit(&viewer).err();
     let max_frame = rt.limits().max_frame_bytes;
     ws::WsResponseBuilder::new(SessionActor::new(rt, viewer, refused), req, payload).frame_size(max_frame).start()
+}
+
+/// Starts an end user's inbox session: subscribed to the inbox topic at once, resuming
+/// after `since` when given.
+pub fn start_end_user(
+    rt: Realtime,
+    viewer: Viewer,
+    since: Option<i64>,
+    req: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let refused = rt.admit(&viewer).err();
+    let max_frame = rt.limits().max_frame_bytes;
+    let mut session = SessionActor::new(rt, viewer, refused);
+    session.auto_inbox = Some(since);
+    ws::WsResponseBuilder::new(session, req, payload).frame_size(max_frame).start()
 }

@@ -52,6 +52,11 @@ pub fn platform_secret_context(name: &str) -> String {
     format!("platform-secret:{name}")
 }
 
+/// The associated data of a portal's in-app identity secret (`inapp_apps.secret`).
+pub fn inapp_secret_context(app_id: &str) -> String {
+    format!("inapp-secret:{app_id}")
+}
+
 /// Parses `id:base64-of-32-bytes`. The id names the key in stored ciphertexts.
 pub fn parse_key(raw: &str) -> Result<(String, [u8; KEY_BYTES]), String> {
     let (id, b64) =

@@ -133,3 +133,36 @@ pub(super) async fn campaigns_json(db: &Db, tenant: &TenantId, zip: Zip) -> Resu
         })
         .await
 }
+
+/// `inapp_messages.json`: every in-app message with its audience and delivery figures
+/// (the per-recipient inbox items stay out: their numbers are in the figures).
+pub(super) async fn inapp_json(db: &Db, tenant: &TenantId, zip: Zip) -> Result<(Zip, u64), AppError> {
+    db.tenant(tenant.clone())
+        .read(move |t| {
+            let mut zip = zip;
+            let mut all: Vec<Value> = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let page = t.inapp_messages(before.as_deref(), PAGE)?;
+                let full = page.len() as i64 == PAGE;
+                before = page.last().map(|m| m.id.clone());
+                for m in &page {
+                    let (delivered, seen, read, archived) = t.inapp_message_stats(&m.id)?;
+                    all.push(serde_json::json!({
+                        "id": m.id, "title": m.title, "body": m.body, "action_url": m.action_url,
+                        "category": m.category, "expires_at": m.expires_at.map(|e| e.and_utc()),
+                        "audience": crate::messages::send::audience_view(m), "status": m.status,
+                        "recipients": m.recipients, "delivered": delivered, "seen": seen, "read": read,
+                        "archived": archived, "created_at": m.created_at.and_utc(),
+                    }));
+                }
+                if !full {
+                    break;
+                }
+            }
+            let n = all.len() as u64;
+            json_entry(&mut zip, "inapp_messages.json", &Value::Array(all))?;
+            Ok((zip, n))
+        })
+        .await
+}

@@ -17,6 +17,8 @@
 //! | `custom_fields.json`, `pipelines.json`, `tags.json`, `custom_values.json` | definitions |
 //! | `emails.json` | every live email with its whole revision history (`content.rs`) |
 //! | `segments.json` | every segment with its filter groups |
+//! | `campaigns.json`, `suppressions.json` | campaigns with their stats, the suppression list |
+//! | `inapp_messages.json` | every in-app message with its audience and delivery figures |
 //! | `audit_log.json` | every audit entry, newest first, with its chain hashes |
 //! | `manifest.json` | when, and how many rows each entry holds |
 //!
@@ -183,6 +185,8 @@ pub async fn build(db: &Db, tenant: &TenantId, path: &Path, now: DateTime<Utc>) 
     let (z, campaigns, suppressions) = content::campaigns_json(db, tenant, z).await?;
     counts.insert("campaigns.json".into(), json!(campaigns));
     counts.insert("suppressions.json".into(), json!(suppressions));
+    let (z, inapp) = content::inapp_json(db, tenant, z).await?;
+    counts.insert("inapp_messages.json".into(), json!(inapp));
     let (z, audited) = audit_json(db, tenant, z).await?;
     zip = z;
     counts.insert("audit_log.json".into(), json!(audited));

@@ -51,6 +51,7 @@ fn class_of(method: &str, path: &str) -> Class {
             | "/static/organizeo.css"
             | "/dashboard"
             | "/static/dashboard.js"
+            | "/static/widget.js"
             | "/healthz"
             | "/readyz"
             | "/metrics"
@@ -134,6 +135,14 @@ fn class_of(method: &str, path: &str) -> Class {
         (_, p) if p.starts_with("/api/v1/suppressions") || p == "/api/v1/email-events" => {
             Class::ManageOrScope("campaigns")
         }
+        // In-app messages: the identity settings are an admin's (or inapp:* keys'); any person
+        // reads messages, members and up send. The end-user inbox takes no bearer token at
+        // all (HMAC headers: tests/api/inapp.rs and inbox.rs).
+        ("get", "/api/v1/inapp/settings") => Class::ManageOrReadScope("inapp"),
+        (_, p) if p.starts_with("/api/v1/inapp/settings") => Class::ManageOrScope("inapp"),
+        ("get", p) if p.starts_with("/api/v1/inapp/messages") => Class::CrmRead("inapp"),
+        (_, p) if p.starts_with("/api/v1/inapp/messages") => Class::CrmWrite("inapp"),
+        (_, p) if p.starts_with("/api/v1/inbox") => Class::Public,
         ("get", "/api/v1/trash") => Class::CrmRead("contacts"),
         ("post", "/api/v1/trash/{type}/{id}/restore") => Class::CrmDelete("contacts"),
         _ => panic!("route {method} {path} is not classified in tests/api/access.rs: say who may call it"),

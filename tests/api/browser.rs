@@ -19,7 +19,7 @@ use crate::helpers::{wait_for, TestApp, PASSWORD};
 
 pub const CHROMIUM_ENV: &str = "ORGANIZEO_TEST_CHROMIUM";
 
-fn chromium_or_warn() -> Option<String> {
+pub(crate) fn chromium_or_warn() -> Option<String> {
     static WARN: Once = Once::new();
     match std::env::var(CHROMIUM_ENV) {
         Ok(p) if !p.is_empty() => Some(p),
@@ -36,7 +36,7 @@ fn chromium_or_warn() -> Option<String> {
     }
 }
 
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     _profile: tempfile::TempDir,
     conn: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
@@ -51,7 +51,7 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    async fn launch(binary: &str) -> Browser {
+    pub(crate) async fn launch(binary: &str) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new(binary)
             .args([
@@ -92,7 +92,7 @@ impl Browser {
     }
 
     /// Sends a DevTools command and returns its result (events in between are skipped).
-    async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
@@ -117,14 +117,14 @@ impl Browser {
     }
 
     /// Evaluates JavaScript in the page and returns its value.
-    async fn eval(&mut self, js: &str) -> Value {
+    pub(crate) async fn eval(&mut self, js: &str) -> Value {
         let r =
             self.call("Runtime.evaluate", json!({"expression": js, "awaitPromise": true, "returnByValue": true})).await;
         assert!(r.get("exceptionDetails").is_none(), "{js} threw: {r}");
         r["result"]["value"].clone()
     }
 
-    async fn wait_until(&mut self, what: &str, js: &str) -> Value {
+    pub(crate) async fn wait_until(&mut self, what: &str, js: &str) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let v = self.eval(js).await;
@@ -136,7 +136,7 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
+    pub(crate) async fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
         let r = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
         let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
@@ -166,6 +166,23 @@ async fn the_dashboard_updates_live_and_recovers_after_a_drop(app: TestApp) {
     b.eval(&sign_in).await;
     b.wait_until("the live status", "document.querySelector('#status').dataset.state === 'live'").await;
     b.wait_until("the snapshot", &format!("{} === '0'", counter("contacts"))).await;
+    b.wait_until(
+        "the bell",
+        "!document.querySelector('#bell').hidden && document.querySelector('#bell-count').textContent === '0'",
+    )
+    .await;
+    // A colleague assigns a task to the owner: the bell counts it, live.
+    let member = app.member(&owner, "mo@acme.example", "member").await;
+    let task = app
+        .post("/api/v1/tasks", &json!({"title": "Call <b>Ada</b>", "assignee_id": owner.user_id}), Some(&member.token))
+        .await;
+    assert_eq!(task.status, 201, "{}", task.text);
+    b.wait_until("the bell's count", "document.querySelector('#bell-count').textContent === '1'").await;
+    b.wait_until(
+        "the bell's entry as text",
+        "document.querySelector('#bell-list').textContent.includes('Call <b>Ada</b>')",
+    )
+    .await;
 
     let r = app
         .post("/api/v1/contacts", &json!({"email": "grace@navy.example", "first_name": "Grace"}), Some(&owner.token))
@@ -191,7 +208,7 @@ async fn the_dashboard_updates_live_and_recovers_after_a_drop(app: TestApp) {
     .await;
     b.wait_until("the open deal amount", &format!("{}.includes('EUR 12500.50')", counter("open_deal_amounts"))).await;
     let feed_items = b.eval("document.querySelectorAll('#feed li').length").await;
-    assert_eq!(feed_items, 3, "each event once: two contacts and the deal");
+    assert_eq!(feed_items, 4, "each event once: the task, two contacts and the deal");
     b.wait_until("live again", "document.querySelector('#status').dataset.state === 'live'").await;
 
     // Markup in record values is shown as text, never run.

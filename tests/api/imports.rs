@@ -237,6 +237,7 @@ async fn exports_stream_every_record_with_formulas_neutralised(app: TestApp) {
             "last_name",
             "phone",
             "company_ids",
+            "external_id",
             "tags",
             "custom_fields.note"
         ]
@@ -245,11 +246,11 @@ async fn exports_stream_every_record_with_formulas_neutralised(app: TestApp) {
     assert_eq!(rows.len(), 602);
     assert_eq!(&rows[0][4], "'=HYPERLINK(\"http://evil.example\",\"x\")");
     assert_eq!(&rows[0][6], "'+1 555 0100");
-    assert_eq!(&rows[0][9], "'@SUM(A1)");
-    assert_eq!(&rows[0][8], "a;b");
+    assert_eq!(&rows[0][10], "'@SUM(A1)");
+    assert_eq!(&rows[0][9], "a;b");
     assert_eq!(&rows[1][4], "'-2+3");
     // (Tab and carriage return prefixes are trimmed from stored text; the unit tests cover them.)
-    assert_eq!(&rows[1][9], "'-cmd|' /C calc'!A0");
+    assert_eq!(&rows[1][10], "'-cmd|' /C calc'!A0");
     for row in &rows {
         for cell in row.iter() {
             let number = cell.parse::<f64>().is_ok() && !cell.contains(char::is_alphabetic);

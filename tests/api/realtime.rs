@@ -250,6 +250,12 @@ async fn notifications_reach_only_the_assignee(app: TestApp) {
     let n = mine.json().await;
     assert_eq!((n["topic"].as_str(), n["event"].as_str()), (Some("notifications"), Some("task.assigned")));
     assert_eq!(n["data"]["id"], r.body["id"]);
+    // The inbox row that assignment created follows, for the assignee only.
+    let row = mine.json().await;
+    assert_eq!(
+        (row["event"].as_str(), row["data"]["kind"].as_str()),
+        (Some("notification.created"), Some("task_assigned"))
+    );
     owners.expect_quiet().await;
     // Re-assigning to the owner notifies the owner.
     let id = r.body["id"].as_str().unwrap();

@@ -81,7 +81,7 @@ async fn postgres_row_level_security_covers_emails_revisions_and_segments() {
     }
     let mut conn = organizeo::db::ConnectionFactory::existing(app.db.url()).open().expect("serving connection");
     let tables = ["emails", "content_revisions", "segments"];
-    for table in tables {
+    for table in tables.into_iter().chain(["inapp_messages", "inapp_items", "inapp_counters"]) {
         assert_eq!(count(&mut conn, &format!("SELECT count(*) AS n FROM {table}")), 0, "{table} unscoped");
         let forced = format!(
             "SELECT count(*) AS n FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname \

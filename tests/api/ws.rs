@@ -48,6 +48,21 @@ impl TestApp {
 }
 
 impl Ws {
+    /// Upgrades on `path` (with its query) at `port`, sending `origin` if given; on
+    /// refusal, the HTTP status.
+    pub async fn connect_path(port: u16, path: &str, origin: Option<&str>) -> Result<Ws, u16> {
+        let url = format!("ws://127.0.0.1:{port}{path}");
+        let mut req = awc::Client::new().ws(url).max_frame_size(64 * 1024 * 1024);
+        if let Some(o) = origin {
+            req = req.origin(o);
+        }
+        match req.connect().await {
+            Ok((_, conn)) => Ok(Ws { conn, answer_pings: true, close_reason: None }),
+            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
+            Err(e) => panic!("websocket connect failed: {e}"),
+        }
+    }
+
     /// Upgrades on the server at `port` with `ticket`; on refusal, the HTTP status.
     pub async fn connect(port: u16, ticket: &str) -> Result<Ws, u16> {
         let url = format!("ws://127.0.0.1:{port}/api/v1/realtime?ticket={ticket}");

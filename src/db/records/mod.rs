@@ -33,6 +33,9 @@ pub struct RecordRow {
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
     pub purge_at: Option<NaiveDateTime>,
+    /// A contact's end-user id in the portal's own product (in-app messages), unique per
+    /// portal among live contacts, case-sensitive.
+    pub external_id: Option<String>,
 }
 
 /// One field's indexed values, ready to mirror.
@@ -112,6 +115,18 @@ impl TenantDb<'_> {
             .optional()
     }
 
+    /// The live contact with this external id (exact, case-sensitive), if any.
+    pub fn contact_by_external_id(&mut self, external_id: &str) -> QueryResult<Option<String>> {
+        let (conn, tid) = self.parts();
+        records::table
+            .filter(records::tenant_id.eq(tid))
+            .filter(records::external_id.eq(external_id))
+            .filter(records::deleted_at.is_null())
+            .select(records::id)
+            .first(conn)
+            .optional()
+    }
+
     pub fn insert_record(&mut self, row: &RecordRow) -> QueryResult<()> {
         diesel::insert_into(records::table).values(row).execute(self.conn())?;
         Ok(())
@@ -125,6 +140,7 @@ impl TenantDb<'_> {
                 records::custom.eq(&row.custom),
                 records::search_text.eq(&row.search_text),
                 records::email_lower.eq(&row.email_lower),
+                records::external_id.eq(&row.external_id),
                 records::updated_at.eq(row.updated_at),
             ))
             .execute(conn)?;

@@ -4,9 +4,11 @@
 
 mod campaign_tables;
 mod content;
+mod inapp_tables;
 mod platform;
 pub use campaign_tables::*;
 pub use content::*;
+pub use inapp_tables::*;
 pub use platform::*;
 
 diesel::table! {
@@ -150,6 +152,7 @@ diesel::table! {
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         purge_at -> Nullable<Timestamp>,
+        external_id -> Nullable<Text>,
     }
 }
 

@@ -222,4 +222,45 @@ impl System<'_> {
         }
         Ok(staged)
     }
+
+    /// Whether any in-app message waits for its fan-out (queued, or sending with an
+    /// expired lease): one indexed read, so idle workers take no write lock.
+    pub fn inapp_fanout_due(&mut self, owner: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        use crate::db::schema::inapp_messages as m;
+        let found: Option<String> = m::table
+            .filter(
+                m::status
+                    .eq("queued")
+                    .or(m::status.eq("sending").and(m::lease_until.lt(now).or(m::lease_owner.eq(owner)))),
+            )
+            .select(m::id)
+            .first(self.conn)
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// Claims one in-app message whose audience still has to be fanned out (queued, or
+    /// sending with an expired lease: its node died, and the fan-out resumes at the
+    /// message's cursor; or one `owner` already holds), for `owner` until `lease_until`.
+    pub fn claim_inapp_message(
+        &mut self,
+        owner: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> QueryResult<Option<crate::db::inapp::MessageRow>> {
+        use crate::db::schema::inapp_messages as m;
+        let conn = &mut *self.conn;
+        let open =
+            m::status.eq("queued").or(m::status.eq("sending").and(m::lease_until.lt(now).or(m::lease_owner.eq(owner))));
+        let candidates: Vec<String> = m::table.filter(open).order(m::id.asc()).limit(5).select(m::id).load(conn)?;
+        for id in candidates {
+            let won = diesel::update(m::table.filter(m::id.eq(&id)).filter(open))
+                .set((m::status.eq("sending"), m::lease_owner.eq(Some(owner)), m::lease_until.eq(Some(lease_until))))
+                .execute(conn)?;
+            if won == 1 {
+                return m::table.find(&id).select(crate::db::inapp::MessageRow::as_select()).first(conn).optional();
+            }
+        }
+        Ok(None)
+    }
 }

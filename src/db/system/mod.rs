@@ -4,7 +4,7 @@
 //!
 //! | what | why it spans portals | used by |
 //! | --- | --- | --- |
-//! | `session_by_token`, `key_by_hash`, `redeem_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
+//! | `session_by_token`, `key_by_hash`, `redeem_ticket`, `redeem_end_user_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
 //! | `portals_of` | a person picks a portal at sign-in | `identity` |
 //! | `invitations_for` | a person's invitations come from any portal | `identity` |
 //! | `revoke_sessions_of_user` | a password is the person's, in every portal | `identity` |
@@ -13,6 +13,7 @@
 //! | `verify_audit` | `organizeo audit verify` walks every chain | the CLI |
 //! | `claim_export`, `expire_exports` | the worker takes the next portal export of any portal; the purge expires old archives | `jobs` |
 //! | `due_scheduled_campaigns`, `claim_campaign`, `analyze_campaign_tables` | the campaign runner starts due campaigns and drives any portal's sending campaign no node holds | `jobs` |
+//! | `inapp_fanout_due`, `claim_inapp_message` | the fan-out worker takes any portal's in-app message | `jobs` |
 //! | `delete_abandoned_uploads` | uploads cut off while staging, in any portal | `jobs` |
 //! | `reindex_money`, `stage_legacy_imports` | data migrations over every portal | `db::migrate` |
 //!
@@ -120,6 +121,25 @@ impl System<'_> {
     /// hash of its subject (to be resolved like a bearer token, so revocations and role
     /// changes since the ticket was issued apply) and whether it is a key. One conditional
     /// UPDATE, so two nodes racing for the same ticket cannot both win.
+    /// Redeems an end user's inbox websocket ticket (once, before it expires): the
+    /// portal and the end-user id it was issued to.
+    pub fn redeem_end_user_ticket(&mut self, hash: &str, now: NaiveDateTime) -> QueryResult<Option<(String, String)>> {
+        let conn = &mut *self.conn;
+        let won = diesel::update(
+            rt::table
+                .filter(rt::ticket_hash.eq(hash))
+                .filter(rt::subject_kind.eq(crate::db::realtime_tickets::END_USER))
+                .filter(rt::used_at.is_null())
+                .filter(rt::expires_at.gt(now)),
+        )
+        .set(rt::used_at.eq(now))
+        .execute(conn)?;
+        if won != 1 {
+            return Ok(None);
+        }
+        rt::table.find(hash).select((rt::tenant_id, rt::subject_id)).first(conn).optional()
+    }
+
     pub fn redeem_ticket(
         &mut self,
         hash: &str,

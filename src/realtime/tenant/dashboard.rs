@@ -54,7 +54,7 @@ impl TenantActor {
                 },
                 None => continue,
             };
-            match sub.session.try_send(Push { topic: Topic::Dashboard, seq, bytes: bytes.clone() }) {
+            match sub.session.try_send(Push { topic: Topic::Dashboard, seq, bytes: bytes.clone(), more: None }) {
                 Ok(()) => {
                     self.rt.metrics().frames_out.inc();
                     sub.topics.insert(Topic::Dashboard, seq);

@@ -23,6 +23,8 @@ pub(super) struct Delivered {
     pub(super) notify: Option<(String, ByteString)>,
     /// The `campaigns` frame of a campaign event.
     pub(super) campaign: Option<ByteString>,
+    /// An in-app event, mapped onto end users as they are found.
+    pub(super) inbox: Option<std::sync::Arc<frames::InboxEvent>>,
 }
 
 impl Delivered {
@@ -34,6 +36,7 @@ impl Delivered {
                 .map(|user| (user, frames::task_assigned(e)))
                 .or_else(|| frames::notification_for(e).map(|user| (user, frames::notification_created(e)))),
             campaign: (e.object == crate::campaigns::OBJECT).then(|| frames::campaign_event(e)),
+            inbox: frames::InboxEvent::of(e).map(std::sync::Arc::new),
             object: e.object.clone(),
         }
     }
@@ -47,6 +50,9 @@ impl Delivered {
             Topic::Crm if self.object == crate::notifications::OBJECT => None,
             // Campaign events have their own topic.
             Topic::Crm if self.object == crate::campaigns::OBJECT => None,
+            // In-app events are the end users' own: only the inbox topic carries them.
+            Topic::Crm if self.object == crate::messages::OBJECT => None,
+            Topic::Inbox => None,
             Topic::Campaigns => self.campaign.as_ref().filter(|_| audience.sees(crate::campaigns::OBJECT)),
             Topic::Crm => audience.sees(&self.object).then_some(&self.crm),
             Topic::Notifications => self
@@ -59,10 +65,24 @@ impl Delivered {
     }
 }
 
+impl Delivered {
+    /// Every frame of this event on `topic` for `audience` (an inbox event gives an end
+    /// user two: the message or change, then the counts).
+    pub(super) fn frames_on(&self, topic: Topic, audience: &Audience) -> Vec<ByteString> {
+        if topic == Topic::Inbox {
+            return match (&self.inbox, &audience.end_user) {
+                (Some(i), Some(u)) => i.frames_for(u),
+                _ => Vec::new(),
+            };
+        }
+        self.frame_for(topic, audience).cloned().into_iter().collect()
+    }
+}
+
 /// The frames of outbox rows on `topic` for `audience` (the catch-up of a `since` older
 /// than the tenant actor's memory).
 pub fn frames_for(rows: &[EventRow], topic: Topic, audience: &Audience) -> Vec<(i64, ByteString)> {
-    rows.iter().filter_map(|e| Delivered::of(e).frame_for(topic, audience).map(|b| (e.seq, b.clone()))).collect()
+    rows.iter().flat_map(|e| Delivered::of(e).frames_on(topic, audience).into_iter().map(move |b| (e.seq, b))).collect()
 }
 
 /// What a subscriber may see.
@@ -72,6 +92,8 @@ pub struct Audience {
     pub objects: Option<Vec<&'static str>>,
     /// The person, for `notifications`.
     pub user_id: Option<String>,
+    /// An end user of the portal's product (in-app inbox): sees only their own inbox.
+    pub end_user: Option<String>,
 }
 
 impl Audience {
@@ -95,16 +117,22 @@ pub(super) struct Subscriber {
 
 impl TenantActor {
     pub(super) fn fan_out(&mut self, d: &Delivered) {
+        if let Some(inbox) = &d.inbox {
+            return self.fan_out_inbox(d.seq, inbox);
+        }
         let mut slow = Vec::new();
         let mut gone = Vec::new();
         for (id, sub) in &mut self.subscribers {
+            if sub.viewer.audience.end_user.is_some() {
+                continue;
+            }
             let frames = [Topic::Crm, Topic::Notifications, Topic::Campaigns].into_iter().filter_map(|topic| {
                 let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
                 wants.then(|| d.frame_for(topic, &sub.viewer.audience).map(|b| (topic, b.clone()))).flatten()
             });
             let frames: Vec<(Topic, ByteString)> = frames.collect();
             for (topic, bytes) in frames {
-                match sub.session.try_send(Push { topic, seq: d.seq, bytes }) {
+                match sub.session.try_send(Push { topic, seq: d.seq, bytes, more: None }) {
                     Ok(()) => {
                         self.rt.metrics().frames_out.inc();
                         sub.topics.insert(topic, d.seq);
@@ -123,6 +151,59 @@ impl TenantActor {
         self.drop_subscribers(slow, gone);
     }
 
+    /// Hands an in-app event to the connected end users it names: a batch of 1,000
+    /// recipients costs 1,000 map lookups here, whoever else is connected.
+    fn fan_out_inbox(&mut self, seq: i64, inbox: &frames::InboxEvent) {
+        let mut slow = Vec::new();
+        let mut gone = Vec::new();
+        for user in inbox.users() {
+            let Some(ids) = self.end_users.get(user) else { continue };
+            let mut frames: Option<Vec<ByteString>> = None;
+            for id in ids {
+                let Some(sub) = self.subscribers.get_mut(id) else { continue };
+                if sub.topics.get(&Topic::Inbox).is_none_or(|last| seq <= *last) {
+                    continue;
+                }
+                let frames = frames.get_or_insert_with(|| inbox.frames_for(user));
+                let mut it = frames.iter().cloned();
+                let Some(bytes) = it.next() else { continue };
+                match sub.session.try_send(Push { topic: Topic::Inbox, seq, bytes, more: it.next() }) {
+                    Ok(()) => {
+                        self.rt.metrics().frames_out.inc();
+                        sub.topics.insert(Topic::Inbox, seq);
+                    }
+                    Err(SendError::Full(_)) => slow.push(*id),
+                    Err(SendError::Closed(_)) => gone.push(*id),
+                }
+            }
+        }
+        self.drop_subscribers(slow, gone);
+    }
+
+    /// Indexes an end-user session (see `end_users`).
+    pub(super) fn index_end_user(&mut self, id: u64) {
+        if let Some(user) = self.subscribers.get(&id).and_then(|s| s.viewer.audience.end_user.clone()) {
+            let ids = self.end_users.entry(user).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+
+    /// Removes a subscriber and its end-user index entry.
+    pub(super) fn remove_subscriber(&mut self, id: u64) -> Option<Subscriber> {
+        let sub = self.subscribers.remove(&id)?;
+        if let Some(user) = &sub.viewer.audience.end_user {
+            if let Some(ids) = self.end_users.get_mut(user) {
+                ids.retain(|i| *i != id);
+                if ids.is_empty() {
+                    self.end_users.remove(user);
+                }
+            }
+        }
+        Some(sub)
+    }
+
     /// Closes the sessions an `access.revoked` event ends (on every node: each reads the
     /// same outbox).
     pub(super) fn revoke(&mut self, e: &EventRow) {
@@ -137,7 +218,7 @@ impl TenantActor {
             .map(|(id, _)| *id)
             .collect();
         for id in ended {
-            if let Some(sub) = self.subscribers.remove(&id) {
+            if let Some(sub) = self.remove_subscriber(id) {
                 self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
                 // do_send ignores the mailbox bound: a revocation must get through.
                 sub.control.do_send(SessionCommand::AccessRevoked { reason: revocation.reason.as_str() });
@@ -148,7 +229,7 @@ impl TenantActor {
 
     pub(super) fn drop_subscribers(&mut self, slow: Vec<u64>, gone: Vec<u64>) {
         for id in slow {
-            if let Some(sub) = self.subscribers.remove(&id) {
+            if let Some(sub) = self.remove_subscriber(id) {
                 self.rt.metrics().drops.with_label_values(&["slow_consumer"]).inc();
                 self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
                 // do_send ignores the mailbox bound: the session learns why it is closed
@@ -157,7 +238,7 @@ impl TenantActor {
             }
         }
         for id in gone {
-            if let Some(sub) = self.subscribers.remove(&id) {
+            if let Some(sub) = self.remove_subscriber(id) {
                 self.rt.metrics().subscriptions.sub(sub.topics.len() as i64);
             }
         }

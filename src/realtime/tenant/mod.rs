@@ -51,6 +51,9 @@ pub struct Push {
     pub topic: Topic,
     pub seq: i64,
     pub bytes: ByteString,
+    /// A second frame of the same event, sent right after (an inbox message is followed by
+    /// the counts it leaves).
+    pub more: Option<ByteString>,
 }
 
 /// What a tenant actor tells a session outside the frame stream.
@@ -96,6 +99,9 @@ pub struct TenantActor {
     backlog: VecDeque<EventRow>,
     history: VecDeque<Delivered>,
     subscribers: HashMap<u64, Subscriber>,
+    /// End-user sessions by end-user id, so an in-app batch finds its connected
+    /// recipients without walking every subscriber.
+    end_users: HashMap<String, Vec<u64>>,
     dashboard: Option<Value>,
     dashboard_dirty: bool,
     dashboard_running: bool,
@@ -119,6 +125,7 @@ impl TenantActor {
             backlog: VecDeque::new(),
             history: VecDeque::new(),
             subscribers: HashMap::new(),
+            end_users: HashMap::new(),
             dashboard: None,
             dashboard_dirty: false,
             dashboard_running: false,

@@ -57,13 +57,18 @@ impl Handler<Subscribe> for TenantActor {
         if let Some(feature) = msg.topic.and_then(|t| self.topic_gate(t)) {
             return SubscribeReply { head, catch_up: CatchUp::Refused { feature } };
         }
-        let sub = self.subscribers.entry(msg.session_id).or_insert_with(|| Subscriber {
+        self.subscribers.entry(msg.session_id).or_insert_with(|| Subscriber {
             session: msg.session,
             control: msg.control,
             viewer: msg.viewer,
             topics: HashMap::new(),
         });
         let Some(topic) = msg.topic else {
+            self.index_end_user(msg.session_id);
+            return SubscribeReply { head, catch_up: CatchUp::None };
+        };
+        self.index_end_user(msg.session_id);
+        let Some(sub) = self.subscribers.get_mut(&msg.session_id) else {
             return SubscribeReply { head, catch_up: CatchUp::None };
         };
         if !sub.topics.contains_key(&topic) {
@@ -85,7 +90,7 @@ impl Handler<Subscribe> for TenantActor {
                         .history
                         .iter()
                         .filter(|d| d.seq > since)
-                        .filter_map(|d| d.frame_for(topic, &sub.viewer.audience).map(|b| (d.seq, b.clone())))
+                        .flat_map(|d| d.frames_on(topic, &sub.viewer.audience).into_iter().map(move |b| (d.seq, b)))
                         .collect();
                     CatchUp::Frames(frames)
                 } else {
@@ -128,7 +133,7 @@ impl Handler<Unsubscribe> for TenantActor {
                 }
             }
             None => {
-                if let Some(sub) = self.subscribers.remove(&msg.session_id) {
+                if let Some(sub) = self.remove_subscriber(msg.session_id) {
                     metrics.subscriptions.sub(sub.topics.len() as i64);
                 }
             }
