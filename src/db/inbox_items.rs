@@ -283,6 +283,20 @@ impl TenantDb<'_> {
         q.order(inapp_items::id.desc()).limit(limit).load(conn)
     }
 
+    /// Ids of `user`'s items not archived whose message expired by `now` (at most `limit`).
+    pub fn expired_inapp_items(&mut self, user: &str, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<String>> {
+        let (conn, tid) = self.parts();
+        inapp_items::table
+            .inner_join(inapp_messages::table)
+            .filter(inapp_items::tenant_id.eq(tid))
+            .filter(inapp_items::user_id.eq(user))
+            .filter(inapp_items::archived_at.is_null())
+            .filter(inapp_messages::expires_at.le(now))
+            .select(inapp_items::id)
+            .limit(limit)
+            .load(conn)
+    }
+
     /// One item of an end user with its message (locked inside a write).
     pub fn inapp_item(&mut self, user: &str, id: &str) -> QueryResult<Option<(ItemRow, MessageRow)>> {
         let item = super::tenant_db::first_locked!(self, tid => inapp_items::table

@@ -217,6 +217,7 @@ pub async fn list(
         return Err(AppError::invalid(errors));
     }
     let (limit, user) = (page.limit, u.0.user_id);
+    expire(&state, &u.0.tenant, &user).await?;
     let rows = state
         .db
         .tenant(u.0.tenant)
@@ -227,11 +228,29 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(InboxPage { data, next_cursor }))
 }
 
+/// Messages past their `expires_at` leave the user's inbox (archived, counted out) before
+/// it is read: one indexed read when nothing expired, a write only when something did.
+async fn expire(state: &AppState, tenant: &crate::domain::TenantId, user: &str) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let who = user.to_string();
+    let due = state
+        .db
+        .tenant(tenant.clone())
+        .read(move |t| Ok(!t.expired_inapp_items(&who, now.naive_utc(), 1)?.is_empty()))
+        .await?;
+    if due {
+        let who = user.to_string();
+        state.db.tenant(tenant.clone()).write(move |t| crate::messages::inbox::expire_due(t, &who, now)).await?;
+    }
+    Ok(())
+}
+
 /// Exact counts for the bell (a counter row kept in step with every change).
 #[utoipa::path(get, path = "/api/v1/inbox/counts", tag = "inbox",
     responses((status = 200, body = InboxCounts)))]
 pub async fn counts(state: web::Data<AppState>, u: EndUserReq) -> Result<HttpResponse, AppError> {
     let user = u.0.user_id;
+    expire(&state, &u.0.tenant, &user).await?;
     let c = state.db.tenant(u.0.tenant).read(move |t| Ok(t.inapp_counts(&user)?)).await?;
     Ok(HttpResponse::Ok().json(InboxCounts::from(c)))
 }

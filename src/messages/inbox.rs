@@ -80,3 +80,25 @@ pub fn change_all(
     }
     Ok((n, counts))
 }
+
+/// Archives `user`'s items whose message expired (its `expires_at` passed), counters and
+/// the `inapp.changed` event included, as any archive would. Called before an inbox or
+/// its counts are read, so an expired message is never shown or counted. Returns whether
+/// anything changed.
+pub fn expire_due(t: &mut TenantTx<'_>, user: &str, now: DateTime<Utc>) -> Result<bool, AppError> {
+    let ids = t.expired_inapp_items(user, now.naive_utc(), 500)?;
+    let mut changed = Vec::new();
+    for id in ids {
+        if let Some((item, _)) = t.inapp_item(user, &id)? {
+            if t.change_inapp_item(user, &item, Change::Archive, now.naive_utc())? {
+                changed.push(id);
+            }
+        }
+    }
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    let counts = t.inapp_counts(user)?;
+    announce(t, user, Change::Archive, Some(changed), counts, now);
+    Ok(true)
+}

@@ -59,6 +59,21 @@ async fn counts_are_exact_through_every_transition(app: TestApp) {
     assert_eq!(bad.status, 422, "{}", bad.text);
 }
 
+async fn an_expired_message_leaves_the_inbox_and_the_counts(app: TestApp) {
+    let p = portal(&app, "Acme", "ada@acme.example").await;
+    let at = (app.clock.now() + chrono::Duration::hours(1)).to_rfc3339();
+    send(&app, &p, json!({"audience": {"user_ids": ["u1"]}, "title": "flash sale", "expires_at": at})).await;
+    send(&app, &p, json!({"audience": {"user_ids": ["u1"]}, "title": "welcome"})).await;
+    assert_eq!(check_exact(&app, &p, "u1").await, (2, 2, 2));
+    app.clock.advance(chrono::Duration::hours(2));
+    assert_eq!(counts(&app, &p, "u1").await, (1, 1, 1), "the expired one is counted out");
+    let items = inbox(&app, &p, "u1", "all").await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["title"], "welcome");
+    assert_eq!(inbox(&app, &p, "u1", "archived").await[0]["title"], "flash sale");
+    assert_eq!(check_exact(&app, &p, "u1").await, (1, 1, 1));
+}
+
 async fn counts_stay_exact_under_concurrent_read_all_and_new_messages(app: TestApp) {
     let p = portal(&app, "Acme", "ada@acme.example").await;
     send(&app, &p, json!({"audience": {"user_ids": ["u1", "u2"]}, "title": "first"})).await;
@@ -245,6 +260,7 @@ async fn inbox_changes_reach_every_node(app: TestApp) {
 }
 
 crate::both_backends!(
+    an_expired_message_leaves_the_inbox_and_the_counts,
     inbox_changes_reach_every_node,
     counts_are_exact_through_every_transition,
     counts_stay_exact_under_concurrent_read_all_and_new_messages,
