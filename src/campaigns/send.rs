@@ -282,7 +282,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
                 if let Some(l) = st.loaded.as_mut() {
                     l.materialised = true;
                 }
-                if let Err(err) = e.db.write(|tx| Ok(crate::db::system::enter(tx)?.analyze_campaign_tables()?)).await {
+                if let Err(err) = crate::jobs::campaigns::refresh_statistics(&e.db).await {
                     tracing::warn!(error = %err, "ANALYZE after building a campaign's audience failed");
                 }
                 Outcome::Worked(Duration::ZERO)

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod campaign_actions;
+pub mod campaign_recipients;
 pub mod campaigns;
 pub mod custom_fields;
 pub mod custom_values;
@@ -277,7 +278,7 @@ routes! {
     "/api/v1/me/notifications/{id}/unarchive" => { post: notifications::unarchive },
     "/api/v1/campaigns" => { get(std): campaigns::list, post(std): campaigns::create },
     "/api/v1/campaigns/{id}" => { get(std): campaigns::get, patch(std): campaigns::update, delete(high): campaigns::delete },
-    "/api/v1/campaigns/{id}/recipients" => { get(std): campaigns::recipients },
+    "/api/v1/campaigns/{id}/recipients" => { get(std): campaign_recipients::recipients },
     "/api/v1/campaigns/{id}/preview" => { get(std): campaign_actions::preview },
     "/api/v1/campaigns/{id}/test" => { post(high): campaign_actions::test },
     "/api/v1/campaigns/{id}/send" => { post(high): campaign_actions::send },

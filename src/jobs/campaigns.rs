@@ -14,6 +14,12 @@ use crate::domain::TenantId;
 use crate::error::AppError;
 use crate::realtime::campaign::{CampaignActor, Running};
 
+/// Fresh planner statistics once a campaign's audience is built (PostgreSQL; nothing on
+/// SQLite): the send step asks for it, the cross-portal statement lives here with the jobs.
+pub async fn refresh_statistics(db: &crate::db::Db) -> Result<(), AppError> {
+    db.write(|tx| Ok(system::enter(tx)?.analyze_campaign_tables()?)).await
+}
+
 /// What one tick did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Tick {
