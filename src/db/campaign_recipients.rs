@@ -366,11 +366,21 @@ impl TenantDb<'_> {
     /// link. Returns how many rows changed.
     pub fn anonymise_recipients(&mut self, contact_id: &str, email_lower: Option<&str>) -> QueryResult<usize> {
         let (conn, tid) = self.parts();
-        let rows: Vec<(String, String)> = cr::table
+        let mut rows: Vec<(String, String)> = cr::table
             .filter(cr::tenant_id.eq(tid))
-            .filter(cr::contact_id.eq(contact_id).or(cr::email_lower.eq(email_lower.unwrap_or("\u{0}"))))
+            .filter(cr::contact_id.eq(contact_id))
             .select((cr::campaign_id, cr::id))
             .load(conn)?;
+        if let Some(email) = email_lower {
+            let by_address: Vec<(String, String)> = cr::table
+                .filter(cr::tenant_id.eq(tid))
+                .filter(cr::email_lower.eq(email))
+                .select((cr::campaign_id, cr::id))
+                .load(conn)?;
+            rows.extend(by_address);
+            rows.sort();
+            rows.dedup();
+        }
         for (campaign, id) in &rows {
             diesel::update(
                 cr::table.filter(cr::tenant_id.eq(tid)).filter(cr::campaign_id.eq(campaign)).filter(cr::id.eq(id)),
