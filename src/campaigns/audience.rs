@@ -71,7 +71,9 @@ pub fn step(
         trashed: false,
         search: Some(search),
     };
+    let started = std::time::Instant::now();
     let rows = t.list_records(&spec)?;
+    let list_ms = started.elapsed().as_millis();
     let last = rows.last().map(|(r, _)| r.id.clone()).or(run.audience_after);
     let done = (rows.len() as i64) < BATCH;
     let mut skipped = 0i64;
@@ -126,5 +128,6 @@ pub fn step(
         inserted += t.insert_recipients(chunk)?;
     }
     t.advance_audience(campaign_id, last.as_deref(), done, skipped, (offered - inserted) as i64)?;
+    tracing::debug!(campaign = %campaign_id, offered, list_ms, total_ms = started.elapsed().as_millis(), "campaign audience batch");
     Ok(if done { Built::Done } else { Built::More })
 }

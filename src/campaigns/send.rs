@@ -1,29 +1,32 @@
-//! One step of a sending campaign, called in a loop by its `CampaignActor` and directly by
-//! tests: renew the campaign's lease; build the next batch of the audience, or claim the
-//! next batch of due recipients, mail them through the SMTP pool and record how each
-//! ended (one transaction for the batch, with the bounce suppressions and, at most twice
-//! a second, a `campaign.progress` event); complete the campaign when nothing is queued.
+//! One step of a sending campaign, called in a loop by its `CampaignActor`: build the next
+//! batch of the audience; or mail the batch claimed in the previous step through the SMTP
+//! pool while, *at the same time*, one database transaction records the outcomes of the
+//! batch before it (with the bounce suppressions and, at most twice a second, a
+//! `campaign.progress` event), renews the campaign's lease and claims (and reads the
+//! contacts of) the next batch. The SMTP connections never wait for the database, which is
+//! what makes a send as fast as the relay allows. The campaign completes when nothing is
+//! queued and nothing is in flight.
 //!
 //! It never holds a database transaction while talking SMTP, and never marks a recipient
-//! sent before the server accepted the message: a crash between the two sends that
-//! message again (same `Message-ID`), which is the only repeat there can be.
+//! sent before the server accepted the message: a crash before the outcome is recorded
+//! (at most two batches: the one in flight, the one sent but not yet recorded) sends those
+//! messages again with the same `Message-ID`, which is the only repeat there can be.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audience::{self, Built};
-use super::message::{self, Sender};
-use super::{announce_progress, announce_status, Engine, MAX_ATTEMPTS};
-use crate::crm::objects::Object;
-use crate::db::campaign_recipients::{Delivery, RecipientRow};
+use super::deliver::{self, Batch, Composer, Pending, Recorded, Refusal, Retry};
+use super::message::Sender;
+use super::{announce_progress, announce_status, Engine};
 use crate::db::campaigns::{CampaignRow, Stats};
 use crate::db::TenantTx;
 use crate::domain::TenantId;
-use crate::email::smtp::SendError;
-use crate::email::template::{self, MergeData};
+use crate::email::template::Prepared;
 use crate::error::AppError;
 
 /// The email content frozen into a campaign's run when its send started.
@@ -46,16 +49,17 @@ pub struct State {
     error_shown: bool,
     /// Messages refused (or not renderable) in a row, none accepted since.
     refusal_streak: u32,
+    /// Claimed in the last step, to be mailed in the next.
+    ahead: Option<Batch>,
+    /// Mailed in the last step, to be recorded in the next.
+    pending: Pending,
 }
 
 struct Loaded {
     campaign: CampaignRow,
-    content: Content,
-    sender: Sender,
+    composer: Arc<Composer>,
     materialised: bool,
     rate: i32,
-    tenant_name: String,
-    custom_values: BTreeMap<String, String>,
     erased_key: Option<Vec<u8>>,
 }
 
@@ -73,6 +77,10 @@ pub enum Outcome {
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Consecutive messages refused (or not renderable) with none accepted, after which the
+/// campaign fails instead of burning through its audience.
+const REFUSALS_BEFORE_FAILING: u32 = 10;
 
 async fn load(e: &Engine, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, AppError> {
     let key = super::link_key(&e.db, &e.keyring, now).await?;
@@ -124,14 +132,17 @@ async fn load(e: &Engine, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Re
         tracking: run.tracking,
         key,
     };
+    // A template that no longer parses fails every message as it is rendered (and the
+    // campaign after ten in a row); none is mailed half-merged.
+    let templates =
+        Prepared::new(&content.subject, &content.preheader, &content.html, &content.text, &custom_values, &tenant_name)
+            .or_else(|why| Prepared::new("", "", "", "", &custom_values, &tenant_name).map(|p| p.failing(why)))
+            .map_err(|e| AppError::internal(anyhow::anyhow!("empty templates: {e}")))?;
     Ok(Some(Loaded {
         campaign,
-        content,
-        sender,
+        composer: Arc::new(Composer { sender, templates }),
         materialised: run.materialised,
         rate: settings.sending_rate_per_second.max(1),
-        tenant_name,
-        custom_values,
         erased_key,
     }))
 }
@@ -177,214 +188,277 @@ fn finish(
     Ok(true)
 }
 
-/// A refusal that is about the campaign, not the recipient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Refusal {
-    /// The relay refuses the sender (5xx to MAIL FROM): no message of this campaign can go.
-    Sender(String),
-    /// The relay refuses the message (5xx after DATA), or it cannot be rendered.
-    Message(String),
+/// What the database half of a step found.
+enum Next {
+    /// The campaign is no longer this node's to send (paused, cancelled, taken over).
+    Stopped,
+    /// This batch is claimed for the next step.
+    Claimed(Batch),
+    /// Nothing left to claim, but a batch is in flight.
+    Draining,
+    /// Nothing due now; retries wait until then (None: no retry is waiting).
+    Wait(Option<chrono::NaiveDateTime>),
+    /// The campaign completed.
+    Completed,
 }
 
-/// Renders and sends one recipient's message.
-async fn deliver(
+/// Builds the next batch of the audience (one transaction).
+async fn materialise(
     e: &Engine,
-    l: &Loaded,
-    contacts: &HashMap<String, serde_json::Value>,
-    r: &RecipientRow,
-) -> (Delivery, Option<Refusal>) {
-    let Some(smtp) = &e.smtp else { return (Delivery::Released, None) };
-    let Some(contact) = r.contact_id.as_ref().and_then(|c| contacts.get(c)) else {
-        return (Delivery::Failed("the contact was deleted before it was mailed".into()), None);
-    };
-    let unsubscribe_url = l.sender.unsubscribe_url(&r.id);
-    let data = MergeData {
-        contact: contact.clone(),
-        custom_values: l.custom_values.clone(),
-        tenant_name: l.tenant_name.clone(),
-        unsubscribe_url: unsubscribe_url.clone(),
-    };
-    let c = &l.content;
-    let rendered = match template::render(&c.subject, &c.preheader, &c.html, &c.text, &data) {
-        Ok(r) => r,
-        Err(why) => {
-            let why = format!("the email could not be rendered: {why}");
-            return (Delivery::Failed(why.clone()), Some(Refusal::Message(why)));
+    tenant: &TenantId,
+    id: &str,
+    l: &mut Loaded,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let until = (now + e.lease).naive_utc();
+    let (t_id, cid, owner, seg, sender, erased) = (
+        tenant.clone(),
+        id.to_string(),
+        e.owner.clone(),
+        l.campaign.segment_id.clone().unwrap_or_default(),
+        l.composer.sender.clone(),
+        l.erased_key.clone(),
+    );
+    let campaign = l.campaign.clone();
+    let built =
+        e.db.tenant(tenant.clone())
+            .write(move |t| {
+                if !t.renew_run_lease(&cid, &owner, until, now.naive_utc())? {
+                    return Ok(None);
+                }
+                let built = audience::step(t, &t_id, &cid, &seg, &sender, erased.as_deref())?;
+                if let Built::Unusable(why) = &built {
+                    finish(t, &campaign, "failed", Some(why), now)?;
+                }
+                Ok(Some(built))
+            })
+            .await?;
+    Ok(match built {
+        None => Outcome::Stopped,
+        Some(Built::More) => Outcome::Worked(Duration::ZERO),
+        Some(Built::Done) => {
+            l.materialised = true;
+            if let Err(err) = crate::jobs::campaigns::refresh_statistics(&e.db).await {
+                tracing::warn!(error = %err, "ANALYZE after building a campaign's audience failed");
+            }
+            Outcome::Worked(Duration::ZERO)
         }
-    };
-    let built = match message::build(&l.sender, &r.id, &r.email, rendered, &unsubscribe_url, false) {
-        Ok(b) => b,
-        Err(why) => return (Delivery::Failed(why), None),
-    };
-    match smtp.send(&built.envelope, &built.bytes).await {
-        Ok(()) => (Delivery::Sent, None),
-        Err(SendError::Permanent(why)) => (Delivery::Bounced(why), None),
-        Err(SendError::Transient(why)) => {
-            let wait = e.retry * 2i32.pow(r.attempts.clamp(1, 8) as u32 - 1);
-            (Delivery::Deferred { error: why, retry_at: (e.clock.now() + wait).naive_utc() }, None)
-        }
-        Err(SendError::Unavailable(_)) => (Delivery::Released, None),
-        // Not this recipient's doing: back to the queue uncharged; the campaign stops.
-        Err(SendError::SenderRefused(why)) => (Delivery::Released, Some(Refusal::Sender(why))),
-        Err(SendError::MessageRefused(why)) => {
-            let why = format!("the relay refused the message: {why}");
-            (Delivery::Failed(why.clone()), Some(Refusal::Message(why)))
-        }
-    }
+        Some(Built::Unusable(_)) => Outcome::Finished("failed"),
+    })
 }
 
-/// One recipient's outcome as recorded: its id, attempts so far, and how it ended.
-type Recorded = (String, i32, Delivery);
+/// What the database half of a step is to do besides recording.
+struct ClaimPlan {
+    until: chrono::NaiveDateTime,
+    size: i64,
+    progress_due: bool,
+    clear_error: bool,
+    in_flight: bool,
+}
 
-/// Consecutive messages refused (or not renderable) with none accepted, after which the
-/// campaign fails instead of burning through its audience.
-const REFUSALS_BEFORE_FAILING: u32 = 10;
+/// The database half of a step, one transaction: record the last batch's outcomes, renew
+/// the lease, maybe announce progress, claim and read the next batch — or, with nothing
+/// queued and nothing in flight, complete the campaign.
+fn database_half(
+    t: &mut TenantTx<'_>,
+    cid: &str,
+    owner: &str,
+    pending: &Pending,
+    p: ClaimPlan,
+    campaign: &CampaignRow,
+    now: DateTime<Utc>,
+) -> Result<(Next, Option<Stats>), AppError> {
+    let t0 = Instant::now();
+    pending.record(t, cid, owner, now)?;
+    let record_us = t0.elapsed().as_micros();
+    if !t.renew_run_lease(cid, owner, p.until, now.naive_utc())? {
+        return Ok((Next::Stopped, None));
+    }
+    if p.clear_error {
+        t.set_run_error(cid, None)?;
+    }
+    let stats = if p.progress_due {
+        let stats = t.campaign_stats(cid)?;
+        announce_progress(t, cid, "sending", &stats, now);
+        Some(stats)
+    } else {
+        None
+    };
+    let t1 = Instant::now();
+    let claimed = t.claim_recipients(cid, owner, now.naive_utc(), p.until, p.size)?;
+    let t2 = Instant::now();
+    if !claimed.is_empty() {
+        let b = Batch::read(t, claimed)?;
+        tracing::debug!(campaign = %cid, record_us, stats_us = (t1 - t0).as_micros() - record_us,
+                claim_us = (t2 - t1).as_micros(), read_us = t2.elapsed().as_micros(), "campaign step, database half");
+        return Ok((Next::Claimed(b), stats));
+    }
+    if p.in_flight {
+        return Ok((Next::Draining, stats));
+    }
+    if t.has_queued(cid)? {
+        return Ok((Next::Wait(t.next_retry_at(cid)?), stats));
+    }
+    let done = finish(t, campaign, "completed", None, now)?;
+    Ok((if done { Next::Completed } else { Next::Stopped }, stats))
+}
 
 /// One step of campaign `id` of `tenant` on this node.
 pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Result<Outcome, AppError> {
     let now = e.clock.now();
     let until = (now + e.lease).naive_utc();
-    let (cid, owner) = (id.to_string(), e.owner.clone());
-    let held =
-        e.db.tenant(tenant.clone())
-            .write(move |t| Ok(t.renew_run_lease(&cid, &owner, until, now.naive_utc())?))
-            .await?;
-    if !held {
-        return Ok(Outcome::Stopped);
-    }
     if st.loaded.is_none() {
         st.loaded = load(e, tenant, id, now).await?;
     }
-    let Some(l) = st.loaded.as_ref() else { return Ok(Outcome::Stopped) };
-
+    let Some(l) = st.loaded.as_mut() else { return Ok(Outcome::Stopped) };
     if !l.materialised {
-        let (t_id, cid, seg, sender, erased) = (
-            tenant.clone(),
-            id.to_string(),
-            l.campaign.segment_id.clone().unwrap_or_default(),
-            l.sender.clone(),
-            l.erased_key.clone(),
-        );
-        let campaign = l.campaign.clone();
-        let built =
-            e.db.tenant(tenant.clone())
-                .write(move |t| {
-                    let built = audience::step(t, &t_id, &cid, &seg, &sender, erased.as_deref())?;
-                    if let Built::Unusable(why) = &built {
-                        finish(t, &campaign, "failed", Some(why), now)?;
-                    }
-                    Ok(built)
-                })
-                .await?;
-        return Ok(match built {
-            Built::More => Outcome::Worked(Duration::ZERO),
-            Built::Done => {
-                if let Some(l) = st.loaded.as_mut() {
-                    l.materialised = true;
-                }
-                if let Err(err) = crate::jobs::campaigns::refresh_statistics(&e.db).await {
-                    tracing::warn!(error = %err, "ANALYZE after building a campaign's audience failed");
-                }
-                Outcome::Worked(Duration::ZERO)
-            }
-            Built::Unusable(_) => Outcome::Finished("failed"),
-        });
+        return materialise(e, tenant, id, l, now).await;
     }
+    let (composer, rate, campaign) = (l.composer.clone(), l.rate, l.campaign.clone());
 
     let Some(smtp) = e.smtp.clone() else {
-        let cid = id.to_string();
-        e.db.tenant(tenant.clone())
-            .write(move |t| Ok(t.set_run_error(&cid, Some("no SMTP server is configured (ORGANIZEO_SMTP_URL)"))?))
-            .await?;
-        return Ok(Outcome::Wait(Duration::from_secs(30)));
-    };
-
-    let batch = i64::from(l.rate).clamp(1, 500);
-    let (cid, owner) = (id.to_string(), e.owner.clone());
-    let step_started = Instant::now();
-    let claimed =
-        e.db.tenant(tenant.clone())
-            .write(move |t| Ok(t.claim_recipients(&cid, &owner, now.naive_utc(), until, batch)?))
-            .await?;
-    if claimed.is_empty() {
-        let (cid, campaign) = (id.to_string(), l.campaign.clone());
-        let (finished, next) =
+        let (cid, owner) = (id.to_string(), e.owner.clone());
+        let held =
             e.db.tenant(tenant.clone())
                 .write(move |t| {
-                    if t.has_queued(&cid)? {
-                        return Ok((false, t.next_retry_at(&cid)?));
-                    }
-                    Ok((finish(t, &campaign, "completed", None, now)?, None))
+                    let held = t.renew_run_lease(&cid, &owner, until, now.naive_utc())?;
+                    t.set_run_error(&cid, Some("no SMTP server is configured (ORGANIZEO_SMTP_URL)"))?;
+                    Ok(held)
                 })
                 .await?;
-        if finished {
-            return Ok(Outcome::Finished("completed"));
+        return Ok(if held { Outcome::Wait(Duration::from_secs(30)) } else { Outcome::Stopped });
+    };
+
+    let current = st.ahead.take();
+    // The server must be reachable before anyone is charged an attempt.
+    if let Some(batch) = &current {
+        if let Err(why) = smtp.check().await {
+            st.smtp_wait = (st.smtp_wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            let mut undo = std::mem::take(&mut st.pending);
+            let kept = undo.clone();
+            undo.append(Pending { outcomes: batch.released(), bounced: Vec::new() });
+            let (cid, owner) = (id.to_string(), e.owner.clone());
+            let message = format!("waiting for the SMTP server: {why}");
+            let written =
+                e.db.tenant(tenant.clone())
+                    .write(move |t| {
+                        undo.record(t, &cid, &owner, now)?;
+                        t.set_run_error(&cid, Some(&message))?;
+                        Ok(())
+                    })
+                    .await;
+            if let Err(err) = written {
+                // Nothing was recorded: try again with the same batch next step.
+                st.pending = kept;
+                st.ahead = current;
+                return Err(err);
+            }
+            st.error_shown = true;
+            tracing::warn!(campaign = %id, error = %why, "SMTP server unreachable; the campaign waits");
+            return Ok(Outcome::Wait(st.smtp_wait));
         }
-        let wait = next
-            .map(|at| (at.and_utc() - now).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(1))
-            .clamp(Duration::from_millis(50), Duration::from_secs(5));
-        return Ok(Outcome::Wait(wait));
+        st.smtp_wait = Duration::ZERO;
     }
 
-    // The server must be reachable before anyone is charged an attempt.
-    if let Err(why) = smtp.check().await {
-        st.smtp_wait = (st.smtp_wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let released: Vec<(String, i32, Delivery)> =
-            claimed.iter().map(|r| (r.id.clone(), r.attempts, Delivery::Released)).collect();
+    // The database half: record the last batch, renew the lease, claim the next.
+    let pending = std::mem::take(&mut st.pending);
+    let kept = pending.clone();
+    let progress_due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+    let clear_error = st.error_shown && current.is_some();
+    let in_flight = current.is_some();
+    let size = i64::from(rate).clamp(1, 500);
+    let (cid, owner, finishing) = (id.to_string(), e.owner.clone(), campaign.clone());
+    let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight };
+    let database =
+        e.db.tenant(tenant.clone()).write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now));
+    // The SMTP half, at the same time: mail the batch claimed last step.
+    let retry = Retry { base: e.retry, now };
+    let mailing = async {
+        match &current {
+            Some(batch) => deliver::send_batch(&smtp, &composer, batch, &retry).await,
+            None => Vec::new(),
+        }
+    };
+    let send_started = Instant::now();
+    let (results, next) = futures_util::future::join(mailing, database).await;
+    let elapsed = send_started.elapsed();
+
+    let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
+    let sent = outcomes.iter().filter(|(_, _, d)| *d == crate::db::campaign_recipients::Delivery::Sent).count();
+    let mailed = current.as_ref().map(|b| Pending::of(b, outcomes)).unwrap_or_default();
+    let stop = judge(st, &refusals, sent, &composer.sender);
+    let (next, stats) = match next {
+        Ok(n) => n,
+        Err(err) => {
+            // Rolled back: nothing recorded, nothing claimed. Keep what was mailed.
+            st.pending = kept;
+            st.pending.append(mailed);
+            return Err(err);
+        }
+    };
+    st.error_shown = st.error_shown && !clear_error;
+    if let Some(s) = stats {
+        st.last_progress = Some(Instant::now());
+        st.last_stats = Some(s);
+    }
+    let claimed_next = match &next {
+        Next::Claimed(b) => b.claimed.len(),
+        _ => 0,
+    };
+    tracing::debug!(campaign = %id, sent, batch = current.as_ref().map_or(0, |b| b.claimed.len()), claimed_next,
+        step_ms = elapsed.as_millis(), progress_due, "campaign step");
+
+    if let Some(why) = stop {
+        // Record what was mailed, put back what was claimed, and end the campaign.
+        let mut undo = mailed;
+        if let Next::Claimed(b) = &next {
+            undo.append(Pending { outcomes: b.released(), bounced: Vec::new() });
+        }
         let (cid, owner) = (id.to_string(), e.owner.clone());
-        let message = format!("waiting for the SMTP server: {why}");
+        let reason = why.clone();
         e.db.tenant(tenant.clone())
             .write(move |t| {
-                t.record_deliveries(&cid, &owner, &released, now.naive_utc(), MAX_ATTEMPTS)?;
-                t.set_run_error(&cid, Some(&message))?;
+                undo.record(t, &cid, &owner, now)?;
+                finish(t, &campaign, "failed", Some(&reason), now)?;
                 Ok(())
             })
             .await?;
-        st.error_shown = true;
-        tracing::warn!(campaign = %id, error = %why, "SMTP server unreachable; the campaign waits");
-        return Ok(Outcome::Wait(st.smtp_wait));
+        tracing::warn!(campaign = %id, reason = %why, "campaign failed");
+        return Ok(Outcome::Finished("failed"));
     }
-    st.smtp_wait = Duration::ZERO;
-
-    let claim_ms = step_started.elapsed().as_millis();
-    // Contacts for the merge, and a last look at the suppression list.
-    let ids: Vec<String> = claimed.iter().filter_map(|r| r.contact_id.clone()).collect();
-    let lowers: Vec<String> = claimed.iter().map(|r| r.email_lower.clone()).collect();
-    let (contacts, suppressed) =
-        e.db.tenant(tenant.clone())
-            .read(move |t| {
-                let defs = t.custom_fields(Some(Object::Contact))?;
-                let rows = t.records_by_ids(Object::Contact, &ids)?;
-                let contacts: HashMap<String, serde_json::Value> = rows
-                    .iter()
-                    .map(|r| (r.id.clone(), crate::crm::records::view(Object::Contact, r, Vec::new(), &defs)))
-                    .collect();
-                let suppressed: std::collections::HashSet<String> = t.suppressed_among(&lowers)?.into_iter().collect();
-                Ok((contacts, suppressed))
-            })
-            .await?;
-
-    let started = Instant::now();
-    let read_ms = (started - step_started).as_millis() - claim_ms;
-    let sends = claimed.iter().map(|r| {
-        let (contacts, suppressed) = (&contacts, &suppressed);
-        async move {
-            let (d, refusal) = if suppressed.contains(&r.email_lower) {
-                (Delivery::Suppressed, None)
-            } else {
-                deliver(e, l, contacts, r).await
-            };
-            ((r.id.clone(), r.attempts, d), refusal)
+    match next {
+        Next::Stopped => {
+            // Paused, cancelled or taken over mid-batch: what was mailed is still recorded.
+            let (cid, owner) = (id.to_string(), e.owner.clone());
+            e.db.tenant(tenant.clone()).write(move |t| mailed.record(t, &cid, &owner, now)).await?;
+            Ok(Outcome::Stopped)
         }
-    });
-    let results: Vec<(Recorded, Option<Refusal>)> = futures_util::future::join_all(sends).await;
-    let send_ms = started.elapsed().as_millis();
-    let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
-    let sent = outcomes.iter().filter(|(_, _, d)| *d == Delivery::Sent).count();
-    // A refused sender stops the campaign at once; refused messages after a run of them.
-    let mut stop: Option<String> = refusals.iter().flatten().find_map(|r| match r {
-        Refusal::Sender(why) => Some(format!("the relay refuses the sender {}: {why}", l.sender.from_email)),
+        Next::Completed => Ok(Outcome::Finished("completed")),
+        Next::Wait(at) => {
+            st.pending = mailed;
+            let wait = at
+                .map(|at| (at.and_utc() - now).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(50), Duration::from_secs(5));
+            Ok(Outcome::Wait(wait))
+        }
+        Next::Draining | Next::Claimed(_) => {
+            st.pending = mailed;
+            if let Next::Claimed(b) = next {
+                st.ahead = Some(b);
+            }
+            let count = current.as_ref().map_or(0, |b| b.claimed.len());
+            let pace = Duration::from_secs_f64(count as f64 / f64::from(rate.max(1)));
+            Ok(Outcome::Worked(pace.saturating_sub(elapsed)))
+        }
+    }
+}
+
+/// Whether the answers of a batch stop the campaign: a refused sender at once, refused
+/// (or unrenderable) messages after [`REFUSALS_BEFORE_FAILING`] in a row.
+fn judge(st: &mut State, refusals: &[Option<Refusal>], sent: usize, sender: &Sender) -> Option<String> {
+    let mut stop = refusals.iter().flatten().find_map(|r| match r {
+        Refusal::Sender(why) => Some(format!("the relay refuses the sender {}: {why}", sender.from_email)),
         Refusal::Message(_) => None,
     });
     if sent > 0 {
@@ -394,62 +468,11 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         if let Refusal::Message(why) = r {
             st.refusal_streak += 1;
             if st.refusal_streak >= REFUSALS_BEFORE_FAILING && stop.is_none() {
-                stop = Some(format!("{REFUSALS_BEFORE_FAILING} messages in a row were refused or could not be rendered; the last: {why}"));
+                stop = Some(format!(
+                    "{REFUSALS_BEFORE_FAILING} messages in a row were refused or could not be rendered; the last: {why}"
+                ));
             }
         }
     }
-    let bounced: Vec<String> = claimed
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, (_, _, d))| matches!(d, Delivery::Bounced(_)))
-        .map(|(r, _)| r.email.clone())
-        .collect();
-    let progress_due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
-    let clear_error = std::mem::take(&mut st.error_shown);
-    let (cid, owner, campaign) = (id.to_string(), e.owner.clone(), l.campaign.clone());
-    let failing = stop.clone();
-    let done = e.clock.now();
-    let stats = e
-        .db
-        .tenant(tenant.clone())
-        .write(move |t| {
-            t.record_deliveries(&cid, &owner, &outcomes, done.naive_utc(), MAX_ATTEMPTS)?;
-            for email in &bounced {
-                let (_, new) = t.suppress_address(email, "hard_bounce", Some(&cid), done.naive_utc())?;
-                if new {
-                    t.audit(
-                        crate::db::audit::NewEntry::new("suppression.hard_bounced")
-                            .target("campaign", &cid)
-                            .details(serde_json::json!({"email": super::mask_address(email), "reason": "hard_bounce"})),
-                        done,
-                    )?;
-                }
-            }
-            if let Some(why) = &stop {
-                finish(t, &campaign, "failed", Some(why), done)?;
-                return Ok(None);
-            }
-            if clear_error {
-                t.set_run_error(&cid, None)?;
-            }
-            if progress_due {
-                let stats = t.campaign_stats(&cid)?;
-                announce_progress(t, &cid, "sending", &stats, done);
-                return Ok(Some(stats));
-            }
-            Ok(None)
-        })
-        .await?;
-    if let Some(why) = failing {
-        tracing::warn!(campaign = %id, reason = %why, "campaign failed");
-        return Ok(Outcome::Finished("failed"));
-    }
-    if let Some(s) = stats {
-        st.last_progress = Some(Instant::now());
-        st.last_stats = Some(s);
-    }
-    let pace = Duration::from_secs_f64(claimed.len() as f64 / f64::from(l.rate.max(1)));
-    let record_ms = started.elapsed().as_millis() - send_ms;
-    tracing::debug!(campaign = %id, sent, batch = claimed.len(), claim_ms, read_ms, send_ms, record_ms, progress_due, "campaign batch");
-    Ok(Outcome::Worked(pace.saturating_sub(started.elapsed())))
+    stop
 }

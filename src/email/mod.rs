@@ -3,3 +3,4 @@
 
 pub mod smtp;
 pub mod template;
+mod transaction;

@@ -20,10 +20,11 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
+
+use super::transaction::{self, Conn, Stale};
 
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,18 +141,6 @@ pub enum SendError {
     Unavailable(String),
 }
 
-/// How one SMTP command ended.
-enum Step {
-    Ok,
-    /// A 5xx or 4xx answer (the connection is still in step: it was reset).
-    Refused {
-        permanent: bool,
-        why: String,
-    },
-    /// No answer: the connection is gone.
-    Broken(String),
-}
-
 /// A TLS stream on our own socket, for `smtps://`.
 #[derive(Debug)]
 struct TlsTcp(tokio_rustls::client::TlsStream<TcpStream>);
@@ -195,16 +184,12 @@ impl AsyncTokioStream for TlsTcp {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Each command (MAIL, RCPT, DATA) must be answered within this.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// The message itself (sent and answered) within this.
-const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The node's pool of SMTP connections.
 pub struct Pool {
     cfg: SmtpConfig,
     hello: ClientId,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -234,7 +219,7 @@ impl Pool {
         self.cfg.pool_size
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+    async fn connect(&self) -> Result<Conn, String> {
         let addr = (self.cfg.host.as_str(), self.cfg.port);
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
@@ -263,9 +248,13 @@ impl Pool {
             let params = TlsParameters::new_rustls(self.cfg.host.clone()).map_err(|e| format!("TLS: {e}"))?;
             conn.starttls(params, &self.hello).await.map_err(|e| format!("STARTTLS: {e}"))?;
         }
+        let mut conn = Conn::open(conn, &self.hello).await;
         if let (Some(user), Some(pass)) = (&self.cfg.user, &self.cfg.password) {
             let creds = Credentials::new(user.clone(), pass.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).await.map_err(|e| format!("SMTP AUTH: {e}"))?;
+            conn.smtp
+                .auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                .await
+                .map_err(|e| format!("SMTP AUTH: {e}"))?;
         }
         Ok(conn)
     }
@@ -290,7 +279,7 @@ impl Pool {
         let mut conn = match pooled {
             Some(c) => {
                 let mut c = c;
-                match self.send_on(&mut c, envelope, message).await {
+                match transaction::send(&mut c, envelope, message).await {
                     Err(Stale) => match self.connect().await {
                         Ok(fresh) => fresh,
                         Err(why) => return Err(SendError::Unavailable(why)),
@@ -300,96 +289,20 @@ impl Pool {
             }
             None => self.connect().await.map_err(SendError::Unavailable)?,
         };
-        match self.send_on(&mut conn, envelope, message).await {
+        match transaction::send(&mut conn, envelope, message).await {
             Ok(out) => self.keep(conn, out).await,
             Err(Stale) => Err(SendError::Transient("the connection closed before the server answered".into())),
         }
     }
 
     /// Returns a connection still in step to the pool; passes the outcome on.
-    async fn keep(&self, conn: AsyncSmtpConnection, out: Result<(), SendError>) -> Result<(), SendError> {
+    async fn keep(&self, conn: Conn, out: Result<(), SendError>) -> Result<(), SendError> {
         if !conn.has_broken() {
             self.idle.lock().await.push(conn);
         }
         out
     }
-
-    /// One SMTP command with a deadline, its answer classified; a refused transaction is
-    /// reset (`RSET`) so the connection can carry the next message.
-    async fn step<C: std::fmt::Display>(conn: &mut AsyncSmtpConnection, command: C, timeout: Duration) -> Step {
-        match tokio::time::timeout(timeout, conn.command(command)).await {
-            Err(_) => {
-                conn.abort().await;
-                Step::Broken("the SMTP server did not answer in time".into())
-            }
-            Ok(Ok(_)) => Step::Ok,
-            Ok(Err(e)) if e.is_permanent() || e.is_transient() => {
-                let permanent = e.is_permanent();
-                if tokio::time::timeout(Duration::from_secs(10), conn.command(Rset)).await.map_or(true, |r| r.is_err())
-                {
-                    conn.abort().await;
-                }
-                Step::Refused { permanent, why: e.to_string() }
-            }
-            Ok(Err(e)) => {
-                conn.abort().await;
-                Step::Broken(e.to_string())
-            }
-        }
-    }
-
-    /// MAIL, RCPT, DATA and the message, each answer judged by its stage. `Err(Stale)`:
-    /// the connection was gone before the first answer (a pooled one the server closed).
-    async fn send_on(
-        &self,
-        conn: &mut AsyncSmtpConnection,
-        envelope: &Envelope,
-        message: &[u8],
-    ) -> Result<Result<(), SendError>, Stale> {
-        let mut options = Vec::new();
-        if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        match Self::step(conn, Mail::new(envelope.from().cloned(), options), COMMAND_TIMEOUT).await {
-            Step::Ok => {}
-            Step::Broken(_) => return Err(Stale),
-            Step::Refused { permanent: true, why } => return Ok(Err(SendError::SenderRefused(why))),
-            Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
-        }
-        for to in envelope.to() {
-            match Self::step(conn, Rcpt::new(to.clone(), Vec::new()), COMMAND_TIMEOUT).await {
-                Step::Ok => {}
-                Step::Broken(why) => return Ok(Err(SendError::Transient(why))),
-                Step::Refused { permanent: true, why } => return Ok(Err(SendError::Permanent(why))),
-                Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
-            }
-        }
-        match Self::step(conn, Data, COMMAND_TIMEOUT).await {
-            Step::Ok => {}
-            Step::Broken(why) => return Ok(Err(SendError::Transient(why))),
-            Step::Refused { permanent: true, why } => return Ok(Err(SendError::MessageRefused(why))),
-            Step::Refused { permanent: false, why } => return Ok(Err(SendError::Transient(why))),
-        }
-        let out = match tokio::time::timeout(SEND_TIMEOUT, conn.message(message)).await {
-            Err(_) => {
-                conn.abort().await;
-                Err(SendError::Transient("the SMTP server did not accept the message in time".into()))
-            }
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(SendError::MessageRefused(e.to_string())),
-            Ok(Err(e)) => {
-                if !e.is_transient() {
-                    conn.abort().await;
-                }
-                Err(SendError::Transient(e.to_string()))
-            }
-        };
-        Ok(out)
-    }
 }
-
-/// A pooled connection that was already closed.
-struct Stale;
 
 #[cfg(test)]
 mod tests {

@@ -94,39 +94,93 @@ pub fn check(field: &str, source: &str) -> Result<(), FieldError> {
 /// Renders subject, preheader, html (autoescaped) and text for one contact; a runtime error
 /// (rare: templates are checked on save) is Err(message).
 pub fn render(subject: &str, preheader: &str, html: &str, text: &str, data: &MergeData) -> Result<Rendered, String> {
-    // A field the contact has no value for (JSON null) is undefined here, so it renders
-    // empty and `default("there")` applies; a null would print as "none".
-    let contact = Value::from_serialize(without_nulls(&data.contact));
-    let custom_values = Value::from_serialize(&data.custom_values);
-    let tenant = context! { name => data.tenant_name.clone() };
-    let ctx = context! {
-        contact => contact.clone(),
-        custom_values => custom_values.clone(),
-        tenant => tenant.clone(),
-        unsubscribe_url => data.unsubscribe_url.clone(),
-    };
-    // In HTML the URL is escaped for an attribute but keeps its slashes: `&#x2f;` in a link
-    // works in browsers, not in every mail client or link checker.
-    let html_ctx = context! {
-        contact => contact,
-        custom_values => custom_values,
-        tenant => tenant,
-        unsubscribe_url => Value::from_safe_string(attribute_escape(&data.unsubscribe_url)),
-    };
-    Ok(Rendered {
-        subject: one_line(&render_part("subject", subject, &ctx)?),
-        preheader: one_line(&render_part("preheader", preheader, &ctx)?),
-        html: render_part("html", html, &html_ctx)?,
-        text: render_part("text", text, &ctx)?,
-    })
+    Prepared::new(subject, preheader, html, text, &data.custom_values, &data.tenant_name)?
+        .render(&data.contact, &data.unsubscribe_url)
 }
 
-fn render_part(field: &str, source: &str, ctx: &Value) -> Result<String, String> {
-    let template =
-        environment().template_from_named_str(field, source).map_err(|e| format!("{field}: {}", describe(&e)))?;
-    let mut out = Capped { buf: Vec::new() };
-    template.render_captured_to(ctx, &mut out).map_err(|e| format!("{field}: {}", describe(&e)))?;
-    String::from_utf8(out.buf).map_err(|_| format!("{field}: rendered text is not UTF-8"))
+/// An email's four parts parsed once, with what every contact shares (the portal's custom
+/// values and name), to be rendered for many contacts: a campaign prepares its email once
+/// instead of parsing four templates for every message.
+pub struct Prepared {
+    env: Environment<'static>,
+    custom_values: Value,
+    tenant: Value,
+    /// Why every render fails (the stored templates no longer parse).
+    failure: Option<String>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared { .. }")
+    }
+}
+
+/// The parts of an email, by template name.
+const PARTS: [&str; 4] = ["subject", "preheader", "html", "text"];
+
+impl Prepared {
+    pub fn new(
+        subject: &str,
+        preheader: &str,
+        html: &str,
+        text: &str,
+        custom_values: &BTreeMap<String, String>,
+        tenant_name: &str,
+    ) -> Result<Prepared, String> {
+        let mut env = environment().clone();
+        for (name, source) in PARTS.into_iter().zip([subject, preheader, html, text]) {
+            env.add_template_owned(name, source.to_string()).map_err(|e| format!("{name}: {}", describe(&e)))?;
+        }
+        Ok(Prepared {
+            env,
+            custom_values: Value::from_serialize(custom_values),
+            tenant: context! { name => tenant_name },
+            failure: None,
+        })
+    }
+
+    /// The same, but every render fails with `why`.
+    pub fn failing(mut self, why: String) -> Prepared {
+        self.failure = Some(why);
+        self
+    }
+
+    /// The four parts for one contact (its API view) and its unsubscribe link.
+    pub fn render(&self, contact: &serde_json::Value, unsubscribe_url: &str) -> Result<Rendered, String> {
+        if let Some(why) = &self.failure {
+            return Err(why.clone());
+        }
+        // A field the contact has no value for (JSON null) is undefined here, so it renders
+        // empty and `default("there")` applies; a null would print as "none".
+        let contact = Value::from_serialize(without_nulls(contact));
+        let ctx = context! {
+            contact => contact.clone(),
+            custom_values => self.custom_values.clone(),
+            tenant => self.tenant.clone(),
+            unsubscribe_url => unsubscribe_url,
+        };
+        // In HTML the URL is escaped for an attribute but keeps its slashes: `&#x2f;` in a
+        // link works in browsers, not in every mail client or link checker.
+        let html_ctx = context! {
+            contact => contact,
+            custom_values => self.custom_values.clone(),
+            tenant => self.tenant.clone(),
+            unsubscribe_url => Value::from_safe_string(attribute_escape(unsubscribe_url)),
+        };
+        Ok(Rendered {
+            subject: one_line(&self.part("subject", &ctx)?),
+            preheader: one_line(&self.part("preheader", &ctx)?),
+            html: self.part("html", &html_ctx)?,
+            text: self.part("text", &ctx)?,
+        })
+    }
+
+    fn part(&self, field: &str, ctx: &Value) -> Result<String, String> {
+        let template = self.env.get_template(field).map_err(|e| format!("{field}: {}", describe(&e)))?;
+        let mut out = Capped { buf: Vec::new() };
+        template.render_captured_to(ctx, &mut out).map_err(|e| format!("{field}: {}", describe(&e)))?;
+        String::from_utf8(out.buf).map_err(|_| format!("{field}: rendered text is not UTF-8"))
+    }
 }
 
 /// `line N: what` for a minijinja error.

@@ -16,6 +16,7 @@ use crate::smtp_sink::SmtpSink;
 
 campaign_tests!(
     hard_bounces_are_suppressed_and_deferrals_retried_then_failed,
+    without_pipelining_bounces_and_deferrals_are_judged_alike,
     a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients,
     pause_and_resume_hold_across_a_restart,
     two_nodes_never_mail_a_recipient_twice,
@@ -129,6 +130,15 @@ async fn hard_bounces_are_suppressed_and_deferrals_retried_then_failed(app: Test
     assert_eq!((p2["status"].as_str(), p2["attempts"].as_i64()), (Some("failed"), Some(3)), "{p2}");
     assert_eq!(sink.to("p1@x.example").len(), 1);
     assert!(sink.to("p0@x.example").is_empty() && sink.to("p2@x.example").is_empty());
+    assert_eq!(sink.count(), 2, "a refused recipient never leaves an empty message behind: {:?}", sink.messages());
+}
+
+/// The same answers, from a server that does not offer PIPELINING: one command at a time,
+/// judged alike.
+async fn without_pipelining_bounces_and_deferrals_are_judged_alike(app: TestApp, sink: SmtpSink) {
+    sink.set_pipelining(false);
+    hard_bounces_are_suppressed_and_deferrals_retried_then_failed(app, sink.clone()).await;
+    assert_eq!(sink.pipelined(), 0, "nothing was pipelined to a server that does not offer it");
 }
 
 async fn a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients(app: TestApp, sink: SmtpSink) {

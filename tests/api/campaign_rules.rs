@@ -32,6 +32,7 @@ async fn a_refused_sender_fails_the_campaign_without_bouncing_anyone(app: TestAp
     assert_eq!(app.get("/api/v1/suppressions", Some(&owner.token)).await.body["data"], json!([]), "nobody suppressed");
     let n = app.get("/api/v1/me/notifications", Some(&owner.token)).await;
     assert!(n.text.contains("refuses the sender"), "the creator is told why: {}", n.text);
+    assert!(sink.pipelined() > 0 && sink.count() == 0, "MAIL, RCPT and DATA went in one write, and nothing was queued");
 }
 
 async fn refused_or_unrenderable_messages_never_burn_the_audience(app: TestApp, sink: SmtpSink) {

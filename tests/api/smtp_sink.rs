@@ -53,6 +53,8 @@ struct Rules {
     refuse_from: Vec<String>,
     /// An answer to the end of DATA instead of 250 (e.g. a 554 policy rejection).
     data_answer: Option<String>,
+    /// Do not offer PIPELINING (RFC 2920): clients must send one command at a time.
+    no_pipelining: bool,
 }
 
 #[derive(Clone)]
@@ -60,13 +62,15 @@ pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     rules: Arc<Mutex<Rules>>,
+    /// MAIL FROM commands that arrived with more commands behind them in the same read.
+    pipelined: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let port = listener.local_addr().expect("addr").port();
-        let sink = SmtpSink { port, received: Arc::default(), rules: Arc::default() };
+        let sink = SmtpSink { port, received: Arc::default(), rules: Arc::default(), pipelined: Arc::default() };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -103,12 +107,22 @@ impl SmtpSink {
         self.rules.lock().unwrap().data_answer = answer.map(str::to_string);
     }
 
+    /// Offer PIPELINING (the default, like Postfix) or not.
+    pub fn set_pipelining(&self, on: bool) {
+        self.rules.lock().unwrap().no_pipelining = !on;
+    }
+
     pub fn set_down(&self, down: bool) {
         self.rules.lock().unwrap().down = down;
     }
 
     pub fn messages(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// How many transactions a client pipelined (MAIL FROM with RCPT already behind it).
+    pub fn pipelined(&self) -> usize {
+        self.pipelined.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn count(&self) -> usize {
@@ -129,6 +143,9 @@ impl SmtpSink {
         let mut r = BufReader::new(r);
         w.write_all(b"220 sink.test ESMTP\r\n").await?;
         let (mut from, mut to) = (String::new(), Vec::new());
+        // A transaction is open (MAIL FROM accepted); like Postfix, RCPT needs one and DATA
+        // needs an accepted recipient, whatever a pipelining client sent after a refusal.
+        let mut open = false;
         let mut line = String::new();
         loop {
             line.clear();
@@ -137,15 +154,27 @@ impl SmtpSink {
             }
             let upper = line.to_ascii_uppercase();
             let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                "250-sink.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n".into()
+                open = false;
+                to.clear();
+                if self.rules.lock().unwrap().no_pipelining {
+                    "250-sink.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n".into()
+                } else {
+                    "250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n".into()
+                }
             } else if upper.starts_with("MAIL FROM:") {
                 from = addr_of(&line);
-                to.clear();
-                if self.rules.lock().unwrap().refuse_from.contains(&from.to_lowercase()) {
-                    "550 5.7.1 Sender not authorized\r\n".into()
-                } else {
-                    "250 2.1.0 OK\r\n".into()
+                if !r.buffer().is_empty() {
+                    self.pipelined.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
+                to.clear();
+                open = !self.rules.lock().unwrap().refuse_from.contains(&from.to_lowercase());
+                if open {
+                    "250 2.1.0 OK\r\n".into()
+                } else {
+                    "550 5.7.1 Sender not authorized\r\n".into()
+                }
+            } else if upper.starts_with("RCPT TO:") && !open {
+                "503 5.5.1 Error: need MAIL command\r\n".into()
             } else if upper.starts_with("RCPT TO:") {
                 let a = addr_of(&line);
                 let mut rules = self.rules.lock().unwrap();
@@ -158,7 +187,10 @@ impl SmtpSink {
                     to.push(a);
                     "250 2.1.5 OK\r\n".into()
                 }
+            } else if upper.starts_with("DATA") && (!open || to.is_empty()) {
+                "554 5.5.1 Error: no valid recipients\r\n".into()
             } else if upper.starts_with("DATA") {
+                open = false;
                 w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                 let mut data = String::new();
                 loop {
@@ -185,6 +217,7 @@ impl SmtpSink {
                 }
             } else if upper.starts_with("RSET") {
                 to.clear();
+                open = false;
                 "250 2.0.0 OK\r\n".into()
             } else if upper.starts_with("NOOP") {
                 "250 2.0.0 OK\r\n".into()
