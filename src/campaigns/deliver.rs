@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::message::{self, Sender};
+use super::message::{self, Built, Sender};
 use crate::crm::objects::Object;
 use crate::db::campaign_recipients::{Delivery, RecipientRow};
 use crate::db::TenantTx;
@@ -16,12 +16,20 @@ use crate::error::AppError;
 /// One recipient's outcome as recorded: its id, attempts so far, and how it ended.
 pub type Recorded = (String, i32, Delivery);
 
-/// Recipients claimed for this node, with what their messages are made from.
+/// Recipients claimed for this node, with their messages once composed.
 pub struct Batch {
     pub claimed: Vec<RecipientRow>,
     contacts: HashMap<String, serde_json::Value>,
     /// Addresses (lower case) suppressed since the audience was built.
     suppressed: HashSet<String>,
+    /// One per claimed recipient, in order, once [`Batch::compose`] ran.
+    messages: Vec<Composed>,
+}
+
+/// One recipient's message, or why there is none.
+enum Composed {
+    Ready(Built),
+    Skip(Delivery, Option<Refusal>),
 }
 
 impl Batch {
@@ -37,7 +45,24 @@ impl Batch {
             .map(|r| (r.id.clone(), crate::crm::records::view(Object::Contact, r, Vec::new(), &defs)))
             .collect();
         let suppressed = t.suppressed_among(&lowers)?.into_iter().collect();
-        Ok(Batch { claimed, contacts, suppressed })
+        Ok(Batch { claimed, contacts, suppressed, messages: Vec::new() })
+    }
+
+    /// Renders and builds every message of the batch. CPU only, no I/O: the caller runs it
+    /// on a blocking thread while the SMTP connections carry the batch before.
+    pub fn compose(&mut self, c: &Composer) {
+        let contacts = std::mem::take(&mut self.contacts);
+        self.messages = self
+            .claimed
+            .iter()
+            .map(|r| {
+                if self.suppressed.contains(&r.email_lower) {
+                    Composed::Skip(Delivery::Suppressed, None)
+                } else {
+                    compose(c, &contacts, r)
+                }
+            })
+            .collect();
     }
 
     /// Every claimed recipient back to the queue, uncharged.
@@ -67,44 +92,42 @@ pub struct Retry {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
-/// Mails every recipient of `batch` through `smtp` (as many at once as the pool has
-/// connections) and returns each outcome, with the campaign-level refusal if there was one.
-pub async fn send_batch(smtp: &Pool, c: &Composer, batch: &Batch, retry: &Retry) -> Vec<(Recorded, Option<Refusal>)> {
-    let sends = batch.claimed.iter().map(|r| async move {
-        let (d, refusal) = if batch.suppressed.contains(&r.email_lower) {
-            (Delivery::Suppressed, None)
-        } else {
-            deliver(smtp, c, &batch.contacts, r, retry).await
+/// Mails every recipient of a composed `batch` through `smtp` (as many at once as the
+/// pool has connections) and returns each outcome, with the campaign-level refusal if
+/// there was one.
+pub async fn send_batch(smtp: &Pool, batch: &Batch, retry: &Retry) -> Vec<(Recorded, Option<Refusal>)> {
+    let sends = batch.claimed.iter().zip(&batch.messages).map(|(r, m)| async move {
+        let (d, refusal) = match m {
+            Composed::Skip(d, refusal) => (d.clone(), refusal.clone()),
+            Composed::Ready(built) => judge(smtp.send(&built.envelope, &built.bytes).await, r, retry),
         };
         ((r.id.clone(), r.attempts, d), refusal)
     });
     futures_util::future::join_all(sends).await
 }
 
-/// Renders and sends one recipient's message.
-async fn deliver(
-    smtp: &Pool,
-    c: &Composer,
-    contacts: &HashMap<String, serde_json::Value>,
-    r: &RecipientRow,
-    retry: &Retry,
-) -> (Delivery, Option<Refusal>) {
+/// Renders and builds one recipient's message.
+fn compose(c: &Composer, contacts: &HashMap<String, serde_json::Value>, r: &RecipientRow) -> Composed {
     let Some(contact) = r.contact_id.as_ref().and_then(|id| contacts.get(id)) else {
-        return (Delivery::Failed("the contact was deleted before it was mailed".into()), None);
+        return Composed::Skip(Delivery::Failed("the contact was deleted before it was mailed".into()), None);
     };
     let unsubscribe_url = c.sender.unsubscribe_url(&r.id);
     let rendered = match c.templates.render(contact, &unsubscribe_url) {
         Ok(r) => r,
         Err(why) => {
             let why = format!("the email could not be rendered: {why}");
-            return (Delivery::Failed(why.clone()), Some(Refusal::Message(why)));
+            return Composed::Skip(Delivery::Failed(why.clone()), Some(Refusal::Message(why)));
         }
     };
-    let built = match message::build(&c.sender, &r.id, &r.email, rendered, &unsubscribe_url, false) {
-        Ok(b) => b,
-        Err(why) => return (Delivery::Failed(why), None),
-    };
-    match smtp.send(&built.envelope, &built.bytes).await {
+    match message::build(&c.sender, &r.id, &r.email, rendered, &unsubscribe_url, false) {
+        Ok(b) => Composed::Ready(b),
+        Err(why) => Composed::Skip(Delivery::Failed(why), None),
+    }
+}
+
+/// How the relay's answer ends this recipient's attempt.
+fn judge(answer: Result<(), SendError>, r: &RecipientRow, retry: &Retry) -> (Delivery, Option<Refusal>) {
+    match answer {
         Ok(()) => (Delivery::Sent, None),
         Err(SendError::Permanent(why)) => (Delivery::Bounced(why), None),
         Err(SendError::Transient(why)) => {

@@ -369,13 +369,30 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let size = i64::from(rate).clamp(1, 500);
     let (cid, owner, finishing) = (id.to_string(), e.owner.clone(), campaign.clone());
     let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight };
-    let database =
+    let writing =
         e.db.tenant(tenant.clone()).write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now));
+    // The next batch's messages are rendered on a blocking thread too, so the actor's
+    // thread does nothing but SMTP.
+    let composing = composer.clone();
+    let database = async move {
+        match writing.await? {
+            (Next::Claimed(mut batch), stats) => {
+                let batch = actix_web::web::block(move || {
+                    batch.compose(&composing);
+                    batch
+                })
+                .await
+                .map_err(|e| AppError::internal(anyhow::anyhow!("composing a batch: {e}")))?;
+                Ok((Next::Claimed(batch), stats))
+            }
+            other => Ok(other),
+        }
+    };
     // The SMTP half, at the same time: mail the batch claimed last step.
     let retry = Retry { base: e.retry, now };
     let mailing = async {
         match &current {
-            Some(batch) => deliver::send_batch(&smtp, &composer, batch, &retry).await,
+            Some(batch) => deliver::send_batch(&smtp, batch, &retry).await,
             None => Vec::new(),
         }
     };
