@@ -50,4 +50,7 @@ mod tenant_export;
 mod throttle;
 mod tls;
 mod users;
+mod web;
+mod web_browser;
+mod web_screens;
 mod widget;

@@ -1,0 +1,131 @@
+//! The web app for people, under `/app/`: server-rendered pages (minijinja, autoescaped)
+//! in English and Dutch, signed in by cookie, protected against CSRF.
+//!
+//! It is a second front door to the same rules, never a second copy of them: sign-up and
+//! sign-in call `identity::login`, sign-out `identity::sessions`, records the functions the
+//! JSON handlers call (`http::records::crud`, `…::list::page`) with the same
+//! [`Principal`](crate::http::principal::Principal), so roles, validation, events and the
+//! audit log are the API's. This module must never query the database for a rule of its
+//! own, read across portals (the `system` module of `db`), or let a cookie authenticate `/api/v1` (the API reads only
+//! bearer tokens).
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | `cookies.rs` | cookie names (`__Host-` under TLS) and attributes |
+//! | `csrf.rs` | the guard on every state-changing request: origin and token |
+//! | `context.rs` | the `Visitor` extractor: session, person, portal, language |
+//! | `i18n.rs`, `format.rs` | Fluent catalogs (`templates/locales/`), numbers, money, dates |
+//! | `render.rs` | templates (`templates/app/`), the layout, error pages |
+//! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
+//! | `contacts.rs`, `forms.rs` | contacts list, detail, create and edit; form bodies |
+//! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
+//!
+//! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
+//! they are HTML, not part of the OpenAPI document.
+
+pub mod auth;
+pub mod contacts;
+pub mod context;
+pub mod cookies;
+pub mod csrf;
+pub mod format;
+pub mod forms;
+pub mod i18n;
+pub mod render;
+pub mod shell;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use context::Visitor;
+use render::WebError;
+
+/// The header scripts send the CSRF token in.
+pub const HEADER_CSRF: &str = "x-csrf-token";
+
+/// How this server is reached, for cookies and the origin check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Cookies are `Secure` and `__Host-` prefixed: the server speaks TLS, or its public
+    /// URL is https (TLS ended by a proxy in front).
+    pub secure: bool,
+    /// The public URL's origin (`https://app.example.com`), accepted as `Origin`.
+    pub public_origin: String,
+}
+
+impl Config {
+    pub fn new(tls: bool, public_url: &str) -> Config {
+        let origin = match url::Url::parse(public_url) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) => public_url.trim_end_matches('/').to_string(),
+        };
+        Config { secure: tls || public_url.starts_with("https://"), public_origin: origin }
+    }
+}
+
+/// Checks the catalogs and templates; a broken one stops the server at start-up.
+pub fn check() -> Result<(), String> {
+    i18n::check()?;
+    render::check()
+}
+
+macro_rules! pages {
+    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// Every page route, as `(method, path pattern)`.
+        pub const PAGES: &[(&str, &str)] = &[ $( $( (stringify!($method), concat!("/app", $path)), )+ )* ];
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::$method().to($handler)) )+
+                        .default_service(web::to(method_not_allowed)),
+                );
+            )*
+        }
+    };
+}
+
+pages! {
+    "" => { get: shell::home },
+    "/" => { get: shell::home },
+    "/signup" => { get: auth::signup_form, post: auth::signup },
+    "/login" => { get: auth::login_form, post: auth::login },
+    "/login/portal" => { get: auth::portal_form, post: auth::portal },
+    "/login/code" => { get: auth::code_form, post: auth::code },
+    "/logout" => { post: auth::logout },
+    "/dashboard" => { get: shell::dashboard },
+    "/realtime/ticket" => { post: shell::ticket },
+    "/language" => { post: shell::language },
+    "/brand.css" => { get: shell::brand_css },
+    "/static/app.css" => { get: shell::stylesheet },
+    "/contacts" => { get: contacts::list, post: contacts::create },
+    "/contacts/new" => { get: contacts::new },
+    "/contacts/{id}" => { get: contacts::show, post: contacts::update },
+    "/contacts/{id}/edit" => { get: contacts::edit },
+}
+
+/// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/app").wrap(from_fn(csrf::guard)).configure(register).default_service(web::to(not_found)));
+}
+
+async fn not_found(req: HttpRequest) -> Page {
+    Err(page_error(&req, StatusCode::NOT_FOUND))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Page {
+    Err(page_error(&req, StatusCode::METHOD_NOT_ALLOWED))
+}
+
+fn page_error(req: &HttpRequest, status: StatusCode) -> WebError {
+    let lang = match req.app_data::<web::Data<crate::http::AppState>>() {
+        Some(state) => context::anonymous_lang(req, &state.web),
+        None => i18n::Lang::En,
+    };
+    WebError::status(lang, status)
+}
+
+/// A page handler's answer.
+pub type Page = Result<HttpResponse, WebError>;
