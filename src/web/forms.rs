@@ -11,9 +11,16 @@ use super::i18n::Lang;
 use super::render::WebError;
 use crate::error::{AppError, FieldError};
 
-/// Parses a form body into `T` (unknown fields, such as `csrf`, are ignored).
+/// Parses a form body into `T` (unknown fields, such as `csrf`, are ignored). A value
+/// holding U+0000 is refused here (400), as `http::extract` refuses it in JSON: it never
+/// reaches the database.
 pub fn parse<T: DeserializeOwned>(lang: Lang, body: &Bytes) -> Result<T, WebError> {
-    serde_urlencoded::from_bytes(body).map_err(|_| WebError::status(lang, StatusCode::BAD_REQUEST))
+    let bad = || WebError::status(lang, StatusCode::BAD_REQUEST);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
+    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(bad());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|_| bad())
 }
 
 /// Field errors by field name, each field's messages in order, for the templates

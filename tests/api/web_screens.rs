@@ -107,6 +107,10 @@ async fn contact_forms_show_the_apis_validation_messages_per_field(app: TestApp)
     assert!(r.text.contains("data-field=\"email\""), "the duplicate is shown at the email field");
     let r = b.post("/app/contacts", &[("phone", "")]).await;
     assert_eq!(r.status, 422, "a contact needs an email or a name: {}", r.text);
+    let r = b.post("/app/contacts", &[("first_name", "nul\0byte")]).await;
+    assert_eq!(r.status, 400, "U+0000 never reaches the database: {}", r.text);
+    let r = b.post("/app/contacts", &[("first_name", "\u{fffd}")]).await;
+    assert_eq!(r.status, 303, "other text is fine: {}", r.text);
     // Created, shown, then edited: tags from a comma list; an emptied field is cleared.
     let r = b
         .post("/app/contacts", &[("email", "ada@lovelace.example"), ("last_name", "Lovelace"), ("tags", "vip, lead")])
