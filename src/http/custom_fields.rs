@@ -124,13 +124,20 @@ pub async fn list(
     p: Principal,
     q: web::Query<CustomFieldQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "custom_fields", Access::Read).await?;
-    let object = match q.into_inner().object.filter(|o| !o.is_empty()) {
+    let data = definitions(&state, &p, q.into_inner().object.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(CustomFieldList { data }))
+}
+
+/// The live definitions, of one object (`contact`, `companies`, …) or of all; the web app's
+/// record forms and settings read them too.
+pub async fn definitions(state: &AppState, p: &Principal, object: Option<&str>) -> Result<Vec<CustomField>, AppError> {
+    p.require(state, "custom_fields", Access::Read).await?;
+    let object = match object.filter(|o| !o.is_empty()) {
         None => None,
-        Some(o) => Some(Object::parse(&o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
+        Some(o) => Some(Object::parse(o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
     };
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.custom_fields(object)?)).await?;
-    Ok(HttpResponse::Ok().json(CustomFieldList { data: rows.iter().map(CustomField::from).collect() }))
+    Ok(rows.iter().map(CustomField::from).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/custom-fields", tag = "custom-fields",

@@ -100,9 +100,14 @@ fn check_stages(input: &[StageInput], existing: &[Stage], errors: &mut Vec<Field
 #[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines", security(("bearer" = [])),
     responses((status = 200, body = PipelineList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    p.require(&state, "pipelines", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(PipelineList { data: all(&state, &p).await? }))
+}
+
+/// The portal's pipelines in order (the web app's board and deal forms read them too).
+pub async fn all(state: &AppState, p: &Principal) -> Result<Vec<Pipeline>, AppError> {
+    p.require(state, "pipelines", Access::Read).await?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.pipelines()?)).await?;
-    Ok(HttpResponse::Ok().json(PipelineList { data: rows.iter().map(Pipeline::from).collect() }))
+    Ok(rows.iter().map(Pipeline::from).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", security(("bearer" = [])),

@@ -3,7 +3,7 @@
 //!
 //! It is a second front door to the same rules, never a second copy of them: sign-up and
 //! sign-in call `identity::login`, sign-out `identity::sessions`, records the functions the
-//! JSON handlers call (`http::records::crud`, `…::list::page`) with the same
+//! JSON handlers call (`http::records::crud`, `…::list::page`, `…::timeline::entries`) with the same
 //! [`Principal`](crate::http::principal::Principal), so roles, validation, events and the
 //! audit log are the API's. This module must never query the database for a rule of its
 //! own, read across portals (the `system` module of `db`), or let a cookie authenticate `/api/v1` (the API reads only
@@ -17,20 +17,20 @@
 //! | `i18n.rs`, `format.rs` | Fluent catalogs (`templates/locales/`), numbers, money, dates |
 //! | `render.rs` | templates (`templates/app/`), the layout, error pages |
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
-//! | `contacts.rs`, `forms.rs` | contacts list, detail, create and edit; form bodies |
+//! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
 //! they are HTML, not part of the OpenAPI document.
 
 pub mod auth;
-pub mod contacts;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
 pub mod format;
 pub mod forms;
 pub mod i18n;
+pub mod records;
 pub mod render;
 pub mod shell;
 
@@ -100,10 +100,30 @@ pages! {
     "/language" => { post: shell::language },
     "/brand.css" => { get: shell::brand_css },
     "/static/app.css" => { get: shell::stylesheet },
-    "/contacts" => { get: contacts::list, post: contacts::create },
-    "/contacts/new" => { get: contacts::new },
-    "/contacts/{id}" => { get: contacts::show, post: contacts::update },
-    "/contacts/{id}/edit" => { get: contacts::edit },
+    "/contacts" => { get: records::pages::contacts::list, post: records::pages::contacts::create },
+    "/contacts/new" => { get: records::pages::contacts::new },
+    "/contacts/{id}" => { get: records::pages::contacts::show, post: records::pages::contacts::update },
+    "/contacts/{id}/edit" => { get: records::pages::contacts::edit },
+    "/companies" => { get: records::pages::companies::list, post: records::pages::companies::create },
+    "/companies/new" => { get: records::pages::companies::new },
+    "/companies/{id}" => { get: records::pages::companies::show, post: records::pages::companies::update },
+    "/companies/{id}/edit" => { get: records::pages::companies::edit },
+    "/deals" => { get: records::pages::deals::list, post: records::pages::deals::create },
+    "/deals/new" => { get: records::pages::deals::new },
+    "/deals/{id}" => { get: records::pages::deals::show, post: records::pages::deals::update },
+    "/deals/{id}/edit" => { get: records::pages::deals::edit },
+    "/tickets" => { get: records::pages::tickets::list, post: records::pages::tickets::create },
+    "/tickets/new" => { get: records::pages::tickets::new },
+    "/tickets/{id}" => { get: records::pages::tickets::show, post: records::pages::tickets::update },
+    "/tickets/{id}/edit" => { get: records::pages::tickets::edit },
+    "/tasks" => { get: records::pages::tasks::list, post: records::pages::tasks::create },
+    "/tasks/new" => { get: records::pages::tasks::new },
+    "/tasks/{id}" => { get: records::pages::tasks::show, post: records::pages::tasks::update },
+    "/tasks/{id}/edit" => { get: records::pages::tasks::edit },
+    "/notes" => { get: records::pages::notes::list, post: records::pages::notes::create },
+    "/notes/new" => { get: records::pages::notes::new },
+    "/notes/{id}" => { get: records::pages::notes::show, post: records::pages::notes::update },
+    "/notes/{id}/edit" => { get: records::pages::notes::edit },
 }
 
 /// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.

@@ -38,9 +38,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "portal.html",
     "code.html",
     "dashboard.html",
-    "contacts/list.html",
-    "contacts/show.html",
-    "contacts/form.html",
+    "records/list.html",
+    "records/show.html",
+    "records/form.html",
 ];
 
 fn lang_of(state: &State) -> Lang {

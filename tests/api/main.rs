@@ -52,5 +52,6 @@ mod tls;
 mod users;
 mod web;
 mod web_browser;
+mod web_records;
 mod web_screens;
 mod widget;
