@@ -119,8 +119,13 @@ pub async fn create(
     p: Principal,
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(define(&state, &p, body.0).await?))
+}
+
+/// Creates a pipeline (owners and admins, or `pipelines:write`); the web app's board calls
+/// it too.
+pub async fn define(state: &AppState, p: &Principal, b: PipelineInput) -> Result<Pipeline, AppError> {
+    p.manager_or_scope(state, "pipelines", Access::Write).await?;
     let mut errors = Vec::new();
     let name = check_name(b.name.as_deref().unwrap_or_default(), &mut errors);
     let stages = check_stages(b.stages.as_deref().unwrap_or_default(), &[], &mut errors);
@@ -145,7 +150,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Created().json(Pipeline::from(&created)))
+    Ok(Pipeline::from(&created))
 }
 
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("bearer" = [])),

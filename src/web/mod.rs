@@ -18,12 +18,14 @@
 //! | `render.rs` | templates (`templates/app/`), the layout, error pages |
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
 //! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
+//! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
 //! they are HTML, not part of the OpenAPI document.
 
 pub mod auth;
+pub mod board;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
@@ -110,6 +112,10 @@ pages! {
     "/companies/{id}/edit" => { get: records::pages::companies::edit },
     "/deals" => { get: records::pages::deals::list, post: records::pages::deals::create },
     "/deals/new" => { get: records::pages::deals::new },
+    "/deals/board" => { get: board::show },
+    "/deals/{id}/stage" => { post: board::move_deal },
+    "/pipelines" => { post: board::create_pipeline },
+    "/static/board.js" => { get: board::script },
     "/deals/{id}" => { get: records::pages::deals::show, post: records::pages::deals::update },
     "/deals/{id}/edit" => { get: records::pages::deals::edit },
     "/tickets" => { get: records::pages::tickets::list, post: records::pages::tickets::create },

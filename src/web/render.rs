@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "portal.html",
     "code.html",
     "dashboard.html",
+    "board.html",
     "records/list.html",
     "records/show.html",
     "records/form.html",

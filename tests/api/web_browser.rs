@@ -1,7 +1,8 @@
 //! The web app end to end in headless Chromium (ORGANIZEO_TEST_CHROMIUM; without it the
 //! test says loudly that it DID NOT RUN): sign up, watch the live dashboard connect, add a
 //! contact by the form, find it in the list; a hostile name stays text; the list fits a
-//! phone's width. Screenshots go to target/artifacts/.
+//! phone's width; create a pipeline and a deal, move the deal on the board with the
+//! keyboard fallback and by drag and drop. Screenshots go to target/artifacts/.
 
 use serde_json::json;
 
@@ -80,6 +81,58 @@ async fn sign_up_add_a_contact_and_find_it_in_the_list(app: TestApp) {
     go(&mut b, &app, "/app/contacts").await;
     b.wait_until("the phone layout", "document.documentElement.scrollWidth <= window.innerWidth").await;
     b.screenshot(&format!("web-contacts-phone-{db}.png")).await;
+
+    // Deals on the pipeline board: a first pipeline from the empty board, a deal by its
+    // form, then moved with the keyboard fallback (the card's stage select and Move button).
+    b.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
+    go(&mut b, &app, "/app/deals/board").await;
+    b.eval(&fill("#pipeline-form", &[("name", "Sales"), ("stages", "Lead\nProposal\nWon")])).await;
+    b.wait_until("the new pipeline's board", "!!document.querySelector('ul[data-stage-name=\"Won\"]')").await;
+    go(&mut b, &app, "/app/deals/new").await;
+    b.eval(
+        "(() => { const s = document.querySelector('#deal-form').elements['pipeline_id']; \
+         s.value = [...s.options].find(o => o.text === 'Sales').value; return true; })()",
+    )
+    .await;
+    b.eval(&fill("#deal-form", &[("name", "Cobol licence"), ("amount", "1250.10"), ("currency", "EUR")])).await;
+    b.wait_until("the deal's page", "/^\\/app\\/deals\\/[0-9a-f-]{36}$/.test(location.pathname)").await;
+    let deal = b.eval("location.pathname.split('/').pop()").await;
+    let deal = deal.as_str().unwrap().to_string();
+    go(&mut b, &app, "/app/deals/board").await;
+    let card_in =
+        |stage: &str| format!("!!document.querySelector('ul[data-stage-name=\"{stage}\"] li[data-id=\"{deal}\"]')");
+    b.wait_until("the deal in the first stage", &card_in("Lead")).await;
+    b.eval(&format!(
+        "(() => {{ const s = document.querySelector('#move-{deal}'); s.focus(); \
+         s.value = [...s.options].find(o => o.text === 'Won').value; \
+         s.form.querySelector('button').focus(); return document.activeElement.tagName; }})()"
+    ))
+    .await;
+    for kind in ["keyDown", "keyUp"] {
+        b.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+        )
+        .await;
+    }
+    b.wait_until("the deal in the new stage after the form's round trip", &card_in("Won")).await;
+    assert_eq!(b.eval("location.pathname").await, "/app/deals/board");
+    let shot = b.screenshot(&format!("web-board-{db}.png")).await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+    // Drag and drop posts the same move from board.js (synthetic drag events).
+    b.eval(&format!(
+        "(() => {{ const card = document.querySelector('li[data-id=\"{deal}\"]'); \
+         const to = document.querySelector('ul[data-stage-name=\"Proposal\"]'); const dt = new DataTransfer(); \
+         card.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: dt}})); \
+         to.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: dt}})); \
+         to.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: dt}})); return true; }})()"
+    ))
+    .await;
+    b.wait_until("the card dropped in Proposal", &card_in("Proposal")).await;
+    b.wait_until("the move announced", "document.querySelector('#board-status').textContent.includes('Proposal')")
+        .await;
+    go(&mut b, &app, "/app/deals/board").await;
+    b.wait_until("the drop stored on the server", &card_in("Proposal")).await;
 
     // Signing out by the navigation's button ends the session.
     b.eval("(() => { document.querySelector('form[action=\"/app/logout\"] button').click(); return true; })()").await;

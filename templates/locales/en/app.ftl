@@ -190,6 +190,24 @@ form-save = Save
 form-cancel = Cancel
 form-errors = Please correct the fields marked below.
 
+## Pipeline board
+board-title = Pipeline board
+board-list = All deals as a list
+board-pipeline = Pipeline
+board-show = Show
+board-how = Drag a deal to another stage, or choose its stage and press Move.
+board-move = Move
+board-move-to = Stage of { $deal }
+board-moved = Moved to { $stage }.
+board-move-failed = The deal could not be moved. Reload the page and try again.
+board-empty-stage = No deals in this stage.
+board-more = Only the first 100 deals of this stage are shown; the list has them all.
+board-no-pipelines = This portal has no pipelines yet.
+board-create-pipeline = Create a pipeline
+board-pipeline-name = Name
+board-stages = Stages
+board-stages-hint = One stage per line, in order.
+
 ## Errors
 error-title = Something went wrong
 error-back = Back to the app

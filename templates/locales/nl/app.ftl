@@ -189,6 +189,24 @@ form-save = Opslaan
 form-cancel = Annuleren
 form-errors = Verbeter de velden die hieronder gemarkeerd zijn.
 
+## Pijplijnbord
+board-title = Pijplijnbord
+board-list = Alle deals als lijst
+board-pipeline = Pijplijn
+board-show = Tonen
+board-how = Sleep een deal naar een andere fase, of kies de fase en druk op Verplaatsen.
+board-move = Verplaatsen
+board-move-to = Fase van { $deal }
+board-moved = Verplaatst naar { $stage }.
+board-move-failed = De deal kon niet worden verplaatst. Laad de pagina opnieuw en probeer het nog eens.
+board-empty-stage = Geen deals in deze fase.
+board-more = Alleen de eerste 100 deals van deze fase worden getoond; de lijst heeft ze allemaal.
+board-no-pipelines = Dit portaal heeft nog geen pijplijnen.
+board-create-pipeline = Een pijplijn maken
+board-pipeline-name = Naam
+board-stages = Fases
+board-stages-hint = Eén fase per regel, op volgorde.
+
 ## Fouten
 error-title = Er ging iets mis
 error-back = Terug naar de app
