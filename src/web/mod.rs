@@ -19,6 +19,7 @@
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
 //! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
+//! | `trash.rs` | the trash with restore; moving a record to the trash |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
@@ -35,6 +36,7 @@ pub mod i18n;
 pub mod records;
 pub mod render;
 pub mod shell;
+pub mod trash;
 
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
@@ -106,30 +108,39 @@ pages! {
     "/contacts/new" => { get: records::pages::contacts::new },
     "/contacts/{id}" => { get: records::pages::contacts::show, post: records::pages::contacts::update },
     "/contacts/{id}/edit" => { get: records::pages::contacts::edit },
+    "/contacts/{id}/delete" => { post: records::pages::contacts::delete },
     "/companies" => { get: records::pages::companies::list, post: records::pages::companies::create },
     "/companies/new" => { get: records::pages::companies::new },
     "/companies/{id}" => { get: records::pages::companies::show, post: records::pages::companies::update },
     "/companies/{id}/edit" => { get: records::pages::companies::edit },
+    "/companies/{id}/delete" => { post: records::pages::companies::delete },
     "/deals" => { get: records::pages::deals::list, post: records::pages::deals::create },
     "/deals/new" => { get: records::pages::deals::new },
     "/deals/board" => { get: board::show },
     "/deals/{id}/stage" => { post: board::move_deal },
     "/pipelines" => { post: board::create_pipeline },
     "/static/board.js" => { get: board::script },
+    "/trash" => { get: trash::list },
+    "/trash/{type}/{id}/restore" => { post: trash::restore },
+    "/settings" => { get: shell::settings },
     "/deals/{id}" => { get: records::pages::deals::show, post: records::pages::deals::update },
     "/deals/{id}/edit" => { get: records::pages::deals::edit },
+    "/deals/{id}/delete" => { post: records::pages::deals::delete },
     "/tickets" => { get: records::pages::tickets::list, post: records::pages::tickets::create },
     "/tickets/new" => { get: records::pages::tickets::new },
     "/tickets/{id}" => { get: records::pages::tickets::show, post: records::pages::tickets::update },
     "/tickets/{id}/edit" => { get: records::pages::tickets::edit },
+    "/tickets/{id}/delete" => { post: records::pages::tickets::delete },
     "/tasks" => { get: records::pages::tasks::list, post: records::pages::tasks::create },
     "/tasks/new" => { get: records::pages::tasks::new },
     "/tasks/{id}" => { get: records::pages::tasks::show, post: records::pages::tasks::update },
     "/tasks/{id}/edit" => { get: records::pages::tasks::edit },
+    "/tasks/{id}/delete" => { post: records::pages::tasks::delete },
     "/notes" => { get: records::pages::notes::list, post: records::pages::notes::create },
     "/notes/new" => { get: records::pages::notes::new },
     "/notes/{id}" => { get: records::pages::notes::show, post: records::pages::notes::update },
     "/notes/{id}/edit" => { get: records::pages::notes::edit },
+    "/notes/{id}/delete" => { post: records::pages::notes::delete },
 }
 
 /// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.

@@ -39,6 +39,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "code.html",
     "dashboard.html",
     "board.html",
+    "trash.html",
+    "settings.html",
     "records/list.html",
     "records/show.html",
     "records/form.html",

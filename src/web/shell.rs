@@ -28,6 +28,13 @@ pub async fn dashboard(v: Visitor) -> Page {
         .map_err(|e| v.fail(e))
 }
 
+/// `/app/settings`: the portal's settings and the person's own, as links.
+pub async fn settings(v: Visitor) -> Page {
+    let m = v.member()?;
+    let ctx = json!({"can_manage": m.role().can_manage()});
+    render::page(StatusCode::OK, "settings.html", v.frame("settings-title", "settings"), ctx).map_err(|e| v.fail(e))
+}
+
 /// A single-use websocket ticket for the dashboard's script (CSRF header checked by the
 /// guard): the API's own ticket, bound to this session.
 pub async fn ticket(v: Visitor) -> Page {

@@ -55,4 +55,5 @@ mod web_board;
 mod web_browser;
 mod web_records;
 mod web_screens;
+mod web_settings;
 mod widget;

@@ -35,8 +35,8 @@ async fn sign_up_add_a_contact_and_find_it_in_the_list(app: TestApp) {
     ))
     .await;
     b.wait_until("the dashboard after sign-up", "location.pathname === '/app/dashboard'").await;
-    b.wait_until("the live dashboard", "document.querySelector('#status').dataset.state === 'live'").await;
-    b.wait_until("the snapshot", "document.querySelector('[data-counter=\"contacts\"]').textContent === '0'").await;
+    b.wait_until("the live dashboard", "document.querySelector('#status')?.dataset.state === 'live'").await;
+    b.wait_until("the snapshot", "document.querySelector('[data-counter=\"contacts\"]')?.textContent === '0'").await;
     assert_eq!(b.eval("document.cookie").await, "", "the session cookie is HttpOnly: scripts cannot read it");
 
     go(&mut b, &app, "/app/contacts").await;
@@ -48,24 +48,24 @@ async fn sign_up_add_a_contact_and_find_it_in_the_list(app: TestApp) {
     .await;
     b.eval(&fill("#contact-form", &[("email", "grace@navy.example"), ("first_name", "Grace"), ("tags", "vip")])).await;
     b.wait_until("the contact's page", "/^\\/app\\/contacts\\/[0-9a-f-]{36}$/.test(location.pathname)").await;
-    assert_eq!(b.eval("document.querySelector('#contact-name').textContent").await, "Grace");
+    b.wait_until("the contact's name", "document.querySelector('#contact-name')?.textContent === 'Grace'").await;
 
     go(&mut b, &app, "/app/contacts").await;
     b.wait_until(
         "the contact in the list",
-        "document.querySelector('#contacts').textContent.includes('grace@navy.example')",
+        "document.querySelector('#contacts')?.textContent.includes('grace@navy.example')",
     )
     .await;
     // The dashboard counted it, live over the websocket.
     go(&mut b, &app, "/app/dashboard").await;
-    b.wait_until("the counter", "document.querySelector('[data-counter=\"contacts\"]').textContent === '1'").await;
+    b.wait_until("the counter", "document.querySelector('[data-counter=\"contacts\"]')?.textContent === '1'").await;
 
     // Markup typed into a name is shown as text in the list.
     go(&mut b, &app, "/app/contacts/new").await;
     b.eval(&fill("#contact-form", &[("first_name", "<img src=x onerror=\"document.title='owned'\">")])).await;
     b.wait_until("the hostile contact's page", "/^\\/app\\/contacts\\/[0-9a-f-]{36}$/.test(location.pathname)").await;
     go(&mut b, &app, "/app/contacts").await;
-    b.wait_until("the hostile name as text", "document.querySelector('#contacts').textContent.includes('<img src=x')")
+    b.wait_until("the hostile name as text", "document.querySelector('#contacts')?.textContent.includes('<img src=x')")
         .await;
     assert_eq!(b.eval("document.querySelectorAll('#contacts img').length").await, 0);
     assert_ne!(b.eval("document.title").await, "owned");
@@ -129,7 +129,7 @@ async fn sign_up_add_a_contact_and_find_it_in_the_list(app: TestApp) {
     ))
     .await;
     b.wait_until("the card dropped in Proposal", &card_in("Proposal")).await;
-    b.wait_until("the move announced", "document.querySelector('#board-status').textContent.includes('Proposal')")
+    b.wait_until("the move announced", "document.querySelector('#board-status')?.textContent.includes('Proposal')")
         .await;
     go(&mut b, &app, "/app/deals/board").await;
     b.wait_until("the drop stored on the server", &card_in("Proposal")).await;

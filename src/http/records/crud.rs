@@ -106,15 +106,26 @@ pub async fn delete_record(
     object: Object,
     id: String,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, object.plural(), Access::Write).await?;
+    trash(&state, &p, object, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Whether a person with `role` may move records of `object` to the trash: writers may,
+/// but contacts, companies, deals and tickets need an owner or admin.
+pub fn may_trash(role: crate::domain::Role, object: Object) -> bool {
+    role.can_write() && (!object.delete_needs_admin() || role.can_manage())
+}
+
+/// Moves a record to the trash (restorable for 30 days); the web app's delete calls it too.
+pub async fn trash(state: &AppState, p: &Principal, object: Object, id: &str) -> Result<(), AppError> {
+    p.require(state, object.plural(), Access::Write).await?;
     if let Actor::User(u) = &p.actor {
-        if object.delete_needs_admin() && !u.role.can_manage() {
+        if !may_trash(u.role, object) {
             return Err(AppError::forbidden(format!("deleting {} needs the owner or admin role", object.plural())));
         }
     }
-    let id = record_id(object, &id)?;
-    let actor = change_actor(&p);
+    let id = record_id(object, id)?;
+    let actor = change_actor(p);
     let now = state.clock.now();
-    state.db.tenant(p.tenant_id.clone()).write(move |t| records::trash(t, object, &id, &actor, now)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    state.db.tenant(p.tenant_id.clone()).write(move |t| records::trash(t, object, &id, &actor, now)).await
 }

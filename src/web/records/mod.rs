@@ -286,6 +286,7 @@ pub async fn show(v: Visitor, object: Object, id: String) -> Page {
         "related": related(&v, object, &id).await?,
         "history": history(&v, object, &id, &lookups, &fields).await?,
         "can_write": m.role().can_write(),
+        "can_trash": crud::may_trash(m.role(), object),
     });
     let title = format!("{}-title", object.name());
     render::page(StatusCode::OK, "records/show.html", v.frame(&title, object.plural()), ctx).map_err(|e| v.fail(e))

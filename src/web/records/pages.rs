@@ -34,6 +34,10 @@ macro_rules! object_pages {
                 pub async fn update(v: Visitor, id: web::Path<String>, body: Bytes) -> Page {
                     super::super::update(v, Object::$object, id.into_inner(), body).await
                 }
+
+                pub async fn delete(v: Visitor, id: web::Path<String>) -> Page {
+                    crate::web::trash::delete(v, Object::$object, id.into_inner()).await
+                }
             }
         )*
     };

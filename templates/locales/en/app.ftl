@@ -208,6 +208,30 @@ board-pipeline-name = Name
 board-stages = Stages
 board-stages-hint = One stage per line, in order.
 
+## Settings and trash
+nav-settings = Settings
+settings-title = Settings
+settings-trash-hint = Deleted records, tags and fields, restorable for 30 days.
+record-delete = Move to the trash
+record-delete-hint = It can be restored from the trash for 30 days.
+trash-title = Trash
+trash-intro = Deleted items stay here for 30 days; restoring brings them back whole (tags, custom values and links too). Then they are deleted for good.
+trash-types = What to show
+trash-type-contact = Contacts
+trash-type-company = Companies
+trash-type-deal = Deals
+trash-type-ticket = Tickets
+trash-type-task = Tasks
+trash-type-note = Notes
+trash-type-tag = Tags
+trash-type-custom-field = Custom fields
+trash-type-custom-value = Custom values
+trash-type-email = Emails
+trash-deleted = Deleted
+trash-purged = Deleted for good
+trash-restore = Restore
+trash-empty = Nothing of this kind in the trash.
+
 ## Errors
 error-title = Something went wrong
 error-back = Back to the app

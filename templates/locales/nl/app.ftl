@@ -207,6 +207,30 @@ board-pipeline-name = Naam
 board-stages = Fases
 board-stages-hint = Eén fase per regel, op volgorde.
 
+## Instellingen en prullenbak
+nav-settings = Instellingen
+settings-title = Instellingen
+settings-trash-hint = Verwijderde records, labels en velden, 30 dagen terug te zetten.
+record-delete = Naar de prullenbak
+record-delete-hint = Je kunt het 30 dagen lang uit de prullenbak terugzetten.
+trash-title = Prullenbak
+trash-intro = Verwijderde items blijven hier 30 dagen; terugzetten brengt ze heel terug (ook labels, eigen waarden en koppelingen). Daarna worden ze definitief verwijderd.
+trash-types = Wat tonen
+trash-type-contact = Contacten
+trash-type-company = Bedrijven
+trash-type-deal = Deals
+trash-type-ticket = Tickets
+trash-type-task = Taken
+trash-type-note = Notities
+trash-type-tag = Labels
+trash-type-custom-field = Eigen velden
+trash-type-custom-value = Eigen waarden
+trash-type-email = E-mails
+trash-deleted = Verwijderd
+trash-purged = Definitief weg
+trash-restore = Terugzetten
+trash-empty = Niets van deze soort in de prullenbak.
+
 ## Fouten
 error-title = Er ging iets mis
 error-back = Terug naar de app
