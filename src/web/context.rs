@@ -96,9 +96,14 @@ impl Visitor {
         &self.state.web
     }
 
-    /// The signed-in person, or a redirect to the sign-in page.
+    /// The signed-in person, or a redirect to the sign-in page. In a portal that requires
+    /// 2FA, a person without it is sent to set it up (a page) or refused (anything else),
+    /// as the API refuses all but enrolment.
     pub fn member(&self) -> Result<&Member, WebError> {
         if self.needs_mfa {
+            if self.req.method() == actix_web::http::Method::GET {
+                return Err(WebError::Redirect("/app/account".into()));
+            }
             return Err(WebError::Page {
                 lang: self.lang,
                 status: StatusCode::FORBIDDEN,
@@ -106,6 +111,17 @@ impl Visitor {
             });
         }
         self.member.as_ref().ok_or_else(|| WebError::Redirect("/app/login".into()))
+    }
+
+    /// The signed-in person, also before a required 2FA enrolment: only for the pages the
+    /// API allows then (the account page, enrolling, signing out).
+    pub fn enrolling_member(&self) -> Result<&Member, WebError> {
+        self.member.as_ref().ok_or_else(|| WebError::Redirect("/app/login".into()))
+    }
+
+    /// Whether this person must set up 2FA before anything else.
+    pub fn needs_mfa(&self) -> bool {
+        self.needs_mfa
     }
 
     /// The signed-in person even before a required 2FA enrolment (to sign out).

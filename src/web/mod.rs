@@ -16,6 +16,7 @@
 //! | `context.rs` | the `Visitor` extractor: session, person, portal, language |
 //! | `i18n.rs`, `format.rs` | Fluent catalogs (`templates/locales/`), numbers, money, dates |
 //! | `render.rs` | templates (`templates/app/`), the layout, error pages |
+//! | `account.rs` | my account: 2FA enrolment (QR, recovery codes), sessions with revoke |
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
 //! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
@@ -25,6 +26,7 @@
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
 //! they are HTML, not part of the OpenAPI document.
 
+pub mod account;
 pub mod auth;
 pub mod board;
 pub mod context;
@@ -123,6 +125,10 @@ pages! {
     "/trash" => { get: trash::list },
     "/trash/{type}/{id}/restore" => { post: trash::restore },
     "/settings" => { get: shell::settings },
+    "/account" => { get: account::show },
+    "/account/2fa" => { post: account::enrol },
+    "/account/2fa/confirm" => { post: account::confirm },
+    "/account/sessions/{id}/revoke" => { post: account::revoke },
     "/deals/{id}" => { get: records::pages::deals::show, post: records::pages::deals::update },
     "/deals/{id}/edit" => { get: records::pages::deals::edit },
     "/deals/{id}/delete" => { post: records::pages::deals::delete },

@@ -1,5 +1,7 @@
 //! The web app's settings screens over real HTTP: the trash (delete from a record's page,
-//! restore), with the API's roles, isolation and escaping. Both databases.
+//! restore), my account (2FA enrolment so a portal that requires it is usable from the
+//! browser, sessions with revoke), with the API's roles, isolation and escaping. Both
+//! databases.
 
 use serde_json::json;
 
@@ -66,4 +68,93 @@ async fn records_go_to_the_trash_and_come_back_whole(app: TestApp) {
     assert_eq!(app.trash_len(&other, "note").await, 1, "still in its own portal's trash");
 }
 
-both_backends!(records_go_to_the_trash_and_come_back_whole);
+/// The value of `<code id="{id}">` on a page.
+fn code_in(html: &str, id: &str) -> String {
+    let start = html.find(&format!("<code id=\"{id}\">")).unwrap_or_else(|| panic!("no {id}: {html}")) + id.len() + 12;
+    html[start..].split('<').next().unwrap().to_string()
+}
+
+async fn a_portal_requiring_2fa_is_usable_after_enrolling_in_the_browser(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    app.member(&owner, "bob@acme.example", "member").await;
+    let r = app.patch("/api/v1/tenant", &json!({"require_mfa": true}), Some(&owner.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut b = Browser::new(&app);
+    b.get("/app/login").await;
+    let r = b.post("/app/login", &[("email", "bob@acme.example"), ("password", crate::helpers::PASSWORD)]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    // Every page sends the person to set 2FA up; every other write is refused.
+    let r = b.get("/app/contacts").await;
+    assert_eq!((r.status, r.header("location").as_deref()), (303, Some("/app/account")));
+    let account = b.get("/app/account").await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert!(account.text.contains("id=\"mfa-required\"") && account.text.contains("data-state=\"off\""));
+    assert!(!account.text.contains("id=\"sessions\""), "nothing but enrolment before 2FA");
+    assert_eq!(b.post("/app/contacts", &[("email", "x@y.example")]).await.status, 403);
+    let start = b.post("/app/account/2fa", &[]).await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    assert!(start.text.contains("src=\"data:image&#x2f;svg+xml;base64,"), "the QR as an image: {}", start.text);
+    let secret = code_in(&start.text, "mfa-secret");
+    let r = b.post("/app/account/2fa/confirm", &[("code", "000000")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("data-field=\"code\""));
+    let r = b.post("/app/account/2fa/confirm", &[("code", &app.totp_code(&secret))]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let codes: Vec<&str> = r.text.split("<li><code>").skip(1).map(|c| c.split('<').next().unwrap()).collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once: {}", r.text);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    // Now the portal is open, and the account shows 2FA on.
+    assert_eq!(b.get("/app/contacts").await.status, 200);
+    assert!(b.get("/app/account").await.text.contains("data-state=\"on\""));
+    let session = b.jar.get("organizeo_session").cloned().unwrap();
+    let me = app.get("/api/v1/me", Some(&session)).await.body;
+    assert_eq!((me["mfa_enabled"].as_bool(), me["mfa_enrollment_required"].as_bool()), (Some(true), Some(false)));
+    // Signing in again asks for the second factor; a recovery code works once.
+    let mut again = Browser::new(&app);
+    again.get("/app/login").await;
+    let r = again.post("/app/login", &[("email", "bob@acme.example"), ("password", crate::helpers::PASSWORD)]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login/code"), "{}", r.text);
+    again.get("/app/login/code").await;
+    let r = again.post("/app/login/code", &[("code", codes[0])]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/dashboard"), "{}", r.text);
+}
+
+async fn people_see_their_sessions_and_sign_one_out(app: TestApp) {
+    app.signup("Acme", "ada@acme.example").await;
+    let other = app.signup("Globex", "hank@globex.example").await;
+    let mut laptop = Browser::new(&app);
+    laptop.sign_in("ada@acme.example").await;
+    let mut phone = Browser::new(&app);
+    phone.sign_in("ada@acme.example").await;
+    let page = laptop.get("/app/account").await;
+    assert_eq!(page.status, 200);
+    let ids: Vec<String> = page
+        .text
+        .match_indices("<tr data-id=\"")
+        .map(|(i, _)| page.text[i + 13..].split('"').next().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 3, "the sign-ups' and both browsers' sessions: {ids:?}");
+    assert_eq!(page.text.matches("this browser").count(), 1);
+    let phone_token = phone.jar.get("organizeo_session").cloned().unwrap();
+    let phone_id = app.get("/api/v1/me", Some(&phone_token)).await.body["session"]["id"].as_str().unwrap().to_string();
+    assert!(ids.contains(&phone_id));
+    let r = laptop.post(&format!("/app/account/sessions/{phone_id}/revoke"), &[]).await;
+    assert_eq!((r.status, r.header("location").as_deref()), (303, Some("/app/account")), "{}", r.text);
+    let r = phone.get("/app/contacts").await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login"), "the phone is signed out");
+    // Someone else's session is not found; revoking this one signs out here.
+    let theirs = app.get("/api/v1/me", Some(&other.token)).await.body["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(laptop.post(&format!("/app/account/sessions/{theirs}/revoke"), &[]).await.status, 404);
+    assert_eq!(app.get("/api/v1/me", Some(&other.token)).await.status, 200);
+    let own = laptop.jar.get("organizeo_session").cloned().unwrap();
+    let own_id = app.get("/api/v1/me", Some(&own)).await.body["session"]["id"].as_str().unwrap().to_string();
+    let r = laptop.post(&format!("/app/account/sessions/{own_id}/revoke"), &[]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login"));
+    assert!(!laptop.jar.contains_key("organizeo_session"));
+}
+
+both_backends!(
+    records_go_to_the_trash_and_come_back_whole,
+    a_portal_requiring_2fa_is_usable_after_enrolling_in_the_browser,
+    people_see_their_sessions_and_sign_one_out,
+);

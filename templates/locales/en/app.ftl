@@ -232,13 +232,38 @@ trash-purged = Deleted for good
 trash-restore = Restore
 trash-empty = Nothing of this kind in the trash.
 
+## My account
+account-title = My account
+settings-account-hint = Two-factor authentication and where you are signed in.
+mfa-title = Two-factor authentication
+mfa-required = This portal requires two-factor authentication. Set it up to continue.
+mfa-on = On: signing in asks for a code from your authenticator app.
+mfa-off = Off: signing in needs only your password.
+mfa-start = Set up two-factor authentication
+mfa-scan = Scan this code with an authenticator app (such as Aegis, Google Authenticator or 1Password), then enter the 6-digit code it shows.
+mfa-qr-alt = QR code for your authenticator app
+mfa-type-secret = Cannot scan? Type this key into the app instead:
+mfa-retry = Enter the current code from your authenticator app.
+mfa-confirm = Turn on
+mfa-new-code = Start again with a new QR code
+mfa-codes-title = Your recovery codes
+mfa-codes-intro = Two-factor authentication is on. Keep these codes somewhere safe: each works once, instead of a code from your app, if you lose your phone. They are shown only now.
+mfa-codes-done = I have saved them
+sessions-title = Where you are signed in
+sessions-device = Device
+sessions-started = Signed in
+sessions-seen = Last active
+sessions-revoke = Sign out
+sessions-current = this browser
+sessions-unknown = Unknown device
+
 ## Errors
 error-title = Something went wrong
 error-back = Back to the app
 error-csrf = This form was sent from somewhere else, or it is too old. Nothing was changed: reload the page and try again.
 error-forbidden-role = Your role in this portal does not allow this.
 error-not-found-detail = It may have been deleted, or it belongs to another portal.
-error-mfa-enrolment = This portal requires two-factor authentication. Set it up for your account first (the app's screen for it is coming; the API has POST /api/v1/me/mfa/totp).
+error-mfa-enrolment = This portal requires two-factor authentication. Set it up first under My account (/app/account).
 error-rate-limited = Too many attempts. { $seconds ->
         [one] Try again in one second.
        *[other] Try again in { $seconds } seconds.

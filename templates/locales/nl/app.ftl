@@ -231,13 +231,38 @@ trash-purged = Definitief weg
 trash-restore = Terugzetten
 trash-empty = Niets van deze soort in de prullenbak.
 
+## Mijn account
+account-title = Mijn account
+settings-account-hint = Tweestapsverificatie en waar je bent ingelogd.
+mfa-title = Tweestapsverificatie
+mfa-required = Dit portaal vereist tweestapsverificatie. Stel die in om verder te gaan.
+mfa-on = Aan: bij het inloggen wordt om een code uit je authenticator-app gevraagd.
+mfa-off = Uit: inloggen vraagt alleen je wachtwoord.
+mfa-start = Tweestapsverificatie instellen
+mfa-scan = Scan deze code met een authenticator-app (zoals Aegis, Google Authenticator of 1Password) en voer daarna de 6-cijferige code in die de app toont.
+mfa-qr-alt = QR-code voor je authenticator-app
+mfa-type-secret = Lukt scannen niet? Typ dan deze sleutel in de app:
+mfa-retry = Voer de huidige code uit je authenticator-app in.
+mfa-confirm = Inschakelen
+mfa-new-code = Opnieuw beginnen met een nieuwe QR-code
+mfa-codes-title = Je herstelcodes
+mfa-codes-intro = Tweestapsverificatie staat aan. Bewaar deze codes op een veilige plek: elke code werkt één keer, in plaats van een code uit je app, als je je telefoon kwijtraakt. Ze worden alleen nu getoond.
+mfa-codes-done = Ik heb ze bewaard
+sessions-title = Waar je bent ingelogd
+sessions-device = Apparaat
+sessions-started = Ingelogd
+sessions-seen = Laatst actief
+sessions-revoke = Afmelden
+sessions-current = deze browser
+sessions-unknown = Onbekend apparaat
+
 ## Fouten
 error-title = Er ging iets mis
 error-back = Terug naar de app
 error-csrf = Dit formulier is van elders verstuurd, of het is te oud. Er is niets gewijzigd: laad de pagina opnieuw en probeer het nog eens.
 error-forbidden-role = Je rol in dit portaal staat dit niet toe.
 error-not-found-detail = Misschien is het verwijderd, of het hoort bij een ander portaal.
-error-mfa-enrolment = Dit portaal vereist tweestapsverificatie. Stel die eerst in voor je account (het scherm daarvoor komt eraan; de API heeft POST /api/v1/me/mfa/totp).
+error-mfa-enrolment = Dit portaal vereist tweestapsverificatie. Stel die eerst in onder Mijn account (/app/account).
 error-rate-limited = Te veel pogingen. { $seconds ->
         [one] Probeer het over een seconde opnieuw.
        *[other] Probeer het over { $seconds } seconden opnieuw.
