@@ -20,6 +20,7 @@
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
 //! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
+//! | `definitions.rs` | the portal's tags and custom fields: list, add, delete |
 //! | `trash.rs` | the trash with restore; moving a record to the trash |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
@@ -32,6 +33,7 @@ pub mod board;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+pub mod definitions;
 pub mod format;
 pub mod forms;
 pub mod i18n;
@@ -125,6 +127,10 @@ pages! {
     "/trash" => { get: trash::list },
     "/trash/{type}/{id}/restore" => { post: trash::restore },
     "/settings" => { get: shell::settings },
+    "/tags" => { get: definitions::tag_list, post: definitions::tag_create },
+    "/tags/{id}/delete" => { post: definitions::tag_delete },
+    "/custom-fields" => { get: definitions::field_list, post: definitions::field_create },
+    "/custom-fields/{id}/delete" => { post: definitions::field_delete },
     "/account" => { get: account::show },
     "/account/2fa" => { post: account::enrol },
     "/account/2fa/confirm" => { post: account::confirm },

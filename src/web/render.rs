@@ -41,6 +41,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "board.html",
     "trash.html",
     "settings.html",
+    "tags.html",
+    "custom_fields.html",
     "account.html",
     "account_2fa.html",
     "account_codes.html",

@@ -298,12 +298,18 @@ async fn pages_speak_the_persons_saved_language_else_the_browsers(app: TestApp) 
 /// 5xx); no POST passes the guard without a token; none is in the OpenAPI document.
 async fn every_page_route_answers_html_and_no_post_passes_without_a_token(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
+    // Settings with content (a custom field, a pipeline), so lists render their rows too.
+    app.custom_field(&owner, "deal", "tier", "select", json!({"options": ["gold"]})).await;
+    let sales = app.create(&owner, "/api/v1/pipelines", json!({"name": "Sales", "stages": [{"name": "Lead"}]})).await;
     // A record of every object, so each object's `{id}` pages answer for a real one.
     let mut ids = BTreeMap::new();
     for (plural, body) in [
         ("contacts", json!({"email": "grace@navy.example"})),
         ("companies", json!({"name": "Navy"})),
-        ("deals", json!({"name": "Cobol"})),
+        (
+            "deals",
+            json!({"name": "Cobol", "tags": ["vip"], "custom_fields": {"tier": "gold"}, "pipeline_id": sales["id"]}),
+        ),
         ("tickets", json!({"subject": "Bug"})),
         ("tasks", json!({"title": "Call"})),
         ("notes", json!({"body": "Met"})),

@@ -153,8 +153,71 @@ async fn people_see_their_sessions_and_sign_one_out(app: TestApp) {
     assert!(!laptop.jar.contains_key("organizeo_session"));
 }
 
+async fn tags_and_custom_fields_are_listed_added_and_deleted(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    app.member(&owner, "mo@acme.example", "member").await;
+    app.contact(&owner, json!({"email": "a@b.example", "tags": ["vip"]})).await;
+    let mut member = Browser::new(&app);
+    member.sign_in("mo@acme.example").await;
+    let page = member.get("/app/tags").await;
+    assert!(page.text.contains(">vip<") && page.text.contains("id=\"tag-form\""), "{}", page.text);
+    assert!(!page.text.contains("/delete"), "members add tags but do not delete them");
+    assert_eq!(member.post("/app/tags", &[("name", "<b>lead</b>")]).await.status, 303);
+    let r = member.post("/app/tags", &[("name", "VIP")]).await;
+    assert!(r.status == 409 && r.text.contains("data-field=\"name\""), "{}", r.text);
+    let r = member.post("/app/tags", &[("name", " ")]).await;
+    assert_eq!(r.status, 422);
+    let tags = app.get("/api/v1/tags", Some(&owner.token)).await.body;
+    let lead = tags["data"].as_array().unwrap().iter().find(|t| t["name"] == "<b>lead</b>").unwrap()["id"].clone();
+    let lead = lead.as_str().unwrap();
+    assert_eq!(member.post(&format!("/app/tags/{lead}/delete"), &[]).await.status, 403);
+    assert!(!member.get("/app/tags").await.text.contains("<b>lead"), "escaped");
+
+    let mut b = Browser::new(&app);
+    b.sign_in("ada@acme.example").await;
+    assert!(b.get("/app/tags").await.text.contains(&format!("/app/tags/{lead}/delete")));
+    assert_eq!(b.post(&format!("/app/tags/{lead}/delete"), &[]).await.status, 303);
+    assert_eq!(app.trash_len(&owner, "tag").await, 1);
+
+    // Custom fields: owners and admins define them; they appear in the object's form.
+    assert!(!member.get("/app/custom-fields").await.text.contains("id=\"custom-field-form\""));
+    let forged = [("object", "deal"), ("key", "tier"), ("label", "Tier"), ("type", "text")];
+    assert_eq!(member.post("/app/custom-fields", &forged).await.status, 403);
+    let r = b
+        .post("/app/custom-fields", &[("object", "deal"), ("key", "Bad Key"), ("label", ""), ("type", "select")])
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    for field in ["key", "label", "options"] {
+        assert!(r.text.contains(&format!("data-field=\"{field}\"")), "{field}: {}", r.text);
+    }
+    let fields = [
+        ("object", "deal"),
+        ("key", "tier"),
+        ("label", "<i>Tier</i>"),
+        ("type", "select"),
+        ("options", "gold\nsilver\n"),
+        ("required", "true"),
+    ];
+    assert_eq!(b.post("/app/custom-fields", &fields).await.status, 303);
+    let r = b.post("/app/custom-fields", &fields).await;
+    assert!(r.status == 409 && r.text.contains("data-field=\"key\""), "{}", r.text);
+    let list = b.get("/app/custom-fields").await;
+    assert!(list.text.contains("&lt;i&gt;Tier") && !list.text.contains("<i>Tier"), "{}", list.text);
+    let form = b.get("/app/deals/new").await;
+    assert!(form.text.contains("name=\"custom_fields.tier\"") && form.text.contains(">silver<"), "{}", form.text);
+    let r = b.post("/app/deals", &[("name", "No tier")]).await;
+    assert!(r.status == 422 && r.text.contains("data-field=\"custom_fields.tier\""), "required: {}", r.text);
+    let defs = app.get("/api/v1/custom-fields", Some(&owner.token)).await.body;
+    let id = defs["data"][0]["id"].as_str().unwrap();
+    assert_eq!(defs["data"][0]["options"], json!(["gold", "silver"]));
+    assert_eq!(b.post(&format!("/app/custom-fields/{id}/delete"), &[]).await.status, 303);
+    assert_eq!(app.trash_len(&owner, "custom_field").await, 1);
+    assert!(!b.get("/app/deals/new").await.text.contains("custom_fields.tier"));
+}
+
 both_backends!(
     records_go_to_the_trash_and_come_back_whole,
+    tags_and_custom_fields_are_listed_added_and_deleted,
     a_portal_requiring_2fa_is_usable_after_enrolling_in_the_browser,
     people_see_their_sessions_and_sign_one_out,
 );

@@ -257,6 +257,35 @@ sessions-revoke = Sign out
 sessions-current = this browser
 sessions-unknown = Unknown device
 
+## Tags and custom fields
+tags-title = Tags
+tags-name = Tag name
+tags-add = Add tag
+tags-count = Records
+tags-empty = No tags yet. Tags are also made by naming them on a record.
+custom-fields-title = Custom fields
+settings-fields-hint = Your own fields on contacts, companies, deals and more.
+custom-fields-intro = Your own fields on each kind of record. Values are checked on every save; a required field must be filled in.
+cf-none = No custom fields.
+cf-add = Add a custom field
+cf-object = On
+cf-label = Label
+cf-key = Key
+cf-key-hint = Lower-case letters, digits and _, starting with a letter; fixed once made. Templates and the API use it.
+cf-type = Type
+cf-options = Options
+cf-options-hint = For choice fields: one option per line.
+cf-required = Required
+cf-type-text = Text
+cf-type-number = Number
+cf-type-date = Date
+cf-type-boolean = Yes or no
+cf-type-select = One choice
+cf-type-multi-select = Several choices
+cf-type-email = Email
+cf-type-phone = Phone
+cf-type-url = Web address
+
 ## Errors
 error-title = Something went wrong
 error-back = Back to the app

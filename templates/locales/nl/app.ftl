@@ -256,6 +256,35 @@ sessions-revoke = Afmelden
 sessions-current = deze browser
 sessions-unknown = Onbekend apparaat
 
+## Labels en eigen velden
+tags-title = Labels
+tags-name = Naam van het label
+tags-add = Label toevoegen
+tags-count = Records
+tags-empty = Nog geen labels. Labels ontstaan ook door ze op een record te noemen.
+custom-fields-title = Eigen velden
+settings-fields-hint = Je eigen velden op contacten, bedrijven, deals en meer.
+custom-fields-intro = Je eigen velden per soort record. Waarden worden bij elke keer opslaan gecontroleerd; een verplicht veld moet ingevuld zijn.
+cf-none = Geen eigen velden.
+cf-add = Eigen veld toevoegen
+cf-object = Op
+cf-label = Label
+cf-key = Sleutel
+cf-key-hint = Kleine letters, cijfers en _, beginnend met een letter; vast zodra gemaakt. Sjablonen en de API gebruiken hem.
+cf-type = Soort
+cf-options = Keuzes
+cf-options-hint = Voor keuzevelden: één keuze per regel.
+cf-required = Verplicht
+cf-type-text = Tekst
+cf-type-number = Getal
+cf-type-date = Datum
+cf-type-boolean = Ja of nee
+cf-type-select = Eén keuze
+cf-type-multi-select = Meerdere keuzes
+cf-type-email = E-mailadres
+cf-type-phone = Telefoon
+cf-type-url = Webadres
+
 ## Fouten
 error-title = Er ging iets mis
 error-back = Terug naar de app
