@@ -411,6 +411,12 @@ mod tests {
                 wanted.push(fields::label_id(sort.trim_start_matches('-')));
             }
         }
+        for kind in crate::web::trash::TYPES {
+            wanted.push(format!("trash-type-{}", kind.replace('_', "-")));
+        }
+        for kind in crate::crm::objects::CUSTOM_TYPES {
+            wanted.push(format!("cf-type-{}", kind.replace('_', "-")));
+        }
         for verb in ["created", "updated", "deleted", "restored", "stage-changed"] {
             wanted.push(format!("timeline-{verb}"));
         }
