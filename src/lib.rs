@@ -29,3 +29,4 @@ pub mod security;
 pub mod startup;
 pub mod telemetry;
 pub mod tenant_export;
+pub mod web;

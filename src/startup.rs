@@ -166,6 +166,8 @@ impl Application {
                 }
             });
         }
+        crate::web::check().map_err(|e| anyhow::anyhow!("web app: {e}"))?;
+        let web_config = crate::web::Config::new(tls.is_some(), &settings.public_url);
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,
@@ -178,6 +180,7 @@ impl Application {
             campaigns,
             inapp_wake,
             inbox_limits,
+            web: web_config,
         });
         let behind_tls = tls.is_some();
         let max_body = settings.max_body_bytes;

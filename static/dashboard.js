@@ -1,5 +1,10 @@
 // The live dashboard: sign in over the REST API, then follow the portal over the
-// real-time websocket (topics `dashboard`, `crm`, `campaigns` and `notifications`, the
+// real-time websocket. Inside the web app (/app/dashboard, `data-mode="app"`) the page is
+// already signed in by its session cookie: the script asks /app/realtime/ticket for its
+// websocket ticket with the page's CSRF token and holds no bearer token; the bell and the
+// campaign table (REST reads) are left to the standalone /dashboard for now. Its words come
+// from the page's data-t-* attributes (the app's catalogs), English otherwise.
+// (topics `dashboard`, `crm`, `campaigns` and `notifications`, the
 // bell). Everything is written with
 // textContent (never innerHTML), so record values cannot inject markup. The token lives in
 // sessionStorage (sent as a Bearer header, never a cookie: no CSRF surface).
@@ -7,6 +12,8 @@
 
 (function () {
   const $ = (sel) => document.querySelector(sel);
+  const app = document.querySelector('#dashboard[data-mode="app"]');
+  const word = (key, english) => (app && app.dataset["t" + key]) || english;
   const state = { token: sessionStorage.getItem("organizeo.token"), lastSeq: null, socket: null, retry: 0, timer: null, stopped: false };
   window.__organizeo = state; // for operators poking at the page, and the browser test
 
@@ -18,7 +25,10 @@
 
   async function api(method, path, body) {
     const headers = { "Content-Type": "application/json" };
-    if (state.token) headers.Authorization = "Bearer " + state.token;
+    if (app) {
+      // The web app: the session cookie goes along, the CSRF token in its header.
+      headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
+    } else if (state.token) headers.Authorization = "Bearer " + state.token;
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const data = r.status === 204 ? null : await r.json().catch(() => null);
     if (!r.ok) {
@@ -31,7 +41,7 @@
 
   // ---- sign in ----
   let mfaToken = null;
-  $("#signin-form").addEventListener("submit", async (ev) => {
+  if (!app) $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = ev.target.elements;
     $("#signin-error").textContent = "";
@@ -59,7 +69,7 @@
     }
   });
 
-  $("#signout").addEventListener("click", async () => {
+  if (!app) $("#signout").addEventListener("click", async () => {
     try { await api("POST", "/api/v1/auth/logout"); } catch (_) { /* signed out either way */ }
     stop();
     sessionStorage.removeItem("organizeo.token");
@@ -76,10 +86,12 @@
 
   function start() {
     state.stopped = false;
-    $("#bell").onclick = () => { $("#bell-list").hidden = !$("#bell-list").hidden; };
-    $("#signin").hidden = true;
+    if (!app) {
+      $("#bell").onclick = () => { $("#bell-list").hidden = !$("#bell-list").hidden; };
+      $("#signin").hidden = true;
+      $("#signout").hidden = false;
+    }
     $("#board").hidden = false;
-    $("#signout").hidden = false;
     connect();
   }
 
@@ -92,11 +104,12 @@
   // ---- the websocket, with reconnect and resume ----
   async function connect() {
     if (state.stopped) return;
-    setStatus("reconnecting", state.retry ? "reconnecting…" : "connecting…");
+    setStatus("reconnecting", state.retry ? word("Reconnecting", "reconnecting…") : word("Connecting", "connecting…"));
     let ticket;
     try {
-      ticket = await api("POST", "/api/v1/realtime/ticket", {});
+      ticket = await api("POST", app ? app.dataset.ticketUrl : "/api/v1/realtime/ticket", {});
     } catch (e) {
+      if (app && e.status >= 400 && e.status < 500) { stop(); location.href = "/app/login"; return; }
       if (e.status === 401) { stop(); sessionStorage.removeItem("organizeo.token"); state.token = null; showSignin(); return; }
       return retryLater();
     }
@@ -108,8 +121,7 @@
       socket.send(JSON.stringify({ type: "subscribe", topic: "dashboard" }));
       socket.send(JSON.stringify({ type: "subscribe", topic: "campaigns" }));
       socket.send(JSON.stringify({ type: "subscribe", topic: "notifications" }));
-      loadCampaigns();
-      loadBell();
+      if (!app) { loadCampaigns(); loadBell(); }
       const sub = { type: "subscribe", topic: "crm" };
       if (state.lastSeq !== null) sub.since = state.lastSeq; // resume: replay what was missed
       socket.send(JSON.stringify(sub));
@@ -120,7 +132,7 @@
 
   function retryLater() {
     if (state.stopped) return;
-    setStatus("reconnecting", "reconnecting…");
+    setStatus("reconnecting", word("Reconnecting", "reconnecting…"));
     const delay = Math.min(15000, 500 * Math.pow(2, state.retry++));
     state.timer = setTimeout(connect, delay);
   }
@@ -129,16 +141,16 @@
     switch (f.type) {
       case "snapshot": renderCounters(f.data); break;
       case "subscribed":
-        if (f.topic === "crm") { if (state.lastSeq === null) state.lastSeq = f.seq; setStatus("live", "live"); }
+        if (f.topic === "crm") { if (state.lastSeq === null) state.lastSeq = f.seq; setStatus("live", word("Live", "live")); }
         break;
       case "reset":
-        addGap("Some activity was skipped while offline.");
+        addGap(word("Gap", "Some activity was skipped while offline."));
         state.lastSeq = f.seq;
         break;
       case "event":
         if (f.topic === "dashboard") renderCounters(f.data);
         else if (f.topic === "campaigns") renderCampaign(f.data);
-        else if (f.topic === "notifications" && f.event === "notification.created") loadBell();
+        else if (f.topic === "notifications" && f.event === "notification.created") { if (!app) loadBell(); }
         else if (f.topic === "crm") { state.lastSeq = f.seq; addActivity(f); }
         break;
       case "error": console.warn("realtime:", f.code, f.message); break;
@@ -155,9 +167,9 @@
     if ("contacts" in d) set("contacts", String(d.contacts));
     if ("contacts_new_today" in d) set("contacts_new_today", String(d.contacts_new_today));
     if ("open_tickets" in d) set("open_tickets", String(d.open_tickets));
-    if ("pending_tickets" in d) set("pending_tickets", d.pending_tickets + " pending");
+    if ("pending_tickets" in d) set("pending_tickets", d.pending_tickets + " " + word("Pending", "pending"));
     if ("tasks_due" in d) set("tasks_due", String(d.tasks_due));
-    if ("tasks_overdue" in d) set("tasks_overdue", d.tasks_overdue + " overdue");
+    if ("tasks_overdue" in d) set("tasks_overdue", d.tasks_overdue + " " + word("Overdue", "overdue"));
     if ("open_deals" in d) {
       set("open_deals", String(d.open_deals.count));
       set("open_deal_amounts", amounts(d.open_deals.amounts));
@@ -273,5 +285,5 @@
     $("#feed").prepend(li);
   }
 
-  if (state.token) start(); else showSignin();
+  if (app) start(); else if (state.token) start(); else showSignin();
 })();

@@ -20,6 +20,8 @@ pub struct UserRow {
     pub totp_key_id: Option<String>,
     pub totp_enabled_at: Option<NaiveDateTime>,
     pub totp_last_step: Option<i64>,
+    /// The web app's language the person chose (`en`, `nl`); `None`: the browser's.
+    pub locale: Option<String>,
 }
 
 impl UserRow {
@@ -55,6 +57,7 @@ impl Platform<'_> {
             totp_key_id: None,
             totp_enabled_at: None,
             totp_last_step: None,
+            locale: None,
         };
         diesel::insert_into(users::table).values(&row).execute(self.conn())?;
         Ok(row)
@@ -63,6 +66,14 @@ impl Platform<'_> {
     pub fn set_password(&mut self, id: &UserId, password_hash: &str, now: NaiveDateTime) -> QueryResult<()> {
         diesel::update(users::table.find(id.as_str()))
             .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+            .execute(self.conn())?;
+        Ok(())
+    }
+
+    /// Saves the person's web app language (`None`: follow the browser).
+    pub fn set_locale(&mut self, id: &UserId, locale: Option<&str>, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(users::table.find(id.as_str()))
+            .set((users::locale.eq(locale), users::updated_at.eq(now)))
             .execute(self.conn())?;
         Ok(())
     }

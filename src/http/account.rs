@@ -76,6 +76,11 @@ pub async fn change_password(
     security(("bearer" = [])),
     responses((status = 200, body = SessionList)))]
 pub async fn list_sessions(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(SessionList { data: sessions(&state, &p).await? }))
+}
+
+/// The signed-in person's live sessions in this portal (the web app's account page too).
+pub async fn sessions(state: &AppState, p: &Principal) -> Result<Vec<SessionView>, AppError> {
     let me = p.user()?.clone();
     let now = state.clock.now().naive_utc();
     let uid = me.user_id.clone();
@@ -92,7 +97,7 @@ pub async fn list_sessions(state: web::Data<AppState>, p: Principal) -> Result<H
             user_agent: s.user_agent,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(SessionList { data }))
+    Ok(data)
 }
 
 /// Sign one of my sessions out (another device, say).
@@ -108,8 +113,14 @@ pub async fn revoke_session(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    revoke(&state, &p, &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Signs one of the person's own sessions out (the web app's account page too).
+pub async fn revoke(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
     let me = p.user()?.clone();
-    let id = SessionId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("session"))?;
+    let id = SessionId::parse(id).ok_or_else(|| AppError::not_found("session"))?;
     let now = state.clock.now();
     let entry = p.entry("session.revoked").target("session", &id);
     let actor = p.change_actor();
@@ -124,6 +135,5 @@ pub async fn revoke_session(
             t.audit(entry, now)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

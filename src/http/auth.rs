@@ -11,9 +11,9 @@ use super::principal::{Principal, RequestMeta};
 use super::AppState;
 use crate::domain::{Role, TenantId};
 use crate::error::{AppError, FieldError};
-use crate::identity::access::{self, Reason, Revocation};
 use crate::identity::login::{self, PasswordOutcome};
-use crate::identity::{display_name, parse_email, parse_password};
+use crate::identity::sessions;
+use crate::identity::{parse_email, parse_signup};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
@@ -130,18 +130,8 @@ pub async fn signup(
     body: Json<SignupRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
-    let mut errors = Vec::new();
-    let tenant_name = display_name("tenant_name", &body.tenant_name, &mut errors);
-    let name = display_name("name", &body.name, &mut errors);
-    let email = parse_email(&body.email, &mut errors);
-    let password =
-        parse_password("password", &body.password, &[&body.email, &body.name, &body.tenant_name], &mut errors);
-    let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
-        return Err(AppError::invalid(errors));
-    };
-
-    let signed_up =
-        login::sign_up(state.login_context(), tenant_name, name, email, password, meta, client_info(&req)).await?;
+    let input = parse_signup(&body.tenant_name, &body.name, &body.email, &body.password)?;
+    let signed_up = login::sign_up(state.login_context(), input, meta, client_info(&req)).await?;
     let (tenant, user, session) = (signed_up.tenant, signed_up.user, signed_up.session);
     tracing::info!(tenant_id = %tenant.id, user_id = %user.id, "portal signed up");
     Ok(HttpResponse::Created().json(SignupResponse {
@@ -233,23 +223,7 @@ pub async fn mfa_login(
     ))]
 pub async fn logout(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
     let user = p.user()?.clone();
-    let now = state.clock.now();
     let entry = p.entry("auth.logout").target("session", &user.session_id);
-    let actor = p.change_actor();
-    state
-        .db
-        .tenant(p.tenant_id.clone())
-        .write(move |t| {
-            t.revoke_session(&user.user_id, &user.session_id, now.naive_utc())?;
-            access::announce(
-                t,
-                Revocation::sessions(std::slice::from_ref(&user.session_id), Reason::SignedOut),
-                &actor,
-                now,
-            );
-            t.audit(entry, now)?;
-            Ok(())
-        })
-        .await?;
+    sessions::sign_out(&state.db, p.tenant_id.clone(), &user, p.change_actor(), entry, state.clock.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

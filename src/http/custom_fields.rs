@@ -124,13 +124,20 @@ pub async fn list(
     p: Principal,
     q: web::Query<CustomFieldQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "custom_fields", Access::Read).await?;
-    let object = match q.into_inner().object.filter(|o| !o.is_empty()) {
+    let data = definitions(&state, &p, q.into_inner().object.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(CustomFieldList { data }))
+}
+
+/// The live definitions, of one object (`contact`, `companies`, …) or of all; the web app's
+/// record forms and settings read them too.
+pub async fn definitions(state: &AppState, p: &Principal, object: Option<&str>) -> Result<Vec<CustomField>, AppError> {
+    p.require(state, "custom_fields", Access::Read).await?;
+    let object = match object.filter(|o| !o.is_empty()) {
         None => None,
-        Some(o) => Some(Object::parse(&o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
+        Some(o) => Some(Object::parse(o).ok_or_else(|| AppError::validation("object", "is not a CRM object"))?),
     };
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.custom_fields(object)?)).await?;
-    Ok(HttpResponse::Ok().json(CustomFieldList { data: rows.iter().map(CustomField::from).collect() }))
+    Ok(rows.iter().map(CustomField::from).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/custom-fields", tag = "custom-fields",
@@ -145,8 +152,12 @@ pub async fn create(
     p: Principal,
     body: Json<NewCustomField>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(define(&state, &p, body.0).await?))
+}
+
+/// Defines a custom field (owners and admins, or `custom_fields:write`; the web app too).
+pub async fn define(state: &AppState, p: &Principal, b: NewCustomField) -> Result<CustomField, AppError> {
+    p.manager_or_scope(state, "custom_fields", Access::Write).await?;
     let mut errors = Vec::new();
     let object = Object::parse(b.object.trim());
     if object.is_none() {
@@ -193,7 +204,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Created().json(CustomField::from(&created)))
+    Ok(CustomField::from(&created))
 }
 
 #[utoipa::path(get, path = "/api/v1/custom-fields/{id}", tag = "custom-fields",
@@ -261,8 +272,14 @@ pub async fn update(
     responses((status = 204, description = "In the trash"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "custom_fields", Access::Write).await?;
-    let id = CustomFieldId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom field"))?;
+    trash_field(&state, &p, &id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Moves a definition to the trash (owners and admins, or the key scope; the web app too).
+pub async fn trash_field(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
+    p.manager_or_scope(state, "custom_fields", Access::Write).await?;
+    let id = CustomFieldId::parse(id).ok_or_else(|| AppError::not_found("custom field"))?;
     let now = state.clock.now();
     state
         .db
@@ -274,6 +291,5 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
             tdb.update_custom_field(&row)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

@@ -46,11 +46,16 @@ pub struct RecoveryCodes {
         (status = 409, description = "2FA is already on (disable it first)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn enrol(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(start(&state, &p).await?))
+}
+
+/// Starts the signed-in person's enrolment (the web app's account page calls it too).
+pub async fn start(state: &AppState, p: &Principal) -> Result<TotpEnrolment, AppError> {
     let user_id = p.user()?.user_id.clone();
     let enrolment = second_factor::enrol(&state.db, &state.keyring, user_id, state.clock.now()).await?;
     let (secret, email) = (enrolment.secret, enrolment.email);
     let (b32, url) = totp::provisioning(&secret, &state.settings.totp_issuer, &email)?;
-    Ok(HttpResponse::Ok().json(TotpEnrolment { secret: b32, qr_svg: qr::svg(&url)?, otpauth_url: url }))
+    Ok(TotpEnrolment { secret: b32, qr_svg: qr::svg(&url)?, otpauth_url: url })
 }
 
 /// Confirm enrolment with a code from the app; turns 2FA on and returns recovery codes.
@@ -69,19 +74,15 @@ pub async fn confirm(
     p: Principal,
     body: Json<CodeRequest>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: finish(&state, &p, body.0.code).await? }))
+}
+
+/// Confirms the enrolment with a code; returns the recovery codes (the web app too).
+pub async fn finish(state: &AppState, p: &Principal, code: String) -> Result<Vec<String>, AppError> {
     let user_id = p.user()?.user_id.clone();
     let entry = p.entry("auth.mfa.enrolled").target("user", &user_id);
-    let codes = second_factor::confirm(
-        &state.db,
-        &state.keyring,
-        p.tenant_id.clone(),
-        user_id,
-        body.0.code,
-        entry,
-        state.clock.now(),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: codes }))
+    second_factor::confirm(&state.db, &state.keyring, p.tenant_id.clone(), user_id, code, entry, state.clock.now())
+        .await
 }
 
 /// Turn 2FA off; needs a current code (or an unused recovery code). Refused while any

@@ -76,6 +76,8 @@ pub struct AppState {
     pub inapp_wake: Arc<tokio::sync::Notify>,
     /// Per-end-user rate limit of the inbox API.
     pub inbox_limits: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    /// How the web app's cookies and origin check see this server.
+    pub web: crate::web::Config,
 }
 
 impl AppState {
@@ -311,9 +313,12 @@ routes! {
     "/api/v1/staff-access/{id}/approve" => { post: staff_access::approve },
 }
 
-/// Mounts every route, plus a problem+json 404 for anything else.
+/// Mounts every route, the web app's pages under `/app` (`crate::web::PAGES`: HTML for
+/// people, not part of this API or its OpenAPI document), plus a problem+json 404 for
+/// anything else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg);
+    crate::web::configure(cfg);
     cfg.default_service(web::to(unknown_route));
 }
 

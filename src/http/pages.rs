@@ -2,7 +2,9 @@
 //! single file is the whole deployment (no CDN, no files to lose).
 
 use actix_web::http::header;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::AppState;
 
 const INDEX: &str = include_str!("../../templates/index.html");
 const STYLESHEET: &str = include_str!("../../static/organizeo.css");
@@ -17,10 +19,17 @@ const APP_CSP: &str =
 /// Pages may load their own stylesheet, nothing else, and may not be framed.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'";
 
-/// The landing page: where the API, the spec and the health endpoints are.
+/// The landing page: where the web app, the API, the spec and the health endpoints are. A
+/// browser with a web app session goes on to `/app/`.
 #[utoipa::path(get, path = "/", tag = "operations",
-    responses((status = 200, description = "Landing page", content_type = "text/html")))]
-pub async fn index() -> HttpResponse {
+    responses(
+        (status = 200, description = "Landing page", content_type = "text/html"),
+        (status = 303, description = "A browser signed in to the web app goes to /app/"),
+    ))]
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if crate::web::cookies::get(&req, &state.web, crate::web::cookies::Name::Session).is_some() {
+        return crate::web::render::see_other("/app/");
+    }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))

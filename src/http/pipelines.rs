@@ -100,9 +100,14 @@ fn check_stages(input: &[StageInput], existing: &[Stage], errors: &mut Vec<Field
 #[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines", security(("bearer" = [])),
     responses((status = 200, body = PipelineList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    p.require(&state, "pipelines", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(PipelineList { data: all(&state, &p).await? }))
+}
+
+/// The portal's pipelines in order (the web app's board and deal forms read them too).
+pub async fn all(state: &AppState, p: &Principal) -> Result<Vec<Pipeline>, AppError> {
+    p.require(state, "pipelines", Access::Read).await?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.pipelines()?)).await?;
-    Ok(HttpResponse::Ok().json(PipelineList { data: rows.iter().map(Pipeline::from).collect() }))
+    Ok(rows.iter().map(Pipeline::from).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", security(("bearer" = [])),
@@ -114,8 +119,13 @@ pub async fn create(
     p: Principal,
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(define(&state, &p, body.0).await?))
+}
+
+/// Creates a pipeline (owners and admins, or `pipelines:write`); the web app's board calls
+/// it too.
+pub async fn define(state: &AppState, p: &Principal, b: PipelineInput) -> Result<Pipeline, AppError> {
+    p.manager_or_scope(state, "pipelines", Access::Write).await?;
     let mut errors = Vec::new();
     let name = check_name(b.name.as_deref().unwrap_or_default(), &mut errors);
     let stages = check_stages(b.stages.as_deref().unwrap_or_default(), &[], &mut errors);
@@ -140,7 +150,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Created().json(Pipeline::from(&created)))
+    Ok(Pipeline::from(&created))
 }
 
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("bearer" = [])),

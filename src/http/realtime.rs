@@ -42,7 +42,12 @@ pub struct TicketResponse {
         (status = 403, description = "A key without `realtime:read`", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ticket(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    p.require(&state, "realtime", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(issue(&state, &p).await?))
+}
+
+/// Issues a websocket ticket for `p` (the web app's dashboard asks through its session).
+pub async fn issue(state: &AppState, p: &Principal) -> Result<TicketResponse, AppError> {
+    p.require(state, "realtime", Access::Read).await?;
     let subject = match &p.actor {
         Actor::User(u) => Subject::Session(u.session_id.as_str().to_string()),
         Actor::Key(k) => Subject::ApiKey(k.key_id.clone()),
@@ -57,7 +62,7 @@ pub async fn ticket(state: web::Data<AppState>, p: Principal) -> Result<HttpResp
         .write(move |t| Ok(t.issue_ticket(&hash, &subject, expires_at.naive_utc())?))
         .await?;
     let url = format!("/api/v1/realtime?ticket={ticket}");
-    Ok(HttpResponse::Ok().json(TicketResponse { ticket, expires_at, url }))
+    Ok(TicketResponse { ticket, expires_at, url })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -53,7 +53,12 @@ fn tag_name(raw: &str) -> Result<String, AppError> {
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = TagPage)))]
 pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
-    p.require(&state, "tags", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, page).await?))
+}
+
+/// One page of the portal's live tags (the web app's tags page too).
+pub async fn page_of(state: &AppState, p: &Principal, page: Page) -> Result<TagPage, AppError> {
+    p.require(state, "tags", Access::Read).await?;
     let mut errors = Vec::new();
     let after = page.after_id(&mut errors);
     if !errors.is_empty() {
@@ -69,15 +74,20 @@ pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Resul
             Ok((rows.iter().map(|(t, n)| Tag::of(t, *n)).collect(), next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(TagPage { data, next_cursor }))
+    Ok(TagPage { data, next_cursor })
 }
 
 #[utoipa::path(post, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])), request_body = TagInput,
     responses((status = 201, body = Tag), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<TagInput>) -> Result<HttpResponse, AppError> {
-    p.require(&state, "tags", Access::Write).await?;
-    let name = tag_name(&body.0.name)?;
+    Ok(HttpResponse::Created().json(create_tag(&state, &p, &body.0.name).await?))
+}
+
+/// Creates a tag (people who may write; the web app's tags page too).
+pub async fn create_tag(state: &AppState, p: &Principal, name: &str) -> Result<Tag, AppError> {
+    p.require(state, "tags", Access::Write).await?;
+    let name = tag_name(name)?;
     let now = state.clock.now().naive_utc();
     let row = TagRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -99,7 +109,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<TagInpu
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Created().json(Tag::of(&row, 0)))
+    Ok(Tag::of(&row, 0))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
@@ -160,8 +170,14 @@ pub async fn update(
     params(("id" = String, Path, description = "Tag id")),
     responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "tags", Access::Write).await?;
-    let id = TagId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("tag"))?;
+    trash_tag(&state, &p, &id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Moves a tag to the trash (owners and admins, or `tags:write`; the web app too).
+pub async fn trash_tag(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
+    p.manager_or_scope(state, "tags", Access::Write).await?;
+    let id = TagId::parse(id).ok_or_else(|| AppError::not_found("tag"))?;
     let now = state.clock.now();
     state
         .db
@@ -173,6 +189,5 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
             tdb.save_tag(&row)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

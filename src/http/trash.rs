@@ -113,13 +113,17 @@ pub async fn list(
     p: Principal,
     q: web::Query<TrashQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let q = q.into_inner();
+    Ok(HttpResponse::Ok().json(page(&state, &p, q.into_inner()).await?))
+}
+
+/// One page of the trash of one type, as the API answers it (the web app's trash too).
+pub async fn page(state: &AppState, p: &Principal, q: TrashQuery) -> Result<TrashPage, AppError> {
     let t = q
         .kind
         .as_deref()
         .and_then(parse_type)
         .ok_or_else(|| AppError::validation("type", format!("is required: one of {TYPES}")))?;
-    p.require(&state, resource(t), Access::Read).await?;
+    p.require(state, resource(t), Access::Read).await?;
     let mut errors = Vec::new();
     let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
     let (limit, after_id) = (page.limit, page.after_id(&mut errors));
@@ -204,7 +208,13 @@ pub async fn list(
             Ok(finish_page(items, limit, |i| encode_cursor(&i.id)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(TrashPage { data, next_cursor }))
+    Ok(TrashPage { data, next_cursor })
+}
+
+/// Whether bringing back an item of this type needs an owner or admin (or the key scope):
+/// everything but emails, which are everyday content.
+pub fn restore_needs_manager(kind: &str) -> bool {
+    parse_type(kind) != Some(TrashType::Email)
 }
 
 /// Bring an item back whole: a record with its tags, custom values and links; a custom
@@ -220,14 +230,24 @@ pub async fn restore(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (kind, id) = path.into_inner();
-    let t = parse_type(&kind).ok_or_else(|| AppError::not_found("trash type"))?;
-    if t == TrashType::Email {
-        // Emails are everyday content: whoever may delete one may bring it back.
-        p.require(&state, resource(t), Access::Write).await?;
+    Ok(HttpResponse::Ok().json(restore_item(&state, &p, &kind, &id).await?))
+}
+
+/// Brings an item back and returns it as it is now (the web app's trash calls it too).
+pub async fn restore_item(
+    state: &AppState,
+    p: &Principal,
+    kind: &str,
+    id: &str,
+) -> Result<serde_json::Value, AppError> {
+    let t = parse_type(kind).ok_or_else(|| AppError::not_found("trash type"))?;
+    if restore_needs_manager(kind) {
+        p.manager_or_scope(state, resource(t), Access::Write).await?;
     } else {
-        p.manager_or_scope(&state, resource(t), Access::Write).await?;
+        // Emails are everyday content: whoever may delete one may bring it back.
+        p.require(state, resource(t), Access::Write).await?;
     }
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("item"))?.to_string();
+    let id = uuid::Uuid::parse_str(id).map_err(|_| AppError::not_found("item"))?.to_string();
     let (record, field, tag, value, email) = (
         RecordId::from_db(id.clone()),
         CustomFieldId::from_db(id.clone()),
@@ -236,9 +256,9 @@ pub async fn restore(
         EmailId::from_db(id),
     );
     let audit = p.entry("email.restored");
-    let actor = change_actor(&p);
+    let actor = change_actor(p);
     let now = state.clock.now();
-    let restored = state
+    state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |tdb| match t {
@@ -287,6 +307,5 @@ pub async fn restore(
                 serde_json::to_value(super::emails::Email::from(&row)).map_err(AppError::internal)
             }
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(restored))
+        .await
 }

@@ -88,9 +88,14 @@ fn owners_only() -> AppError {
     security(("bearer" = [])),
     responses((status = 200, body = MemberList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(MemberList { data: members(&state, &p).await? }))
+}
+
+/// The portal's people (people only, not keys; the web app names assignees with it).
+pub async fn members(state: &AppState, p: &Principal) -> Result<Vec<Member>, AppError> {
     p.user()?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.members()?)).await?;
-    Ok(HttpResponse::Ok().json(MemberList { data: rows.into_iter().map(|(u, m)| Member::of(u, m)).collect() }))
+    Ok(rows.into_iter().map(|(u, m)| Member::of(u, m)).collect())
 }
 
 /// Invite a person: the answer is the same whether the email has an account or not, and

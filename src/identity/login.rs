@@ -16,10 +16,10 @@ use crate::db::system;
 use crate::db::tenants::{MembershipRow, TenantRow};
 use crate::db::users::UserRow;
 use crate::db::Db;
-use crate::domain::{EmailAddress, Password, TenantId, UserId};
+use crate::domain::{EmailAddress, TenantId, UserId};
 use crate::error::{AppError, FieldError};
 use crate::security::crypto::Keyring;
-use crate::security::password_hash::{self, Verified};
+use crate::security::password_hash::{self, Verified as PasswordCheck};
 use crate::security::tokens;
 
 /// How long the second step of a sign-in may take, and how many codes it may try.
@@ -29,6 +29,7 @@ pub const MFA_CHALLENGE_ATTEMPTS: i32 = 5;
 const INVALID_CREDENTIALS: &str = "invalid email or password";
 
 /// What sign-in needs besides the request.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub db: &'a Db,
     pub keyring: &'a Keyring,
@@ -76,13 +77,11 @@ fn email_taken() -> AppError {
 /// Creates a portal and its owner, and signs the owner in.
 pub async fn sign_up(
     cx: Context<'_>,
-    tenant_name: String,
-    name: String,
-    email: EmailAddress,
-    password: Password,
+    input: super::SignupInput,
     meta: RequestMeta,
     client: ClientInfo,
 ) -> Result<SignedUp, AppError> {
+    let super::SignupInput { tenant_name, name, email, password } = input;
     let lookup = email.clone();
     if cx.db.read(move |p| Ok(p.user_by_email(&lookup)?.is_some())).await? {
         return Err(email_taken());
@@ -151,6 +150,22 @@ fn invitation_required(invitations: &[(InvitationRow, TenantRow)]) -> AppError {
     }
 }
 
+/// A person whose password was verified a moment ago: what the portal step needs. Made
+/// only by [`verify_password`] and [`reopen_choice`], so the portal step cannot be reached
+/// without the password.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    user_id: UserId,
+    email: String,
+    mfa_on: bool,
+}
+
+impl Verified {
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+}
+
 /// The password step. With several portals, `tenant` chooses one; without it the answer
 /// is a 422 `tenant_required` listing them (only after the password was verified). With
 /// `invitation`, the person accepts it and signs in to its portal (after the second
@@ -163,7 +178,19 @@ pub async fn with_password(
     client: ClientInfo,
 ) -> Result<PasswordOutcome, AppError> {
     let PasswordLogin { email, password, tenant: wanted, invitation } = login;
-    let (now, ttl) = (cx.now, cx.session_ttl);
+    let who = verify_password(&cx, email, password, &meta).await?;
+    enter(&cx, &who, wanted, invitation, meta, client).await
+}
+
+/// Checks an email and password (throttled per account and per IP, failures audited in
+/// the person's portals); a wrong password and an unknown email answer the same.
+pub async fn verify_password(
+    cx: &Context<'_>,
+    email: EmailAddress,
+    password: String,
+    meta: &RequestMeta,
+) -> Result<Verified, AppError> {
+    let now = cx.now;
     let account = email.as_str().to_string();
     let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
     let counters = vec![Counter::account(&account), Counter::ip(&ip)];
@@ -176,9 +203,9 @@ pub async fn with_password(
             let hash = user.password_hash.clone();
             let typed = password.clone();
             match blocking::cpu(move || password_hash::check(&typed, &hash)).await? {
-                Verified::No => None,
-                Verified::Yes => Some(user),
-                Verified::YesLegacy => {
+                PasswordCheck::No => None,
+                PasswordCheck::Yes => Some(user),
+                PasswordCheck::YesLegacy => {
                     // A hash made before passwords were normalised: replace it with one of
                     // the normalised form (best effort; the sign-in goes on either way).
                     if let Err(e) = rehash(cx.db, &user, &password, now).await {
@@ -214,13 +241,27 @@ pub async fn with_password(
             .await?;
         return Err(AppError::unauthorized(INVALID_CREDENTIALS));
     };
-    let user_id = UserId::from_db(user.id.clone());
-    let mfa_on = user.mfa_enabled();
     // The password was right: the account's failures are forgotten, the IP's attempt given back.
     let [account_counter, ip_counter] =
         <[Counter; 2]>::try_from(counters).map_err(|_| AppError::internal(anyhow::anyhow!("counters")))?;
     throttle::succeeded(cx.db, vec![ip_counter], vec![account_counter], now).await?;
-    let email_lower = user.email.clone();
+    Ok(Verified { user_id: UserId::from_db(user.id.clone()), mfa_on: user.mfa_enabled(), email: user.email })
+}
+
+/// The portal step after a verified password: the only portal, the requested one (not a
+/// member → the same 401 as a wrong password), an invitation to accept, or 422
+/// `tenant_required` / `invitation_required` listing the choices. With 2FA on, the answer
+/// is a challenge for the second step.
+pub async fn enter(
+    cx: &Context<'_>,
+    who: &Verified,
+    wanted: Option<TenantId>,
+    invitation: Option<String>,
+    meta: RequestMeta,
+    client: ClientInfo,
+) -> Result<PasswordOutcome, AppError> {
+    let (now, ttl) = (cx.now, cx.session_ttl);
+    let (user_id, email_lower, mfa_on) = (who.user_id.clone(), who.email.clone(), who.mfa_on);
     cx.db
         .write(move |tx| {
             let mut s = system::enter(tx)?;
@@ -271,6 +312,68 @@ pub async fn with_password(
             Ok(PasswordOutcome::Session(Session { token, expires_at, tenant_id, pending_invitations: pending }))
         })
         .await
+}
+
+/// One way into a portal offered after the password step: a portal the person belongs
+/// to, or an open invitation to one.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub role: String,
+    /// Set for an invitation (accepting it is the way in).
+    pub invitation_id: Option<String>,
+}
+
+/// The portals a verified person may enter and the invitations they may accept, by name.
+pub async fn choices(cx: &Context<'_>, who: &Verified) -> Result<Vec<Choice>, AppError> {
+    let (user_id, email, now) = (who.user_id.clone(), who.email.clone(), cx.now);
+    system::read(cx.db, move |s| {
+        let mut out: Vec<Choice> = s
+            .portals_of(&user_id)?
+            .into_iter()
+            .map(|(t, m)| Choice { tenant_id: t.id, tenant_name: t.name, role: m.role, invitation_id: None })
+            .collect();
+        out.extend(s.invitations_for(&email, now.naive_utc())?.into_iter().map(|(i, t)| Choice {
+            tenant_id: t.id,
+            tenant_name: t.name,
+            role: i.role,
+            invitation_id: Some(i.id),
+        }));
+        Ok(out)
+    })
+    .await
+}
+
+/// How long a verified password may wait for its portal choice.
+const CHOICE_MINUTES: i64 = 5;
+const CHOICE_CONTEXT: &[u8] = b"organizeo:login-choice:v1";
+
+/// Seals a verified person for the portal choice (a browser keeps it between the two
+/// forms, so the password is not sent twice): AES-256-GCM under the active key, with the
+/// person and an expiry inside.
+pub fn seal_choice(cx: &Context<'_>, who: &Verified) -> Result<String, AppError> {
+    let expires = (cx.now + chrono::Duration::minutes(CHOICE_MINUTES)).timestamp();
+    let body = serde_json::json!({"u": who.user_id.as_str(), "exp": expires}).to_string();
+    let sealed = cx.keyring.encrypt(body.as_bytes(), CHOICE_CONTEXT).map_err(AppError::internal)?;
+    Ok(format!("{}.{}", sealed.key_id, sealed.blob))
+}
+
+/// Opens a sealed portal choice: the person again (their 2FA state read afresh), or 401
+/// when it is forged, expired or the account is gone.
+pub async fn reopen_choice(cx: &Context<'_>, sealed: &str) -> Result<Verified, AppError> {
+    let again = || AppError::unauthorized("this sign-in step is unknown or expired; sign in again");
+    let (key_id, blob) = sealed.split_once('.').ok_or_else(again)?;
+    let sealed = crate::security::crypto::Sealed { key_id: key_id.to_string(), blob: blob.to_string() };
+    let plain = cx.keyring.decrypt(&sealed, CHOICE_CONTEXT).map_err(|_| again())?;
+    let body: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| again())?;
+    let expires = body.get("exp").and_then(serde_json::Value::as_i64).ok_or_else(again)?;
+    let user = body.get("u").and_then(serde_json::Value::as_str).and_then(UserId::parse).ok_or_else(again)?;
+    if expires <= cx.now.timestamp() {
+        return Err(again());
+    }
+    let row = cx.db.read(move |p| Ok(p.user(&user)?)).await?.ok_or_else(again)?;
+    Ok(Verified { user_id: UserId::from_db(row.id.clone()), mfa_on: row.mfa_enabled(), email: row.email })
 }
 
 /// The second step: the challenge token and a TOTP or recovery code. A wrong code counts

@@ -42,6 +42,33 @@ pub fn parse_password(field: &str, raw: &str, inputs: &[&str], errors: &mut Vec<
         .ok()
 }
 
+/// A sign-up checked against the rules, ready for [`login::sign_up`].
+pub struct SignupInput {
+    pub tenant_name: String,
+    pub name: String,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+/// Parses a sign-up: the portal's and the person's names, the email and the password
+/// policy (not built from the person's own details). Every broken rule is named in the 422.
+pub fn parse_signup(
+    tenant_name: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<SignupInput, crate::error::AppError> {
+    let mut errors = Vec::new();
+    let tenant_name = display_name("tenant_name", tenant_name, &mut errors);
+    let name = display_name("name", name, &mut errors);
+    let parsed_email = parse_email(email, &mut errors);
+    let password = parse_password("password", password, &[email, &name, &tenant_name], &mut errors);
+    match (parsed_email, password, errors.is_empty()) {
+        (Some(email), Some(password), true) => Ok(SignupInput { tenant_name, name, email, password }),
+        _ => Err(crate::error::AppError::invalid(errors)),
+    }
+}
+
 /// Parses an email address, adding the error under `email`.
 pub fn parse_email(raw: &str, errors: &mut Vec<FieldError>) -> Option<EmailAddress> {
     EmailAddress::parse(raw).map_err(|m| errors.push(FieldError::new("email", m))).ok()

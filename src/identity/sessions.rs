@@ -2,10 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::db::audit::NewEntry;
+use crate::db::events::ChangeActor;
 use crate::db::sessions::ClientInfo;
-use crate::db::TenantDb;
-use crate::domain::UserId;
+use crate::db::{Db, TenantDb};
+use crate::domain::{TenantId, UserId};
 use crate::error::AppError;
+use crate::identity::access::{self, Reason, Revocation};
+use crate::identity::credentials::UserActor;
 use crate::security::tokens;
 
 /// Issues a session token for `user` in the handle's portal, valid for `ttl` from `now`.
@@ -20,4 +24,30 @@ pub fn open(
     let expires_at = now + chrono::Duration::from_std(ttl).map_err(AppError::internal)?;
     t.create_session(user, tokens::digest(&token), now.naive_utc(), expires_at.naive_utc(), client)?;
     Ok((token, expires_at))
+}
+
+/// Signs a session out: it stops working at once, its live connections are told
+/// (`access.revoked`), and the audit log records `entry`.
+pub async fn sign_out(
+    db: &Db,
+    tenant: TenantId,
+    user: &UserActor,
+    actor: ChangeActor,
+    entry: NewEntry,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let (user_id, session_id) = (user.user_id.clone(), user.session_id.clone());
+    db.tenant(tenant)
+        .write(move |t| {
+            t.revoke_session(&user_id, &session_id, now.naive_utc())?;
+            access::announce(
+                t,
+                Revocation::sessions(std::slice::from_ref(&session_id), Reason::SignedOut),
+                &actor,
+                now,
+            );
+            t.audit(entry, now)?;
+            Ok(())
+        })
+        .await
 }

@@ -36,6 +36,7 @@ diesel::table! {
         totp_key_id -> Nullable<Text>,
         totp_enabled_at -> Nullable<Timestamp>,
         totp_last_step -> Nullable<BigInt>,
+        locale -> Nullable<Text>,
     }
 }
 

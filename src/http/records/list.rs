@@ -122,7 +122,18 @@ async fn list_with(
     q: ListParams,
     filter_groups: Option<Vec<crate::crm::search::FilterGroupInput>>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, object.plural(), Access::Read).await?;
+    Ok(HttpResponse::Ok().json(page(&state, &p, object, q, filter_groups).await?))
+}
+
+/// One page of a list or search, as the API answers it (the web app's lists call it too).
+pub async fn page(
+    state: &AppState,
+    p: &Principal,
+    object: Object,
+    q: ListParams,
+    filter_groups: Option<Vec<crate::crm::search::FilterGroupInput>>,
+) -> Result<RecordPage, AppError> {
+    p.require(state, object.plural(), Access::Read).await?;
     let mut errors = Vec::new();
     let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
     let limit = page.limit;
@@ -175,5 +186,5 @@ async fn list_with(
             Ok((out, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RecordPage { data: rows, next_cursor }))
+    Ok(RecordPage { data: rows, next_cursor })
 }

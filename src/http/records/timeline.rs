@@ -55,8 +55,20 @@ pub async fn timeline(
     id: String,
     q: TimelineParams,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, object.plural(), Access::Read).await?;
-    let id = record_id(object, &id)?;
+    Ok(HttpResponse::Ok().json(entries(&state, &p, object, &id, q).await?))
+}
+
+/// One page of a record's history, as the API answers it (the web app's record pages call
+/// it too).
+pub async fn entries(
+    state: &AppState,
+    p: &Principal,
+    object: Object,
+    id: &str,
+    q: TimelineParams,
+) -> Result<TimelinePage, AppError> {
+    p.require(state, object.plural(), Access::Read).await?;
+    let id = record_id(object, id)?;
     let mut errors = Vec::new();
     let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
     let before = page.after_seq(&mut errors, "is not a cursor from this timeline");
@@ -98,5 +110,5 @@ pub async fn timeline(
             record: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(TimelinePage { data, next_cursor }))
+    Ok(TimelinePage { data, next_cursor })
 }

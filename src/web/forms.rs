@@ -1,0 +1,72 @@
+//! Form bodies (`application/x-www-form-urlencoded`) and the field errors shown beside
+//! each input. A body that does not parse is a 400 page, never a 500.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::i18n::Lang;
+use super::render::WebError;
+use crate::error::{AppError, FieldError};
+
+/// Parses a form body into `T` (unknown fields, such as `csrf`, are ignored). A value
+/// holding U+0000 is refused here (400), as `http::extract` refuses it in JSON: it never
+/// reaches the database.
+pub fn parse<T: DeserializeOwned>(lang: Lang, body: &Bytes) -> Result<T, WebError> {
+    let bad = || WebError::status(lang, StatusCode::BAD_REQUEST);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
+    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(bad());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|_| bad())
+}
+
+/// Field errors by field name, each field's messages in order, for the templates
+/// (`errors.email`); messages not tied to a form field go under `_form`.
+pub fn by_field(errors: &[FieldError], fields: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in errors {
+        let key = if fields.contains(&e.field.as_str()) { e.field.clone() } else { "_form".to_string() };
+        let message = if key == "_form" { format!("{}: {}", e.field, e.message) } else { e.message.clone() };
+        out.entry(key).or_default().push(message);
+    }
+    out
+}
+
+/// What a failed form write shows: 422 with field errors, 409 as an error on
+/// `conflict_field`; anything else is an error page.
+pub enum Refused {
+    Form { status: StatusCode, errors: BTreeMap<String, Vec<String>> },
+    Page(WebError),
+}
+
+pub fn refused(lang: Lang, e: AppError, fields: &[&str], conflict_field: &str) -> Refused {
+    match e {
+        AppError::Validation { errors, .. } => {
+            Refused::Form { status: StatusCode::UNPROCESSABLE_ENTITY, errors: by_field(&errors, fields) }
+        }
+        AppError::WithExtra { status, ref errors, .. } if status == StatusCode::UNPROCESSABLE_ENTITY => {
+            Refused::Form { status, errors: by_field(errors, fields) }
+        }
+        e if is_conflict(&e) => {
+            let detail = e.to_problem().detail;
+            Refused::Form {
+                status: StatusCode::CONFLICT,
+                errors: BTreeMap::from([(conflict_field.to_string(), vec![detail])]),
+            }
+        }
+        other => Refused::Page(WebError::from_app(lang, other)),
+    }
+}
+
+fn is_conflict(e: &AppError) -> bool {
+    use actix_web::ResponseError;
+    e.status_code() == StatusCode::CONFLICT
+}
+
+/// A form value: trimmed, `None` when empty.
+pub fn value(raw: &Option<String>) -> Option<String> {
+    raw.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
