@@ -199,8 +199,55 @@ impl ManageConnection for ConnectionFactory {
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection left in a transaction, or marked by [`discard`] (its server went away),
+    /// is not reused.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            DbConnection::Sqlite(c) => c.is_broken(),
+            DbConnection::Postgresql(c) => c.is_broken(),
+        }
+    }
+}
+
+/// Whether an error means the connection itself is gone (the server restarted, the backend
+/// was terminated, the network dropped it), not that the statement failed.
+fn is_dead(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(e, Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _))
+}
+
+/// Marks `conn` so the pool drops it instead of handing it out again.
+fn discard(conn: &mut DbConnection) {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error(),
+        DbConnection::Postgresql(c) => AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error(),
+    }
+}
+
+/// A pooled connection on which `first` — the statement that opens the work (`BEGIN` for
+/// a transaction) — succeeded. Connections are not pinged when checked out (that was a
+/// round trip on every request); the first statement is the check instead: a connection
+/// found dead is discarded and `first` tried on another, before anything else ran, so a
+/// database restart or a terminated backend costs no request.
+fn live(pool: &DbPool, first: impl Fn(&mut DbConnection) -> QueryResult<()>) -> Result<PooledConn, AppError> {
+    let mut dead: u32 = 0;
+    loop {
+        let mut conn =
+            pool.get().map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })?;
+        match first(&mut conn) {
+            Ok(()) => return Ok(conn),
+            Err(e) if is_dead(&e) => {
+                discard(&mut conn);
+                dead += 1;
+                tracing::warn!(error = %e, "a pooled database connection was dead; trying another");
+                if dead > pool.max_size() {
+                    return Err(AppError::Unavailable { detail: format!("database unavailable: {e}") });
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -286,6 +333,8 @@ impl Db {
         prepare(url)?;
         let pool = Pool::builder()
             .max_size(size)
+            // No ping on checkout: `live` makes the first statement of the work the check.
+            .test_on_check_out(false)
             .min_idle(min_idle)
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionFactory::existing(url.clone()))
@@ -347,9 +396,13 @@ impl Db {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            pool.get()
-                .map_err(|e| AppError::Unavailable { detail: format!("database unavailable: {e}") })
-                .and_then(|mut conn| f(&mut conn))
+            // Platform statements run outside a transaction: on PostgreSQL a `SELECT 1`
+            // opens the work (the check a checkout used to do); SQLite files do not go away.
+            let mut conn = live(&pool, |c| match c {
+                DbConnection::Sqlite(_) => Ok(()),
+                DbConnection::Postgresql(_) => c.batch_execute("SELECT 1"),
+            })?;
+            f(&mut conn)
         })
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
@@ -361,7 +414,13 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.blocking(move |conn| scope::read_transaction(conn, scope, f)).await
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = live(&pool, |c| scope::begin_read(c, &scope))?;
+            scope::read_begun(&mut conn, f)
+        })
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
     /// A write transaction starting in `scope`; announces the committed heads.
@@ -373,13 +432,15 @@ impl Db {
         let gate = self.write_gate.clone();
         // A request with an Idempotency-Key marks its key in every write it commits.
         let mark = idempotency::WriteMark::current();
-        let (value, heads) = self
-            .blocking(move |conn| {
-                // A panic inside a previous holder does not make the database unusable.
-                let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-                scope::write_transaction(conn, scope, mark, f)
-            })
-            .await?;
+        let pool = self.pool.clone();
+        let (value, heads) = actix_web::web::block(move || {
+            // A panic inside a previous holder does not make the database unusable.
+            let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let mut conn = live(&pool, |c| scope::begin(c, &scope, false))?;
+            scope::write_begun(&mut conn, scope, mark, f)
+        })
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))??;
         if !heads.is_empty() {
             if let Some(sink) = &self.sink {
                 sink.committed(&heads);
@@ -398,8 +459,20 @@ impl Db {
         }
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get_timeout(timeout).map_err(|e| e.to_string())?;
-            conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+            // A connection that died while pooled is dropped and the next one asked, as
+            // `live` does: readiness is about the database, not one stale socket.
+            let mut dead = 0;
+            loop {
+                let mut conn = pool.get_timeout(timeout).map_err(|e| e.to_string())?;
+                match conn.batch_execute("SELECT 1") {
+                    Ok(()) => return Ok(()),
+                    Err(e) if is_dead(&e) && dead < pool.max_size() => {
+                        discard(&mut conn);
+                        dead += 1;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
         })
         .await
         .map_err(|e| e.to_string())?

@@ -77,7 +77,7 @@ pub(crate) fn enter(conn: &mut DbConnection, current: &mut Scope, to: Scope) -> 
 /// Begins a transaction already in `scope` (one round trip on PostgreSQL). SQLite writers
 /// begin with `BEGIN IMMEDIATE`, so the write lock is taken up front and concurrent
 /// writers wait instead of failing with SQLITE_BUSY on a lock upgrade.
-fn begin(conn: &mut DbConnection, scope: &Scope, read_only: bool) -> QueryResult<()> {
+pub(crate) fn begin(conn: &mut DbConnection, scope: &Scope, read_only: bool) -> QueryResult<()> {
     match conn {
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
         DbConnection::Postgresql(c) => {
@@ -109,10 +109,29 @@ pub(crate) fn read_transaction<T, F>(conn: &mut DbConnection, scope: Scope, f: F
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
+    if !matches!(conn, DbConnection::Sqlite(_)) {
+        begin(conn, &scope, true)?;
+    }
+    read_begun(conn, f)
+}
+
+/// The first statement of a read in `scope`: its `BEGIN` on PostgreSQL, none on SQLite
+/// (reads there need no transaction).
+pub(crate) fn begin_read(conn: &mut DbConnection, scope: &Scope) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgresql(_) => begin(conn, scope, true),
+    }
+}
+
+/// The rest of a read once [`begin_read`] ran.
+pub(crate) fn read_begun<T, F>(conn: &mut DbConnection, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+{
     if matches!(conn, DbConnection::Sqlite(_)) {
         return f(conn);
     }
-    begin(conn, &scope, true)?;
     let out = f(conn);
     finish(conn, out)
 }
@@ -129,6 +148,19 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, AppError>,
 {
     begin(conn, &scope, false)?;
+    write_begun(conn, scope, mark, f)
+}
+
+/// The rest of a write transaction once `begin(conn, &scope, false)` ran.
+pub(crate) fn write_begun<T, F>(
+    conn: &mut DbConnection,
+    scope: Scope,
+    mark: Option<WriteMark>,
+    f: F,
+) -> Result<(T, Vec<(TenantId, i64)>), AppError>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, AppError>,
+{
     let mut tx = Tx { conn, outbox: Outbox::default(), scope };
     let done = f(&mut tx).and_then(|value| {
         let Tx { conn, outbox, scope } = &mut tx;

@@ -115,6 +115,28 @@ impl TestDb {
         }
     }
 
+    /// Terminates every PostgreSQL backend connected to this database (what a server restart,
+    /// a failover or an idle-connection reaper does to a pool); returns how many. SQLite: 0.
+    pub fn terminate_connections(&self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        match self {
+            TestDb::Sqlite { .. } => 0,
+            TestDb::Postgres { admin_url, name, .. } => {
+                let mut admin = PgConnection::establish(admin_url).expect("PostgreSQL admin connection");
+                diesel::sql_query(format!(
+                    "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .get_result::<Count>(&mut admin)
+                .expect("terminate backends")
+                .n
+            }
+        }
+    }
+
     /// Makes the database unreachable for a running server: the SQLite file is deleted,
     /// the PostgreSQL database is dropped (its connections are terminated).
     pub fn destroy(&self) {

@@ -33,6 +33,33 @@ async fn readyz_is_503_when_the_database_is_gone(app: TestApp) {
     assert_eq!(app.get("/healthz", None).await.status, 200);
 }
 
+/// Pooled connections are not pinged when checked out; the first statement of each piece
+/// of work (its BEGIN) is the check, and a dead connection is discarded and the work started
+/// on another. Backends terminated under a running server — a PostgreSQL restart, a
+/// failover, an idle-connection reaper — cost no request: reads, writes, platform reads and
+/// readiness all answer.
+async fn terminated_database_connections_cost_no_request(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let contact = app.contact(&owner, json!({"email": "ann@x.example"})).await;
+    let path = format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap());
+    for round in 0..3 {
+        let killed = app.db.terminate_connections();
+        if app.db.backend() == Backend::Postgres {
+            assert!(killed > 0, "round {round}: the server's pooled connections were terminated");
+        }
+        // More requests than the pool holds (4), so every dead connection is met.
+        for i in 0..10 {
+            let r = app.get(&path, Some(&owner.token)).await;
+            assert_eq!(r.status, 200, "round {round}, read {i}: {}", r.text);
+        }
+        let r =
+            app.post("/api/v1/contacts", &json!({"email": format!("new{round}@x.example")}), Some(&owner.token)).await;
+        assert_eq!(r.status, 201, "round {round}: a write after the termination: {}", r.text);
+        assert_eq!(app.get("/api/v1/me", Some(&owner.token)).await.status, 200, "round {round}: a platform read");
+        assert_eq!(app.get("/readyz", None).await.status, 200, "round {round}: readiness");
+    }
+}
+
 async fn metrics_count_requests_by_route_pattern_and_status(app: TestApp) {
     let owner = app.signup("Acme", "ada@acme.example").await;
     app.get("/api/v1/me", Some(&owner.token)).await;
@@ -159,6 +186,7 @@ both_backends!(
     answers_the_fuzzer_found_undocumented_are_documented,
     healthz_and_readyz_answer_when_all_is_well,
     readyz_is_503_when_the_database_is_gone,
+    terminated_database_connections_cost_no_request,
     metrics_count_requests_by_route_pattern_and_status,
 );
 
