@@ -16,6 +16,15 @@ use crate::error::{AppError, FieldError};
 /// reaches the database.
 pub fn parse<T: DeserializeOwned>(lang: Lang, body: &Bytes) -> Result<T, WebError> {
     let bad = || WebError::status(lang, StatusCode::BAD_REQUEST);
+    // serde_urlencoded turns bytes that are not UTF-8 into U+FFFD; a form must not store
+    // "a\u{fffd}b@x.example" when it was sent something else, so such a body is refused.
+    let utf8 = body.split(|b| *b == b'&').all(|pair| {
+        let plus_as_space: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        percent_encoding::percent_decode(&plus_as_space).decode_utf8().is_ok()
+    });
+    if !utf8 {
+        return Err(bad());
+    }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
     if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
         return Err(bad());

@@ -200,8 +200,11 @@ impl WebError {
 }
 
 /// `303 See Other` to `to` (after a form, the browser GETs the next page).
+/// A 303 to `to`; a target that cannot be a header value (a control character) goes to
+/// the app's start page instead of failing the response.
 pub fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_string())).finish()
+    let location = header::HeaderValue::from_str(to).unwrap_or(header::HeaderValue::from_static("/app/"));
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 impl ResponseError for WebError {

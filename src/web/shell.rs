@@ -64,7 +64,10 @@ pub async fn language(v: Visitor, body: Bytes) -> Page {
             .await
             .map_err(|e| v.fail(e))?;
     }
-    let safe_next = form.next.starts_with("/app") && !form.next.starts_with("//") && !form.next.contains('\\');
+    let safe_next = form.next.starts_with("/app")
+        && !form.next.starts_with("//")
+        && !form.next.contains('\\')
+        && !form.next.chars().any(char::is_control);
     let mut res = see_other(if safe_next { &form.next } else { "/app/" });
     let _ = res.add_cookie(&cookies::make(v.config(), Name::Lang, lang.code().to_string(), Some(365 * 24 * 3600)));
     Ok(res)

@@ -291,6 +291,16 @@ async fn pages_speak_the_persons_saved_language_else_the_browsers(app: TestApp) 
     assert_eq!(b.post("/app/language", &[("lang", "xx"), ("next", "/app/")]).await.status, 400);
     let r = b.post("/app/language", &[("lang", "en"), ("next", "https://evil.example/")]).await;
     assert_eq!(r.header("location").as_deref(), Some("/app/"));
+    // A control character cannot become a Location header: the start page, never a 500.
+    for next in ["/app\n", "/app\r\nSet-Cookie: x=1", "/app\u{1}"] {
+        let r = b.post("/app/language", &[("lang", "en"), ("next", next)]).await;
+        assert_eq!((r.status, r.header("location").as_deref()), (303, Some("/app/")), "{next:?}: {}", r.text);
+    }
+    // Bytes that are not UTF-8 once decoded are refused, not stored as U+FFFD.
+    let body = format!("csrf={}&first_name=a%FFb&email=c%FEd%40x.example", b.csrf);
+    let r = b.send(Method::POST, "/app/contacts", Some(body), &[]).await;
+    assert!(r.status == 400 && is_html(&r), "{} {}", r.status, r.text);
+    assert!(!b.get("/app/contacts").await.text.contains('\u{fffd}'), "nothing was stored");
 }
 
 /// Every route of `web::PAGES`, so later screens are held to the same rules without a new
