@@ -66,8 +66,9 @@ impl Batch {
     }
 
     /// Every claimed recipient back to the queue, uncharged.
-    pub fn released(&self) -> Vec<Recorded> {
-        self.claimed.iter().map(|r| (r.id.clone(), r.attempts, Delivery::Released)).collect()
+    pub fn released(&self) -> Pending {
+        let outcomes = self.claimed.iter().map(|r| (r.id.clone(), r.attempts, Delivery::Released)).collect();
+        Pending { outcomes, bounced: Vec::new() }
     }
 }
 

@@ -336,7 +336,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             st.smtp_wait = (st.smtp_wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
             let mut undo = std::mem::take(&mut st.pending);
             let kept = undo.clone();
-            undo.append(Pending { outcomes: batch.released(), bounced: Vec::new() });
+            undo.append(batch.released());
             let (cid, owner) = (id.to_string(), e.owner.clone());
             let message = format!("waiting for the SMTP server: {why}");
             let written =
@@ -403,7 +403,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
     let sent = outcomes.iter().filter(|(_, _, d)| *d == crate::db::campaign_recipients::Delivery::Sent).count();
     let mailed = current.as_ref().map(|b| Pending::of(b, outcomes)).unwrap_or_default();
-    let stop = judge(st, &refusals, sent, &composer.sender);
+    let stop = campaign_stop(st, &refusals, sent, &composer.sender);
     let (next, stats) = match next {
         Ok(n) => n,
         Err(err) => {
@@ -429,7 +429,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         // Record what was mailed, put back what was claimed, and end the campaign.
         let mut undo = mailed;
         if let Next::Claimed(b) = &next {
-            undo.append(Pending { outcomes: b.released(), bounced: Vec::new() });
+            undo.append(b.released());
         }
         let (cid, owner) = (id.to_string(), e.owner.clone());
         let reason = why.clone();
@@ -473,7 +473,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
 
 /// Whether the answers of a batch stop the campaign: a refused sender at once, refused
 /// (or unrenderable) messages after [`REFUSALS_BEFORE_FAILING`] in a row.
-fn judge(st: &mut State, refusals: &[Option<Refusal>], sent: usize, sender: &Sender) -> Option<String> {
+fn campaign_stop(st: &mut State, refusals: &[Option<Refusal>], sent: usize, sender: &Sender) -> Option<String> {
     let mut stop = refusals.iter().flatten().find_map(|r| match r {
         Refusal::Sender(why) => Some(format!("the relay refuses the sender {}: {why}", sender.from_email)),
         Refusal::Message(_) => None,
