@@ -112,6 +112,7 @@ impl Application {
             lease: chrono::Duration::from_std(settings.campaign_lease).unwrap_or(chrono::Duration::seconds(60)),
             retry: chrono::Duration::from_std(settings.campaign_retry).unwrap_or(chrono::Duration::seconds(300)),
             owner: format!("node-{}", uuid::Uuid::new_v4()),
+            wake: Arc::new(tokio::sync::Notify::new()),
         });
         if settings.run_jobs {
             actix_web::rt::spawn(crate::jobs::campaigns::runner_loop(

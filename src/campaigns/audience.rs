@@ -17,6 +17,14 @@ use crate::db::TenantTx;
 use crate::domain::TenantId;
 use crate::error::AppError;
 
+/// The one property of a contact an audience needs (the rest of the JSON is skipped, not
+/// built into a map).
+#[derive(serde::Deserialize)]
+struct Address {
+    #[serde(default)]
+    email: Option<String>,
+}
+
 /// Contacts read per step.
 pub const BATCH: i64 = 1000;
 
@@ -72,20 +80,20 @@ pub fn step(
         search: Some(search),
     };
     let started = std::time::Instant::now();
-    let rows = t.list_records(&spec)?;
+    let rows = t.list_ids_and_props(&spec)?;
     let list_ms = started.elapsed().as_millis();
-    let last = rows.last().map(|(r, _)| r.id.clone()).or(run.audience_after);
+    let last = rows.last().map(|(id, _)| id.clone()).or(run.audience_after);
     let done = (rows.len() as i64) < BATCH;
     let mut skipped = 0i64;
     let mut candidates = Vec::with_capacity(rows.len());
-    for (row, _) in rows {
-        let props: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.props).unwrap_or_default();
-        let email = props.get("email").and_then(|v| v.as_str()).map(str::trim).unwrap_or_default().to_string();
+    for (id, props) in rows {
+        let email = serde_json::from_str::<Address>(&props).ok().and_then(|a| a.email);
+        let email = email.as_deref().map(str::trim).unwrap_or_default();
         if email.is_empty() {
             skipped += 1;
             continue;
         }
-        candidates.push((row.id, email));
+        candidates.push((id, email.to_string()));
     }
     let lowers: Vec<String> = candidates.iter().map(|(_, e)| e.to_lowercase()).collect();
     let mut suppressed: std::collections::HashSet<String> = t.suppressed_among(&lowers)?.into_iter().collect();

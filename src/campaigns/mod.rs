@@ -32,6 +32,7 @@
 pub mod audience;
 pub mod deliver;
 pub mod message;
+mod prepare;
 pub mod send;
 pub mod tokens;
 
@@ -165,6 +166,9 @@ pub struct Engine {
     pub retry: chrono::Duration,
     /// This node's name in leases.
     pub owner: String,
+    /// Wakes this node's campaign runner before its next tick: a campaign sent or resumed
+    /// here starts at once instead of up to a tick later.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Engine {

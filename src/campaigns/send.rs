@@ -12,21 +12,19 @@
 //! (at most two batches: the one in flight, the one sent but not yet recorded) sends those
 //! messages again with the same `Message-ID`, which is the only repeat there can be.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audience::{self, Built};
-use super::deliver::{self, Batch, Composer, Pending, Recorded, Refusal, Retry};
+use super::deliver::{self, Batch, Pending, Recorded, Refusal, Retry};
 use super::message::Sender;
+use super::prepare::{self, Loaded};
 use super::{announce_progress, announce_status, Engine};
 use crate::db::campaigns::{CampaignRow, Stats};
 use crate::db::TenantTx;
 use crate::domain::TenantId;
-use crate::email::template::Prepared;
 use crate::error::AppError;
 
 /// The email content frozen into a campaign's run when its send started.
@@ -42,7 +40,7 @@ pub struct Content {
 /// What a campaign's actor keeps between steps.
 #[derive(Default)]
 pub struct State {
-    loaded: Option<Loaded>,
+    loaded: Option<prepare::Loaded>,
     last_progress: Option<Instant>,
     last_stats: Option<Stats>,
     smtp_wait: Duration,
@@ -53,14 +51,6 @@ pub struct State {
     ahead: Option<Batch>,
     /// Mailed in the last step, to be recorded in the next.
     pending: Pending,
-}
-
-struct Loaded {
-    campaign: CampaignRow,
-    composer: Arc<Composer>,
-    materialised: bool,
-    rate: i32,
-    erased_key: Option<Vec<u8>>,
 }
 
 /// What one step did.
@@ -81,71 +71,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// Consecutive messages refused (or not renderable) with none accepted, after which the
 /// campaign fails instead of burning through its audience.
 const REFUSALS_BEFORE_FAILING: u32 = 10;
-
-async fn load(e: &Engine, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, AppError> {
-    let key = super::link_key(&e.db, &e.keyring, now).await?;
-    let erased_key = match e.db.read(|p| Ok(p.platform_secret(crate::erasure::suppression::SECRET_NAME)?)).await? {
-        Some(stored) => Some(
-            e.keyring
-                .decrypt(
-                    &stored,
-                    crate::security::crypto::platform_secret_context(crate::erasure::suppression::SECRET_NAME)
-                        .as_bytes(),
-                )
-                .map_err(AppError::internal)?,
-        ),
-        None => None,
-    };
-    let cid = id.to_string();
-    let found =
-        e.db.tenant(tenant.clone())
-            .read(move |t| {
-                let (Some(campaign), Some(run)) = (t.campaign(&cid)?, t.run(&cid)?) else { return Ok(None) };
-                let settings = t.email_settings()?;
-                let tenant_name = t.tenant()?.name;
-                let mut values = BTreeMap::new();
-                let mut after: Option<String> = None;
-                loop {
-                    let page = t.custom_values(false, after.as_deref(), 500)?;
-                    let last = page.last().map(|v| v.id.clone());
-                    for v in &page {
-                        values.insert(v.value_key.clone(), v.value.clone());
-                    }
-                    if page.len() < 500 {
-                        break;
-                    }
-                    after = last;
-                }
-                Ok(Some((campaign, run, settings, tenant_name, values)))
-            })
-            .await?;
-    let Some((campaign, run, settings, tenant_name, custom_values)) = found else { return Ok(None) };
-    let content: Content =
-        serde_json::from_str(&run.content).map_err(|e| AppError::internal(anyhow::anyhow!("frozen content: {e}")))?;
-    let sender = Sender {
-        tenant_id: tenant.to_string(),
-        campaign_id: campaign.id.clone(),
-        from_name: campaign.from_name.clone(),
-        from_email: campaign.from_email.clone().unwrap_or_default(),
-        reply_to: campaign.reply_to.clone(),
-        public_url: e.public_url.clone(),
-        tracking: run.tracking,
-        key,
-    };
-    // A template that no longer parses fails every message as it is rendered (and the
-    // campaign after ten in a row); none is mailed half-merged.
-    let templates =
-        Prepared::new(&content.subject, &content.preheader, &content.html, &content.text, &custom_values, &tenant_name)
-            .or_else(|why| Prepared::new("", "", "", "", &custom_values, &tenant_name).map(|p| p.failing(why)))
-            .map_err(|e| AppError::internal(anyhow::anyhow!("empty templates: {e}")))?;
-    Ok(Some(Loaded {
-        campaign,
-        composer: Arc::new(Composer { sender, templates }),
-        materialised: run.materialised,
-        rate: settings.sending_rate_per_second.max(1),
-        erased_key,
-    }))
-}
 
 /// Ends the campaign as `status` (completed, or failed with `why`) if it is still sending:
 /// the final exact stats, the status event, and a notification to whoever created it.
@@ -200,6 +125,20 @@ enum Next {
     Wait(Option<chrono::NaiveDateTime>),
     /// The campaign completed.
     Completed,
+    /// The audience is still being built and gave nothing to claim yet: step again.
+    Building,
+    /// The campaign failed in this transaction (its segment became unusable).
+    Failed,
+}
+
+/// What the database half builds of the audience in the same transaction, while the
+/// audience is not yet complete: sending starts after the first batch instead of after
+/// the whole audience.
+struct Building {
+    tenant: TenantId,
+    segment: String,
+    sender: Sender,
+    erased: Option<Vec<u8>>,
 }
 
 /// Builds the next batch of the audience (one transaction).
@@ -254,11 +193,17 @@ struct ClaimPlan {
     progress_due: bool,
     clear_error: bool,
     in_flight: bool,
+    audience: Option<Building>,
 }
 
+/// What the database half found: what comes next, the progress stats when it counted
+/// them, and whether the audience is complete now.
+type Half = (Next, Option<Stats>, bool);
+
 /// The database half of a step, one transaction: record the last batch's outcomes, renew
-/// the lease, maybe announce progress, claim and read the next batch — or, with nothing
-/// queued and nothing in flight, complete the campaign.
+/// the lease, build the next part of the audience while it is incomplete, maybe announce
+/// progress, claim and read the next batch — or, with the audience built and nothing
+/// queued or in flight, complete the campaign.
 fn database_half(
     t: &mut TenantTx<'_>,
     cid: &str,
@@ -267,16 +212,27 @@ fn database_half(
     p: ClaimPlan,
     campaign: &CampaignRow,
     now: DateTime<Utc>,
-) -> Result<(Next, Option<Stats>), AppError> {
+) -> Result<Half, AppError> {
     let t0 = Instant::now();
     pending.record(t, cid, owner, now)?;
     let record_us = t0.elapsed().as_micros();
     if !t.renew_run_lease(cid, owner, p.until, now.naive_utc())? {
-        return Ok((Next::Stopped, None));
+        return Ok((Next::Stopped, None, false));
     }
     if p.clear_error {
         t.set_run_error(cid, None)?;
     }
+    let built = match &p.audience {
+        None => true,
+        Some(a) => match audience::step(t, &a.tenant, cid, &a.segment, &a.sender, a.erased.as_deref())? {
+            Built::More => false,
+            Built::Done => true,
+            Built::Unusable(why) => {
+                finish(t, campaign, "failed", Some(&why), now)?;
+                return Ok((Next::Failed, None, false));
+            }
+        },
+    };
     let stats = if p.progress_due {
         let stats = t.campaign_stats(cid)?;
         announce_progress(t, cid, "sending", &stats, now);
@@ -291,16 +247,19 @@ fn database_half(
         let b = Batch::read(t, claimed)?;
         tracing::debug!(campaign = %cid, record_us, stats_us = (t1 - t0).as_micros() - record_us,
                 claim_us = (t2 - t1).as_micros(), read_us = t2.elapsed().as_micros(), "campaign step, database half");
-        return Ok((Next::Claimed(b), stats));
+        return Ok((Next::Claimed(b), stats, built));
     }
     if p.in_flight {
-        return Ok((Next::Draining, stats));
+        return Ok((Next::Draining, stats, built));
+    }
+    if !built {
+        return Ok((Next::Building, stats, built));
     }
     if t.has_queued(cid)? {
-        return Ok((Next::Wait(t.next_retry_at(cid)?), stats));
+        return Ok((Next::Wait(t.next_retry_at(cid)?), stats, built));
     }
     let done = finish(t, campaign, "completed", None, now)?;
-    Ok((if done { Next::Completed } else { Next::Stopped }, stats))
+    Ok((if done { Next::Completed } else { Next::Stopped }, stats, built))
 }
 
 /// One step of campaign `id` of `tenant` on this node.
@@ -308,13 +267,20 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let now = e.clock.now();
     let until = (now + e.lease).naive_utc();
     if st.loaded.is_none() {
-        st.loaded = load(e, tenant, id, now).await?;
+        st.loaded = prepare::load(e, tenant, id, now).await?;
     }
     let Some(l) = st.loaded.as_mut() else { return Ok(Outcome::Stopped) };
-    if !l.materialised {
+    if !l.materialised && e.smtp.is_none() {
+        // Nothing can be mailed: build the audience meanwhile, so the counts are known.
         return materialise(e, tenant, id, l, now).await;
     }
     let (composer, rate, campaign) = (l.composer.clone(), l.rate, l.campaign.clone());
+    let audience = (!l.materialised).then(|| Building {
+        tenant: tenant.clone(),
+        segment: l.campaign.segment_id.clone().unwrap_or_default(),
+        sender: l.composer.sender.clone(),
+        erased: l.erased_key.clone(),
+    });
 
     let Some(smtp) = e.smtp.clone() else {
         let (cid, owner) = (id.to_string(), e.owner.clone());
@@ -368,7 +334,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let in_flight = current.is_some();
     let size = i64::from(rate).clamp(1, 500);
     let (cid, owner, finishing) = (id.to_string(), e.owner.clone(), campaign.clone());
-    let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight };
+    let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight, audience };
     let writing =
         e.db.tenant(tenant.clone()).write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now));
     // The next batch's messages are rendered on a blocking thread too, so the actor's
@@ -376,14 +342,14 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let composing = composer.clone();
     let database = async move {
         match writing.await? {
-            (Next::Claimed(mut batch), stats) => {
+            (Next::Claimed(mut batch), stats, built) => {
                 let batch = actix_web::web::block(move || {
                     batch.compose(&composing);
                     batch
                 })
                 .await
                 .map_err(|e| AppError::internal(anyhow::anyhow!("composing a batch: {e}")))?;
-                Ok((Next::Claimed(batch), stats))
+                Ok((Next::Claimed(batch), stats, built))
             }
             other => Ok(other),
         }
@@ -404,7 +370,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let sent = outcomes.iter().filter(|(_, _, d)| *d == crate::db::campaign_recipients::Delivery::Sent).count();
     let mailed = current.as_ref().map(|b| Pending::of(b, outcomes)).unwrap_or_default();
     let stop = campaign_stop(st, &refusals, sent, &composer.sender);
-    let (next, stats) = match next {
+    let (next, stats, built) = match next {
         Ok(n) => n,
         Err(err) => {
             // Rolled back: nothing recorded, nothing claimed. Keep what was mailed.
@@ -414,6 +380,17 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         }
     };
     st.error_shown = st.error_shown && !clear_error;
+    if let Some(l) = st.loaded.as_mut().filter(|l| built && !l.materialised) {
+        l.materialised = true;
+        // Fresh planner statistics for the claims of the rest of the send (PostgreSQL),
+        // without holding up the batch on the wire.
+        let db = e.db.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(err) = crate::jobs::campaigns::refresh_statistics(&db).await {
+                tracing::warn!(error = %err, "ANALYZE after building a campaign's audience failed");
+            }
+        });
+    }
     if let Some(s) = stats {
         st.last_progress = Some(Instant::now());
         st.last_stats = Some(s);
@@ -444,11 +421,15 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         return Ok(Outcome::Finished("failed"));
     }
     match next {
-        Next::Stopped => {
+        Next::Stopped | Next::Failed => {
             // Paused, cancelled or taken over mid-batch: what was mailed is still recorded.
             let (cid, owner) = (id.to_string(), e.owner.clone());
             e.db.tenant(tenant.clone()).write(move |t| mailed.record(t, &cid, &owner, now)).await?;
-            Ok(Outcome::Stopped)
+            Ok(if matches!(next, Next::Failed) { Outcome::Finished("failed") } else { Outcome::Stopped })
+        }
+        Next::Building => {
+            st.pending = mailed;
+            Ok(Outcome::Worked(Duration::ZERO))
         }
         Next::Completed => Ok(Outcome::Finished("completed")),
         Next::Wait(at) => {

@@ -8,7 +8,7 @@ use super::tenant_db::first_locked;
 use super::TenantDb;
 use crate::domain::ApiKeyId;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = api_keys)]
 pub struct ApiKeyRow {
     pub id: String,

@@ -231,7 +231,7 @@ fn discard(conn: &mut DbConnection) {
 /// round trip on every request); the first statement is the check instead: a connection
 /// found dead is discarded and `first` tried on another, before anything else ran, so a
 /// database restart or a terminated backend costs no request.
-fn live(pool: &DbPool, first: impl Fn(&mut DbConnection) -> QueryResult<()>) -> Result<PooledConn, AppError> {
+fn live(pool: &DbPool, mut first: impl FnMut(&mut DbConnection) -> QueryResult<()>) -> Result<PooledConn, AppError> {
     let mut dead: u32 = 0;
     loop {
         let mut conn =
@@ -403,6 +403,27 @@ impl Db {
                 DbConnection::Postgresql(_) => c.batch_execute("SELECT 1"),
             })?;
             f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// One read statement outside a transaction (each statement is its own on PostgreSQL),
+    /// tried again on another connection when the first proves dead — safe, as it changed
+    /// nothing. For the credential lookups of `system::credentials`.
+    pub(crate) async fn read_once<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: Fn(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut out = None;
+            let _conn = live(&pool, |c| {
+                out = Some(f(c)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| AppError::internal(anyhow::anyhow!("read_once finished without a value")))
         })
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("blocking task failed: {e}")))?

@@ -8,7 +8,7 @@ use super::tenants::MembershipRow;
 use super::TenantDb;
 use crate::domain::{SessionId, UserId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id: String,

@@ -49,7 +49,7 @@ async fn act(state: &AppState, p: &Principal, raw: &str, action: Action) -> Resu
         Action::Resume => "campaign.resumed",
         Action::Cancel => "campaign.cancelled",
     });
-    state
+    let answer = state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| {
@@ -91,7 +91,12 @@ async fn act(state: &AppState, p: &Principal, raw: &str, action: Action) -> Resu
             let row = t.campaign(&id)?.ok_or_else(|| AppError::not_found("campaign"))?;
             view(t, row)
         })
-        .await
+        .await?;
+    if matches!(action, Action::Send | Action::Resume) {
+        // Committed: this node's runner picks it up now rather than at its next tick.
+        state.campaigns.wake.notify_one();
+    }
+    Ok(answer)
 }
 
 /// Checks a draft can be sent and freezes its email's content.

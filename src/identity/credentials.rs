@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::db::system::credentials::{Found, Lookup};
 use crate::db::system::{self, System};
 use crate::db::{Db, TenantDb};
 use crate::domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
@@ -76,25 +77,41 @@ pub struct Redeemed {
 
 /// Resolves a stored credential digest (a sign-in token's, a key's or a JITA grant's).
 /// Reads only.
+/// Sessions and keys are one statement outside any transaction (one round trip before the
+/// request's own work); JITA grants, rarer, are a system-scope read.
 pub async fn resolve(db: &Db, digest: String, kind: Kind, now: DateTime<Utc>) -> Result<Resolved, AppError> {
-    system::read(db, move |s| resolve_with(s, &digest, kind, now)).await
+    let what = match kind {
+        Kind::Jita => return system::read(db, move |s| jita_with(s, &digest, now)).await,
+        Kind::Session => Lookup::Session,
+        Kind::Key => Lookup::Key,
+    };
+    let found = system::credentials::find(db, digest, what).await?;
+    judge(found.ok_or_else(|| AppError::unauthorized("invalid token"))?, now)
 }
 
 fn resolve_with(s: &mut System<'_>, digest: &str, kind: Kind, now: DateTime<Utc>) -> Result<Resolved, AppError> {
-    if kind == Kind::Jita {
-        return jita_with(s, digest, now);
-    }
-    if kind == Kind::Key {
-        let key = s.key_by_hash(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
-        let used = stale(key.last_used_at, now).then(|| Used::Key(ApiKeyId::from_db(key.id.clone())));
-        let scopes = key.scope_list();
-        return Ok(Resolved {
-            tenant: TenantId::from_db(key.tenant_id),
-            actor: Actor::Key(KeyActor { key_id: key.id, scopes }),
-            used,
-        });
-    }
-    let found = s.session_by_token(digest)?.ok_or_else(|| AppError::unauthorized("invalid token"))?;
+    let found = match kind {
+        Kind::Jita => return jita_with(s, digest, now),
+        Kind::Key => s.key_by_hash(digest)?.map(Found::Key),
+        Kind::Session => s.session_by_token(digest)?.map(Found::Session),
+    };
+    judge(found.ok_or_else(|| AppError::unauthorized("invalid token"))?, now)
+}
+
+/// What a stored session or key grants now: revoked or expired sessions are refused.
+fn judge(found: Found, now: DateTime<Utc>) -> Result<Resolved, AppError> {
+    let found = match found {
+        Found::Key(key) => {
+            let used = stale(key.last_used_at, now).then(|| Used::Key(ApiKeyId::from_db(key.id.clone())));
+            let scopes = key.scope_list();
+            return Ok(Resolved {
+                tenant: TenantId::from_db(key.tenant_id),
+                actor: Actor::Key(KeyActor { key_id: key.id, scopes }),
+                used,
+            });
+        }
+        Found::Session(found) => found,
+    };
     if found.session.revoked_at.is_some() {
         return Err(AppError::unauthorized("this token has been revoked; sign in again"));
     }

@@ -70,7 +70,9 @@ pub async fn tick(engine: &Engine, running: &Running) -> Result<Tick, AppError> 
 pub async fn runner_loop(engine: Arc<Engine>, running: Running, interval: Duration) {
     let mut timer = actix_web::rt::time::interval(interval);
     loop {
-        timer.tick().await;
+        // A tick, or a campaign sent or resumed on this node, whichever comes first.
+        let woken = engine.wake.notified();
+        futures_util::future::select(Box::pin(timer.tick()), Box::pin(woken)).await;
         match tick(&engine, &running).await {
             Ok(t) => {
                 for id in t.claimed {

@@ -148,3 +148,50 @@ fn connections_and_tenant_handles_are_made_only_in_db() {
     assert_eq!(outside(&["TenantDb::new", "TenantTx::new"]), Vec::<String>::new());
     assert_eq!(outside(&["DbConnection"]), Vec::<String>::new());
 }
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    v: Option<String>,
+}
+
+fn system_setting(conn: &mut organizeo::db::DbConnection) -> Option<String> {
+    diesel::sql_query("SELECT current_setting('organizeo.system', true) AS v").load::<Setting>(conn).unwrap()[0]
+        .v
+        .clone()
+}
+
+/// The one-statement credential lookups (migration 000025) see the credential they are
+/// given and nothing else: the policy is off for their own query only, inside or outside
+/// a transaction, and a portal-scoped transaction stays scoped after calling them.
+#[actix_web::test]
+async fn postgres_credential_lookups_lift_the_wall_for_their_own_query_only() {
+    let Some(app) = spawn_postgres_app().await else { return };
+    let a = app.signup("Acme", "ada@acme.example").await;
+    let b = app.signup("Bolt", "bob@bolt.example").await;
+    let digest = organizeo::security::tokens::digest;
+    let mut conn = organizeo::db::ConnectionFactory::existing(app.db.url()).open().expect("serving connection");
+    let found = |conn: &mut organizeo::db::DbConnection, token: &str| {
+        count(conn, &format!("SELECT count(*) AS n FROM organizeo_session_by_token('{}')", digest(token)))
+    };
+
+    // Outside a transaction: the session is found, and afterwards the wall is back.
+    assert_eq!(found(&mut conn, &a.token), 1);
+    assert_eq!(found(&mut conn, "ozs_not-a-token"), 0);
+    assert_ne!(system_setting(&mut conn).as_deref(), Some("on"));
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM sessions"), 0);
+
+    // Inside portal A's transaction: B's session is found by its digest, and the
+    // transaction still sees only A's rows afterwards.
+    conn.batch_execute(&format!("BEGIN; SET LOCAL organizeo.tenant_id = '{}'", a.tenant_id)).unwrap();
+    assert_eq!(found(&mut conn, &b.token), 1);
+    assert_ne!(system_setting(&mut conn).as_deref(), Some("on"));
+    assert_eq!(count(&mut conn, &format!("SELECT count(*) AS n FROM sessions WHERE tenant_id = '{}'", b.tenant_id)), 0);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM organizeo_key_by_hash('nothing')"), 0);
+    assert_ne!(system_setting(&mut conn).as_deref(), Some("on"));
+    conn.batch_execute("ROLLBACK").unwrap();
+
+    // And the server resolves both portals' tokens through them.
+    assert_eq!(app.get("/api/v1/contacts", Some(&a.token)).await.status, 200);
+    assert_eq!(app.get("/api/v1/contacts", Some(&b.token)).await.status, 200);
+}

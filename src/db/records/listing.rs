@@ -59,6 +59,17 @@ impl TenantDb<'_> {
         }
     }
 
+    /// The next `spec.limit` records in creation order after `spec.after` that the list's
+    /// filters match, as `(id, props)` only: a campaign's audience reads nothing else.
+    pub fn list_ids_and_props(&mut self, spec: &ListSpec) -> QueryResult<Vec<(String, String)>> {
+        let (conn, tid) = self.parts();
+        let mut q = records::table.filter(list_condition(tid, spec)).select((records::id, records::props)).into_boxed();
+        if let Some(after) = &spec.after {
+            q = q.filter(records::id.gt(after.id().to_string()));
+        }
+        q.order(records::id.asc()).limit(spec.limit).load(conn)
+    }
+
     /// How many records the list's filters match (`q`, `tag`, the search, live or trashed),
     /// exactly: the same condition as [`Self::list_records`], counted.
     pub fn count_records(&mut self, spec: &ListSpec) -> QueryResult<i64> {

@@ -4,7 +4,7 @@
 //!
 //! | what | why it spans portals | used by |
 //! | --- | --- | --- |
-//! | `session_by_token`, `key_by_hash`, `redeem_ticket`, `redeem_end_user_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
+//! | `credentials::find` (one statement on PostgreSQL), `session_by_token`, `key_by_hash`, `redeem_ticket`, `redeem_end_user_ticket`, `challenge_by_token` | the credential names its portal | `identity` (the credential resolver, sign-in) |
 //! | `portals_of` | a person picks a portal at sign-in | `identity` |
 //! | `invitations_for` | a person's invitations come from any portal | `identity` |
 //! | `revoke_sessions_of_user` | a password is the person's, in every portal | `identity` |
@@ -40,6 +40,7 @@ use crate::domain::{SessionId, TenantId, UserId};
 use crate::error::AppError;
 
 mod campaigns;
+pub mod credentials;
 mod jobs;
 mod maintenance;
 
