@@ -114,7 +114,7 @@ async fn form_page(
         "from_name": form.from_name, "from_email": form.from_email, "reply_to": form.reply_to});
     let ctx = json!({"form": form, "errors": errors, "emails": emails, "segments": segments, "action": action,
         "cancel": cancel, "heading": title});
-    render::page(status, "mail/campaign_form.html", mail::frame(&v, title, "campaigns"), ctx).map_err(|e| v.fail(e))
+    render::page(status, "mail/campaign_form.html", mail::frame(v, title, "campaigns"), ctx).map_err(|e| v.fail(e))
 }
 
 pub async fn new(v: Visitor) -> Page {
@@ -200,7 +200,7 @@ pub async fn show_page(v: &Visitor, id: &str, status: StatusCode, extra: Extra) 
         "errors": extra.errors, "test_results": extra.test_results, "test_to": extra.test_to,
         "send_at": extra.send_at,
     });
-    let mut frame = mail::frame(&v, "campaign-title", "campaigns");
+    let mut frame = mail::frame(v, "campaign-title", "campaigns");
     if live {
         if let Some(f) = frame.as_object_mut() {
             f.insert("refresh".into(), json!(REFRESH_SECS));

@@ -83,7 +83,7 @@ fn form_page(
         None => ("email-new-title", "/app/emails".to_string(), "/app/emails".to_string()),
     };
     let ctx = json!({"form": values, "errors": errors, "action": action, "cancel": cancel, "heading": title});
-    render::page(status, "mail/email_form.html", mail::frame(&v, title, "emails"), ctx).map_err(|e| v.fail(e))
+    render::page(status, "mail/email_form.html", mail::frame(v, title, "emails"), ctx).map_err(|e| v.fail(e))
 }
 
 pub async fn new(v: Visitor) -> Page {

@@ -125,7 +125,7 @@ fn form_page(v: &Visitor, status: StatusCode, id: Option<&str>, form: &SegmentFo
     };
     let ctx = json!({"form": {"name": form.name, "query": form.query}, "errors": errors, "action": action,
         "cancel": cancel, "heading": title});
-    render::page(status, "mail/segment_form.html", mail::frame(&v, title, "segments"), ctx).map_err(|e| v.fail(e))
+    render::page(status, "mail/segment_form.html", mail::frame(v, title, "segments"), ctx).map_err(|e| v.fail(e))
 }
 
 pub async fn new(v: Visitor) -> Page {

@@ -40,7 +40,7 @@ async fn list_page(v: &Visitor, status: StatusCode, email: &str, errors: BTreeMa
         .collect();
     let ctx = json!({"items": page.data, "filters": filters, "next_url": next_url, "paged": q.after.is_some(),
         "first_url": url("/app/suppressions", &[("reason", &kind)]), "form": {"email": email}, "errors": errors, "can_manage": m.role().can_manage()});
-    render::page(status, "mail/suppressions.html", mail::frame(&v, "suppressions-title", "suppressions"), ctx)
+    render::page(status, "mail/suppressions.html", mail::frame(v, "suppressions-title", "suppressions"), ctx)
         .map_err(|e| v.fail(e))
 }
 
