@@ -140,6 +140,12 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
 
 /// A segment with its exact member count (the web app's segment page too).
 pub async fn get_segment(state: &AppState, p: &Principal, id: &str) -> Result<Segment, AppError> {
+    read_segment(state, p, id, true).await
+}
+
+/// A segment, counted or not: counting reads every member, which a page that only names
+/// the segment (a sending campaign's, reloading every few seconds) should not pay for.
+pub async fn read_segment(state: &AppState, p: &Principal, id: &str, counted: bool) -> Result<Segment, AppError> {
     p.require(state, RESOURCE, Access::Read).await?;
     let id = segment_id(id)?;
     let (row, count) = state
@@ -147,11 +153,11 @@ pub async fn get_segment(state: &AppState, p: &Principal, id: &str) -> Result<Se
         .tenant(p.tenant_id.clone())
         .read(move |t| {
             let row = segments::get(t, &id)?;
-            let count = segments::count(t, &row)?;
+            let count = if counted { Some(segments::count(t, &row)?) } else { None };
             Ok((row, count))
         })
         .await?;
-    segment(&row, Some(count))
+    segment(&row, count)
 }
 
 #[utoipa::path(patch, path = "/api/v1/segments/{id}", tag = "segments", security(("bearer" = [])),

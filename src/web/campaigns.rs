@@ -183,7 +183,10 @@ pub async fn show_page(v: &Visitor, id: &str, status: StatusCode, extra: Extra) 
         None => None,
     };
     let segment = match &c.segment_id {
-        Some(s) => segments::get_segment(&v.state, &m.principal, s).await.ok().map(|s| (s.name, s.count)),
+        // The count only while it can still change who is mailed.
+        Some(s) => {
+            segments::read_segment(&v.state, &m.principal, s, c.status == "draft").await.ok().map(|s| (s.name, s.count))
+        }
         None => None,
     };
     let manage = m.role().can_manage();

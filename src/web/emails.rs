@@ -228,7 +228,23 @@ pub async fn preview(v: Visitor, id: web::Path<String>) -> Page {
             }
         },
     };
+    let frame_url = contact.as_deref().map(|c| url(&format!("{here}/html"), &[("contact_id", c)]));
     let ctx = json!({"email": email, "back": format!("/app/emails/{}", email.id), "back_label": email.name,
-        "action": here, "choices": choices, "q": q.q, "contact_id": contact, "preview": shown, "errors": errors});
-    render::page(status, "mail/preview.html", mail::frame(&v, "preview-title", "emails"), ctx).map_err(|e| v.fail(e))
+        "action": here, "choices": choices, "q": q.q, "contact_id": contact, "preview": shown, "errors": errors,
+        "frame_url": frame_url});
+    render::page(status, "mail/preview.html", mail::frame(&v, "preview-title", "emails"), ctx)
+        .map(mail::allow_preview_frame)
+        .map_err(|e| v.fail(e))
+}
+
+/// `/app/emails/{id}/preview/html?contact_id=`: the rendered HTML alone, for the preview
+/// page's sandboxed frame; without a contact, the preview page.
+pub async fn preview_html(v: Visitor, id: web::Path<String>) -> Page {
+    let m = v.member()?;
+    let q: PreviewQuery = mail::query(&v)?;
+    let Some(contact) = forms::value(&q.contact_id) else {
+        return Ok(see_other(&format!("/app/emails/{}/preview", id.as_str())));
+    };
+    let p = campaign_actions::preview_email(&v.state, &m.principal, &id, Some(contact)).await.map_err(|e| v.fail(e))?;
+    Ok(mail::email_document(p.html))
 }

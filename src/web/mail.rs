@@ -3,13 +3,14 @@
 //! `after` parameter, access checked before a form body is read, and the contact picker of
 //! the previews. Rules stay in the API's use cases; this module only shapes pages.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::forms;
 use super::records::view;
-use super::render::WebError;
+use super::render::{self, WebError};
 use super::Visitor;
 use crate::crm::objects::Object;
 use crate::error::AppError;
@@ -96,6 +97,25 @@ pub async fn contact_choices(v: &Visitor, base: &str, q: &Option<String>) -> Res
                 "href": url(base, &[("contact_id", id), ("q", search)])})
         })
         .collect())
+}
+
+/// A rendered email as its own document, for the preview page's `<iframe sandbox>`.
+pub fn email_document(html: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, render::CSP_EMAIL))
+        // The API's default is DENY; only this origin's preview page frames it.
+        .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html)
+}
+
+/// Lets a preview page frame its email (the app's CSP forbids frames everywhere else).
+pub fn allow_preview_frame(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(render::CSP_FRAMING_PREVIEWS));
+    res
 }
 
 /// A field's messages for the templates, from an error that is not a form's (a preview

@@ -24,6 +24,17 @@ use crate::error::AppError;
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
     img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`CSP`] for a page that frames a rendered email preview from this origin.
+pub const CSP_FRAMING_PREVIEWS: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+    connect-src 'self'; img-src 'self' https: data:; frame-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+/// A portal's rendered email, shown in a frame of the preview page: an opaque origin
+/// (`sandbox` without `allow-same-origin`), no script, no forms, no plugins; its own inline
+/// styles and remote images, as an inbox would show them; framed by this app's pages only.
+pub const CSP_EMAIL: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+    font-src https: data:; form-action 'none'; frame-ancestors 'self'; base-uri 'none'";
+
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
         &[$(($name, include_str!(concat!("../../templates/app/", $name)))),*]

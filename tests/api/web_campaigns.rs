@@ -95,6 +95,23 @@ async fn emails_are_written_compared_restored_and_previewed_in_the_browser(app: 
     let shown = b.get(&format!("/app/emails/{id}/preview?contact_id={cid}")).await;
     assert_eq!(shown.status, 200, "{}", shown.text);
     assert!(shown.text.contains("<dd id=\"preview-subject\">Hi Grace</dd>"), "{}", shown.text);
+    // The rendered HTML in a sandboxed frame of this origin: no script, no same-origin access.
+    assert!(shown.text.contains("<iframe class=\"preview-frame\" id=\"preview-frame\" sandbox src="), "{}", shown.text);
+    assert!(shown.header("content-security-policy").unwrap().contains("frame-src 'self'"));
+    let frame = b.get(&format!("/app/emails/{id}/preview/html?contact_id={cid}")).await;
+    assert_eq!((frame.status, frame.header("x-frame-options").as_deref()), (200, Some("SAMEORIGIN")), "{}", frame.text);
+    let csp = frame.header("content-security-policy").unwrap();
+    assert!(csp.starts_with("sandbox;") && csp.contains("frame-ancestors 'self'") && !csp.contains("script"), "{csp}");
+    assert_eq!(frame.text, "<p>Hello</p>\n<p>Grace</p>");
+    let hostile =
+        app.contact(&owner, json!({"email": "evil@x.example", "first_name": "<script>alert(1)</script>"})).await;
+    let evil = hostile["id"].as_str().unwrap();
+    let frame = b.get(&format!("/app/emails/{id}/preview/html?contact_id={evil}")).await;
+    assert!(frame.text.contains("<p>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;</p>"), "{}", frame.text);
+    let page = b.get(&format!("/app/emails/{id}/preview?contact_id={evil}")).await;
+    assert!(!page.text.contains("<script>alert"), "as text on the page too");
+    let r = b.get(&format!("/app/emails/{id}/preview/html")).await;
+    assert_eq!(r.header("location"), Some(format!("/app/emails/{id}/preview")), "no contact: the preview page");
     let nobody = b.get(&format!("/app/emails/{id}/preview?contact_id=00000000-0000-0000-0000-000000000000")).await;
     assert!(nobody.status == 422 && nobody.text.contains("no such contact"), "{}", nobody.text);
 
@@ -182,6 +199,7 @@ async fn a_campaign_is_previewed_tested_sent_to_the_sink_and_finishes(app: TestA
     let done = b.get(&format!("/app/campaigns/{id}")).await;
     assert!(done.text.contains("data-status=\"completed\"") && done.text.contains("<dd data-stat=\"sent\">27</dd>"));
     assert!(!done.text.contains("id=\"send-form\"") && !done.text.contains("http-equiv=\"refresh\""));
+    assert!(!done.text.contains("27 members"), "the segment is not counted once sent: stats say who was mailed");
     assert_eq!(sink.count(), 29, "27 recipients and the 2 tests");
     let sent = b.get(&format!("/app/campaigns/{id}/recipients?status=sent")).await;
     assert_eq!(sent.text.matches("<tr data-status=\"sent\">").count(), 25, "{}", sent.text);
@@ -331,6 +349,7 @@ async fn forms_need_the_csrf_token_names_render_as_text_and_other_portals_are_40
     let other = app.signup("Globex", "hank@globex.example").await;
     let (theirs_e, theirs_s) = setup(&app, &other, 1).await;
     let theirs_c = crate::campaigns::draft(&app, &other, &theirs_e, &theirs_s).await;
+    let zero = "00000000-0000-0000-0000-000000000000";
     for path in [
         format!("/app/emails/{theirs_e}"),
         format!("/app/emails/{theirs_e}/edit"),
@@ -341,6 +360,8 @@ async fn forms_need_the_csrf_token_names_render_as_text_and_other_portals_are_40
         format!("/app/segments/{theirs_s}"),
         format!("/app/campaigns/{theirs_c}"),
         format!("/app/campaigns/{theirs_c}/preview"),
+        format!("/app/campaigns/{theirs_c}/preview/html?contact_id={zero}"),
+        format!("/app/emails/{theirs_e}/preview/html?contact_id={zero}"),
         format!("/app/campaigns/{theirs_c}/recipients"),
     ] {
         let r = b.get(&path).await;

@@ -350,6 +350,7 @@ preview-find = Find a contact
 preview-as = Preview as { $who }
 preview-no-contacts = No contacts found.
 preview-pick = Choose a contact above to see the email as they would receive it.
+preview-frame = The email as an inbox shows it
 preview-html-source = HTML as sent
 segments-title = Segments
 segments-new = New segment

@@ -349,6 +349,7 @@ preview-find = Zoek een contact
 preview-as = Voorbeeld als { $who }
 preview-no-contacts = Geen contacten gevonden.
 preview-pick = Kies hierboven een contact om de e-mail te zien zoals die persoon hem ontvangt.
+preview-frame = De e-mail zoals een inbox hem toont
 preview-html-source = HTML zoals verzonden
 segments-title = Segmenten
 segments-new = Nieuw segment
