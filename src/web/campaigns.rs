@@ -17,6 +17,7 @@ use super::mail::{self, url};
 use super::render::{self, see_other};
 use super::{Page, Visitor};
 use crate::campaigns::{next, Action, STATUSES};
+use crate::error::AppError;
 use crate::http::campaigns::{self, Campaign, CampaignQuery};
 use crate::http::paging;
 use crate::http::{emails, segments};
@@ -167,6 +168,15 @@ pub struct Extra {
     pub send_at: String,
 }
 
+/// `Some` when it exists, `None` when it is not found (deleted, in the trash).
+fn found<T>(read: Result<T, AppError>) -> Result<Option<T>, AppError> {
+    match read {
+        Ok(x) => Ok(Some(x)),
+        Err(AppError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `/app/campaigns/{id}`.
 pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
     show_page(&v, &id, StatusCode::OK, Extra::default()).await
@@ -179,13 +189,21 @@ pub async fn show_page(v: &Visitor, id: &str, status: StatusCode, extra: Extra) 
     let c = campaigns::get_campaign(&v.state, &m.principal, id).await.map_err(|e| v.fail(e))?;
     // Names only: an email in the trash or a deleted segment shows as missing.
     let email = match &c.email_id {
-        Some(e) => emails::get_email(&v.state, &m.principal, e).await.ok().map(|e| e.name),
+        Some(e) => found(emails::get_email(&v.state, &m.principal, e).await).map_err(|e| v.fail(e))?.map(|e| e.name),
         None => None,
     };
     let segment = match &c.segment_id {
-        // The count only while it can still change who is mailed.
+        // Counted only while it can still change who is mailed; a segment whose filter
+        // names a deleted custom field cannot be counted (409), but is still named.
         Some(s) => {
-            segments::read_segment(&v.state, &m.principal, s, c.status == "draft").await.ok().map(|s| (s.name, s.count))
+            let draft = c.status == "draft";
+            let read = match segments::read_segment(&v.state, &m.principal, s, draft).await {
+                Err(AppError::Conflict { .. }) if draft => {
+                    segments::read_segment(&v.state, &m.principal, s, false).await
+                }
+                other => other,
+            };
+            found(read).map_err(|e| v.fail(e))?.map(|s| (s.name, s.count))
         }
         None => None,
     };

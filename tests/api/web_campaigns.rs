@@ -322,6 +322,13 @@ async fn forms_need_the_csrf_token_names_render_as_text_and_other_portals_are_40
         assert!(r.text.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{path}: as text: {}", r.text);
     }
 
+    // A draft whose email went to the trash still opens, the email shown as deleted.
+    assert_eq!(app.delete(&format!("/api/v1/emails/{eid}"), Some(&owner.token)).await.status, 204);
+    let r = b.get(&format!("/app/campaigns/{cid}")).await;
+    assert!(r.status == 200 && r.text.contains("(deleted)"), "{}", r.text);
+    let restored = app.post(&format!("/api/v1/trash/email/{eid}/restore"), &json!({}), Some(&owner.token)).await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+
     // No token, a wrong one, or another site: refused before anything runs.
     let good = b.csrf.clone();
     for (what, fields, headers) in [
