@@ -304,11 +304,15 @@ pub async fn preview_of(
     p.require(state, "contacts", Access::Read).await?;
     let id = campaign_id(id)?;
     let contact = contact.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
-    let public = state.campaigns.public_url.clone();
-    let (content, mut data) =
-        state.db.tenant(p.tenant_id.clone()).read(move |t| merge_for(t, &id, Some(&contact))).await?;
-    data.unsubscribe_url = format!("{public}/u/preview");
-    let r = render(&content, &data)?;
+    let (content, data) = state.db.tenant(p.tenant_id.clone()).read(move |t| merge_for(t, &id, Some(&contact))).await?;
+    previewed(state, &content, data)
+}
+
+/// A preview's parts: the content rendered with `data`, its unsubscribe link a page that
+/// explains it is a preview.
+fn previewed(state: &AppState, content: &Content, mut data: MergeData) -> Result<Preview, AppError> {
+    data.unsubscribe_url = format!("{}/u/preview", state.campaigns.public_url);
+    let r = render(content, &data)?;
     Ok(Preview { subject: r.subject, preheader: r.preheader, html: r.html, text: r.text })
 }
 
@@ -324,8 +328,7 @@ pub async fn preview_email(
     p.require(state, "contacts", Access::Read).await?;
     let id = crate::domain::EmailId::parse(email_id).ok_or_else(|| AppError::not_found("email"))?;
     let contact = contact.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
-    let public = state.campaigns.public_url.clone();
-    let (content, mut data) = state
+    let (content, data) = state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |t| {
@@ -333,9 +336,7 @@ pub async fn preview_email(
             Ok((content, merge_data(t, Some(&contact))?))
         })
         .await?;
-    data.unsubscribe_url = format!("{public}/u/preview");
-    let r = render(&content, &data)?;
-    Ok(Preview { subject: r.subject, preheader: r.preheader, html: r.html, text: r.text })
+    previewed(state, &content, data)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -377,6 +378,8 @@ pub async fn test(
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
+    // An id that cannot be one is a 404 before the body is read, as before the split.
+    campaign_id(&id)?;
     let body: TestSend = super::extract::shape(body.0)?;
     Ok(HttpResponse::Accepted().json(test_send(&state, &p, &id, body).await?))
 }
