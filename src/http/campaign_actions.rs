@@ -36,7 +36,8 @@ fn no_smtp() -> AppError {
     }
 }
 
-async fn act(state: &AppState, p: &Principal, raw: &str, action: Action) -> Result<Campaign, AppError> {
+/// Moves a campaign by `action` (the API's routes and the web app's buttons).
+pub async fn act(state: &AppState, p: &Principal, raw: &str, action: Action) -> Result<Campaign, AppError> {
     p.manager_or_scope(state, "campaigns", Access::Write).await?;
     let id = campaign_id(raw)?;
     if action == Action::Send && state.campaigns.smtp.is_none() {
@@ -242,6 +243,12 @@ fn merge_for(
             t.email_content(email)?.ok_or_else(|| AppError::validation("email_id", "the email no longer exists"))?
         }
     };
+    Ok((content, merge_data(t, contact_id)?))
+}
+
+/// What a message is merged with: the contact (none: empty fields), the portal's custom
+/// values and name.
+fn merge_data(t: &mut crate::db::TenantDb<'_>, contact_id: Option<&str>) -> Result<MergeData, AppError> {
     let defs = t.custom_fields(Some(Object::Contact))?;
     let contact = match contact_id {
         Some(c) => {
@@ -268,7 +275,7 @@ fn merge_for(
         after = page.last().map(|v| v.id.clone());
     }
     let tenant_name = t.tenant()?.name;
-    Ok((content, MergeData { contact, custom_values, tenant_name, unsubscribe_url: String::new() }))
+    Ok(MergeData { contact, custom_values, tenant_name, unsubscribe_url: String::new() })
 }
 
 fn render(content: &Content, data: &MergeData) -> Result<Rendered, AppError> {
@@ -287,17 +294,54 @@ pub async fn preview(
     id: web::Path<String>,
     q: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(preview_of(&state, &p, &id, q.into_inner().contact_id).await?))
+}
+
+/// The campaign's email as `contact` would receive it (the web app's preview too).
+pub async fn preview_of(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    contact: Option<String>,
+) -> Result<Preview, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
     // The preview shows a contact's data: a key needs contacts:read as well.
-    p.require(&state, "contacts", Access::Read).await?;
-    let id = campaign_id(&id)?;
-    let contact = q.into_inner().contact_id.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
-    let public = state.campaigns.public_url.clone();
-    let (content, mut data) =
-        state.db.tenant(p.tenant_id.clone()).read(move |t| merge_for(t, &id, Some(&contact))).await?;
-    data.unsubscribe_url = format!("{public}/u/preview");
-    let r = render(&content, &data)?;
-    Ok(HttpResponse::Ok().json(Preview { subject: r.subject, preheader: r.preheader, html: r.html, text: r.text }))
+    p.require(state, "contacts", Access::Read).await?;
+    let id = campaign_id(id)?;
+    let contact = contact.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
+    let (content, data) = state.db.tenant(p.tenant_id.clone()).read(move |t| merge_for(t, &id, Some(&contact))).await?;
+    previewed(state, &content, data)
+}
+
+/// A preview's parts: the content rendered with `data`, its unsubscribe link a page that
+/// explains it is a preview.
+fn previewed(state: &AppState, content: &Content, mut data: MergeData) -> Result<Preview, AppError> {
+    data.unsubscribe_url = format!("{}/u/preview", state.campaigns.public_url);
+    let r = render(content, &data)?;
+    Ok(Preview { subject: r.subject, preheader: r.preheader, html: r.html, text: r.text })
+}
+
+/// An email (not yet in a campaign) as `contact` would receive it, merged and rendered as
+/// a campaign's preview is: the web app's email page shows it before any campaign exists.
+pub async fn preview_email(
+    state: &AppState,
+    p: &Principal,
+    email_id: &str,
+    contact: Option<String>,
+) -> Result<Preview, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
+    p.require(state, "contacts", Access::Read).await?;
+    let id = crate::domain::EmailId::parse(email_id).ok_or_else(|| AppError::not_found("email"))?;
+    let contact = contact.ok_or_else(|| AppError::validation("contact_id", "is required"))?;
+    let (content, data) = state
+        .db
+        .tenant(p.tenant_id.clone())
+        .read(move |t| {
+            let content = t.email_content(id.as_str())?.ok_or_else(|| AppError::not_found("email"))?;
+            Ok((content, merge_data(t, Some(&contact))?))
+        })
+        .await?;
+    previewed(state, &content, data)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -339,11 +383,20 @@ pub async fn test(
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
-    let id = campaign_id(&id)?;
+    // An id that cannot be one is a 404 before the body is read, as before the split.
+    campaign_id(&id)?;
     let body: TestSend = super::extract::shape(body.0)?;
+    Ok(HttpResponse::Accepted().json(test_send(&state, &p, &id, body).await?))
+}
+
+/// Sends a test of the campaign to `body.to`; answers with what the relay said for each
+/// address (the web app's test form too).
+pub async fn test_send(state: &AppState, p: &Principal, id: &str, body: TestSend) -> Result<TestAccepted, AppError> {
+    p.manager_or_scope(state, "campaigns", Access::Write).await?;
+    let id = campaign_id(id)?;
     if body.contact_id.is_some() {
         // A contact's data merged into a message to any address: a key needs contacts:read.
-        p.require(&state, "contacts", Access::Read).await?;
+        p.require(state, "contacts", Access::Read).await?;
     }
     let mut errors = Vec::new();
     if body.to.is_empty() || body.to.len() > 10 {
@@ -412,5 +465,5 @@ pub async fn test(
             },
         });
     }
-    Ok(HttpResponse::Accepted().json(TestAccepted { to: body.to, results }))
+    Ok(TestAccepted { to: body.to, results })
 }

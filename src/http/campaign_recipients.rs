@@ -64,13 +64,24 @@ pub async fn recipients(
     id: web::Path<String>,
     q: web::Query<CampaignQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(recipients_of(&state, &p, &id, q.into_inner()).await?))
+}
+
+/// A recipient's statuses.
+pub const STATUSES: &[&str] = &["queued", "sent", "failed", "bounced", "suppressed"];
+
+/// One page of the campaign's recipients, of one status or all (the web app's list too).
+pub async fn recipients_of(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    q: CampaignQuery,
+) -> Result<RecipientPage, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
     // Recipients are contacts' addresses: a key needs contacts:read as well.
-    p.require(&state, "contacts", Access::Read).await?;
-    let id = campaign_id(&id)?;
-    let q = q.into_inner();
+    p.require(state, "contacts", Access::Read).await?;
+    let id = campaign_id(id)?;
     let mut errors = Vec::new();
-    const STATUSES: &[&str] = &["queued", "sent", "failed", "bounced", "suppressed"];
     if let Some(s) = &q.status {
         if !STATUSES.contains(&s.as_str()) {
             errors.push(FieldError::new("status", format!("must be one of {}", STATUSES.join(", "))));
@@ -92,5 +103,5 @@ pub async fn recipients(
             Ok((rows.into_iter().map(Recipient::from).collect::<Vec<_>>(), next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RecipientPage { data, next_cursor }))
+    Ok(RecipientPage { data, next_cursor })
 }

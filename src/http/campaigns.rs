@@ -239,8 +239,12 @@ pub async fn list(
     p: Principal,
     q: web::Query<CampaignQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Read).await?;
-    let q = q.into_inner();
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, q.into_inner()).await?))
+}
+
+/// One page of campaigns, newest first (the web app's list too).
+pub async fn page_of(state: &AppState, p: &Principal, q: CampaignQuery) -> Result<CampaignPage, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
     let mut errors = Vec::new();
     if let Some(s) = &q.status {
         if !crate::campaigns::STATUSES.contains(&s.as_str()) {
@@ -266,7 +270,7 @@ pub async fn list(
             Ok((out, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(CampaignPage { data, next_cursor }))
+    Ok(CampaignPage { data, next_cursor })
 }
 
 fn object(body: Value) -> Result<Map<String, Value>, AppError> {
@@ -281,8 +285,13 @@ fn object(body: Value) -> Result<Map<String, Value>, AppError> {
     responses((status = 201, body = Campaign),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<Value>) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Write).await?;
-    let body = object(body.0)?;
+    Ok(HttpResponse::Created().json(create_draft(&state, &p, body.0).await?))
+}
+
+/// Creates a draft from a JSON object of its fields (the web app's form too).
+pub async fn create_draft(state: &AppState, p: &Principal, body: Value) -> Result<Campaign, AppError> {
+    p.require(state, "campaigns", Access::Write).await?;
+    let body = object(body)?;
     if !body.contains_key("name") {
         return Err(AppError::validation("name", "is required"));
     }
@@ -290,7 +299,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<Value>)
     let created_by = p.user().ok().map(|u| u.user_id.to_string());
     let entry = p.entry("campaign.created");
     let tenant = p.tenant_id.to_string();
-    let out = state
+    state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| {
@@ -316,25 +325,28 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<Value>)
             t.audit(entry.target("campaign", &row.id).details(serde_json::json!({"name": row.name})), now.and_utc())?;
             view(t, row)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(out))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "Campaign id")),
     responses((status = 200, body = Campaign), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Read).await?;
-    let id = campaign_id(&id)?;
-    let out = state
+    Ok(HttpResponse::Ok().json(get_campaign(&state, &p, &id).await?))
+}
+
+/// A campaign with its exact stats (the web app's campaign page too).
+pub async fn get_campaign(state: &AppState, p: &Principal, id: &str) -> Result<Campaign, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
+    let id = campaign_id(id)?;
+    state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |t| {
             let row = t.campaign(&id)?.ok_or_else(|| AppError::not_found("campaign"))?;
             view(t, row)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(out))
+        .await
 }
 
 /// Edits a draft (409 once it left draft).
@@ -349,12 +361,17 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Write).await?;
-    let id = campaign_id(&id)?;
-    let body = object(body.0)?;
+    Ok(HttpResponse::Ok().json(update_draft(&state, &p, &id, body.0).await?))
+}
+
+/// Edits a draft from a JSON object of the fields to change (the web app's form too).
+pub async fn update_draft(state: &AppState, p: &Principal, id: &str, body: Value) -> Result<Campaign, AppError> {
+    p.require(state, "campaigns", Access::Write).await?;
+    let id = campaign_id(id)?;
+    let body = object(body)?;
     let now = state.clock.now().naive_utc();
     let entry = p.entry("campaign.updated");
-    let out = state
+    state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| {
@@ -370,8 +387,7 @@ pub async fn update(
             t.audit(entry.target("campaign", &row.id).details(serde_json::json!({"fields": fields})), now.and_utc())?;
             view(t, row)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(out))
+        .await
 }
 
 pub fn not_draft(status: &str) -> AppError {

@@ -118,7 +118,12 @@ fn revision_no(raw: &str) -> Result<i32, AppError> {
 #[utoipa::path(get, path = "/api/v1/emails", tag = "emails", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = EmailPage)))]
 pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, page).await?))
+}
+
+/// One page of the portal's emails (the web app's list too).
+pub async fn page_of(state: &AppState, p: &Principal, page: Page) -> Result<EmailPage, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
     let mut errors = Vec::new();
     let after = page.after_id(&mut errors);
     if !errors.is_empty() {
@@ -134,7 +139,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Resul
             Ok((rows.iter().map(Email::from).collect(), next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(EmailPage { data, next_cursor }))
+    Ok(EmailPage { data, next_cursor })
 }
 
 #[utoipa::path(post, path = "/api/v1/emails", tag = "emails", security(("bearer" = [])), request_body = EmailInput,
@@ -145,8 +150,12 @@ pub async fn create(
     p: Principal,
     body: Json<EmailInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(create_email(&state, &p, body.0).await?))
+}
+
+/// Creates an email at revision 1 (people who may write; the web app's form too).
+pub async fn create_email(state: &AppState, p: &Principal, b: EmailInput) -> Result<Email, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
     let content = EmailContent {
         name: b.name.unwrap_or_default(),
         subject: b.subject.unwrap_or_default(),
@@ -157,17 +166,22 @@ pub async fn create(
     let (actor, audit, now) = (p.change_actor(), p.entry("email.created"), state.clock.now());
     let row =
         state.db.tenant(p.tenant_id.clone()).write(move |t| emails::create(t, content, &actor, audit, now)).await?;
-    Ok(HttpResponse::Created().json(Email::from(&row)))
+    Ok(Email::from(&row))
 }
 
 #[utoipa::path(get, path = "/api/v1/emails/{id}", tag = "emails", security(("bearer" = [])),
     params(("id" = String, Path, description = "Email id")),
     responses((status = 200, body = Email), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    let id = email_id(&id)?;
+    Ok(HttpResponse::Ok().json(get_email(&state, &p, &id).await?))
+}
+
+/// One email of this portal (another portal's id is not found).
+pub async fn get_email(state: &AppState, p: &Principal, id: &str) -> Result<Email, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
+    let id = email_id(id)?;
     let row = state.db.tenant(p.tenant_id.clone()).read(move |t| emails::get(t, &id)).await?;
-    Ok(HttpResponse::Ok().json(Email::from(&row)))
+    Ok(Email::from(&row))
 }
 
 /// Edit an email: a change of content is stored as a new revision; a change that leaves
@@ -182,9 +196,13 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<EmailInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
-    let id = email_id(&id)?;
-    let b = body.0;
+    Ok(HttpResponse::Ok().json(update_email(&state, &p, &id, body.0).await?))
+}
+
+/// Applies an edit (a new revision when the content changed; the web app's form too).
+pub async fn update_email(state: &AppState, p: &Principal, id: &str, b: EmailInput) -> Result<Email, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
+    let id = email_id(id)?;
     let changes = Changes { name: b.name, subject: b.subject, preheader: b.preheader, html: b.html, text: b.text };
     let (actor, audit, now) = (p.change_actor(), p.entry("email.updated"), state.clock.now());
     let row = state
@@ -192,7 +210,7 @@ pub async fn update(
         .tenant(p.tenant_id.clone())
         .write(move |t| emails::update(t, &id, changes, &actor, audit, now))
         .await?;
-    Ok(HttpResponse::Ok().json(Email::from(&row)))
+    Ok(Email::from(&row))
 }
 
 /// Move an email to the trash (with its history): `POST /api/v1/trash/email/{id}/restore`
@@ -218,8 +236,13 @@ pub async fn revisions(
     id: web::Path<String>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    let id = email_id(&id)?;
+    Ok(HttpResponse::Ok().json(history(&state, &p, &id, page).await?))
+}
+
+/// One page of an email's history, newest first (the web app's history too).
+pub async fn history(state: &AppState, p: &Principal, id: &str, page: Page) -> Result<RevisionPage, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
+    let id = email_id(id)?;
     let mut errors = Vec::new();
     let before = page.after_seq(&mut errors, "is not a cursor from this history");
     if !errors.is_empty() {
@@ -246,7 +269,7 @@ pub async fn revisions(
             Ok((data, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RevisionPage { data, next_cursor }))
+    Ok(RevisionPage { data, next_cursor })
 }
 
 #[utoipa::path(get, path = "/api/v1/emails/{id}/revisions/{n}", tag = "emails", security(("bearer" = [])),
@@ -257,9 +280,14 @@ pub async fn revision(
     p: Principal,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
     let (id, n) = path.into_inner();
-    let (id, n) = (email_id(&id)?, revision_no(&n)?);
+    Ok(HttpResponse::Ok().json(revision_of(&state, &p, &id, &n).await?))
+}
+
+/// Revision `n` of an email, whole (the web app's revision page and comparison too).
+pub async fn revision_of(state: &AppState, p: &Principal, id: &str, n: &str) -> Result<EmailRevision, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
+    let (id, n) = (email_id(id)?, revision_no(n)?);
     let rev = state
         .db
         .tenant(p.tenant_id.clone())
@@ -269,7 +297,7 @@ pub async fn revision(
         })
         .await?;
     let content: EmailContent = serde_json::from_value(rev.snapshot).map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok().json(EmailRevision {
+    Ok(EmailRevision {
         revision: rev.revision,
         created_at: rev.created_at,
         author: rev.author,
@@ -278,7 +306,7 @@ pub async fn revision(
         preheader: content.preheader,
         html: content.html,
         text: content.text,
-    }))
+    })
 }
 
 /// Make revision n's content current again: stored as a new revision (history is never
@@ -291,14 +319,19 @@ pub async fn restore(
     p: Principal,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
     let (id, n) = path.into_inner();
-    let (id, n) = (email_id(&id)?, revision_no(&n)?);
+    Ok(HttpResponse::Ok().json(restore_revision(&state, &p, &id, &n).await?))
+}
+
+/// Makes revision `n`'s content current as a new revision (the web app's restore too).
+pub async fn restore_revision(state: &AppState, p: &Principal, id: &str, n: &str) -> Result<Email, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
+    let (id, n) = (email_id(id)?, revision_no(n)?);
     let (actor, audit, now) = (p.change_actor(), p.entry("email.revision_restored"), state.clock.now());
     let row = state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| emails::restore_revision(t, &id, n, &actor, audit, now))
         .await?;
-    Ok(HttpResponse::Ok().json(Email::from(&row)))
+    Ok(Email::from(&row))
 }

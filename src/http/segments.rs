@@ -77,7 +77,12 @@ fn segment_id(raw: &str) -> Result<SegmentId, AppError> {
 #[utoipa::path(get, path = "/api/v1/segments", tag = "segments", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = SegmentPage)))]
 pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, page).await?))
+}
+
+/// One page of the portal's segments (the web app's list too).
+pub async fn page_of(state: &AppState, p: &Principal, page: Page) -> Result<SegmentPage, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
     let mut errors = Vec::new();
     let after = page.after_id(&mut errors);
     if !errors.is_empty() {
@@ -90,7 +95,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Resul
         .read(move |t| Ok(finish_page(t.segments(after.as_deref(), limit + 1)?, limit, |r| encode_cursor(&r.id))))
         .await?;
     let data = rows.iter().map(|r| segment(r, None)).collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(SegmentPage { data, next_cursor }))
+    Ok(SegmentPage { data, next_cursor })
 }
 
 #[utoipa::path(post, path = "/api/v1/segments", tag = "segments", security(("bearer" = [])), request_body = SegmentInput,
@@ -101,8 +106,12 @@ pub async fn create(
     p: Principal,
     body: Json<SegmentInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(create_segment(&state, &p, body.0).await?))
+}
+
+/// Saves a new segment (people who may write; the web app's form too).
+pub async fn create_segment(state: &AppState, p: &Principal, b: SegmentInput) -> Result<Segment, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
     let Some(groups) = b.filter_groups else {
         let mut errors = vec![FieldError::new("filter_groups", "is required (an empty list means every contact)")];
         if b.name.is_none() {
@@ -117,7 +126,7 @@ pub async fn create(
         .tenant(p.tenant_id.clone())
         .write(move |t| segments::create(t, &name, &groups, &actor, audit, now))
         .await?;
-    Ok(HttpResponse::Created().json(segment(&row, None)?))
+    segment(&row, None)
 }
 
 /// A segment with its exact member count (live contacts matching now).
@@ -126,18 +135,29 @@ pub async fn create(
     responses((status = 200, body = Segment), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A custom field the filters name was deleted or re-keyed since", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    let id = segment_id(&id)?;
+    Ok(HttpResponse::Ok().json(get_segment(&state, &p, &id).await?))
+}
+
+/// A segment with its exact member count (the web app's segment page too).
+pub async fn get_segment(state: &AppState, p: &Principal, id: &str) -> Result<Segment, AppError> {
+    read_segment(state, p, id, true).await
+}
+
+/// A segment, counted or not: counting reads every member, which a page that only names
+/// the segment (a sending campaign's, reloading every few seconds) should not pay for.
+pub async fn read_segment(state: &AppState, p: &Principal, id: &str, counted: bool) -> Result<Segment, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
+    let id = segment_id(id)?;
     let (row, count) = state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |t| {
             let row = segments::get(t, &id)?;
-            let count = segments::count(t, &row)?;
+            let count = if counted { Some(segments::count(t, &row)?) } else { None };
             Ok((row, count))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(segment(&row, Some(count))?))
+    segment(&row, count)
 }
 
 #[utoipa::path(patch, path = "/api/v1/segments/{id}", tag = "segments", security(("bearer" = [])),
@@ -150,16 +170,20 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<SegmentInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
-    let id = segment_id(&id)?;
-    let b = body.0;
+    Ok(HttpResponse::Ok().json(update_segment(&state, &p, &id, body.0).await?))
+}
+
+/// Renames a segment or replaces its filters (the web app's form too).
+pub async fn update_segment(state: &AppState, p: &Principal, id: &str, b: SegmentInput) -> Result<Segment, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
+    let id = segment_id(id)?;
     let (actor, audit, now) = (p.change_actor(), p.entry("segment.updated"), state.clock.now());
     let row = state
         .db
         .tenant(p.tenant_id.clone())
         .write(move |t| segments::update(t, &id, b.name.as_deref(), b.filter_groups.as_deref(), &actor, audit, now))
         .await?;
-    Ok(HttpResponse::Ok().json(segment(&row, None)?))
+    segment(&row, None)
 }
 
 /// Delete a segment for good (its contacts are untouched).
@@ -186,9 +210,14 @@ pub async fn contacts(
     id: web::Path<String>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    p.require(&state, Object::Contact.plural(), Access::Read).await?;
-    let id = segment_id(&id)?;
+    Ok(HttpResponse::Ok().json(members_of(&state, &p, &id, page).await?))
+}
+
+/// One page of a segment's members now (the web app's segment page too).
+pub async fn members_of(state: &AppState, p: &Principal, id: &str, page: Page) -> Result<SegmentContacts, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
+    p.require(state, Object::Contact.plural(), Access::Read).await?;
+    let id = segment_id(id)?;
     let mut errors = Vec::new();
     let after = page.after_id(&mut errors);
     if !errors.is_empty() {
@@ -212,5 +241,5 @@ pub async fn contacts(
             Ok((out, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(SegmentContacts { data, next_cursor }))
+    Ok(SegmentContacts { data, next_cursor })
 }

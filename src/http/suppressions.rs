@@ -74,8 +74,12 @@ pub async fn list(
     p: Principal,
     q: web::Query<SuppressionQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, "campaigns", Access::Read).await?;
-    let q = q.into_inner();
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, q.into_inner()).await?))
+}
+
+/// One page of the list, by address (the web app's list too).
+pub async fn page_of(state: &AppState, p: &Principal, q: SuppressionQuery) -> Result<SuppressionPage, AppError> {
+    p.require(state, "campaigns", Access::Read).await?;
     let mut errors = Vec::new();
     if let Some(r) = &q.reason {
         if !REASONS.contains(&r.as_str()) {
@@ -106,7 +110,7 @@ pub async fn list(
             Ok((rows.into_iter().map(Suppression::from).collect::<Vec<_>>(), next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(SuppressionPage { data, next_cursor }))
+    Ok(SuppressionPage { data, next_cursor })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -136,6 +140,13 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     p.manager_or_scope(&state, "campaigns", Access::Write).await?;
     let b: SuppressionInput = super::extract::shape(body.0)?;
+    let (out, new) = suppress(&state, &p, b).await?;
+    Ok(if new { HttpResponse::Created().json(out) } else { HttpResponse::Ok().json(out) })
+}
+
+/// Adds an address to the list; `true` when it was not listed yet (the web app's form too).
+pub async fn suppress(state: &AppState, p: &Principal, b: SuppressionInput) -> Result<(Suppression, bool), AppError> {
+    p.manager_or_scope(state, "campaigns", Access::Write).await?;
     let email = address(&b.email, "email")?;
     let reason = b.reason.unwrap_or_else(|| "manual".into());
     if !REASONS.contains(&reason.as_str()) {
@@ -154,8 +165,7 @@ pub async fn create(
             Ok((row, new))
         })
         .await?;
-    let out = Suppression::from(row);
-    Ok(if new { HttpResponse::Created().json(out) } else { HttpResponse::Ok().json(out) })
+    Ok((Suppression::from(row), new))
 }
 
 /// Removes an address: it may be mailed again.
@@ -167,7 +177,13 @@ pub async fn delete(
     p: Principal,
     email: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "campaigns", Access::Write).await?;
+    unsuppress(&state, &p, &email).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes an address from the list (the web app's remove button too).
+pub async fn unsuppress(state: &AppState, p: &Principal, email: &str) -> Result<(), AppError> {
+    p.manager_or_scope(state, "campaigns", Access::Write).await?;
     let lower = email.trim().to_lowercase();
     let now = state.clock.now();
     let entry = p.entry("suppression.removed");
@@ -180,8 +196,7 @@ pub async fn delete(
             t.audit(entry.details(json!({"email": mask_address(&row.email), "reason": row.reason})), now)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,7 +3,8 @@
 //!
 //! It is a second front door to the same rules, never a second copy of them: sign-up and
 //! sign-in call `identity::login`, sign-out `identity::sessions`, records the functions the
-//! JSON handlers call (`http::records::crud`, `…::list::page`, `…::timeline::entries`) with the same
+//! JSON handlers call (`http::records::crud`, `…::list::page`, `…::timeline::entries`,
+//! `http::emails`, `http::campaigns`, …) with the same
 //! [`Principal`](crate::http::principal::Principal), so roles, validation, events and the
 //! audit log are the API's. This module must never query the database for a rule of its
 //! own, read across portals (the `system` module of `db`), or let a cookie authenticate `/api/v1` (the API reads only
@@ -22,6 +23,11 @@
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
 //! | `definitions.rs` | the portal's tags and custom fields: list, add, delete |
 //! | `trash.rs` | the trash with restore; moving a record to the trash |
+//! | `mail.rs` | what the email-marketing screens share: tabs, paging, access, the contact picker |
+//! | `emails.rs`, `diff.rs` | emails: list, form, history (one revision, two compared line by line, restore), preview |
+//! | `segments.rs` | segments: list, form (the search language one filter a line), count and members |
+//! | `campaigns.rs`, `campaign_actions.rs` | campaigns: list, draft form, page with stats; send, schedule, pause, resume, cancel, test, preview, recipients |
+//! | `suppressions.rs` | the suppression list: add by hand, remove |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
@@ -30,16 +36,23 @@
 pub mod account;
 pub mod auth;
 pub mod board;
+pub mod campaign_actions;
+pub mod campaigns;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
 pub mod definitions;
+pub mod diff;
+pub mod emails;
 pub mod format;
 pub mod forms;
 pub mod i18n;
+pub mod mail;
 pub mod records;
 pub mod render;
+pub mod segments;
 pub mod shell;
+pub mod suppressions;
 pub mod trash;
 
 use actix_web::http::StatusCode;
@@ -153,6 +166,34 @@ pages! {
     "/notes/{id}" => { get: records::pages::notes::show, post: records::pages::notes::update },
     "/notes/{id}/edit" => { get: records::pages::notes::edit },
     "/notes/{id}/delete" => { post: records::pages::notes::delete },
+    "/emails" => { get: emails::list, post: emails::create },
+    "/emails/new" => { get: emails::new },
+    "/emails/{id}" => { get: emails::show, post: emails::update },
+    "/emails/{id}/edit" => { get: emails::edit },
+    "/emails/{id}/revisions" => { get: emails::history },
+    "/emails/{id}/revisions/{n}" => { get: emails::revision },
+    "/emails/{id}/revisions/{n}/restore" => { post: emails::restore },
+    "/emails/{id}/compare" => { get: emails::compare },
+    "/emails/{id}/preview" => { get: emails::preview },
+    "/emails/{id}/preview/html" => { get: emails::preview_html },
+    "/segments" => { get: segments::list, post: segments::create },
+    "/segments/new" => { get: segments::new },
+    "/segments/{id}" => { get: segments::show, post: segments::update },
+    "/segments/{id}/edit" => { get: segments::edit },
+    "/campaigns" => { get: campaigns::list, post: campaigns::create },
+    "/campaigns/new" => { get: campaigns::new },
+    "/campaigns/{id}" => { get: campaigns::show, post: campaigns::update },
+    "/campaigns/{id}/edit" => { get: campaigns::edit },
+    "/campaigns/{id}/send" => { post: campaign_actions::send },
+    "/campaigns/{id}/pause" => { post: campaign_actions::pause },
+    "/campaigns/{id}/resume" => { post: campaign_actions::resume },
+    "/campaigns/{id}/cancel" => { post: campaign_actions::cancel },
+    "/campaigns/{id}/test" => { post: campaign_actions::test },
+    "/campaigns/{id}/preview" => { get: campaign_actions::preview },
+    "/campaigns/{id}/preview/html" => { get: campaign_actions::preview_html },
+    "/campaigns/{id}/recipients" => { get: campaign_actions::recipients },
+    "/suppressions" => { get: suppressions::list, post: suppressions::add },
+    "/suppressions/remove" => { post: suppressions::remove },
 }
 
 /// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.

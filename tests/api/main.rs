@@ -53,6 +53,7 @@ mod users;
 mod web;
 mod web_board;
 mod web_browser;
+mod web_campaigns;
 mod web_records;
 mod web_screens;
 mod web_settings;

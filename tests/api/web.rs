@@ -327,13 +327,21 @@ async fn every_page_route_answers_html_and_no_post_passes_without_a_token(app: T
         let r = app.create(&owner, &format!("/api/v1/{plural}"), body).await;
         ids.insert(format!("/app/{plural}/"), r["id"].as_str().unwrap().to_string());
     }
+    // An email, a segment and a draft campaign, for the email-marketing pages.
+    let email = app.create(&owner, "/api/v1/emails", json!({"name": "Hello", "subject": "Hi"})).await;
+    let segment = app.create(&owner, "/api/v1/segments", json!({"name": "All", "filter_groups": []})).await;
+    let draft = json!({"name": "Launch", "email_id": email["id"], "segment_id": segment["id"]});
+    let campaign = app.create(&owner, "/api/v1/campaigns", draft).await;
+    for (prefix, record) in [("/app/emails/", &email), ("/app/segments/", &segment), ("/app/campaigns/", &campaign)] {
+        ids.insert(prefix.to_string(), record["id"].as_str().unwrap().to_string());
+    }
     let mut anonymous = Browser::new(&app);
     let mut member = Browser::new(&app);
     member.sign_in("ada@acme.example").await;
     let mut checked = 0;
     for (method, pattern) in organizeo::web::PAGES {
         let id = ids.iter().find(|(prefix, _)| pattern.starts_with(prefix.as_str())).map(|(_, id)| id.as_str());
-        let path = pattern.replace("{id}", id.unwrap_or("00000000-0000-0000-0000-000000000000"));
+        let path = pattern.replace("{id}", id.unwrap_or("00000000-0000-0000-0000-000000000000")).replace("{n}", "1");
         match *method {
             "get" => {
                 for (who, b) in [("anonymous", &mut anonymous), ("member", &mut member)] {

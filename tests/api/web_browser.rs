@@ -2,7 +2,8 @@
 //! test says loudly that it DID NOT RUN): sign up, watch the live dashboard connect, add a
 //! contact by the form, find it in the list; a hostile name stays text; the list fits a
 //! phone's width; create a pipeline and a deal, move the deal on the board with the
-//! keyboard fallback and by drag and drop. Screenshots go to target/artifacts/.
+//! keyboard fallback and by drag and drop; an email's preview frame shows its HTML and
+//! runs none of its script. Screenshots go to target/artifacts/.
 
 use serde_json::json;
 
@@ -142,4 +143,57 @@ async fn sign_up_add_a_contact_and_find_it_in_the_list(app: TestApp) {
         .await;
 }
 
-both_backends!(sign_up_add_a_contact_and_find_it_in_the_list);
+/// An email's HTML is the portal's own: its preview frame must not run a script of it, nor
+/// reach the app's page (an opaque origin). The parent's `load` waits for the frame, so
+/// `readyState === 'complete'` means the frame's document was loaded (and, were scripts
+/// allowed, run).
+async fn an_email_preview_shows_the_html_without_running_its_script(app: TestApp) {
+    let Some(binary) = chromium_or_warn() else { return };
+    let db = if app.is_postgres() { "postgres" } else { "sqlite" };
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let contact = app.contact(&owner, json!({"email": "grace@navy.example", "first_name": "Grace"})).await;
+    let html = "<style>h1 { color: #2b8a3e; }</style><h1 id=\"hello\">Hello {{ contact.first_name }}</h1>\
+        <script>parent.document.title = 'owned'; document.title = 'ran';</script><p>Our spring news.</p>";
+    let email = app.create(&owner, "/api/v1/emails", json!({"name": "Spring", "subject": "Hi", "html": html})).await;
+    let mut b = Browser::launch(&binary).await;
+    go(&mut b, &app, "/app/login").await;
+    b.eval(&fill("#login-form", &[("email", "ada@acme.example"), ("password", PASSWORD)])).await;
+    b.wait_until("signed in", "location.pathname === '/app/dashboard'").await;
+    let (eid, cid) = (email["id"].as_str().unwrap(), contact["id"].as_str().unwrap());
+    let url = app.url(&format!("/app/emails/{eid}/preview?contact_id={cid}"));
+    b.call("Page.navigate", json!({"url": url})).await;
+    b.wait_until(
+        "the preview with its frame loaded",
+        "location.search.includes('contact_id') && document.readyState === 'complete' \
+         && !!document.querySelector('#preview-frame')",
+    )
+    .await;
+    assert_eq!(b.eval("document.querySelector('#preview-frame').contentDocument === null").await, true);
+    assert_ne!(b.eval("document.title").await, "owned", "the email's script did not run");
+    let shot = b.screenshot(&format!("web-email-preview-{db}.png")).await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+
+    // The revision comparison and a draft campaign's page, for the screenshots.
+    app.patch(&format!("/api/v1/emails/{eid}"), &json!({"subject": "Hi {{ contact.first_name }}"}), Some(&owner.token))
+        .await;
+    b.call("Page.navigate", json!({"url": app.url(&format!("/app/emails/{eid}/compare?from=1&to=2"))})).await;
+    b.wait_until("the comparison", "document.readyState === 'complete' && !!document.querySelector('pre.diff .added')")
+        .await;
+    b.screenshot(&format!("web-email-compare-{db}.png")).await;
+    let segment = app.create(&owner, "/api/v1/segments", json!({"name": "Everyone", "filter_groups": []})).await;
+    let draft = json!({"name": "Spring news", "email_id": eid, "segment_id": segment["id"], "from_name": "Acme",
+        "from_email": "news@acme.example"});
+    let campaign = app.create(&owner, "/api/v1/campaigns", draft).await;
+    go(&mut b, &app, &format!("/app/campaigns/{}", campaign["id"].as_str().unwrap())).await;
+    b.wait_until(
+        "the draft's buttons",
+        "!!document.querySelector('#send-form') && !!document.querySelector('#test-form')",
+    )
+    .await;
+    b.screenshot(&format!("web-campaign-draft-{db}.png")).await;
+}
+
+both_backends!(
+    sign_up_add_a_contact_and_find_it_in_the_list,
+    an_email_preview_shows_the_html_without_running_its_script,
+);
