@@ -298,7 +298,8 @@ async fn connect(kind: Kind, port: u16, tls: Option<&Tls>, token: &str) -> Ws {
     let url = match kind {
         Kind::Organizeo => {
             let t = post(port, tls, "/api/v1/realtime/ticket", Some(token), json!({})).await;
-            format!("{scheme}://127.0.0.1:{port}{}", t["url"].as_str().expect("ticket"))
+            let Some(path) = t["url"].as_str() else { panic!("no ticket: {t}") };
+            format!("{scheme}://127.0.0.1:{port}{path}")
         }
         Kind::SocketIo => format!("{scheme}://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
     };

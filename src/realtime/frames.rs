@@ -1,5 +1,6 @@
-//! The websocket wire format: frames the client sends, frames the server sends, and the
-//! close codes. Server frames are built once as bytes and shared by every session.
+//! The websocket wire format: frames the client sends, frames the server sends, the close
+//! codes, and the topics (with `TopicSeqs`, where a subscription has got to on each).
+//! Server frames are built once as bytes and shared by every session.
 
 use bytestring::ByteString;
 use serde::Deserialize;
