@@ -4,12 +4,15 @@
 // for the peer. Run by bench/ws_bench.rs; prints "listening <port>".
 "use strict";
 const http = require("http");
+const https = require("https");
+const fs = require("fs");
 const { Server } = require("socket.io");
 
 let seq = 0;
 const contacts = new Map();
 
-const server = http.createServer((req, res) => {
+// TLS_CERT and TLS_KEY (PEM files): serve https/wss, as ws_bench --tls asks.
+const handler = (req, res) => {
   if (req.method === "POST" && req.url === "/api/v1/contacts") {
     let body = "";
     req.on("data", (c) => { body += c; });
@@ -32,7 +35,10 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(404);
   res.end();
-});
+};
+const server = process.env.TLS_CERT
+  ? https.createServer({ cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY) }, handler)
+  : http.createServer(handler);
 
 const io = new Server(server, { transports: ["websocket"], pingInterval: 15000, pingTimeout: 30000, serveClient: false });
 io.on("connection", (socket) => socket.join("tenant"));

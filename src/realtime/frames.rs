@@ -1,5 +1,6 @@
-//! The websocket wire format: frames the client sends, frames the server sends, and the
-//! close codes. Server frames are built once as bytes and shared by every session.
+//! The websocket wire format: frames the client sends, frames the server sends, the close
+//! codes, and the topics (with `TopicSeqs`, where a subscription has got to on each).
+//! Server frames are built once as bytes and shared by every session.
 
 use bytestring::ByteString;
 use serde::Deserialize;
@@ -44,6 +45,75 @@ impl Topic {
             Topic::Campaigns => "campaigns",
             Topic::Inbox => "inbox",
         }
+    }
+
+    const ALL: [Topic; 5] = [Topic::Crm, Topic::Dashboard, Topic::Notifications, Topic::Campaigns, Topic::Inbox];
+
+    fn index(self) -> usize {
+        match self {
+            Topic::Crm => 0,
+            Topic::Dashboard => 1,
+            Topic::Notifications => 2,
+            Topic::Campaigns => 3,
+            Topic::Inbox => 4,
+        }
+    }
+}
+
+/// Per subscribed topic, the last seq a session has: one small array instead of a hash
+/// map (a session follows at most the five topics; both the session and its entry in the
+/// tenant actor keep one, so it is paid twice per connection, and the fan-out reads and
+/// writes it once per delivery).
+#[derive(Debug, Clone, Copy)]
+pub struct TopicSeqs([i64; 5]);
+
+impl TopicSeqs {
+    /// Marks a topic not subscribed (seqs start at 1; -1 is the dashboard's "no snapshot yet").
+    const NONE: i64 = i64::MIN;
+
+    pub fn new() -> Self {
+        TopicSeqs([Self::NONE; 5])
+    }
+
+    pub fn get(&self, topic: Topic) -> Option<i64> {
+        self.0.get(topic.index()).copied().filter(|s| *s != Self::NONE)
+    }
+
+    pub fn contains(&self, topic: Topic) -> bool {
+        self.get(topic).is_some()
+    }
+
+    /// Sets the topic's seq; the previous one, if it was subscribed.
+    pub fn insert(&mut self, topic: Topic, seq: i64) -> Option<i64> {
+        let slot = self.0.get_mut(topic.index())?;
+        let old = std::mem::replace(slot, seq);
+        (old != Self::NONE).then_some(old)
+    }
+
+    /// Unsubscribes the topic; its seq, if it was subscribed.
+    pub fn remove(&mut self, topic: Topic) -> Option<i64> {
+        let slot = self.0.get_mut(topic.index())?;
+        let old = std::mem::replace(slot, Self::NONE);
+        (old != Self::NONE).then_some(old)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().filter(|s| **s != Self::NONE).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The subscribed topics and their seqs.
+    pub fn iter(&self) -> impl Iterator<Item = (Topic, i64)> + '_ {
+        Topic::ALL.into_iter().filter_map(|t| self.get(t).map(|s| (t, s)))
+    }
+}
+
+impl Default for TopicSeqs {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -9,14 +9,15 @@
 //! fills the mailbox and is closed as a slow consumer; what it holds is at most
 //! `queue_frames` shared frames.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws;
 use bytestring::ByteString;
 
-use super::frames::{self, close, ClientFrame, Topic};
+use super::frames::{self, close, ClientFrame, Topic, TopicSeqs};
 use super::tenant::{CatchUp, Push, SessionCommand, Subscribe, TenantActor, Unsubscribe};
 use super::{Credential, Realtime, Refusal, Viewer};
 use crate::identity::access::Reason;
@@ -76,11 +77,12 @@ pub struct SessionActor {
     auto_inbox: Option<Option<i64>>,
     id: u64,
     rt: Realtime,
-    viewer: Viewer,
+    /// Shared with this session's entry in the tenant actor (one copy per connection).
+    viewer: Arc<Viewer>,
     refused: Option<Refusal>,
     tenant: Option<Addr<TenantActor>>,
     /// The last seq sent, per subscribed topic.
-    topics: HashMap<Topic, i64>,
+    topics: TopicSeqs,
     last_heard: Instant,
     tokens: f64,
     refilled: Instant,
@@ -93,10 +95,10 @@ impl SessionActor {
             auto_inbox: None,
             id: rt.next_session_id(),
             rt,
-            viewer,
+            viewer: Arc::new(viewer),
             refused,
             tenant: None,
-            topics: HashMap::new(),
+            topics: TopicSeqs::new(),
             last_heard: Instant::now(),
             tokens: burst,
             refilled: Instant::now(),
@@ -170,7 +172,7 @@ impl SessionActor {
             },
             ClientFrame::Unsubscribe { topic } => match Topic::parse(&topic) {
                 Some(topic) => {
-                    self.topics.remove(&topic);
+                    self.topics.remove(topic);
                     if let Some(t) = &self.tenant {
                         t.do_send(Unsubscribe { session_id: self.id, topic: Some(topic) });
                     }
@@ -350,12 +352,12 @@ impl Handler<Push> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
-        let Some(last) = self.topics.get_mut(&msg.topic) else { return };
+        let Some(last) = self.topics.get(msg.topic) else { return };
         if msg.topic != Topic::Dashboard {
-            if msg.seq <= *last {
+            if msg.seq <= last {
                 return; // already sent during the catch-up
             }
-            *last = msg.seq;
+            self.topics.insert(msg.topic, msg.seq);
         }
         self.send_bytes(ctx, msg.bytes);
         if let Some(more) = msg.more {
@@ -372,7 +374,7 @@ impl Handler<SessionCommand> for SessionActor {
             SessionCommand::SlowConsumer => self.close(ctx, close::SLOW_CONSUMER, "slow_consumer"),
             SessionCommand::AccessRevoked { reason } => self.close(ctx, close::ACCESS_REVOKED, reason),
             SessionCommand::TopicClosed { topic, feature } => {
-                if self.topics.remove(&topic).is_some() {
+                if self.topics.remove(topic).is_some() {
                     self.send(ctx, frames::feature_not_enabled("unsubscribed", topic, feature));
                 }
             }
@@ -383,7 +385,7 @@ impl Handler<SessionCommand> for SessionActor {
                 let wait = async move { rt.backoff(&tenant).await };
                 ctx.wait(wait.into_actor(self).map(|delay, _, ctx| {
                     ctx.run_later(delay, |act, ctx| {
-                        let topics: Vec<(Topic, i64)> = act.topics.drain().collect();
+                        let topics: Vec<(Topic, i64)> = std::mem::take(&mut act.topics).iter().collect();
                         if topics.is_empty() {
                             act.join(ctx);
                         }

@@ -14,7 +14,7 @@ impl TenantActor {
     /// meanwhile trigger one more) and sends snapshots to new subscribers and the changed
     /// counters to the others.
     pub(super) fn refresh_dashboard(&mut self, ctx: &mut Context<Self>) {
-        let wanted = self.subscribers.values().any(|s| s.topics.contains_key(&Topic::Dashboard));
+        let wanted = self.subscribers.values().any(|s| s.topics.contains(Topic::Dashboard));
         if self.dashboard_running || !wanted {
             return;
         }
@@ -46,7 +46,7 @@ impl TenantActor {
         let (mut slow, mut gone) = (Vec::new(), Vec::new());
         for (id, sub) in &mut self.subscribers {
             // -1 marks a subscriber that has not had its snapshot yet.
-            let bytes = match sub.topics.get(&Topic::Dashboard) {
+            let bytes = match sub.topics.get(Topic::Dashboard) {
                 Some(-1) => &full,
                 Some(_) => match &delta {
                     Some(d) => d,

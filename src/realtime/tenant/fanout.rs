@@ -2,8 +2,6 @@
 //! A frame is built once per event and the same bytes go to every session; a session whose
 //! bounded mailbox is full is dropped as a slow consumer, never waited for.
 
-use std::collections::HashMap;
-
 use actix::dev::SendError;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -11,7 +9,7 @@ use bytestring::ByteString;
 use super::{Push, SessionCommand, TenantActor};
 use crate::db::events::EventRow;
 use crate::identity::access::{self, Revocation};
-use crate::realtime::frames::{self, Topic};
+use crate::realtime::frames::{self, Topic, TopicSeqs};
 use crate::realtime::Viewer;
 
 /// A committed event, ready to send.
@@ -110,9 +108,9 @@ impl Audience {
 pub(super) struct Subscriber {
     pub(super) session: Recipient<Push>,
     pub(super) control: Recipient<SessionCommand>,
-    pub(super) viewer: Viewer,
+    pub(super) viewer: std::sync::Arc<Viewer>,
     /// Per topic: the last seq this session already has (events up to it are skipped).
-    pub(super) topics: HashMap<Topic, i64>,
+    pub(super) topics: TopicSeqs,
 }
 
 impl TenantActor {
@@ -122,19 +120,19 @@ impl TenantActor {
         }
         let mut slow = Vec::new();
         let mut gone = Vec::new();
+        let mut sent = 0;
         for (id, sub) in &mut self.subscribers {
             if sub.viewer.audience.end_user.is_some() {
                 continue;
             }
-            let frames = [Topic::Crm, Topic::Notifications, Topic::Campaigns].into_iter().filter_map(|topic| {
-                let wants = sub.topics.get(&topic).is_some_and(|last| d.seq > *last);
-                wants.then(|| d.frame_for(topic, &sub.viewer.audience).map(|b| (topic, b.clone()))).flatten()
-            });
-            let frames: Vec<(Topic, ByteString)> = frames.collect();
-            for (topic, bytes) in frames {
-                match sub.session.try_send(Push { topic, seq: d.seq, bytes, more: None }) {
+            for topic in [Topic::Crm, Topic::Notifications, Topic::Campaigns] {
+                if sub.topics.get(topic).is_none_or(|last| d.seq <= last) {
+                    continue;
+                }
+                let Some(bytes) = d.frame_for(topic, &sub.viewer.audience) else { continue };
+                match sub.session.try_send(Push { topic, seq: d.seq, bytes: bytes.clone(), more: None }) {
                     Ok(()) => {
-                        self.rt.metrics().frames_out.inc();
+                        sent += 1;
                         sub.topics.insert(topic, d.seq);
                     }
                     Err(SendError::Full(_)) => {
@@ -148,7 +146,11 @@ impl TenantActor {
                 }
             }
         }
-        self.drop_subscribers(slow, gone);
+        // One shared counter update per event, not one per delivery.
+        self.rt.metrics().frames_out.inc_by(sent);
+        if !slow.is_empty() || !gone.is_empty() {
+            self.drop_subscribers(slow, gone);
+        }
     }
 
     /// Hands an in-app event to the connected end users it names: a batch of 1,000
@@ -161,7 +163,7 @@ impl TenantActor {
             let mut frames: Option<Vec<ByteString>> = None;
             for id in ids {
                 let Some(sub) = self.subscribers.get_mut(id) else { continue };
-                if sub.topics.get(&Topic::Inbox).is_none_or(|last| seq <= *last) {
+                if sub.topics.get(Topic::Inbox).is_none_or(|last| seq <= last) {
                     continue;
                 }
                 let frames = frames.get_or_insert_with(|| inbox.frames_for(user));

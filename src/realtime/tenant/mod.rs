@@ -335,12 +335,12 @@ impl Handler<FlagsChanged> for TenantActor {
         for sub in self.subscribers.values_mut() {
             let closed: Vec<Topic> = sub
                 .topics
-                .keys()
-                .copied()
+                .iter()
+                .map(|(t, _)| t)
                 .filter(|t| crate::features::gate_for_topic(t.name()).is_some_and(|key| self.disabled.contains(key)))
                 .collect();
             for topic in closed {
-                sub.topics.remove(&topic);
+                sub.topics.remove(topic);
                 metrics.subscriptions.dec();
                 if let Some(feature) = crate::features::gate_for_topic(topic.name()) {
                     let _ = sub.control.try_send(SessionCommand::TopicClosed { topic, feature });

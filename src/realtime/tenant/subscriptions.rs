@@ -3,14 +3,12 @@
 //! live frames all have `seq` above the head it was given, so there are no gaps or
 //! duplicates.
 
-use std::collections::HashMap;
-
 use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::fanout::Subscriber;
 use super::{Push, SessionCommand, TenantActor};
-use crate::realtime::frames::Topic;
+use crate::realtime::frames::{Topic, TopicSeqs};
 use crate::realtime::Viewer;
 
 /// A session subscribes to a topic, optionally resuming after `since`.
@@ -20,7 +18,7 @@ pub struct Subscribe {
     pub session_id: u64,
     pub session: Recipient<Push>,
     pub control: Recipient<SessionCommand>,
-    pub viewer: Viewer,
+    pub viewer: std::sync::Arc<Viewer>,
     /// `None`: join the portal without a topic yet (every session does when it starts, so
     /// access revocations reach it).
     pub topic: Option<Topic>,
@@ -61,7 +59,7 @@ impl Handler<Subscribe> for TenantActor {
             session: msg.session,
             control: msg.control,
             viewer: msg.viewer,
-            topics: HashMap::new(),
+            topics: TopicSeqs::new(),
         });
         let Some(topic) = msg.topic else {
             self.index_end_user(msg.session_id);
@@ -71,7 +69,7 @@ impl Handler<Subscribe> for TenantActor {
         let Some(sub) = self.subscribers.get_mut(&msg.session_id) else {
             return SubscribeReply { head, catch_up: CatchUp::None };
         };
-        if !sub.topics.contains_key(&topic) {
+        if !sub.topics.contains(topic) {
             self.rt.metrics().subscriptions.inc();
         }
         let catch_up = match (topic, msg.since) {
@@ -127,7 +125,7 @@ impl Handler<Unsubscribe> for TenantActor {
         match msg.topic {
             Some(topic) => {
                 if let Some(sub) = self.subscribers.get_mut(&msg.session_id) {
-                    if sub.topics.remove(&topic).is_some() {
+                    if sub.topics.remove(topic).is_some() {
                         metrics.subscriptions.dec();
                     }
                 }
