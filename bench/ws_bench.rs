@@ -266,6 +266,8 @@ async fn post(port: u16, tls: Option<&Tls>, path: &str, token: Option<&str>, bod
         body.len()
     );
     io.write_all(req.as_bytes()).await.expect("POST");
+    // TLS buffers what is written until flushed (else the server answers 408).
+    io.flush().await.expect("POST");
     // Read the head, then exactly Content-Length bytes: a TLS peer that closes without
     // close_notify makes a read to the end fail, and the answer is complete before that.
     let mut answer = Vec::new();
