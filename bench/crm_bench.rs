@@ -54,13 +54,25 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx].as_secs_f64() * 1000.0
 }
 
-/// Runs `n` operations with `CONCURRENCY` in flight; prints ops/s, p50, p99.
+/// CPU seconds (user + system) this process has used: server and load client together,
+/// so a figure per operation is less disturbed by other work on the machine than ops/s.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Runs `n` operations with `CONCURRENCY` in flight; prints ops/s, p50, p99 and the
+/// process's CPU microseconds per operation (server + client).
 async fn measure<F, Fut>(name: &str, n: usize, op: F) -> f64
 where
     F: Fn(usize) -> Fut + Clone + 'static,
     Fut: std::future::Future<Output = bool> + 'static,
 {
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let mut handles = Vec::new();
     for w in 0..CONCURRENCY {
         let op = op.clone();
@@ -87,10 +99,11 @@ where
         failures += f;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_us = (cpu_seconds() - cpu_before) * 1e6 / n.max(1) as f64;
     all.sort();
     let rate = n as f64 / secs;
     println!(
-        "{name:<28} {n:>7} ops  {rate:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failures {failures}",
+        "{name:<28} {n:>7} ops  {rate:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu {cpu_us:>6.0} µs/op  failures {failures}",
         percentile(&all, 0.50),
         percentile(&all, 0.99)
     );
@@ -190,11 +203,18 @@ fn main() -> std::process::ExitCode {
         let ids: std::rc::Rc<Vec<String>> = std::rc::Rc::new(created.borrow().clone());
         let c = client.clone();
         let ids2 = ids.clone();
-        measure("get (GET /contacts/{id})", 5000, move |i| {
+        // CRM_BENCH_GETS=n: only n gets after the seed and the creates (to profile the
+        // cheapest request alone), then stop.
+        let only_gets: Option<usize> = std::env::var("CRM_BENCH_GETS").ok().and_then(|v| v.parse().ok());
+        measure("get (GET /contacts/{id})", only_gets.unwrap_or(5000), move |i| {
             let (c, ids) = (c.clone(), ids2.clone());
             async move { c.call("GET", &format!("/api/v1/contacts/{}", ids[i % ids.len()]), None).await.0 == 200 }
         })
         .await;
+        if only_gets.is_some() {
+            handle.stop(true).await;
+            return;
+        }
         let c = client.clone();
         measure("list (25, keyset page)", 2000, move |i| {
             let c = c.clone();
@@ -271,6 +291,10 @@ fn main() -> std::process::ExitCode {
         .await;
         handle.stop(true).await;
     });
+    if std::env::var_os("CRM_BENCH_GETS").is_some() {
+        drop_database(admin);
+        return std::process::ExitCode::SUCCESS;
+    }
 
     // The limit: the same inserts and selects in raw SQL on the same database.
     let mut conn = organizeo::db::ConnectionFactory::new(url.clone()).open().expect("db");
@@ -397,10 +421,15 @@ fn main() -> std::process::ExitCode {
         }
     }
     drop(conn);
+    drop_database(admin);
+    std::process::ExitCode::SUCCESS
+}
+
+/// Drops the bench's own PostgreSQL database (`admin` is the server URL and its name).
+fn drop_database(admin: Option<(String, String)>) {
     if let Some((admin_url, name)) = admin {
         if let Ok(mut a) = diesel::PgConnection::establish(&admin_url) {
             let _ = a.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
-    std::process::ExitCode::SUCCESS
 }

@@ -128,22 +128,66 @@ macro_rules! routes {
             &[ $( $( (stringify!($method), $path, risk_class!($($class)?)), )+ )* ];
 
         fn register(cfg: &mut web::ServiceConfig) {
+            let mut api = ApiScopes::default();
             $(
-                cfg.service(
-                    web::resource($path)
-                        $( .route(web::$method().to($handler)) )+
-                        .default_service(web::to(|| async {
-                            let allow = [$( stringify!($method) ),+]
-                                .iter()
-                                .map(|m| m.to_ascii_uppercase())
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            Err::<HttpResponse, _>(AppError::MethodNotAllowed { allow })
-                        })),
-                );
+                let (group, rest) = api_group($path);
+                let resource = web::resource(rest)
+                    $( .route(web::$method().to($handler)) )+
+                    .default_service(web::to(|| async {
+                        let allow = [$( stringify!($method) ),+]
+                            .iter()
+                            .map(|m| m.to_ascii_uppercase())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Err::<HttpResponse, _>(AppError::MethodNotAllowed { allow })
+                    }));
+                match group {
+                    Some(group) => api.add(group, resource),
+                    None => {
+                        cfg.service(resource);
+                    }
+                }
             )*
+            cfg.service(api.into_scope());
         }
     };
+}
+
+/// Where the API's routes are mounted.
+const API_PREFIX: &str = "/api/v1";
+
+/// `/api/v1/contacts/{id}` → (`Some("/contacts")`, `"/{id}"`); a path outside the API, or
+/// whose resource segment is not a literal, is registered as it is (`None`).
+fn api_group(path: &'static str) -> (Option<&'static str>, &'static str) {
+    let Some(rest) = path.strip_prefix(API_PREFIX).filter(|r| r.starts_with('/')) else { return (None, path) };
+    let end = rest.get(1..).and_then(|r| r.find('/')).map_or(rest.len(), |i| i + 1);
+    let (group, tail) = rest.split_at(end);
+    if group.contains('{') {
+        return (None, path);
+    }
+    (Some(group), tail)
+}
+
+/// The API's resources grouped in one scope per resource segment under one `/api/v1`
+/// scope. actix's router tries a level's entries in order and each dynamic pattern costs a
+/// regex match, so a flat table of ~150 routes made every request (and every
+/// `match_pattern()` of the middleware) run dozens of them; two static prefix checks now
+/// pick the group and only its few patterns are tried. Patterns, order within a group and
+/// answers are unchanged (`match_pattern()` still gives the whole pattern).
+#[derive(Default)]
+struct ApiScopes(Vec<(&'static str, Option<actix_web::Scope>)>);
+
+impl ApiScopes {
+    fn add(&mut self, group: &'static str, resource: actix_web::Resource) {
+        match self.0.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, slot)) => *slot = slot.take().map(|scope| scope.service(resource)),
+            None => self.0.push((group, Some(web::scope(group).service(resource)))),
+        }
+    }
+
+    fn into_scope(self) -> actix_web::Scope {
+        self.0.into_iter().filter_map(|(_, s)| s).fold(web::scope(API_PREFIX), |api, s| api.service(s))
+    }
 }
 
 /// The JITA risk class of `method` (lower case) on the route `pattern`; `None` when the
@@ -324,4 +368,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound { detail: format!("no route for {} {}", req.method(), req.path()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_group;
+
+    #[test]
+    fn api_routes_are_grouped_by_their_resource_segment() {
+        assert_eq!(api_group("/api/v1/contacts/{id}"), (Some("/contacts"), "/{id}"));
+        assert_eq!(api_group("/api/v1/contacts"), (Some("/contacts"), ""));
+        assert_eq!(api_group("/api/v1/me/mfa/totp"), (Some("/me"), "/mfa/totp"));
+        assert_eq!(api_group("/api/v1/openapi.json"), (Some("/openapi.json"), ""));
+        // Outside the API, or a dynamic first segment: registered as they are.
+        assert_eq!(api_group("/u/{token}"), (None, "/u/{token}"));
+        assert_eq!(api_group("/api/v1x/a"), (None, "/api/v1x/a"));
+        assert_eq!(api_group("/api/v1/{object}/x"), (None, "/api/v1/{object}/x"));
+    }
+
+    #[test]
+    fn every_api_route_lands_in_a_group() {
+        // A route left flat would be tried before the API scope on every request.
+        for (_, path) in super::ROUTES {
+            if path.starts_with("/api/v1/") {
+                assert!(api_group(path).0.is_some(), "{path} is not grouped");
+            }
+        }
+    }
 }
