@@ -31,7 +31,7 @@ fn picker(chosen: &[String]) -> Value {
         })
         .collect();
     let special: Vec<Value> =
-        SPECIAL_SCOPES.iter().map(|s| json!({"scope": s, "checked": chosen.iter().any(|c| c == s)})).collect();
+        SPECIAL_SCOPES.iter().map(|s| json!({"scope": s, "checked": chosen.iter().any(|c| c.as_str() == *s)})).collect();
     json!({"resources": resources, "special": special})
 }
 
