@@ -129,14 +129,6 @@ pub async fn turn_off(state: &AppState, p: &Principal, code: String) -> Result<(
         });
     }
     let entry = p.entry("auth.mfa.disabled").target("user", &user.user_id);
-    second_factor::disable(
-        &state.db,
-        &state.keyring,
-        p.tenant_id.clone(),
-        user.user_id,
-        code,
-        entry,
-        state.clock.now(),
-    )
-    .await
+    second_factor::disable(&state.db, &state.keyring, p.tenant_id.clone(), user.user_id, code, entry, state.clock.now())
+        .await
 }

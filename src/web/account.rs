@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookies::{self, Name};
-use super::render::{self, see_other};
 use super::forms::{self, Refused};
+use super::render::{self, see_other};
 use super::{Page, Visitor};
 use crate::error::AppError;
 use crate::http::account::PasswordChange;

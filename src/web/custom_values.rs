@@ -29,9 +29,8 @@ struct After {
 async fn list_page(v: &Visitor, status: StatusCode, form: Value, errors: Errors) -> Page {
     let m = v.member()?;
     let query: After = mail::query(v)?;
-    let page = custom_values::page_of(&v.state, &m.principal, mail::page_after(&query.after))
-        .await
-        .map_err(|e| v.fail(e))?;
+    let page =
+        custom_values::page_of(&v.state, &m.principal, mail::page_after(&query.after)).await.map_err(|e| v.fail(e))?;
     let next_url = page.next_cursor.as_deref().map(|c| mail::url("/app/custom-values", &[("after", c)]));
     let ctx = json!({"values": page.data, "next_url": next_url, "paged": query.after.is_some(), "form": form,
         "errors": errors, "can_manage": m.role().can_manage()});
@@ -60,7 +59,8 @@ impl ValueForm {
 /// `POST /app/custom-values`.
 pub async fn create(v: Visitor, body: Bytes) -> Page {
     let m = v.member()?;
-    m.principal.manager_or_scope(&v.state, "custom_values", crate::http::principal::Access::Write)
+    m.principal
+        .manager_or_scope(&v.state, "custom_values", crate::http::principal::Access::Write)
         .await
         .map_err(|e| v.fail(e))?;
     let form: ValueForm = forms::parse(v.lang, &body)?;
@@ -91,7 +91,8 @@ pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
 /// `POST /app/custom-values/{id}`: a new key or value.
 pub async fn update(v: Visitor, id: web::Path<String>, body: Bytes) -> Page {
     let m = v.member()?;
-    m.principal.manager_or_scope(&v.state, "custom_values", crate::http::principal::Access::Write)
+    m.principal
+        .manager_or_scope(&v.state, "custom_values", crate::http::principal::Access::Write)
         .await
         .map_err(|e| v.fail(e))?;
     let form: ValueForm = forms::parse(v.lang, &body)?;

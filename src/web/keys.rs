@@ -30,8 +30,10 @@ fn picker(chosen: &[String]) -> Value {
             json!({"name": r, "read": level("read"), "write": level("write")})
         })
         .collect();
-    let special: Vec<Value> =
-        SPECIAL_SCOPES.iter().map(|s| json!({"scope": s, "checked": chosen.iter().any(|c| c.as_str() == *s)})).collect();
+    let special: Vec<Value> = SPECIAL_SCOPES
+        .iter()
+        .map(|s| json!({"scope": s, "checked": chosen.iter().any(|c| c.as_str() == *s)}))
+        .collect();
     json!({"resources": resources, "special": special})
 }
 

@@ -58,7 +58,8 @@ fn stage_rows(pairs: &[(String, String)]) -> Vec<(String, String)> {
 /// `POST /app/pipelines/{id}`: the name and the whole stage list, as the API's patch.
 pub async fn update(v: Visitor, id: web::Path<String>, body: Bytes) -> Page {
     let m = v.member()?;
-    m.principal.manager_or_scope(&v.state, "pipelines", crate::http::principal::Access::Write)
+    m.principal
+        .manager_or_scope(&v.state, "pipelines", crate::http::principal::Access::Write)
         .await
         .map_err(|e| v.fail(e))?;
     let pairs: Vec<(String, String)> = forms::parse(v.lang, &body)?;

@@ -262,7 +262,9 @@ async fn the_audit_log_filters_and_pages(app: TestApp) {
     assert_eq!(all.status, 200, "{}", all.text);
     assert!(all.text.contains(ESCAPED) && !all.text.contains(HOSTILE), "details as text");
     let seqs = |html: &str| -> Vec<String> {
-        html.match_indices("<tr data-seq=\"").map(|(i, _)| html[i + 14..].split('"').next().unwrap().to_string()).collect()
+        html.match_indices("<tr data-seq=\"")
+            .map(|(i, _)| html[i + 14..].split('"').next().unwrap().to_string())
+            .collect()
     };
     let first = b.get("/app/audit?action=api_key.created").await;
     let page1 = seqs(&first.text);
@@ -341,7 +343,8 @@ async fn custom_values_and_pipelines_are_edited_by_managers(app: TestApp) {
     assert_eq!((got["stages"][0]["id"].as_str(), got["stages"][0]["name"].as_str()), (Some(lead), Some("Lead in")));
     assert_eq!((got["stages"].as_array().unwrap().len(), got["stages"][1]["name"].as_str()), (2, Some("Proposal")));
     assert!(b.get("/app/pipelines").await.text.contains(ESCAPED));
-    let r = b.post(&format!("/app/pipelines/{pid}"), &[("name", "Sales"), ("stage_id", ""), ("stage_name", "Only")]).await;
+    let r =
+        b.post(&format!("/app/pipelines/{pid}"), &[("name", "Sales"), ("stage_id", ""), ("stage_name", "Only")]).await;
     assert!(r.status == 409 && r.text.contains("data-field=\"stages\""), "deals are in Lead: {}", r.text);
     let r = b.post(&format!("/app/pipelines/{pid}/delete"), &[]).await;
     assert!(r.status == 409 && r.text.contains("data-field=\"stages\""), "{}", r.text);
