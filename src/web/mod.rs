@@ -209,6 +209,7 @@ pages! {
     "/people" => { get: people::list, post: people::invite },
     "/people/{id}/role" => { post: people::change_role },
     "/people/{id}/remove" => { post: people::remove },
+    "/people/invitations/{id}/revoke" => { post: people::revoke_invitation },
     "/api-keys" => { get: keys::list, post: keys::create },
     "/api-keys/{id}/rotate" => { post: keys::rotate },
     "/api-keys/{id}/delete" => { post: keys::delete },

@@ -1,7 +1,8 @@
 //! The portal's people in the browser: everyone sees who is in the portal and with which
 //! role; owners and admins invite people (who join by accepting), change roles and remove
-//! people. The rules are the API's (`http::users::{members, invite, change_role,
-//! remove_member}`): only an owner grants or takes the owner role, and the last owner can
+//! people, see the open invitations and take one back. The rules are the API's
+//! (`http::users::{members, invite, change_role, remove_member}`,
+//! `http::invitations::{pending, take_back}`): only an owner grants or takes the owner role, and the last owner can
 //! be neither demoted nor removed (409, shown on the page).
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use super::forms::{self, Refused};
 use super::render::{self, see_other};
 use super::{Page, Visitor};
 use crate::domain::Role;
+use crate::http::invitations;
 use crate::http::users::{self, MemberPatch, NewMember};
 
 type Errors = BTreeMap<String, Vec<String>>;
@@ -28,7 +30,13 @@ async fn people_page(v: &Visitor, status: StatusCode, form: Value, errors: Error
     let m = v.member()?;
     let people = users::members(&v.state, &m.principal).await.map_err(|e| v.fail(e))?;
     let me = m.user.user_id.to_string();
-    let ctx = json!({"people": people, "me": me, "roles": ROLES, "form": form, "errors": errors,
+    // Open invitations are for owners and admins (the API's rule); others see none.
+    let pending = if m.role().can_manage() {
+        invitations::pending(&v.state, &m.principal).await.map_err(|e| v.fail(e))?
+    } else {
+        Vec::new()
+    };
+    let ctx = json!({"people": people, "me": me, "roles": ROLES, "form": form, "errors": errors, "pending": pending,
         "can_manage": m.role().can_manage(), "invited": v.req.query_string() == "invited=1"});
     render::page(status, "people.html", v.frame("people-title", "settings"), ctx).map_err(|e| v.fail(e))
 }
@@ -107,4 +115,11 @@ async fn refused_on_list(v: &Visitor, e: crate::error::AppError) -> Page {
         Refused::Form { status, errors } => people_page(v, status, json!({"role": "member"}), errors).await,
         Refused::Page(p) => Err(p),
     }
+}
+
+/// `POST /app/people/invitations/{id}/revoke`: takes back an open invitation.
+pub async fn revoke_invitation(v: Visitor, id: web::Path<String>) -> Page {
+    let m = v.member()?;
+    invitations::take_back(&v.state, &m.principal, id.into_inner()).await.map_err(|e| v.fail(e))?;
+    Ok(see_other("/app/people"))
 }

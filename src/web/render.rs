@@ -132,7 +132,7 @@ fn number(state: &State, value: Value) -> String {
 /// "next page" link (when there is one), from `pager.html` in the page's language.
 fn pager(state: &State, paged: Value, first_url: Value, next_url: Value) -> Result<Value, minijinja::Error> {
     let ctx = minijinja::context! { lang => lang_of(state).code(), paged => paged.is_true(),
-        first_url => first_url, next_url => next_url };
+    first_url => first_url, next_url => next_url };
     let html = state.env().get_template("pager.html")?.render(ctx)?;
     Ok(Value::from_safe_string(html))
 }
@@ -292,8 +292,10 @@ mod tests {
     /// The shared pager renders in the page's language.
     #[test]
     fn the_pager_speaks_the_pages_language() {
-        let frame = |lang: &str| json!({"lang": lang, "paged": true, "next_url": "/app/tags?after=x", "tags": [],
-            "form": {}, "errors": {}, "can_write": false, "can_manage": false});
+        let frame = |lang: &str| {
+            json!({"lang": lang, "paged": true, "next_url": "/app/tags?after=x", "tags": [],
+            "form": {}, "errors": {}, "can_write": false, "can_manage": false})
+        };
         let nl = render("tags.html", &frame("nl")).unwrap();
         let first = i18n::t(Lang::Nl, "list-first", &[]);
         let next = i18n::t(Lang::Nl, "list-next", &[]);

@@ -117,6 +117,10 @@ async fn people_are_invited_given_roles_and_removed_by_the_api_rules(app: TestAp
     assert_eq!(r.header("location").as_deref(), Some("/app/people?invited=1"), "{}", r.text);
     let pending = app.get("/api/v1/invitations", Some(&owner.token)).await.body;
     assert!(pending["data"].as_array().unwrap().iter().any(|i| i["email"] == "neo@acme.example"), "{pending}");
+    let neo = pending["data"].as_array().unwrap().iter().find(|i| i["email"] == "neo@acme.example").unwrap().clone();
+    let neo_id = neo["id"].as_str().unwrap().to_string();
+    let page = b.get("/app/people?invited=1").await.text;
+    assert!(page.contains("id=\"invited\"") && page.contains(&format!("data-invitation=\"{neo_id}\"")), "{page}");
     let r = b.post("/app/people", &[("email", "not-an-address"), ("name", "X"), ("role", "member")]).await;
     assert!(r.status == 422 && r.text.contains("data-field=\"email\""), "{}", r.text);
     let r = b.post("/app/people", &[("email", "x@acme.example"), ("name", "X"), ("role", "boss")]).await;
@@ -142,6 +146,11 @@ async fn people_are_invited_given_roles_and_removed_by_the_api_rules(app: TestAp
     assert!(!seen.contains("/role\"") && !seen.contains("/remove\"") && !seen.contains("invite-form"), "{seen}");
     assert_eq!(vic.post(&format!("/app/people/{}/role", admin.user_id), &[("role", "viewer")]).await.status, 403);
     assert_eq!(vic.post("/app/people", &invite).await.status, 403);
+    assert!(!seen.contains("data-invitation="), "open invitations are for managers");
+    assert_eq!(vic.post(&format!("/app/people/invitations/{neo_id}/revoke"), &[]).await.status, 403);
+    let r = b.post(&format!("/app/people/invitations/{neo_id}/revoke"), &[]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/people"), "{}", r.text);
+    assert!(!b.get("/app/people").await.text.contains("data-invitation="), "taken back");
     refuses_without_token(&mut b, &format!("/app/people/{}/remove", member.user_id), &[]).await;
 
     let r = b.post(&format!("/app/people/{}/remove", member.user_id), &[]).await;
@@ -151,6 +160,9 @@ async fn people_are_invited_given_roles_and_removed_by_the_api_rules(app: TestAp
     let other = app.signup("Globex", "hank@globex.example").await;
     assert_eq!(b.post(&format!("/app/people/{}/role", other.user_id), &[("role", "viewer")]).await.status, 404);
     assert_eq!(b.post(&format!("/app/people/{}/remove", other.user_id), &[]).await.status, 404);
+    let body = json!({"email": "zed@globex.example", "name": "Zed", "role": "member"});
+    let theirs = app.post("/api/v1/users", &body, Some(&other.token)).await.body["id"].as_str().unwrap().to_string();
+    assert_eq!(b.post(&format!("/app/people/invitations/{theirs}/revoke"), &[]).await.status, 404);
 }
 
 async fn keys_are_shown_once_rotated_and_deleted_by_managers(app: TestApp) {

@@ -537,3 +537,6 @@ password-changed = Your password is changed; your other sessions are signed out.
 mfa-off-code = Code from your app, or a recovery code
 mfa-turn-off = Turn two-factor authentication off
 mfa-turned-off = Two-factor authentication is off.
+people-pending = Open invitations
+people-expires = Expires
+people-revoke = Take back

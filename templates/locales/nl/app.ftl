@@ -536,3 +536,6 @@ password-changed = Je wachtwoord is gewijzigd; je andere sessies zijn uitgelogd.
 mfa-off-code = Code uit je app, of een herstelcode
 mfa-turn-off = Tweestapsverificatie uitzetten
 mfa-turned-off = Tweestapsverificatie staat uit.
+people-pending = Openstaande uitnodigingen
+people-expires = Verloopt
+people-revoke = Intrekken
