@@ -52,8 +52,14 @@ pub async fn change_password(
     p: Principal,
     body: Json<PasswordChange>,
 ) -> Result<HttpResponse, AppError> {
+    change_own_password(&state, &p, body.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes the signed-in person's password (the current one is checked, throttled and
+/// audited by `identity::password::change`); the web app's account page too.
+pub async fn change_own_password(state: &AppState, p: &Principal, body: PasswordChange) -> Result<(), AppError> {
     let me = p.user()?.clone();
-    let body = body.0;
     let entry = p.entry("user.password_changed").target("user", &me.user_id);
     let failure = p.entry("user.password_change_failed").target("user", &me.user_id);
     let tenant = p.tenant_id.clone();
@@ -67,8 +73,7 @@ pub async fn change_password(
         audit,
         state.clock.now(),
     )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// My live sessions in this portal.

@@ -109,9 +109,14 @@ pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, AppError> {
     security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(ApiKeyList { data: keys(&state, &p).await? }))
+}
+
+/// The portal's keys (owner or admin); the web app's keys page too.
+pub async fn keys(state: &AppState, p: &Principal) -> Result<Vec<ApiKeyView>, AppError> {
     p.manager()?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.list_keys()?)).await?;
-    Ok(HttpResponse::Ok().json(ApiKeyList { data: rows.into_iter().map(ApiKeyView::from).collect() }))
+    Ok(rows.into_iter().map(ApiKeyView::from).collect())
 }
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
@@ -123,8 +128,13 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<NewApiKey>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Created().json(issue(&state, &p, body.0).await?))
+}
+
+/// Creates a key (owner or admin): the answer holds the key, the only time it exists in
+/// the clear. The web app's keys page too.
+pub async fn issue(state: &AppState, p: &Principal, body: NewApiKey) -> Result<CreatedApiKey, AppError> {
     let me = p.manager()?.clone();
-    let body = body.0;
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::validation("name", "is required, at most 100 characters"));
@@ -157,12 +167,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, body: Json<NewApiK
             Ok(created)
         })
         .await?;
-    Ok(HttpResponse::Created().json(CreatedApiKey {
-        scopes: created.scope_list(),
-        id: created.id,
-        name: created.name,
-        key,
-    }))
+    Ok(CreatedApiKey { scopes: created.scope_list(), id: created.id, name: created.name, key })
 }
 
 /// A new secret for the key; the old one stops working at once.
@@ -178,8 +183,13 @@ pub async fn rotate(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(rotate_key(&state, &p, &path.into_inner()).await?))
+}
+
+/// A new secret for a key (owner or admin); the web app's keys page too.
+pub async fn rotate_key(state: &AppState, p: &Principal, id: &str) -> Result<RotatedApiKey, AppError> {
     p.manager()?;
-    let id = ApiKeyId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("api key"))?;
+    let id = ApiKeyId::parse(id).ok_or_else(|| AppError::not_found("api key"))?;
     let key = tokens::generate(tokens::API_KEY_PREFIX)?;
     let (hash, prefix) = (tokens::digest(&key), display_prefix(&key));
     let now = state.clock.now();
@@ -198,7 +208,7 @@ pub async fn rotate(
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RotatedApiKey { id: id.to_string(), key }))
+    Ok(RotatedApiKey { id: id.to_string(), key })
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
@@ -213,8 +223,14 @@ pub async fn delete(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    delete_key(&state, &p, &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a key (owner or admin); it stops working at once. The web app's keys page too.
+pub async fn delete_key(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
     p.manager()?;
-    let id = ApiKeyId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("api key"))?;
+    let id = ApiKeyId::parse(id).ok_or_else(|| AppError::not_found("api key"))?;
     let now = state.clock.now();
     let entry = p.entry("api_key.deleted").target("api_key", &id);
     let actor = p.change_actor();
@@ -228,6 +244,5 @@ pub async fn delete(
             access::announce(tdb, Revocation::key(&id, Reason::KeyDeleted), &actor, now);
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

@@ -139,9 +139,15 @@ pub async fn list(
     p: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "audit_log", Access::Read).await?;
-    let (filter, limit) = filter_of(query.into_inner())?;
+    Ok(HttpResponse::Ok().json(entries(&state, &p, query.into_inner()).await?))
+}
+
+/// A page of the portal's audit log (owner or admin, or `audit_log:read`); the web app's
+/// audit page too.
+pub async fn entries(state: &AppState, p: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
+    p.manager_or_scope(state, "audit_log", Access::Read).await?;
+    let (filter, limit) = filter_of(query)?;
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.audit_entries(&filter)?)).await?;
     let (rows, next_cursor) = finish_page(rows, limit, |r| r.seq.to_string());
-    Ok(HttpResponse::Ok().json(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
+    Ok(AuditPage { data: rows.into_iter().map(AuditEntry::from).collect(), next_cursor })
 }

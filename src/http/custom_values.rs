@@ -68,7 +68,12 @@ fn value_text(raw: &str, errors: &mut Vec<FieldError>) -> String {
 #[utoipa::path(get, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = CustomValuePage)))]
 pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Result<HttpResponse, AppError> {
-    p.require(&state, "custom_values", Access::Read).await?;
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, page).await?))
+}
+
+/// A page of the portal's custom values (anyone who reads); the web app's list too.
+pub async fn page_of(state: &AppState, p: &Principal, page: Page) -> Result<CustomValuePage, AppError> {
+    p.require(state, "custom_values", Access::Read).await?;
     let mut errors = Vec::new();
     let after = page.after_id(&mut errors);
     if !errors.is_empty() {
@@ -84,7 +89,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, page: Page) -> Resul
             Ok((rows.iter().map(CustomValue::from).collect(), next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(CustomValuePage { data, next_cursor }))
+    Ok(CustomValuePage { data, next_cursor })
 }
 
 #[utoipa::path(post, path = "/api/v1/custom-values", tag = "custom-values", security(("bearer" = [])),
@@ -96,8 +101,12 @@ pub async fn create(
     p: Principal,
     body: Json<CustomValueInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
-    let b = body.0;
+    Ok(HttpResponse::Created().json(define(&state, &p, body.0).await?))
+}
+
+/// Creates a custom value (owner or admin, or `custom_values:write`); the web app's too.
+pub async fn define(state: &AppState, p: &Principal, b: CustomValueInput) -> Result<CustomValue, AppError> {
+    p.manager_or_scope(state, "custom_values", Access::Write).await?;
     let mut errors = Vec::new();
     let key = value_key(b.key.as_deref().unwrap_or_default(), &mut errors);
     let value = value_text(b.value.as_deref().unwrap_or_default(), &mut errors);
@@ -129,21 +138,26 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Created().json(CustomValue::from(&row)))
+    Ok(CustomValue::from(&row))
 }
 
 #[utoipa::path(get, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
     params(("id" = String, Path, description = "Custom value id")),
     responses((status = 200, body = CustomValue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.require(&state, "custom_values", Access::Read).await?;
-    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
+    Ok(HttpResponse::Ok().json(read_value(&state, &p, &id.into_inner()).await?))
+}
+
+/// One live custom value of this portal; the web app's edit form too.
+pub async fn read_value(state: &AppState, p: &Principal, id: &str) -> Result<CustomValue, AppError> {
+    p.require(state, "custom_values", Access::Read).await?;
+    let id = CustomValueId::parse(id).ok_or_else(|| AppError::not_found("custom value"))?;
     let row = state
         .db
         .tenant(p.tenant_id.clone())
         .read(move |t| t.custom_value(&id, false)?.ok_or_else(|| AppError::not_found("custom value")))
         .await?;
-    Ok(HttpResponse::Ok().json(CustomValue::from(&row)))
+    Ok(CustomValue::from(&row))
 }
 
 #[utoipa::path(patch, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
@@ -157,9 +171,14 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<CustomValueInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
-    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
-    let b = body.0;
+    Ok(HttpResponse::Ok().json(change(&state, &p, &id.into_inner(), body.0).await?))
+}
+
+/// Changes a custom value's key or value (owner or admin, or `custom_values:write`); the
+/// web app's edit form too.
+pub async fn change(state: &AppState, p: &Principal, id: &str, b: CustomValueInput) -> Result<CustomValue, AppError> {
+    p.manager_or_scope(state, "custom_values", Access::Write).await?;
+    let id = CustomValueId::parse(id).ok_or_else(|| AppError::not_found("custom value"))?;
     let now = state.clock.now().naive_utc();
     let row = state
         .db
@@ -186,15 +205,22 @@ pub async fn update(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(CustomValue::from(&row)))
+    Ok(CustomValue::from(&row))
 }
 
 #[utoipa::path(delete, path = "/api/v1/custom-values/{id}", tag = "custom-values", security(("bearer" = [])),
     params(("id" = String, Path, description = "Custom value id")),
     responses((status = 204, description = "In the trash"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "custom_values", Access::Write).await?;
-    let id = CustomValueId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("custom value"))?;
+    trash_value(&state, &p, &id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Moves a custom value to the trash (owner or admin, or `custom_values:write`); the web
+/// app's too.
+pub async fn trash_value(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
+    p.manager_or_scope(state, "custom_values", Access::Write).await?;
+    let id = CustomValueId::parse(id).ok_or_else(|| AppError::not_found("custom value"))?;
     let now = state.clock.now();
     state
         .db
@@ -206,6 +232,5 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
             tdb.save_custom_value(&row)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

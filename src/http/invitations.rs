@@ -90,10 +90,15 @@ pub struct Joined {
     responses((status = 200, body = InvitationList),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(InvitationList { data: pending(&state, &p).await? }))
+}
+
+/// The portal's open invitations (owners and admins); the web app's people page too.
+pub async fn pending(state: &AppState, p: &Principal) -> Result<Vec<InvitationView>, AppError> {
     p.manager()?;
     let now = state.clock.now().naive_utc();
     let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.pending_invitations(now)?)).await?;
-    Ok(HttpResponse::Ok().json(InvitationList { data: rows.iter().map(InvitationView::from).collect() }))
+    Ok(rows.iter().map(InvitationView::from).collect())
 }
 
 /// Take back an open invitation (owners and admins).
@@ -103,10 +108,15 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No open invitation with this id here", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    take_back(&state, &p, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes an open invitation (owners and admins); the web app's people page too.
+pub async fn take_back(state: &AppState, p: &Principal, id: String) -> Result<(), AppError> {
     p.manager()?;
     let audit = p.entry("user.invitation_revoked");
-    invitations::revoke(&state.db, p.tenant_id.clone(), id.into_inner(), audit, state.clock.now()).await?;
-    Ok(HttpResponse::NoContent().finish())
+    invitations::revoke(&state.db, p.tenant_id.clone(), id, audit, state.clock.now()).await
 }
 
 async fn my_email(state: &AppState, p: &Principal) -> Result<String, AppError> {

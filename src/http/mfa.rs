@@ -102,6 +102,13 @@ pub async fn disable(
     p: Principal,
     body: Json<CodeRequest>,
 ) -> Result<HttpResponse, AppError> {
+    turn_off(&state, &p, body.0.code).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Turns the signed-in person's 2FA off with a current code or an unused recovery code,
+/// unless a portal of theirs requires it; the web app's account page too.
+pub async fn turn_off(state: &AppState, p: &Principal, code: String) -> Result<(), AppError> {
     let user = p.user()?.clone();
     // 2FA is the person's, not the portal's: it stays on while any of their portals
     // requires it (turning it off from another portal left live sessions there without
@@ -122,15 +129,6 @@ pub async fn disable(
         });
     }
     let entry = p.entry("auth.mfa.disabled").target("user", &user.user_id);
-    second_factor::disable(
-        &state.db,
-        &state.keyring,
-        p.tenant_id.clone(),
-        user.user_id,
-        body.0.code,
-        entry,
-        state.clock.now(),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    second_factor::disable(&state.db, &state.keyring, p.tenant_id.clone(), user.user_id, code, entry, state.clock.now())
+        .await
 }

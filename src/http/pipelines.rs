@@ -181,9 +181,14 @@ pub async fn update(
     id: web::Path<String>,
     body: Json<PipelineInput>,
 ) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let id = PipelineId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("pipeline"))?;
-    let b = body.0;
+    Ok(HttpResponse::Ok().json(change(&state, &p, &id.into_inner(), body.0).await?))
+}
+
+/// Renames a pipeline or replaces its stages (owner or admin, or `pipelines:write`); the
+/// web app's pipeline form too.
+pub async fn change(state: &AppState, p: &Principal, id: &str, b: PipelineInput) -> Result<Pipeline, AppError> {
+    p.manager_or_scope(state, "pipelines", Access::Write).await?;
+    let id = PipelineId::parse(id).ok_or_else(|| AppError::not_found("pipeline"))?;
     let now = state.clock.now().naive_utc();
     let row = state
         .db
@@ -220,7 +225,7 @@ pub async fn update(
             Ok(row)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Pipeline::from(&row)))
+    Ok(Pipeline::from(&row))
 }
 
 #[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("bearer" = [])),
@@ -229,8 +234,15 @@ pub async fn update(
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Deals use it", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "pipelines", Access::Write).await?;
-    let id = PipelineId::parse(&id.into_inner()).ok_or_else(|| AppError::not_found("pipeline"))?;
+    remove(&state, &p, &id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a pipeline no deal uses (owner or admin, or `pipelines:write`); the web app's
+/// too.
+pub async fn remove(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
+    p.manager_or_scope(state, "pipelines", Access::Write).await?;
+    let id = PipelineId::parse(id).ok_or_else(|| AppError::not_found("pipeline"))?;
     state
         .db
         .tenant(p.tenant_id.clone())
@@ -242,6 +254,5 @@ pub async fn delete(state: web::Data<AppState>, p: Principal, id: web::Path<Stri
             tdb.delete_pipeline(&id)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

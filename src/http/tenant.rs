@@ -94,13 +94,18 @@ impl StaffAccess {
     security(("bearer" = [])),
     responses((status = 200, body = TenantSettings)))]
 pub async fn get_tenant(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    // People, and staff inside through a JITA grant; never keys.
+    Ok(HttpResponse::Ok().json(settings(&state, &p).await?))
+}
+
+/// The portal's settings (people, and staff inside through a JITA grant; never keys). The
+/// web app's portal settings page reads them too.
+pub async fn settings(state: &AppState, p: &Principal) -> Result<TenantSettings, AppError> {
     if !matches!(p.actor, super::principal::Actor::Jita(_)) {
         p.user()?;
     }
     let (tenant, email) =
         state.db.tenant(p.tenant_id.clone()).read(move |t| Ok((t.tenant()?, t.email_settings()?))).await?;
-    Ok(HttpResponse::Ok().json(TenantSettings::of(tenant, email)))
+    Ok(TenantSettings::of(tenant, email))
 }
 
 /// Change settings (owner or admin).
@@ -117,8 +122,12 @@ pub async fn patch_tenant(
     p: Principal,
     body: Json<TenantPatch>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(change(&state, &p, body.0).await?))
+}
+
+/// Changes the portal's settings (owner or admin); the web app's settings form too.
+pub async fn change(state: &AppState, p: &Principal, patch: TenantPatch) -> Result<TenantSettings, AppError> {
     p.manager()?;
-    let patch = body.0;
     let mut errors = Vec::new();
     let name = patch.name.map(|n| display_name("name", &n, &mut errors));
     if patch.sending_rate_per_second.is_some_and(|r| !(1..=10_000).contains(&r)) {
@@ -177,5 +186,5 @@ pub async fn patch_tenant(
             Ok((after, email_after))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(TenantSettings::of(tenant.0, tenant.1)))
+    Ok(TenantSettings::of(tenant.0, tenant.1))
 }

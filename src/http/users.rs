@@ -113,8 +113,13 @@ pub async fn members(state: &AppState, p: &Principal) -> Result<Vec<Member>, App
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Accepted().json(invite(&state, &p, body.0).await?))
+}
+
+/// Invites a person (owner or admin; only an owner invites an owner); the web app's
+/// people page too.
+pub async fn invite(state: &AppState, p: &Principal, body: NewMember) -> Result<InvitationView, AppError> {
     let me = p.manager()?.clone();
-    let body = body.0;
     let mut errors = Vec::new();
     let name = display_name("name", &body.name, &mut errors);
     let email = EmailAddress::parse(&body.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
@@ -132,7 +137,7 @@ pub async fn add(state: web::Data<AppState>, p: Principal, body: Json<NewMember>
     let invite = invitations::Invite { email, name, role, password };
     let audit = p.entry("user.invited");
     let row = invitations::invite(&state.db, p.tenant_id.clone(), me.user_id, invite, audit, state.clock.now()).await?;
-    Ok(HttpResponse::Accepted().json(InvitationView::from(&row)))
+    Ok(InvitationView::from(&row))
 }
 
 /// Change a person's role.
@@ -152,10 +157,15 @@ pub async fn update(
     path: web::Path<String>,
     body: Json<MemberPatch>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(change_role(&state, &p, &path.into_inner(), body.0).await?))
+}
+
+/// Changes a person's role by the owner rules (the web app's people page too).
+pub async fn change_role(state: &AppState, p: &Principal, id: &str, patch: MemberPatch) -> Result<Member, AppError> {
     let me = p.manager()?.clone();
-    let target = UserId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("user"))?;
+    let target = UserId::parse(id).ok_or_else(|| AppError::not_found("user"))?;
     let mut errors = Vec::new();
-    let role = body.0.role.map(|r| parse_role(&r, &mut errors));
+    let role = patch.role.map(|r| parse_role(&r, &mut errors));
     if !errors.is_empty() {
         return Err(AppError::invalid(errors));
     }
@@ -185,7 +195,7 @@ pub async fn update(
             Ok(Member::of(user, m))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(member))
+    Ok(member)
 }
 
 /// Remove a person from the portal (their account and other portals are untouched).
@@ -203,8 +213,14 @@ pub async fn remove(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    remove_member(&state, &p, &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a person from the portal by the owner rules (the web app's people page too).
+pub async fn remove_member(state: &AppState, p: &Principal, id: &str) -> Result<(), AppError> {
     let me = p.manager()?.clone();
-    let target = UserId::parse(&path.into_inner()).ok_or_else(|| AppError::not_found("user"))?;
+    let target = UserId::parse(id).ok_or_else(|| AppError::not_found("user"))?;
     let now = state.clock.now();
     let actor = p.change_actor();
     let entry = p.entry("user.removed").target("user", &target);
@@ -227,6 +243,5 @@ pub async fn remove(
             tdb.audit(entry.details(serde_json::json!({"role": m.role(), "email": user.email})), now)?;
             Ok(())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

@@ -12,13 +12,28 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookies::{self, Name};
+use super::forms::{self, Refused};
 use super::render::{self, see_other};
-use super::{forms, Page, Visitor};
+use super::{Page, Visitor};
 use crate::error::AppError;
+use crate::http::account::PasswordChange;
 use crate::http::{account, mfa};
+
+type Errors = std::collections::BTreeMap<String, Vec<String>>;
 
 /// `/app/account`: 2FA status and, once it is settled, the sessions.
 pub async fn show(v: Visitor) -> Page {
+    let notice = match v.req.query_string() {
+        "password=changed" => Some("password-changed"),
+        "mfa=off" => Some("mfa-turned-off"),
+        _ => None,
+    };
+    account_page(&v, StatusCode::OK, Errors::new(), notice).await
+}
+
+/// The account page with the password and 2FA forms' errors (`current_password`,
+/// `new_password`, `code`) and a notice after a change.
+async fn account_page(v: &Visitor, status: StatusCode, errors: Errors, notice: Option<&str>) -> Page {
     let m = v.enrolling_member()?;
     let sessions = if v.needs_mfa() {
         Vec::new()
@@ -29,8 +44,10 @@ pub async fn show(v: Visitor) -> Page {
         "me": {"name": m.name, "email": m.email, "mfa_enabled": m.user.mfa_enabled},
         "needs_mfa": v.needs_mfa(),
         "sessions": sessions,
+        "errors": errors,
+        "notice": notice,
     });
-    render::page(StatusCode::OK, "account.html", v.frame("account-title", "settings"), ctx).map_err(|e| v.fail(e))
+    render::page(status, "account.html", v.frame("account-title", "settings"), ctx).map_err(|e| v.fail(e))
 }
 
 fn enrol_page(v: &Visitor, status: StatusCode, enrolment: Option<&mfa::TotpEnrolment>, error: Option<String>) -> Page {
@@ -85,4 +102,45 @@ pub async fn revoke(v: Visitor, id: web::Path<String>) -> Page {
         return Ok(res);
     }
     Ok(see_other("/app/account"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /app/account/password`: the API's password change (the current password checked
+/// and throttled, the policy applied, every other session ended); this session stays.
+pub async fn change_password(v: Visitor, body: Bytes) -> Page {
+    let m = v.member()?;
+    let form: PasswordForm = forms::parse(v.lang, &body)?;
+    let change = PasswordChange { current_password: form.current_password, new_password: form.new_password };
+    match account::change_own_password(&v.state, &m.principal, change).await {
+        Ok(()) => Ok(see_other("/app/account?password=changed")),
+        Err(e) => match forms::refused(v.lang, e, &["current_password", "new_password"], "current_password") {
+            Refused::Form { status, errors } => account_page(&v, status, errors, None).await,
+            Refused::Page(p) => Err(p),
+        },
+    }
+}
+
+/// `POST /app/account/2fa/disable`: 2FA off with a current code or an unused recovery
+/// code (the API's `DELETE /api/v1/me/mfa/totp`); refused while a portal of the person
+/// requires it, which the page says beside the form.
+pub async fn disable(v: Visitor, body: Bytes) -> Page {
+    let m = v.member()?;
+    let form: CodeForm = forms::parse(v.lang, &body)?;
+    match mfa::turn_off(&v.state, &m.principal, form.code.trim().to_string()).await {
+        Ok(()) => Ok(see_other("/app/account?mfa=off")),
+        Err(AppError::Forbidden { code: "mfa_required_by_portal", detail }) => {
+            let errors = Errors::from([("code".to_string(), vec![detail])]);
+            account_page(&v, StatusCode::FORBIDDEN, errors, None).await
+        }
+        Err(e) => match forms::refused(v.lang, e, &["code"], "code") {
+            Refused::Form { status, errors } => account_page(&v, status, errors, None).await,
+            Refused::Page(p) => Err(p),
+        },
+    }
 }

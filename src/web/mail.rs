@@ -38,8 +38,8 @@ pub fn tabs(current: &str) -> Value {
 }
 
 /// The layout's frame for an email-marketing page: the navigation's Campaigns entry, and
-/// the tabs with `tab` current (the layout draws them above the page: templates have no
-/// `include`, minijinja's multi-template feature is left out of the build).
+/// the tabs with `tab` current (the layout draws them above the page, so the tabs are in
+/// one template).
 pub fn frame(v: &Visitor, title_id: &str, tab: &str) -> Value {
     let mut frame = v.frame(title_id, "campaigns");
     if let Some(f) = frame.as_object_mut() {

@@ -17,7 +17,12 @@
 //! | `context.rs` | the `Visitor` extractor: session, person, portal, language |
 //! | `i18n.rs`, `format.rs` | Fluent catalogs (`templates/locales/`), numbers, money, dates |
 //! | `render.rs` | templates (`templates/app/`), the layout, error pages |
-//! | `account.rs` | my account: 2FA enrolment (QR, recovery codes), sessions with revoke |
+//! | `account.rs` | my account: password, 2FA enrolment (QR, recovery codes) and turning it off, sessions with revoke |
+//! | `portal.rs` | portal settings: name, required 2FA, staff access, sending rate, tracking |
+//! | `people.rs` | people and roles: list, invite, change role, remove |
+//! | `keys.rs` | private app keys: list, create with a scope picker (the key shown once), rotate, delete |
+//! | `audit.rs` | the audit log with filters (action, person, days) and cursor paging |
+//! | `custom_values.rs`, `pipelines.rs` | custom values (list, add, edit, trash); pipelines (rename, stages, delete) |
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
 //! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
@@ -34,6 +39,7 @@
 //! they are HTML, not part of the OpenAPI document.
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod board;
 pub mod campaign_actions;
@@ -41,13 +47,18 @@ pub mod campaigns;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+pub mod custom_values;
 pub mod definitions;
 pub mod diff;
 pub mod emails;
 pub mod format;
 pub mod forms;
 pub mod i18n;
+pub mod keys;
 pub mod mail;
+pub mod people;
+pub mod pipelines;
+pub mod portal;
 pub mod records;
 pub mod render;
 pub mod segments;
@@ -135,7 +146,7 @@ pages! {
     "/deals/new" => { get: records::pages::deals::new },
     "/deals/board" => { get: board::show },
     "/deals/{id}/stage" => { post: board::move_deal },
-    "/pipelines" => { post: board::create_pipeline },
+    "/pipelines" => { get: pipelines::list, post: board::create_pipeline },
     "/static/board.js" => { get: board::script },
     "/trash" => { get: trash::list },
     "/trash/{type}/{id}/restore" => { post: trash::restore },
@@ -194,6 +205,22 @@ pages! {
     "/campaigns/{id}/recipients" => { get: campaign_actions::recipients },
     "/suppressions" => { get: suppressions::list, post: suppressions::add },
     "/suppressions/remove" => { post: suppressions::remove },
+    "/settings/portal" => { get: portal::show, post: portal::update },
+    "/people" => { get: people::list, post: people::invite },
+    "/people/{id}/role" => { post: people::change_role },
+    "/people/{id}/remove" => { post: people::remove },
+    "/people/invitations/{id}/revoke" => { post: people::revoke_invitation },
+    "/api-keys" => { get: keys::list, post: keys::create },
+    "/api-keys/{id}/rotate" => { post: keys::rotate },
+    "/api-keys/{id}/delete" => { post: keys::delete },
+    "/account/password" => { post: account::change_password },
+    "/account/2fa/disable" => { post: account::disable },
+    "/audit" => { get: audit::list },
+    "/custom-values" => { get: custom_values::list, post: custom_values::create },
+    "/custom-values/{id}" => { get: custom_values::show, post: custom_values::update },
+    "/custom-values/{id}/delete" => { post: custom_values::delete },
+    "/pipelines/{id}" => { get: pipelines::show, post: pipelines::update },
+    "/pipelines/{id}/delete" => { post: pipelines::delete },
 }
 
 /// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.

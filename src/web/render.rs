@@ -1,7 +1,10 @@
 //! Pages from `templates/app/` (compiled in) with minijinja, HTML autoescaping on for every
 //! `.html` template: a value from a record is text, never markup. A page is rendered in two
 //! passes: its own template, then `layout.html` around it (navigation, portal branding,
-//! the language switch), so templates need no inheritance feature.
+//! the language switch), so templates need no inheritance. The list pages' pager is one
+//! template (`pager.html`) behind the function `pager(paged, first_url, next_url)`: no
+//! `include` or `import`, whose minijinja feature would also reach the email templates
+//! people write (`email::template`).
 //!
 //! Templates reach messages with `t("id", name=value)` and format with the filters
 //! `money(currency)`, `datetime`, `number`, all in the page's language. Errors become
@@ -42,6 +45,7 @@ macro_rules! templates {
 }
 
 const TEMPLATES: &[(&str, &str)] = templates![
+    "pager.html",
     "layout.html",
     "error.html",
     "signup.html",
@@ -57,6 +61,15 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "account.html",
     "account_2fa.html",
     "account_codes.html",
+    "portal_settings.html",
+    "people.html",
+    "api_keys.html",
+    "api_key_secret.html",
+    "audit.html",
+    "custom_values.html",
+    "custom_value.html",
+    "pipelines.html",
+    "pipeline.html",
     "records/list.html",
     "records/show.html",
     "records/form.html",
@@ -115,6 +128,15 @@ fn number(state: &State, value: Value) -> String {
     }
 }
 
+/// `pager(paged, first_url, next_url)`: the "first page" link (when `paged`) and the
+/// "next page" link (when there is one), from `pager.html` in the page's language.
+fn pager(state: &State, paged: Value, first_url: Value, next_url: Value) -> Result<Value, minijinja::Error> {
+    let ctx = minijinja::context! { lang => lang_of(state).code(), paged => paged.is_true(),
+    first_url => first_url, next_url => next_url };
+    let html = state.env().get_template("pager.html")?.render(ctx)?;
+    Ok(Value::from_safe_string(html))
+}
+
 fn build() -> Result<Environment<'static>, String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
@@ -122,6 +144,7 @@ fn build() -> Result<Environment<'static>, String> {
         env.add_template(name, source).map_err(|e| format!("template {name}: {e}"))?;
     }
     env.add_function("t", translate);
+    env.add_function("pager", pager);
     env.add_filter("money", money);
     env.add_filter("datetime", datetime);
     env.add_filter("number", number);
@@ -264,6 +287,22 @@ mod tests {
     #[test]
     fn every_template_parses() {
         check().unwrap();
+    }
+
+    /// The shared pager renders in the page's language.
+    #[test]
+    fn the_pager_speaks_the_pages_language() {
+        let frame = |lang: &str| {
+            json!({"lang": lang, "paged": true, "next_url": "/app/tags?after=x", "tags": [],
+            "form": {}, "errors": {}, "can_write": false, "can_manage": false})
+        };
+        let nl = render("tags.html", &frame("nl")).unwrap();
+        let first = i18n::t(Lang::Nl, "list-first", &[]);
+        let next = i18n::t(Lang::Nl, "list-next", &[]);
+        assert!(nl.contains(&first) && nl.contains(&next), "{nl}");
+        assert!(nl.contains("rel=\"next\" id=\"next-page\""), "{nl}");
+        let en = render("tags.html", &frame("en")).unwrap();
+        assert!(en.contains(&i18n::t(Lang::En, "list-next", &[])) && !en.contains(&next), "{en}");
     }
 
     /// A literal `t('id')` missing from the catalogs would show the id itself on the page.

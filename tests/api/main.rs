@@ -57,4 +57,5 @@ mod web_campaigns;
 mod web_records;
 mod web_screens;
 mod web_settings;
+mod web_settings2;
 mod widget;

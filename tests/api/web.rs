@@ -332,7 +332,15 @@ async fn every_page_route_answers_html_and_no_post_passes_without_a_token(app: T
     let segment = app.create(&owner, "/api/v1/segments", json!({"name": "All", "filter_groups": []})).await;
     let draft = json!({"name": "Launch", "email_id": email["id"], "segment_id": segment["id"]});
     let campaign = app.create(&owner, "/api/v1/campaigns", draft).await;
-    for (prefix, record) in [("/app/emails/", &email), ("/app/segments/", &segment), ("/app/campaigns/", &campaign)] {
+    // A custom value, and the pipeline above, for the settings screens' `{id}` pages.
+    let value = app.create(&owner, "/api/v1/custom-values", json!({"key": "brand", "value": "Acme"})).await;
+    for (prefix, record) in [
+        ("/app/emails/", &email),
+        ("/app/segments/", &segment),
+        ("/app/campaigns/", &campaign),
+        ("/app/custom-values/", &value),
+        ("/app/pipelines/", &sales),
+    ] {
         ids.insert(prefix.to_string(), record["id"].as_str().unwrap().to_string());
     }
     let mut anonymous = Browser::new(&app);
