@@ -130,7 +130,12 @@ pub async fn counts_of(state: &AppState, p: &Principal) -> Result<NotificationCo
 }
 
 /// Marks one notification of the person's (`id`) or all of them; the counts after.
-pub async fn mark(state: &AppState, p: &Principal, id: Option<String>, m: Mark) -> Result<NotificationCounts, AppError> {
+pub async fn mark(
+    state: &AppState,
+    p: &Principal,
+    id: Option<String>,
+    m: Mark,
+) -> Result<NotificationCounts, AppError> {
     let user = p.user()?.user_id.to_string();
     if let Some(i) = &id {
         if uuid::Uuid::parse_str(i).is_err() {
@@ -152,7 +157,12 @@ pub async fn mark(state: &AppState, p: &Principal, id: Option<String>, m: Mark) 
     Ok(NotificationCounts { unread, unseen, total })
 }
 
-pub async fn unmark(state: &AppState, p: &Principal, id: String, field: Unmark) -> Result<NotificationCounts, AppError> {
+pub async fn unmark(
+    state: &AppState,
+    p: &Principal,
+    id: String,
+    field: Unmark,
+) -> Result<NotificationCounts, AppError> {
     let user = p.user()?.user_id.to_string();
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(AppError::not_found("notification"));

@@ -73,11 +73,8 @@ async fn list_page(v: &Visitor, status: StatusCode, errors: BTreeMap<String, Vec
     let m = v.member()?;
     super::features::gate(v, API_IMPORTS)?;
     let manage = m.role().can_manage();
-    let recent: Vec<ImportView> = if manage {
-        imports::recent(&v.state, &m.principal, RECENT).await.map_err(|e| v.fail(e))?
-    } else {
-        Vec::new()
-    };
+    let recent: Vec<ImportView> =
+        if manage { imports::recent(&v.state, &m.principal, RECENT).await.map_err(|e| v.fail(e))? } else { Vec::new() };
     let ctx = json!({"imports": recent, "objects": objects(), "can_manage": manage, "errors": errors});
     render::page(status, "engage/imports.html", v.frame("imports-title", "imports"), ctx).map_err(|e| v.fail(e))
 }
@@ -204,7 +201,8 @@ pub async fn start(v: Visitor, body: Bytes) -> Page {
     imports::may_import(&v.state, &m.principal).await.map_err(|e| v.fail(e))?;
     let form: HashMap<String, String> = forms::parse(v.lang, &body)?;
     let token = form.get("upload").cloned().unwrap_or_default();
-    let object = form.get("object").and_then(|o| Object::parse(o)).ok_or_else(|| v.fail(AppError::not_found("import")))?;
+    let object =
+        form.get("object").and_then(|o| Object::parse(o)).ok_or_else(|| v.fail(AppError::not_found("import")))?;
     let (headers, _) = open_upload(&v, &token).await?.preview(0).await.map_err(|e| v.fail(e))?;
     let mapping: BTreeMap<&str, &str> = headers
         .iter()

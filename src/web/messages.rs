@@ -87,22 +87,26 @@ impl MessageForm {
                 .collect::<Vec<_>>()}),
             _ => json!({"all": true}),
         };
-        let mut body = json!({"audience": audience, "title": self.title, "body": self.body.replace("\r\n", "\n")});
+        let mut body = serde_json::Map::new();
+        body.insert("audience".into(), audience);
+        body.insert("title".into(), json!(self.title));
+        body.insert("body".into(), json!(self.body.replace("\r\n", "\n")));
         let optional = [("action_url", &self.action_url), ("category", &self.category)];
         for (name, value) in optional {
             if !value.trim().is_empty() {
-                body[name] = json!(value.trim());
+                body.insert(name.into(), json!(value.trim()));
             }
         }
         let at = self.expires_at.trim();
         if !at.is_empty() {
-            body["expires_at"] = json!(match at.len() {
+            let at = match at.len() {
                 16 => format!("{at}:00Z"),
                 19 => format!("{at}Z"),
                 _ => at.to_string(),
-            });
+            };
+            body.insert("expires_at".into(), json!(at));
         }
-        body
+        Value::Object(body)
     }
 }
 

@@ -25,7 +25,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Posts a multipart upload as a browser's form does, with the jar's cookies; `csrf` in
 /// the action's query string as the page's form has it.
-async fn upload(app: &TestApp, b: &Browser<'_>, csrf: Option<&str>, fields: &[(&str, &str)], file: Option<&str>) -> Resp {
+async fn upload(
+    app: &TestApp,
+    b: &Browser<'_>,
+    csrf: Option<&str>,
+    fields: &[(&str, &str)],
+    file: Option<&str>,
+) -> Resp {
     let (ct, body) = crate::imports::multipart(fields, file);
     let cookie = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
     let path = match csrf {
@@ -145,7 +151,8 @@ async fn an_import_is_uploaded_mapped_started_and_its_errors_downloaded(app: Tes
 
     // Another portal's import is not found here.
     let other = app.signup("Globex", "hank@globex.example").await;
-    let theirs = crate::imports::upload(&app, &other.token, &[("object", "contact")], Some("email\nx@globex.example\n")).await;
+    let theirs =
+        crate::imports::upload(&app, &other.token, &[("object", "contact")], Some("email\nx@globex.example\n")).await;
     assert_eq!(theirs.status, 202, "{}", theirs.text);
     let tid = theirs.body["id"].as_str().unwrap();
     assert_eq!(b.get(&format!("/app/imports/{tid}")).await.status, 404);
@@ -181,7 +188,8 @@ async fn in_app_messages_are_composed_sent_and_show_their_stats(app: TestApp) {
     assert!(r.status == 422 && r.text.contains("data-field=\"title\""), "{} {}", r.status, r.text);
     let r = b.post("/app/messages", &[("title", "Hi"), ("audience", "users"), ("user_ids", "")]).await;
     assert!(r.status == 422 && r.text.contains("data-field=\"audience\""), "{} {}", r.status, r.text);
-    let r = b.post("/app/messages", &[("title", "Hi"), ("audience", "all"), ("action_url", "javascript:alert(1)")]).await;
+    let r =
+        b.post("/app/messages", &[("title", "Hi"), ("audience", "all"), ("action_url", "javascript:alert(1)")]).await;
     assert!(r.status == 422 && r.text.contains("data-field=\"action_url\""), "{}", r.text);
     assert!(r.text.contains("value=\"javascript:alert(1)\""), "what was typed stays");
 
@@ -221,7 +229,9 @@ async fn in_app_messages_are_composed_sent_and_show_their_stats(app: TestApp) {
 
     // Another portal's message is not found here.
     let other = app.signup("Globex", "hank@globex.example").await;
-    let theirs = app.post("/api/v1/inapp/messages", &json!({"audience": {"all": true}, "title": "Theirs"}), Some(&other.token)).await;
+    let theirs = app
+        .post("/api/v1/inapp/messages", &json!({"audience": {"all": true}, "title": "Theirs"}), Some(&other.token))
+        .await;
     assert_eq!(theirs.status, 202, "{}", theirs.text);
     assert_eq!(b.get(&format!("/app/messages/{}", theirs.body["id"].as_str().unwrap())).await.status, 404);
     assert_eq!(b.get("/app/messages/not-a-uuid").await.status, 404);
@@ -251,7 +261,8 @@ async fn the_bell_counts_unread_notifications_and_the_inbox_marks_them(app: Test
     assert!(inbox.text.contains("data-unread=\"2\""), "{}", inbox.text);
     assert!(inbox.text.contains("&lt;img src=x") && !inbox.text.contains("<img src=x"), "titles are text");
     let api = app.get("/api/v1/me/notifications", Some(&member.token)).await;
-    let ids: Vec<String> = api.body["data"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> =
+        api.body["data"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 2, "{}", api.text);
     assert!(inbox.text.contains(&format!("id=\"read-{}\"", ids[0])));
 
@@ -292,7 +303,8 @@ async fn owners_approve_and_revoke_staff_access_grants(app: TestApp) {
     app.member(&owner, "mo@acme.example", "member").await;
     let (staff, _) = staff_member(&app, "sam@platform.example", "support").await;
     let ask = |reason: &'static str| {
-        let body = json!({"tenant_id": owner.tenant_id, "reason": reason, "ticket_ref": "SUP-1", "duration_minutes": 60});
+        let body =
+            json!({"tenant_id": owner.tenant_id, "reason": reason, "ticket_ref": "SUP-1", "duration_minutes": 60});
         let (app, staff) = (&app, &staff);
         async move {
             let r = app.post("/api/v1/staff/jita", &body, Some(staff)).await;
@@ -311,7 +323,9 @@ async fn owners_approve_and_revoke_staff_access_grants(app: TestApp) {
     assert!(page.text.contains(&format!("data-id=\"{first}\" data-status=\"pending_approval\"")), "{}", page.text);
     assert!(page.text.contains("sam@platform.example") && page.text.contains("&lt;script&gt;alert(1)"));
     assert!(!page.text.contains("<script>alert"), "reasons are text");
-    assert!(page.text.contains(&format!("id=\"approve-{first}\"")) && page.text.contains(&format!("id=\"revoke-{first}\"")));
+    assert!(
+        page.text.contains(&format!("id=\"approve-{first}\"")) && page.text.contains(&format!("id=\"revoke-{first}\""))
+    );
 
     // A member neither sees it nor acts.
     let mut m = Browser::new(&app);
@@ -365,7 +379,10 @@ async fn owners_opt_the_portal_in_and_out_of_public_betas(app: TestApp) {
     assert!(page.text.contains("data-key=\"in_app_messages\" data-enabled=\"false\""), "{}", page.text);
     assert!(page.text.contains("data-key=\"campaigns\" data-enabled=\"true\""), "{}", page.text);
     assert!(page.text.contains("id=\"opt-in-in_app_messages\""), "{}", page.text);
-    assert!(!page.text.contains("id=\"opt-in-campaigns\"") && !page.text.contains("id=\"opt-out-campaigns\""), "ga: no buttons");
+    assert!(
+        !page.text.contains("id=\"opt-in-campaigns\"") && !page.text.contains("id=\"opt-out-campaigns\""),
+        "ga: no buttons"
+    );
     // The messages screen is off with the feature, as its API route is.
     assert_eq!(b.get("/app/messages").await.status, 403);
 
