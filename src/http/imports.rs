@@ -19,6 +19,8 @@ use crate::db::imports::{ImportRow, ImportStatus};
 use crate::domain::ImportId;
 use crate::error::{AppError, FieldError};
 
+pub use super::imports_read::{errors_csv_of, importable, recent};
+
 /// The largest CSV accepted (bytes).
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
 
@@ -163,13 +165,6 @@ impl Upload {
         .map_err(AppError::internal)?
         .map_err(|m| AppError::validation("file", m))
     }
-}
-
-/// The fields a column of an `object` import can fill (the web app's mapping choices).
-pub async fn importable(state: &AppState, p: &Principal, object: Object) -> Result<Vec<String>, AppError> {
-    may_import(state, p).await?;
-    let defs = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.custom_fields(Some(object))?)).await?;
-    Ok(csv_io::importable_fields(object, &defs).into_iter().map(|(f, _)| f).collect())
 }
 
 /// Bytes gathered before each write to the temporary file.
@@ -453,23 +448,6 @@ fn no_column_message(object: Object, headers: &[String]) -> String {
     m
 }
 
-/// The portal's newest imports (at most `limit`), for who may read imports.
-pub async fn recent(state: &AppState, p: &Principal, limit: i64) -> Result<Vec<ImportView>, AppError> {
-    p.manager_or_scope(state, "imports", Access::Read).await?;
-    let rows = state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.recent_imports(limit)?)).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for s in rows {
-        // A key sees an import's errors only with its object's read scope (as `load`).
-        if let Some(object) = Object::parse(&s.object) {
-            if p.require(state, object.plural(), Access::Read).await.is_err() {
-                continue;
-            }
-        }
-        out.push(ImportView::from(s));
-    }
-    Ok(out)
-}
-
 /// One import of this portal, for who may read imports.
 pub async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
     p.manager_or_scope(state, "imports", Access::Read).await?;
@@ -506,16 +484,4 @@ pub async fn errors_csv(
 ) -> Result<HttpResponse, AppError> {
     let status = load(&state, p, id.into_inner()).await?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(errors_csv_of(&status)?))
-}
-
-/// An import's row errors as CSV (`row,column,message`), cells neutralised.
-pub fn errors_csv_of(status: &ImportStatus) -> Result<Vec<u8>, AppError> {
-    let errors: Vec<RowError> = serde_json::from_str(&status.errors).unwrap_or_default();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["row", "column", "message"]).map_err(AppError::internal)?;
-    for e in errors {
-        w.write_record([e.row.to_string(), csv_io::neutralise(&e.column), csv_io::neutralise(&e.message)])
-            .map_err(AppError::internal)?;
-    }
-    w.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
 }
