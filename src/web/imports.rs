@@ -214,6 +214,8 @@ pub async fn start(v: Visitor, body: Bytes) -> Page {
     fields.insert("mode".to_string(), form.get("mode").cloned().unwrap_or_else(|| "create".into()));
     fields.insert("mapping".to_string(), json!(mapping).to_string());
     let upload = open_upload(&v, &token).await?;
+    let columns = column_fields(&headers);
+    let field_names: Vec<&str> = columns.iter().map(String::as_str).collect();
     match imports::start(&v.state, &m.principal, Some(upload), fields).await {
         Ok(started) => {
             if let Some(path) = upload_path(&v, &token)? {
@@ -221,12 +223,35 @@ pub async fn start(v: Visitor, body: Bytes) -> Page {
             }
             Ok(see_other(&format!("/app/imports/{}", started.id)))
         }
-        Err(e) => match forms::refused(v.lang, e, &["mode", "mapping", "file", "object"], "file") {
+        Err(e) => match forms::refused(v.lang, beside_columns(e, &headers), &field_names, "file") {
             forms::Refused::Form { status, errors } => {
                 mapping_page(&v, status, &token, object, Some(&form), errors).await
             }
             forms::Refused::Page(p) => Err(p),
         },
+    }
+}
+
+/// The fields a start's errors may land beside: the form's, and each column's `col<i>`.
+fn column_fields(headers: &[String]) -> Vec<String> {
+    let mut fields: Vec<String> = ["mode", "mapping", "file", "object"].iter().map(|f| f.to_string()).collect();
+    fields.extend((0..headers.len()).map(|i| format!("col{i}")));
+    fields
+}
+
+/// The API names a mapping's errors `mapping.<column>`; here they go beside that column.
+fn beside_columns(e: AppError, headers: &[String]) -> AppError {
+    match e {
+        AppError::Validation { mut errors, detail } => {
+            for f in &mut errors {
+                let column = f.field.strip_prefix("mapping.").and_then(|c| headers.iter().position(|h| h == c));
+                if let Some(i) = column {
+                    f.field = format!("col{i}");
+                }
+            }
+            AppError::Validation { errors, detail }
+        }
+        other => other,
     }
 }
 

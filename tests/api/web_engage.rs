@@ -93,6 +93,13 @@ async fn an_import_is_uploaded_mapped_started_and_its_errors_downloaded(app: Tes
     let r = b.post("/app/imports", &none).await;
     assert!(r.status == 422 && r.text.contains("no column names a field"), "{} {}", r.status, r.text);
     assert!(r.text.contains("id=\"mapping-form\""), "the form again");
+    // A field that is not importable (a custom field deleted meanwhile): the API's 422,
+    // beside its column, the choices kept.
+    let gone = [("upload", token.as_str()), ("object", "contact"), ("col0", "email"), ("col1", "custom_fields.gone")];
+    let r = b.post("/app/imports", &gone).await;
+    assert!(r.status == 422 && r.text.contains("data-field=\"mapping.Voornaam\""), "{} {}", r.status, r.text);
+    assert!(r.text.contains("custom_fields.gone is not a field you can import"), "{}", r.text);
+    assert!(r.text.contains("<option value=\"email\" selected>"), "{}", r.text);
     let mapped = [
         ("upload", token.as_str()),
         ("object", "contact"),
