@@ -60,9 +60,19 @@ fn upload_path(v: &Visitor, token: &str) -> Result<Option<PathBuf>, WebError> {
 
 async fn open_upload(v: &Visitor, token: &str) -> Result<Upload, WebError> {
     let path = upload_path(v, token)?.ok_or_else(|| WebError::status(v.lang, StatusCode::NOT_FOUND))?;
+    open_file(v, path).await
+}
+
+async fn open_file(v: &Visitor, path: PathBuf) -> Result<Upload, WebError> {
     let file = web::block(move || std::fs::File::open(path)).await.map_err(|e| v.fail(AppError::internal(e)))?;
     let file = file.map_err(|_| WebError::status(v.lang, StatusCode::NOT_FOUND))?;
     Upload::from_file(file).await.map_err(|e| v.fail(e))
+}
+
+/// Renames `from` to `to` (atomic): `false` when `from` is not there (claimed already).
+async fn rename(v: &Visitor, from: PathBuf, to: PathBuf) -> Result<bool, WebError> {
+    let moved = web::block(move || std::fs::rename(from, to)).await.map_err(|e| v.fail(AppError::internal(e)))?;
+    Ok(moved.is_ok())
 }
 
 fn objects() -> Vec<serde_json::Value> {
@@ -203,7 +213,43 @@ pub async fn start(v: Visitor, body: Bytes) -> Page {
     let token = form.get("upload").cloned().unwrap_or_default();
     let object =
         form.get("object").and_then(|o| Object::parse(o)).ok_or_else(|| v.fail(AppError::not_found("import")))?;
-    let (headers, _) = open_upload(&v, &token).await?.preview(0).await.map_err(|e| v.fail(e))?;
+    // Claim the upload by renaming it (atomic): a second start of the same upload, a double
+    // click or a replay, finds nothing and is a 404, so it cannot start two imports.
+    let path = upload_path(&v, &token)?.ok_or_else(|| WebError::status(v.lang, StatusCode::NOT_FOUND))?;
+    let claimed = path.with_extension("claimed");
+    if !rename(&v, path.clone(), claimed.clone()).await? {
+        return Err(WebError::status(v.lang, StatusCode::NOT_FOUND));
+    }
+    let started = start_claimed(&v, &form, object, claimed.clone()).await;
+    match started {
+        Ok(id) => {
+            let _ = web::block(move || std::fs::remove_file(claimed)).await;
+            Ok(see_other(&format!("/app/imports/{id}")))
+        }
+        Err(refused) => {
+            // Refused: the upload is there again for the corrected mapping.
+            rename(&v, claimed, path).await?;
+            match refused {
+                Err(page) => Err(page),
+                Ok((status, errors)) => mapping_page(&v, status, &token, object, Some(&form), errors).await,
+            }
+        }
+    }
+}
+
+/// A refused start: the mapping form again with these errors, or an error page.
+type StartRefused = Result<(StatusCode, BTreeMap<String, Vec<String>>), WebError>;
+
+/// Starts the import of the claimed file with the form's mapping: the new import's id.
+async fn start_claimed(
+    v: &Visitor,
+    form: &HashMap<String, String>,
+    object: Object,
+    claimed: PathBuf,
+) -> Result<String, StartRefused> {
+    let m = v.member().map_err(Err)?;
+    let (headers, _) =
+        open_file(v, claimed.clone()).await.map_err(Err)?.preview(0).await.map_err(|e| Err(v.fail(e)))?;
     let mapping: BTreeMap<&str, &str> = headers
         .iter()
         .enumerate()
@@ -213,21 +259,14 @@ pub async fn start(v: Visitor, body: Bytes) -> Page {
     fields.insert("object".to_string(), object.name().to_string());
     fields.insert("mode".to_string(), form.get("mode").cloned().unwrap_or_else(|| "create".into()));
     fields.insert("mapping".to_string(), json!(mapping).to_string());
-    let upload = open_upload(&v, &token).await?;
+    let upload = open_file(v, claimed).await.map_err(Err)?;
     let columns = column_fields(&headers);
     let field_names: Vec<&str> = columns.iter().map(String::as_str).collect();
     match imports::start(&v.state, &m.principal, Some(upload), fields).await {
-        Ok(started) => {
-            if let Some(path) = upload_path(&v, &token)? {
-                let _ = web::block(move || std::fs::remove_file(path)).await;
-            }
-            Ok(see_other(&format!("/app/imports/{}", started.id)))
-        }
+        Ok(started) => Ok(started.id),
         Err(e) => match forms::refused(v.lang, beside_columns(e, &headers), &field_names, "file") {
-            forms::Refused::Form { status, errors } => {
-                mapping_page(&v, status, &token, object, Some(&form), errors).await
-            }
-            forms::Refused::Page(p) => Err(p),
+            forms::Refused::Form { status, errors } => Err(Ok((status, errors))),
+            forms::Refused::Page(p) => Err(Err(p)),
         },
     }
 }
