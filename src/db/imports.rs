@@ -156,6 +156,18 @@ impl TenantDb<'_> {
             .optional()
     }
 
+    /// The portal's newest imports (staging ones, not yet queued, left out), newest first.
+    pub fn recent_imports(&mut self, limit: i64) -> QueryResult<Vec<ImportStatus>> {
+        let (conn, tid) = self.parts();
+        imports::table
+            .filter(imports::tenant_id.eq(tid))
+            .filter(imports::status.ne("staging"))
+            .order((imports::created_at.desc(), imports::id.desc()))
+            .limit(limit)
+            .select(ImportStatus::as_select())
+            .load(conn)
+    }
+
     /// Records a chunk's progress, only while `owner` still holds the lease (a worker that
     /// lost it must not write).
     #[allow(clippy::too_many_arguments)]

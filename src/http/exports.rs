@@ -48,7 +48,17 @@ pub async fn export(
         .strip_suffix(".csv")
         .and_then(|plural| Object::ALL.into_iter().find(|o| o.plural() == plural))
         .ok_or_else(|| AppError::not_found("export"))?;
-    p.manager_or_scope(&state, "exports", Access::Read).await?;
+    csv_response(state, &p, object).await
+}
+
+/// Who may export: owners and admins, or a key with `exports:read`.
+pub async fn may_export(state: &AppState, p: &Principal) -> Result<(), AppError> {
+    p.manager_or_scope(state, "exports", Access::Read).await
+}
+
+/// The export of `object` as a streamed CSV download (audited), for the API and the web app.
+pub async fn csv_response(state: web::Data<AppState>, p: &Principal, object: Object) -> Result<HttpResponse, AppError> {
+    may_export(&state, p).await?;
     // The file is the object's records: a key reads it with that object's read scope too.
     p.require(&state, object.plural(), Access::Read).await?;
     let now = state.clock.now();

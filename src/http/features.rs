@@ -49,17 +49,27 @@ pub struct FeatureList {
 #[utoipa::path(get, path = "/api/v1/features", tag = "features", security(("bearer" = [])),
     responses((status = 200, body = FeatureList)))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
-    let table = state.realtime.flags();
-    let data = table.flags.values().map(|f| FeatureView::of(f, p.tenant_id.as_str())).collect();
-    Ok(HttpResponse::Ok().json(FeatureList { data }))
+    Ok(HttpResponse::Ok().json(features_of(&state, &p)))
 }
 
-async fn opt(state: web::Data<AppState>, p: Principal, key: String, on: bool) -> Result<HttpResponse, AppError> {
+/// Every flag as this portal sees it (the web app's features page too).
+pub fn features_of(state: &AppState, p: &Principal) -> FeatureList {
+    let table = state.realtime.flags();
+    let data = table.flags.values().map(|f| FeatureView::of(f, p.tenant_id.as_str())).collect();
+    FeatureList { data }
+}
+
+/// Opts the portal in to (`on`) or out of a public beta: owners and admins only.
+pub async fn set_opt(state: &AppState, p: &Principal, key: String, on: bool) -> Result<FeatureView, AppError> {
     let by = p.manager()?.user_id.clone();
     let tenant = p.tenant_id.clone();
     let flag = manage::opt(&state.db, tenant.clone(), by, key, on, p.meta.clone(), state.clock.now()).await?;
     state.realtime.flags_changed().await?;
-    Ok(HttpResponse::Ok().json(FeatureView::of(&flag, tenant.as_str())))
+    Ok(FeatureView::of(&flag, tenant.as_str()))
+}
+
+async fn opt(state: web::Data<AppState>, p: Principal, key: String, on: bool) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(set_opt(&state, &p, key, on).await?))
 }
 
 /// Opt this portal in to a public beta (owners and admins).

@@ -19,6 +19,8 @@ use crate::db::imports::{ImportRow, ImportStatus};
 use crate::domain::ImportId;
 use crate::error::{AppError, FieldError};
 
+pub use super::imports_read::{errors_csv_of, importable, recent};
+
 /// The largest CSV accepted (bytes).
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
 
@@ -111,11 +113,58 @@ fn modes() -> utoipa::openapi::Object {
 
 /// The uploaded file, on disk (an unnamed temporary file the system removes when it is
 /// closed, crash or not), with what was learnt while it streamed in.
-struct Upload {
+pub struct Upload {
     file: std::fs::File,
     /// The first [`csv_read::HEAD_BYTES`], to detect the dialect.
     head: Vec<u8>,
     utf8: csv_read::Utf8Check,
+}
+
+impl Upload {
+    /// An upload kept in a file between requests (the web app's mapping step): its head
+    /// and encoding learnt by reading it once.
+    pub async fn from_file(file: std::fs::File) -> Result<Upload, AppError> {
+        web::block(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = file;
+            file.seek(SeekFrom::Start(0))?;
+            let (mut head, mut utf8, mut buf) = (Vec::new(), csv_read::Utf8Check::default(), vec![0u8; 64 * 1024]);
+            loop {
+                let n = file.read(&mut buf)?;
+                let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else { break };
+                utf8.feed(chunk);
+                let room = csv_read::HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
+                head.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            }
+            Ok::<_, std::io::Error>(Upload { file, head, utf8 })
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+    }
+
+    /// The file, to keep it between requests.
+    pub fn into_file(self) -> std::fs::File {
+        self.file
+    }
+
+    /// The header row and up to `rows` data rows, read as the import will read them
+    /// (the dialect detected from the head); a file that cannot be read is a 422 on `file`.
+    pub async fn preview(self, rows: usize) -> Result<(Vec<String>, Vec<Vec<String>>), AppError> {
+        let dialect =
+            csv_read::sniff(&self.head, self.utf8.valid(), None).map_err(|m| AppError::validation("file", m))?;
+        let mut source = self.file;
+        web::block(move || {
+            use std::io::{Seek, SeekFrom};
+            source.seek(SeekFrom::Start(0)).map_err(|e| format!("cannot read the file: {e}"))?;
+            let mut read = csv_read::Rows::open(std::io::BufReader::new(source), dialect)?;
+            let first = read.next_batch(rows)?;
+            Ok::<_, String>((read.headers().to_vec(), first.into_iter().map(|(_, cells)| cells).collect()))
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|m| AppError::validation("file", m))
+    }
 }
 
 /// Bytes gathered before each write to the temporary file.
@@ -136,7 +185,7 @@ async fn write_out(mut file: std::fs::File, buf: Vec<u8>) -> Result<std::fs::Fil
 
 /// Reads the multipart form: `file` streamed to a temporary file (up to 50 MB, never
 /// held in memory) and the text fields.
-async fn read_form(mut form: Multipart) -> Result<(Option<Upload>, HashMap<String, String>), AppError> {
+pub async fn read_form(mut form: Multipart) -> Result<(Option<Upload>, HashMap<String, String>), AppError> {
     let bad = |m: String| AppError::BadRequest { code: "bad_request", detail: m };
     let mut upload: Option<Upload> = None;
     let mut fields = HashMap::new();
@@ -202,8 +251,25 @@ async fn read_form(mut form: Multipart) -> Result<(Option<Upload>, HashMap<Strin
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -> Result<HttpResponse, AppError> {
-    p.manager_or_scope(&state, "imports", Access::Write).await?;
+    may_import(&state, &p).await?;
     let (upload, fields) = read_form(form).await?;
+    Ok(HttpResponse::Accepted().json(start(&state, &p, upload, fields).await?))
+}
+
+/// Who may start an import: owners and admins, or a key with `imports:write`.
+pub async fn may_import(state: &AppState, p: &Principal) -> Result<(), AppError> {
+    p.manager_or_scope(state, "imports", Access::Write).await
+}
+
+/// Starts an import of `upload` with the form's fields (`object`, `mode`, `mapping`,
+/// `delimiter`), as `POST /api/v1/imports` describes; the web app's start form too.
+pub async fn start(
+    state: &AppState,
+    p: &Principal,
+    upload: Option<Upload>,
+    fields: HashMap<String, String>,
+) -> Result<ImportAccepted, AppError> {
+    may_import(state, p).await?;
     let mut errors = Vec::new();
     let object = match fields.get("object").map(|s| s.trim()) {
         Some(o) => Object::parse(o).or_else(|| {
@@ -248,7 +314,7 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
     };
     // An import writes records: a key needs their write scope too (imports:write alone
     // would otherwise edit any object).
-    p.require(&state, object.plural(), Access::Write).await?;
+    p.require(state, object.plural(), Access::Write).await?;
     let dialect =
         csv_read::sniff(&upload.head, upload.utf8.valid(), delimiter).map_err(|m| AppError::validation("file", m))?;
     let mut source = upload.file;
@@ -359,13 +425,13 @@ pub async fn create(state: web::Data<AppState>, p: Principal, form: Multipart) -
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Accepted().json(ImportAccepted {
+    Ok(ImportAccepted {
         id: id.to_string(),
         status: "queued".into(),
         rows_total,
         delimiter: (dialect.delimiter as char).to_string(),
         encoding: dialect.encoding.name().into(),
-    }))
+    })
 }
 
 /// Why no column was usable, with the likely cause.
@@ -382,7 +448,8 @@ fn no_column_message(object: Object, headers: &[String]) -> String {
     m
 }
 
-async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
+/// One import of this portal, for who may read imports.
+pub async fn load(state: &AppState, p: Principal, id: String) -> Result<ImportStatus, AppError> {
     p.manager_or_scope(state, "imports", Access::Read).await?;
     let id = ImportId::parse(&id).ok_or_else(|| AppError::not_found("import"))?;
     let status = state
@@ -416,13 +483,5 @@ pub async fn errors_csv(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let status = load(&state, p, id.into_inner()).await?;
-    let errors: Vec<RowError> = serde_json::from_str(&status.errors).unwrap_or_default();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["row", "column", "message"]).map_err(AppError::internal)?;
-    for e in errors {
-        w.write_record([e.row.to_string(), csv_io::neutralise(&e.column), csv_io::neutralise(&e.message)])
-            .map_err(AppError::internal)?;
-    }
-    let bytes = w.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(bytes))
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(errors_csv_of(&status)?))
 }

@@ -198,8 +198,14 @@ pub async fn send_message(
     p: Principal,
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Write).await?;
-    let b: MessageInput = super::extract::shape(body.0)?;
+    Ok(HttpResponse::Accepted().json(send(&state, &p, body.0).await?))
+}
+
+/// Checks, stores and queues a message (`MessageInput` as JSON); the web app's compose
+/// form sends the same body.
+pub async fn send(state: &AppState, p: &Principal, body: serde_json::Value) -> Result<MessageAccepted, AppError> {
+    p.require(state, RESOURCE, Access::Write).await?;
+    let b: MessageInput = super::extract::shape(body)?;
     let draft = send::Draft {
         audience: b.audience,
         title: b.title,
@@ -222,7 +228,7 @@ pub async fn send_message(
         })
         .await?;
     state.inapp_wake.notify_one();
-    Ok(HttpResponse::Accepted().json(MessageAccepted { id: row.id, recipients, status: row.status }))
+    Ok(MessageAccepted { id: row.id, recipients, status: row.status })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -251,8 +257,12 @@ pub async fn list_messages(
     p: Principal,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    let q = query.into_inner();
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, query.into_inner()).await?))
+}
+
+/// A page of the portal's messages, newest first, with their figures.
+pub async fn page_of(state: &AppState, p: &Principal, q: ListQuery) -> Result<MessagePage, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
     let mut errors = Vec::new();
     let page = Page::parse(q.limit.as_deref(), q.after.as_deref(), &mut errors);
     let after = page.after_id(&mut errors);
@@ -275,7 +285,7 @@ pub async fn list_messages(
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |(m, _)| encode_cursor(&m.id));
     let data = rows.into_iter().map(|(m, s)| message_view(m, s)).collect();
-    Ok(HttpResponse::Ok().json(MessagePage { data, next_cursor }))
+    Ok(MessagePage { data, next_cursor })
 }
 
 /// One message with its delivery figures.
@@ -287,8 +297,12 @@ pub async fn get_message(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    p.require(&state, RESOURCE, Access::Read).await?;
-    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(message(&state, &p, id.into_inner()).await?))
+}
+
+/// One message with its figures.
+pub async fn message(state: &AppState, p: &Principal, id: String) -> Result<Message, AppError> {
+    p.require(state, RESOURCE, Access::Read).await?;
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(AppError::not_found("message"));
     }
@@ -301,5 +315,5 @@ pub async fn get_message(
             Ok((m, stats))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(message_view(m, stats)))
+    Ok(message_view(m, stats))
 }

@@ -21,6 +21,7 @@ pub mod features;
 pub mod health;
 pub mod idempotency;
 pub mod imports;
+pub mod imports_read;
 pub mod inapp;
 pub mod inbox;
 pub mod invitations;

@@ -83,8 +83,12 @@ pub async fn list(
     p: Principal,
     query: web::Query<InboxQuery>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(page_of(&state, &p, query.into_inner()).await?))
+}
+
+/// A page of the person's notifications (the web app's inbox too).
+pub async fn page_of(state: &AppState, p: &Principal, q: InboxQuery) -> Result<NotificationPage, AppError> {
     let user = p.user()?.user_id.to_string();
-    let q = query.into_inner();
     let mut errors = Vec::new();
     let shelf = match q.status.as_deref() {
         None | Some("inbox") => Shelf::Inbox,
@@ -107,21 +111,31 @@ pub async fn list(
         .read(move |t| Ok(t.notifications_of(&user, shelf, after.as_deref(), limit + 1)?))
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |r| encode_cursor(&r.id));
-    Ok(HttpResponse::Ok()
-        .json(NotificationPage { data: rows.into_iter().map(Notification::from).collect(), next_cursor }))
+    Ok(NotificationPage { data: rows.into_iter().map(Notification::from).collect(), next_cursor })
 }
 
 /// Exact counts for the bell.
 #[utoipa::path(get, path = "/api/v1/me/notifications/counts", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = NotificationCounts)))]
 pub async fn counts(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(counts_of(&state, &p).await?))
+}
+
+/// The person's exact counts (the bell).
+pub async fn counts_of(state: &AppState, p: &Principal) -> Result<NotificationCounts, AppError> {
     let user = p.user()?.user_id.to_string();
     let (unread, unseen, total) =
         state.db.tenant(p.tenant_id.clone()).read(move |t| Ok(t.notification_counts(&user)?)).await?;
-    Ok(HttpResponse::Ok().json(NotificationCounts { unread, unseen, total }))
+    Ok(NotificationCounts { unread, unseen, total })
 }
 
-async fn mark(state: &AppState, p: &Principal, id: Option<String>, m: Mark) -> Result<NotificationCounts, AppError> {
+/// Marks one notification of the person's (`id`) or all of them; the counts after.
+pub async fn mark(
+    state: &AppState,
+    p: &Principal,
+    id: Option<String>,
+    m: Mark,
+) -> Result<NotificationCounts, AppError> {
     let user = p.user()?.user_id.to_string();
     if let Some(i) = &id {
         if uuid::Uuid::parse_str(i).is_err() {
@@ -143,7 +157,12 @@ async fn mark(state: &AppState, p: &Principal, id: Option<String>, m: Mark) -> R
     Ok(NotificationCounts { unread, unseen, total })
 }
 
-async fn unmark(state: &AppState, p: &Principal, id: String, field: Unmark) -> Result<NotificationCounts, AppError> {
+pub async fn unmark(
+    state: &AppState,
+    p: &Principal,
+    id: String,
+    field: Unmark,
+) -> Result<NotificationCounts, AppError> {
     let user = p.user()?.user_id.to_string();
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(AppError::not_found("notification"));

@@ -94,6 +94,11 @@ async fn emails(state: &AppState, ids: Vec<String>) -> Result<Vec<Option<String>
     responses((status = 200, body = StaffAccessView),
         (status = 403, description = "Not an owner or admin", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(overview(&state, &p).await?))
+}
+
+/// The rule and every grant with its activity: owners and admins only.
+pub async fn overview(state: &AppState, p: &Principal) -> Result<StaffAccessView, AppError> {
     p.manager()?;
     let (tenant, rows) = state
         .db
@@ -109,7 +114,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
             Ok((tenant, out))
         })
         .await?;
-    let emails = emails(&state, rows.iter().map(|(g, _)| g.staff_id.clone()).collect()).await?;
+    let emails = emails(state, rows.iter().map(|(g, _)| g.staff_id.clone()).collect()).await?;
     let now = state.clock.now();
     let data = rows
         .into_iter()
@@ -119,7 +124,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> Result<HttpRespon
             activity: activity.into_iter().map(AuditEntry::from).collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(StaffAccessView { staff_access: StaffAccess::parse(&tenant.staff_access), data }))
+    Ok(StaffAccessView { staff_access: StaffAccess::parse(&tenant.staff_access), data })
 }
 
 /// Approves a pending grant: it runs from now for its duration.
@@ -134,11 +139,16 @@ pub async fn approve(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(approve_grant(&state, &p, id.into_inner()).await?))
+}
+
+/// Approves a pending grant: owners and admins only.
+pub async fn approve_grant(state: &AppState, p: &Principal, id: String) -> Result<Grant, AppError> {
     let user = p.manager()?.user_id.clone();
     let now = state.clock.now();
-    let row = jita::approve(&state.db, p.tenant_id.clone(), id.into_inner(), user, p.meta.clone(), now).await?;
-    let email = emails(&state, vec![row.staff_id.clone()]).await?.pop().flatten();
-    Ok(HttpResponse::Ok().json(Grant::of(row, email, now)))
+    let row = jita::approve(&state.db, p.tenant_id.clone(), id, user, p.meta.clone(), now).await?;
+    let email = emails(state, vec![row.staff_id.clone()]).await?.pop().flatten();
+    Ok(Grant::of(row, email, now))
 }
 
 /// Revokes a grant at once (pending or active): its token stops working.
@@ -149,7 +159,13 @@ pub async fn approve(
         (status = 404, description = "No such grant in this portal", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The grant has already ended", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let user = p.manager()?.user_id.clone();
-    jita::revoke(&state.db, p.tenant_id.clone(), id.into_inner(), user, p.meta.clone(), state.clock.now()).await?;
+    revoke_grant(&state, &p, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes a pending or active grant at once: owners and admins only.
+pub async fn revoke_grant(state: &AppState, p: &Principal, id: String) -> Result<(), AppError> {
+    let user = p.manager()?.user_id.clone();
+    jita::revoke(&state.db, p.tenant_id.clone(), id, user, p.meta.clone(), state.clock.now()).await?;
+    Ok(())
 }

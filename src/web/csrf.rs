@@ -3,7 +3,9 @@
 //! 1. a same-origin browser context: `Sec-Fetch-Site`, when sent, is `same-origin` or
 //!    `none`, and `Origin`, when sent, is this server's origin (or the public URL's);
 //! 2. the session's CSRF token, in the `X-CSRF-Token` header (scripts) or the form field
-//!    `csrf` (urlencoded forms), compared in constant time.
+//!    `csrf` (urlencoded forms), or, for a file upload (`multipart/form-data`, whose body
+//!    is streamed to the handler unread), the `csrf` query parameter of the form's
+//!    action; compared in constant time.
 //!
 //! The token is derived from the secret the browser holds in an HttpOnly cookie: the
 //! session token once signed in, else a random pre-session secret (so the sign-in and
@@ -81,6 +83,13 @@ fn is_form(req: &ServiceRequest) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+fn is_multipart(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
 /// The middleware: see the module comment.
 pub async fn guard(
     mut req: ServiceRequest,
@@ -130,6 +139,7 @@ pub async fn guard(
             req.set_payload(actix_web::dev::Payload::from(body));
             found
         }
+        None if is_multipart(&req) => form_field(req.query_string().as_bytes(), "csrf"),
         None => None,
     };
     let matches = sent.is_some_and(|s| bool::from(s.as_bytes().ct_eq(expected.as_bytes())));

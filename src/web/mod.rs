@@ -33,6 +33,11 @@
 //! | `segments.rs` | segments: list, form (the search language one filter a line), count and members |
 //! | `campaigns.rs`, `campaign_actions.rs` | campaigns: list, draft form, page with stats; send, schedule, pause, resume, cancel, test, preview, recipients |
 //! | `suppressions.rs` | the suppression list: add by hand, remove |
+//! | `imports.rs` | imports (upload, column mapping with a preview, progress, error CSV) and exports |
+//! | `messages.rs` | in-app messages: list, compose with an audience, a message's stats |
+//! | `notifications.rs` | the person's notification inbox and the bell's count (`static/bell.js`) |
+//! | `staff_access.rs` | platform staff access (JITA) grants: list, approve, revoke |
+//! | `features.rs` | features: stages, opting in to public betas |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
 //!
 //! Its routes are [`PAGES`], registered by `http::configure` beside the API's `ROUTES`;
@@ -51,6 +56,7 @@ pub mod custom_values;
 pub mod definitions;
 pub mod diff;
 pub mod emails;
+pub mod features;
 pub mod format;
 pub mod forms;
 pub mod i18n;
@@ -59,10 +65,14 @@ pub mod mail;
 pub mod people;
 pub mod pipelines;
 pub mod portal;
+pub mod imports;
+pub mod messages;
+pub mod notifications;
 pub mod records;
 pub mod render;
 pub mod segments;
 pub mod shell;
+pub mod staff_access;
 pub mod suppressions;
 pub mod trash;
 
@@ -221,6 +231,30 @@ pages! {
     "/custom-values/{id}/delete" => { post: custom_values::delete },
     "/pipelines/{id}" => { get: pipelines::show, post: pipelines::update },
     "/pipelines/{id}/delete" => { post: pipelines::delete },
+    // Engagement screens (webeng): imports and exports, in-app messages, the bell, staff
+    // access, features.
+    "/imports" => { get: imports::list, post: imports::start },
+    "/imports/upload" => { post: imports::upload },
+    "/imports/mapping" => { get: imports::mapping },
+    "/imports/{id}" => { get: imports::show },
+    "/imports/{id}/errors.csv" => { get: imports::errors_csv },
+    "/exports/download" => { get: imports::export },
+    "/messages" => { get: messages::list, post: messages::create },
+    "/messages/new" => { get: messages::new },
+    "/messages/{id}" => { get: messages::show },
+    "/notifications" => { get: notifications::list },
+    "/notifications/counts" => { get: notifications::counts },
+    "/notifications/read-all" => { post: notifications::read_all },
+    "/notifications/{id}/read" => { post: notifications::read },
+    "/notifications/{id}/unread" => { post: notifications::unread },
+    "/notifications/{id}/archive" => { post: notifications::archive },
+    "/static/bell.js" => { get: notifications::script },
+    "/staff-access" => { get: staff_access::list },
+    "/staff-access/{id}/approve" => { post: staff_access::approve },
+    "/staff-access/{id}/revoke" => { post: staff_access::revoke },
+    "/features" => { get: features::list },
+    "/features/{key}/opt-in" => { post: features::opt_in },
+    "/features/{key}/opt-out" => { post: features::opt_out },
 }
 
 /// Mounts the pages under `/app`, behind the CSRF guard; anything else there is a 404 page.

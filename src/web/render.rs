@@ -88,6 +88,15 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/campaign_form.html",
     "mail/recipients.html",
     "mail/suppressions.html",
+    "engage/imports.html",
+    "engage/import_mapping.html",
+    "engage/import.html",
+    "engage/messages.html",
+    "engage/message_form.html",
+    "engage/message.html",
+    "engage/notifications.html",
+    "engage/staff_access.html",
+    "engage/features.html",
 ];
 
 fn lang_of(state: &State) -> Lang {

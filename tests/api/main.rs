@@ -54,6 +54,7 @@ mod web;
 mod web_board;
 mod web_browser;
 mod web_campaigns;
+mod web_engage;
 mod web_records;
 mod web_screens;
 mod web_settings;

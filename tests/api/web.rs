@@ -343,6 +343,13 @@ async fn every_page_route_answers_html_and_no_post_passes_without_a_token(app: T
     ] {
         ids.insert(prefix.to_string(), record["id"].as_str().unwrap().to_string());
     }
+    // An import and an in-app message, for the engagement pages.
+    let import =
+        crate::imports::upload(&app, &owner.token, &[("object", "contact")], Some("email\nx@y.example\n")).await;
+    ids.insert("/app/imports/".to_string(), import.body["id"].as_str().unwrap().to_string());
+    let message = json!({"audience": {"all": true}, "title": "Hello"});
+    let message = app.post("/api/v1/inapp/messages", &message, Some(&owner.token)).await;
+    ids.insert("/app/messages/".to_string(), message.body["id"].as_str().unwrap().to_string());
     let mut anonymous = Browser::new(&app);
     let mut member = Browser::new(&app);
     member.sign_in("ada@acme.example").await;
