@@ -3,6 +3,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+mod alloc;
 pub mod backup;
 pub mod blocking;
 pub mod campaigns;

@@ -55,6 +55,9 @@ pub fn map_columns(
     }
     let mut pairs: Vec<(&String, &String)> = mapped.into_iter().collect();
     pairs.sort();
+    // field → the column the mapping names for it: a mapping overrides a column that only
+    // happens to be named like the field, never another mapped column.
+    let mut explicit: HashMap<&String, &String> = HashMap::new();
     for (column, field) in pairs {
         let Some(idx) = headers.iter().position(|h| h == column) else {
             errors.push((format!("mapping.{column}"), "no such column in the file".to_string()));
@@ -62,6 +65,13 @@ pub fn map_columns(
         };
         if !known.iter().any(|(k, _)| k == field) {
             errors.push((format!("mapping.{column}"), format!("{field} is not a field you can import")));
+            continue;
+        }
+        if let Some(first) = explicit.insert(field, column) {
+            errors.push((
+                format!("mapping.{column}"),
+                format!("{field} is mapped from more than one column ({first} and {column})"),
+            ));
             continue;
         }
         map.fields.retain(|(f, _, _)| f != field);
@@ -252,6 +262,24 @@ pub fn export_row(view: &Value, header: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_columns_mapped_to_one_field_are_refused_whatever_the_order() {
+        let headers: Vec<String> = ["E-mail", "Mail", "email", "Name"].iter().map(|s| s.to_string()).collect();
+        let known = vec![("email".to_string(), None), ("first_name".to_string(), None)];
+        let mapping: HashMap<String, String> =
+            [("E-mail", "email"), ("Mail", "email")].iter().map(|(c, f)| (c.to_string(), f.to_string())).collect();
+        let Err(errors) = map_columns(&headers, Some(&mapping), &known) else {
+            panic!("two columns for email were accepted")
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "mapping.Mail");
+        assert!(errors[0].1.contains("E-mail and Mail"), "{errors:?}");
+        // One mapping overrides the column that is merely named like the field.
+        let one: HashMap<String, String> = [("Mail".to_string(), "email".to_string())].into_iter().collect();
+        let map = map_columns(&headers, Some(&one), &known).expect("mapped");
+        assert_eq!(map.fields, vec![("email".to_string(), 1, "Mail".to_string())]);
+    }
 
     #[test]
     fn formulas_are_neutralised() {

@@ -69,9 +69,16 @@ fn origin_ok(req: &HttpRequest, config: &Config) -> bool {
     match header("origin") {
         None => true,
         Some(origin) => {
-            let info = req.connection_info();
-            let own = format!("{}://{}", info.scheme(), info.host());
-            origin == own || origin == config.public_origin
+            // The Host the request was sent to, not `connection_info()`: that believes
+            // `Forwarded` / `X-Forwarded-Host` from anyone. Behind a proxy the public
+            // URL's origin is the one that matches.
+            let scheme = if config.tls { "https" } else { "http" };
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()));
+            host.is_some_and(|h| origin == format!("{scheme}://{h}")) || origin == config.public_origin
         }
     }
 }

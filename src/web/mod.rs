@@ -60,14 +60,14 @@ pub mod features;
 pub mod format;
 pub mod forms;
 pub mod i18n;
+pub mod imports;
 pub mod keys;
 pub mod mail;
+pub mod messages;
+pub mod notifications;
 pub mod people;
 pub mod pipelines;
 pub mod portal;
-pub mod imports;
-pub mod messages;
-pub mod notifications;
 pub mod records;
 pub mod render;
 pub mod segments;
@@ -92,6 +92,8 @@ pub struct Config {
     /// Cookies are `Secure` and `__Host-` prefixed: the server speaks TLS, or its public
     /// URL is https (TLS ended by a proxy in front).
     pub secure: bool,
+    /// The server itself speaks TLS (the scheme of its own origin).
+    pub tls: bool,
     /// The public URL's origin (`https://app.example.com`), accepted as `Origin`.
     pub public_origin: String,
 }
@@ -102,7 +104,7 @@ impl Config {
             Ok(u) => u.origin().ascii_serialization(),
             Err(_) => public_url.trim_end_matches('/').to_string(),
         };
-        Config { secure: tls || public_url.starts_with("https://"), public_origin: origin }
+        Config { secure: tls || public_url.starts_with("https://"), tls, public_origin: origin }
     }
 }
 

@@ -151,6 +151,12 @@ async fn bad_uploads_are_refused_before_any_job_exists(app: TestApp) {
         (vec![("object", "contact"), ("mapping", "{nope")], Some(ok_csv), "mapping"),
         (vec![("object", "contact"), ("mapping", r#"{"email": "shoe_size"}"#)], Some(ok_csv), "mapping.email"),
         (vec![("object", "contact"), ("mapping", r#"{"Mail": "email"}"#)], Some(ok_csv), "mapping.Mail"),
+        // Two columns mapped to one field: refused, not one of them silently winning.
+        (
+            vec![("object", "contact"), ("mapping", r#"{"Work": "email", "Home": "email"}"#)],
+            Some("Home,Work\nh@x.example,w@x.example\n"),
+            "mapping.Work",
+        ),
     ] {
         let r = upload(&app, &owner.token, &fields, file).await;
         assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], field, "{fields:?}");

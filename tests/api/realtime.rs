@@ -230,8 +230,12 @@ async fn dashboard_sends_a_snapshot_then_only_what_changed(app: TestApp) {
     assert_eq!(r.status, 201);
     let d = ws.until("event", Some("dashboard.changed")).await;
     assert_eq!(d["data"], json!({"open_tickets": 1}));
-    let due = (app.clock.now() + chrono::Duration::hours(1)).to_rfc3339();
-    app.post("/api/v1/tasks", &json!({"title": "Call", "due_at": due}), Some(&owner.token)).await;
+    // Due today (the counter's day is the UTC day): the day's last second, so the test does
+    // not depend on the hour it runs at (now + 1 h is tomorrow after 23:00).
+    let today = app.clock.now().date_naive();
+    let due = (today.and_hms_opt(23, 59, 59).unwrap().and_utc()).to_rfc3339();
+    let r = app.post("/api/v1/tasks", &json!({"title": "Call", "due_at": due}), Some(&owner.token)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let d = ws.until("event", Some("dashboard.changed")).await;
     assert_eq!(d["data"]["tasks_due"], 1, "{d}");
 }

@@ -189,7 +189,7 @@ async fn state_changing_requests_need_the_csrf_token_and_same_origin(app: TestAp
     let good = b.csrf.clone();
     assert!(!good.is_empty());
     type Pairs<'a> = Vec<(&'a str, &'a str)>;
-    let forged: [(&str, Pairs, Pairs); 5] = [
+    let forged: [(&str, Pairs, Pairs); 7] = [
         ("no token", vec![("email", "a@x.example")], vec![]),
         ("a wrong token", vec![("email", "a@x.example"), ("csrf", "AAAA")], vec![]),
         (
@@ -199,6 +199,17 @@ async fn state_changing_requests_need_the_csrf_token_and_same_origin(app: TestAp
         ),
         ("a cross-site fetch", vec![("email", "a@x.example"), ("csrf", &good)], vec![("Sec-Fetch-Site", "cross-site")]),
         ("a null origin", vec![("email", "a@x.example"), ("csrf", &good)], vec![("Origin", "null")]),
+        // Forwarding headers are not this server's origin (no proxy is trusted to set them).
+        (
+            "another origin claimed through X-Forwarded-Host",
+            vec![("email", "a@x.example"), ("csrf", &good)],
+            vec![("Origin", "http://evil.example"), ("X-Forwarded-Host", "evil.example")],
+        ),
+        (
+            "another origin claimed through Forwarded",
+            vec![("email", "a@x.example"), ("csrf", &good)],
+            vec![("Origin", "http://evil.example"), ("Forwarded", "host=evil.example;proto=http")],
+        ),
     ];
     for (what, fields, headers) in forged {
         let r = b.post_raw("/app/contacts", &fields, &headers).await;
