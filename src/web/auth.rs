@@ -62,6 +62,27 @@ fn signed_in(v: &Visitor, session: &login::Session) -> HttpResponse {
     res
 }
 
+/// Ends (revokes and audits as `auth.logout`) the session this browser is signed in with,
+/// if any; `reason` goes in the entry's details.
+async fn end_session(v: &Visitor, reason: Option<&str>) -> Result<(), AppError> {
+    let Some(m) = v.session_member() else { return Ok(()) };
+    let mut entry = m.principal.entry("auth.logout").target("session", &m.user.session_id);
+    if let Some(reason) = reason {
+        entry = entry.details(json!({ "reason": reason }));
+    }
+    let now = v.state.clock.now();
+    sessions::sign_out(&v.state.db, m.tenant().clone(), &m.user, m.principal.change_actor(), entry, now).await
+}
+
+/// When a signed-in browser signs in again its cookie is about to be replaced: the session
+/// it held is ended, so no session stays valid that no browser holds. Best effort (the new
+/// sign-in is not refused for it).
+async fn retire_previous(v: &Visitor) {
+    if let Err(e) = end_session(v, Some("replaced by a new sign-in")).await {
+        tracing::warn!(error = %e, "could not end the session a new sign-in replaced");
+    }
+}
+
 fn throttled(v: &Visitor, e: &AppError) -> Option<String> {
     match e {
         AppError::RateLimited { retry_after_secs, .. } => {
@@ -101,7 +122,10 @@ pub async fn signup(v: Visitor, body: Bytes) -> Page {
         Err(e) => Err(e),
     };
     match done {
-        Ok(done) => Ok(signed_in(&v, &done.session)),
+        Ok(done) => {
+            retire_previous(&v).await;
+            Ok(signed_in(&v, &done.session))
+        }
         Err(e) => match forms::refused(v.lang, e, &["tenant_name", "name", "email", "password"], "email") {
             Refused::Form { status, errors } => show_signup(&v, status, &form, errors),
             Refused::Page(p) => Err(p),
@@ -154,6 +178,9 @@ pub async fn login(v: Visitor, body: Bytes) -> Page {
         },
     };
     let outcome = login::enter(&cx, &who, None, None, meta, client_info(&v.req)).await;
+    if matches!(outcome, Ok(PasswordOutcome::Session(_))) {
+        retire_previous(&v).await;
+    }
     next_step(&v, &cx, &who, outcome)
 }
 
@@ -226,6 +253,9 @@ pub async fn portal(v: Visitor, body: Bytes) -> Page {
         _ => return Err(WebError::status(v.lang, StatusCode::BAD_REQUEST)),
     };
     let outcome = login::enter(&cx, &who, tenant, invitation, request_meta(&v.req), client_info(&v.req)).await;
+    if matches!(outcome, Ok(PasswordOutcome::Session(_))) {
+        retire_previous(&v).await;
+    }
     next_step(&v, &cx, &who, outcome)
 }
 
@@ -253,7 +283,10 @@ pub async fn code(v: Visitor, body: Bytes) -> Page {
     let Some(token) = cookies::get(&v.req, v.config(), Name::Mfa) else { return Ok(see_other("/app/login")) };
     let cx = v.state.login_context();
     match login::with_second_factor(cx, &token, form.code, request_meta(&v.req), client_info(&v.req)).await {
-        Ok(session) => Ok(signed_in(&v, &session)),
+        Ok(session) => {
+            retire_previous(&v).await;
+            Ok(signed_in(&v, &session))
+        }
         Err(AppError::Unauthorized { .. }) => {
             show_code(&v, StatusCode::UNAUTHORIZED, one_error(i18n::t(v.lang, "code-invalid", &[])))
         }
@@ -267,13 +300,7 @@ pub async fn code(v: Visitor, body: Bytes) -> Page {
 // ---- sign out ----
 
 pub async fn logout(v: Visitor) -> Page {
-    if let Some(m) = v.session_member() {
-        let entry = m.principal.entry("auth.logout").target("session", &m.user.session_id);
-        let now = v.state.clock.now();
-        sessions::sign_out(&v.state.db, m.tenant().clone(), &m.user, m.principal.change_actor(), entry, now)
-            .await
-            .map_err(|e| v.fail(e))?;
-    }
+    end_session(&v, None).await.map_err(|e| v.fail(e))?;
     let mut res = see_other("/app/login");
     let _ = res.add_cookie(&cookies::removal(v.config(), Name::Session));
     Ok(res)

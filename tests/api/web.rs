@@ -249,6 +249,12 @@ async fn cookies_do_not_authenticate_the_json_api(app: TestApp) {
         let r = read(req.send_body(json!({"email": "c@x.example"}).to_string()).await.unwrap()).await;
         r.problem(401, "unauthorized");
     }
+    // Signing in again in the same browser replaces the session: the old one is ended.
+    let first = b.jar.get("organizeo_session").cloned().unwrap();
+    b.sign_in("ada@acme.example").await;
+    let second = b.jar.get("organizeo_session").cloned().unwrap();
+    assert_ne!(first, second, "a new session");
+    assert_eq!(app.get("/api/v1/me", Some(&first)).await.status, 401, "the replaced session is revoked");
     // Signing out ends the session the cookie held, everywhere.
     let token = b.jar.get("organizeo_session").cloned().unwrap();
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, 200, "the cookie holds an API session");
