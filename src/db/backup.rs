@@ -298,8 +298,29 @@ impl Platform<'_> {
 /// Empties a PostgreSQL database's schema for a restore: every table (with its indexes,
 /// triggers and policies), view, sequence and function of the current schema is dropped.
 /// Roles, default privileges and the schema itself stay.
+///
+/// The drops take each table's lock in turn, so a transaction still running against the
+/// database (a stopping server's last job, a straggling client) can deadlock with them;
+/// PostgreSQL then aborts one side. When that side is ours the wipe is tried again, a few
+/// times, after the other has had the moment it needs to finish.
 pub fn pg_wipe(url: &DatabaseUrl) -> anyhow::Result<()> {
     let mut c = pg_conn(url)?;
+    let mut attempt = 1;
+    loop {
+        match pg_wipe_once(&mut c) {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if attempt < 5 && info.message().contains("deadlock detected") =>
+            {
+                tracing::warn!(attempt, "emptying the target database deadlocked with another session; trying again");
+                std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                attempt += 1;
+            }
+            other => return other.map_err(|e| anyhow::anyhow!("cannot empty the target database: {e}")),
+        }
+    }
+}
+
+fn pg_wipe_once(c: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
     c.batch_execute(
         "DO $$
          DECLARE r record;
@@ -320,5 +341,4 @@ pub fn pg_wipe(url: &DatabaseUrl) -> anyhow::Result<()> {
              END LOOP;
          END $$;",
     )
-    .map_err(|e| anyhow::anyhow!("cannot empty the target database: {e}"))
 }
