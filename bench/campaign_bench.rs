@@ -405,6 +405,8 @@ async fn server_run(db_url: &str, sink_port: u16, sink_pid: u32, messages: usize
 }
 
 fn main() -> std::process::ExitCode {
+    // No OpenSSL exit handler racing the pool's threads (see organizeo::db::libpq).
+    organizeo::db::libpq::prepare();
     let mut args = std::env::args().skip(1);
     let target = args.next().unwrap_or_else(|| "sqlite".into());
     let messages: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(50_000);

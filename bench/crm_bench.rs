@@ -111,6 +111,8 @@ where
 }
 
 fn main() -> std::process::ExitCode {
+    // No OpenSSL exit handler racing the pool's threads (see organizeo::db::libpq).
+    organizeo::db::libpq::prepare();
     let mut args = std::env::args().skip(1);
     let target = args.next().unwrap_or_else(|| "sqlite".into());
     let contacts: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);

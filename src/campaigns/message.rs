@@ -91,19 +91,21 @@ pub fn rewrite_links(html: &str, sender: &Sender, recipient_id: &str, keep: &str
     out
 }
 
+/// The byte offset of the first `href` attribute name (any case, preceded by whitespace or
+/// at the start, followed by optional spaces and `=`). One pass over the bytes, no copy: it
+/// runs once per link of every recipient's message.
 fn find_href(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
-    let mut i = 0;
-    while let Some(off) = s.get(i..).and_then(|r| r.to_ascii_lowercase().find("href")) {
-        let at = i + off;
-        let before_ok = at == 0 || bytes.get(at - 1).is_some_and(|b| b.is_ascii_whitespace());
-        let after = s.get(at + 4..).unwrap_or_default().trim_start();
-        if before_ok && after.starts_with('=') {
-            return Some(at);
+    bytes.windows(4).enumerate().find_map(|(at, w)| {
+        if !w.eq_ignore_ascii_case(b"href") {
+            return None;
         }
-        i = at + 4;
-    }
-    None
+        let before_ok = at == 0 || bytes.get(at - 1).is_some_and(|b| b.is_ascii_whitespace());
+        let after_ok = bytes
+            .get(at + 4..)
+            .is_some_and(|rest| rest.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'='));
+        (before_ok && after_ok).then_some(at)
+    })
 }
 
 /// Decodes the character references an attribute value may hold (`&amp;`, `&#x2f;`, …),
@@ -268,6 +270,19 @@ mod tests {
         let token = out.split("/t/c/").nth(1).unwrap().split('"').next().unwrap();
         let link = tokens::verify(&s.key, Kind::Click, token).unwrap();
         assert_eq!(link.url.as_deref(), Some("https://x.example/a?b=1&c=2"), "entities decoded before signing");
+    }
+
+    #[test]
+    fn href_is_found_only_as_an_attribute_name() {
+        assert_eq!(find_href("<a HREF = 'x'>"), Some(3));
+        assert_eq!(find_href("href=\"x\""), Some(0));
+        assert_eq!(find_href("the href tag, xhref=\"no\", é href\n=\"yes\""), Some(29));
+        assert_eq!(find_href("no links; href"), None);
+        assert_eq!(find_href("héhref"), None);
+        // Many links in one long document: each found once, in order.
+        let html = "<p>é</p><a href=\"https://x.example/\">x</a>".repeat(500);
+        let out = rewrite_links(&html, &sender(), "r1", "");
+        assert_eq!(out.matches("/t/c/").count(), 500);
     }
 
     #[test]

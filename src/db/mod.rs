@@ -44,6 +44,7 @@ pub mod inapp;
 pub mod inbox_items;
 pub mod invitations;
 pub mod jita;
+pub mod libpq;
 pub mod members;
 pub mod mfa;
 pub mod pipelines;
@@ -174,6 +175,7 @@ impl ConnectionFactory {
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
+                libpq::prepare();
                 let mut conn = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 if !self.create {
                     // Row-level security does not apply to superusers or BYPASSRLS roles: a

@@ -54,7 +54,11 @@ macro_rules! both_backends {
 pub fn postgres_url_or_warn() -> Option<String> {
     static WARN: Once = Once::new();
     match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => {
+            // Before this process's first PostgreSQL connection (see the module's doc).
+            organizeo::db::libpq::prepare();
+            Some(url)
+        }
         _ => {
             WARN.call_once(|| {
                 let _ = writeln!(
