@@ -130,7 +130,9 @@ fn main() -> std::process::ExitCode {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         database_url: url.clone(),
-        db_pool_size: 8,
+        // CRM_BENCH_POOL=n: the database pool's size (default 8), to see whether requests
+        // queue for connections.
+        db_pool_size: std::env::var("CRM_BENCH_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(8),
         log_level: "warn".into(),
         encryption_key: Some(Secret::new(organizeo::security::crypto::generate_key("bench").expect("key"))),
         ..Settings::default()

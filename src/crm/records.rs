@@ -290,9 +290,8 @@ pub fn create(
 }
 
 pub fn get(tdb: &mut TenantDb<'_>, object: Object, id: &RecordId, defs: &[CustomFieldRow]) -> Result<Value, AppError> {
-    let rid = id;
-    let row = tdb.record(object, rid, false)?.ok_or_else(|| AppError::not_found(object.name()))?;
-    load_view(tdb, object, &row, defs)
+    let (row, tags) = tdb.live_record_with_tags(object, id)?.ok_or_else(|| AppError::not_found(object.name()))?;
+    Ok(view(object, &row, tags, defs))
 }
 
 pub fn update(

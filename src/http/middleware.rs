@@ -33,7 +33,9 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
 }
 
 /// A URL whose path or query carries `%00` is refused before routing: PostgreSQL text
-/// cannot hold U+0000, and no identifier or search of ours contains one.
+/// cannot hold U+0000, and no identifier or search of ours contains one. The web app's
+/// pages (`/app…`) answer with the 400 page in the visitor's language, the rest with a
+/// problem document.
 pub async fn refuse_nul(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -41,6 +43,12 @@ pub async fn refuse_nul(
     let uri = req.uri();
     let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
     if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        if uri.path().starts_with("/app") {
+            if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                let lang = crate::web::context::anonymous_lang(req.request(), &state.web);
+                return Err(crate::web::render::WebError::status(lang, actix_web::http::StatusCode::BAD_REQUEST).into());
+            }
+        }
         return Err(crate::error::AppError::BadRequest {
             code: "bad_request",
             detail: "the URL contains an encoded NUL character (%00)".into(),

@@ -89,11 +89,20 @@ async fn every_object_is_created_listed_shown_and_edited_by_its_forms(app: TestA
     assert_eq!((task["due_at"].as_str(), task["completed"].as_bool()), (Some("2026-03-12T14:05:00Z"), Some(true)));
     // Edited: an unticked box is false, an emptied field cleared.
     let tid = task["id"].as_str().unwrap();
-    let r = b.post(&format!("/app/tasks/{tid}"), &[("title", "Call again"), ("due_at", "")]).await;
+    let edit = b.get(&format!("/app/tasks/{tid}/edit")).await;
+    assert!(edit.text.contains(r#"name="_present" value="completed""#), "{}", edit.text);
+    let r = b.post(&format!("/app/tasks/{tid}"), &[("title", "Call again"), ("due_at", ""), ("_present", "completed")]).await;
     assert_eq!(r.status, 303, "{}", r.text);
     let task = app.get(&format!("/api/v1/tasks/{tid}"), Some(&owner.token)).await.body;
     assert_eq!((task["title"].as_str(), task["completed"].as_bool()), (Some("Call again"), Some(false)));
     assert!(task["due_at"].is_null());
+    // A partial POST (a stale page, a hand-made form) changes only the fields it carries.
+    let r = b.post(&format!("/app/tasks/{tid}"), &[("completed", "true"), ("_present", "completed")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let r = b.post(&format!("/app/tasks/{tid}"), &[("title", "Only the title")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let task = app.get(&format!("/api/v1/tasks/{tid}"), Some(&owner.token)).await.body;
+    assert_eq!((task["title"].as_str(), task["completed"].as_bool()), (Some("Only the title"), Some(true)));
 }
 
 async fn forms_show_the_apis_messages_beside_each_field(app: TestApp) {
@@ -124,7 +133,13 @@ async fn forms_show_the_apis_messages_beside_each_field(app: TestApp) {
     // A bad sort or cursor is a 4xx page, never a 500.
     assert_eq!(b.get("/app/deals?sort=nonsense").await.status, 422);
     assert_eq!(b.get("/app/tickets?after=garbage").await.status, 422);
-    assert_eq!(b.get("/app/notes?q=%00").await.status, 400);
+    let nul = b.get("/app/notes?q=%00").await;
+    assert_eq!(nul.status, 400);
+    assert!(
+        nul.header("content-type").is_some_and(|c| c.starts_with("text/html")) && nul.text.contains("<html"),
+        "a page answers a person with a page: {}",
+        nul.text
+    );
 }
 
 async fn record_pages_show_links_both_ways_and_the_timeline(app: TestApp) {

@@ -73,6 +73,38 @@ impl TenantDb<'_> {
         }
     }
 
+    /// A live record with its tag names (by name, as [`Self::record_tag_names`] gives
+    /// them) in one statement: a `GET` of one record used to spend a round trip on each.
+    pub fn live_record_with_tags(
+        &mut self,
+        object: Object,
+        id: &RecordId,
+    ) -> QueryResult<Option<(RecordRow, Vec<String>)>> {
+        let (conn, tid) = self.parts();
+        let rows: Vec<(RecordRow, Option<String>)> = records::table
+            .left_join(
+                record_tags::table
+                    .on(record_tags::record_id.eq(records::id).and(record_tags::tenant_id.eq(records::tenant_id))),
+            )
+            .left_join(
+                tags::table.on(tags::id
+                    .eq(record_tags::tag_id)
+                    .and(tags::tenant_id.eq(records::tenant_id))
+                    .and(tags::deleted_at.is_null())),
+            )
+            .filter(records::tenant_id.eq(tid.to_string()))
+            .filter(records::object.eq(object.name()))
+            .filter(records::id.eq(id.as_str().to_string()))
+            .filter(records::deleted_at.is_null())
+            .order(tags::name_lower.asc())
+            .select((RecordRow::as_select(), tags::name.nullable()))
+            .load(conn)?;
+        let mut rows = rows.into_iter();
+        let Some((row, first)) = rows.next() else { return Ok(None) };
+        let names = first.into_iter().chain(rows.filter_map(|(_, name)| name)).collect();
+        Ok(Some((row, names)))
+    }
+
     /// Which of `ids` are live records of `object` here.
     pub fn live_ids(&mut self, object: Object, ids: &[String]) -> QueryResult<Vec<String>> {
         if ids.is_empty() {

@@ -178,12 +178,22 @@ fn to_json(kind: &Kind, values: &Values, name: &str, creating: bool) -> Option<V
     }
 }
 
-/// The API body: on create only what was filled in; on edit every field of the form, an
-/// emptied one as `null` (cleared). Tags are comma-separated names.
+/// The name of the hidden inputs that list the form's checkbox fields: an unticked box
+/// sends nothing, so without them "unticked" and "not in this form" look the same.
+pub const PRESENT: &str = "_present";
+
+/// The API body: on create only what was filled in; on edit every field the form sent, an
+/// emptied one as `null` (cleared) — a field the POST does not carry (nor list in
+/// [`PRESENT`]) is left as it is, so a partial or stale form clears nothing it did not
+/// show. Tags are comma-separated names.
 pub fn body(fields: &[Field], values: &Values, creating: bool) -> Value {
+    let listed = |name: &str| values.get(PRESENT).is_some_and(|v| v.iter().any(|s| s == name));
     let mut body = Map::new();
     let mut custom = Map::new();
     for f in fields {
+        if !creating && !values.contains_key(&f.name) && !listed(&f.name) {
+            continue;
+        }
         let value = match to_json(&f.kind, values, &f.name, creating) {
             Some(v) => v,
             None if !creating => Value::Null,
@@ -204,7 +214,7 @@ pub fn body(fields: &[Field], values: &Values, creating: bool) -> Value {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect();
-    if !creating || !tags.is_empty() {
+    if (creating && !tags.is_empty()) || (!creating && values.contains_key(TAGS)) {
         body.insert(TAGS.into(), json!(tags));
     }
     Value::Object(body)
@@ -371,7 +381,7 @@ mod tests {
         assert_eq!(body(&fields, &form, true), json!({"email": "ada@example.com", "tags": ["vip", "lead"]}));
         let edit = body(&fields, &form, false);
         assert_eq!(edit["first_name"], Value::Null, "emptied fields are cleared on edit");
-        assert_eq!(edit["company_ids"], Value::Null);
+        assert!(edit.get("company_ids").is_none(), "a field the POST does not carry is left alone");
         assert!(edit.get("csrf").is_none());
         let back = from_record(&fields, &json!({"email": "a@b.c", "tags": ["x", "y"], "company_ids": ["1", "2"]}));
         assert_eq!(back[TAGS], vec!["x, y".to_string()]);
@@ -387,8 +397,10 @@ mod tests {
         assert_eq!(b["due_at"], "2026-03-12T14:05:00Z");
         assert_eq!(b["completed"], true);
         assert_eq!(b["deal_ids"], json!(["a", "b"]));
-        let unticked = body(&fields, &values(&[("title", "Call")]), false);
-        assert_eq!(unticked["completed"], false, "an unticked box on edit is false");
+        let unticked = body(&fields, &values(&[("title", "Call"), (PRESENT, "completed")]), false);
+        assert_eq!(unticked["completed"], false, "an unticked box the form showed is false on edit");
+        let partial = body(&fields, &values(&[("title", "Call")]), false);
+        assert_eq!(partial, json!({"title": "Call"}), "what the POST does not carry is left alone");
         let back = from_record(&fields, &json!({"due_at": "2026-03-12T14:05:00Z", "completed": true}));
         assert_eq!(back["due_at"], vec!["2026-03-12T14:05".to_string()]);
         assert_eq!(back["completed"], vec!["true".to_string()]);
