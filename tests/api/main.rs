@@ -51,6 +51,7 @@ mod throttle;
 mod tls;
 mod users;
 mod web;
+mod web_a11y;
 mod web_board;
 mod web_browser;
 mod web_campaigns;
