@@ -53,6 +53,7 @@ mod users;
 mod web;
 mod web_board;
 mod web_browser;
+mod web_bulk;
 mod web_campaigns;
 mod web_engage;
 mod web_records;
