@@ -107,6 +107,23 @@ fn domain(kind: &Kind) -> Domain {
     }
 }
 
+/// The operators `parse` accepts on a field (`name` is the filter's field, `kind` its
+/// kind; `created_at`/`updated_at` are [`Kind::DateTime`]), for screens that offer a
+/// choice instead of asking for the language. The rules stay those of `parse`.
+pub fn ops_for(name: &str, kind: &Kind) -> &'static [&'static str] {
+    const TEXT: &[&str] = &["eq", "neq", "in", "contains", "exists"];
+    const ORDERED: &[&str] = &["eq", "neq", "lt", "lte", "gt", "gte", "in", "exists"];
+    const BOOL: &[&str] = &["eq", "neq", "exists"];
+    if name == "tags" {
+        return TEXT;
+    }
+    match domain(kind) {
+        Domain::Text => TEXT,
+        Domain::Bool => BOOL,
+        Domain::Num | Domain::Money | Domain::Date | Domain::DateTime => ORDERED,
+    }
+}
+
 fn operand_one(d: Domain, v: &Value) -> Result<Operand, String> {
     match d {
         Domain::Text => match v {

@@ -24,7 +24,7 @@
 //! | `audit.rs` | the audit log with filters (action, person, days) and cursor paging |
 //! | `custom_values.rs`, `pipelines.rs` | custom values (list, add, edit, trash); pipelines (rename, stages, delete) |
 //! | `auth.rs` | sign up, sign in (portal by name, second factor), sign out |
-//! | `records/`, `forms.rs` | every CRM object's list, detail, create and edit; form bodies |
+//! | `records/`, `forms.rs` | every CRM object's list (filter builder, bulk tag/untag/trash), detail, create and edit; form bodies |
 //! | `board.rs` | deals as a pipeline board, moving a deal between stages, a first pipeline |
 //! | `definitions.rs` | the portal's tags and custom fields: list, add, delete |
 //! | `trash.rs` | the trash with restore; moving a record to the trash |
@@ -146,20 +146,24 @@ pages! {
     "/static/app.css" => { get: shell::stylesheet },
     "/contacts" => { get: records::pages::contacts::list, post: records::pages::contacts::create },
     "/contacts/new" => { get: records::pages::contacts::new },
+    "/contacts/bulk" => { post: records::pages::contacts::bulk },
     "/contacts/{id}" => { get: records::pages::contacts::show, post: records::pages::contacts::update },
     "/contacts/{id}/edit" => { get: records::pages::contacts::edit },
     "/contacts/{id}/delete" => { post: records::pages::contacts::delete },
     "/companies" => { get: records::pages::companies::list, post: records::pages::companies::create },
     "/companies/new" => { get: records::pages::companies::new },
+    "/companies/bulk" => { post: records::pages::companies::bulk },
     "/companies/{id}" => { get: records::pages::companies::show, post: records::pages::companies::update },
     "/companies/{id}/edit" => { get: records::pages::companies::edit },
     "/companies/{id}/delete" => { post: records::pages::companies::delete },
     "/deals" => { get: records::pages::deals::list, post: records::pages::deals::create },
     "/deals/new" => { get: records::pages::deals::new },
+    "/deals/bulk" => { post: records::pages::deals::bulk },
     "/deals/board" => { get: board::show },
     "/deals/{id}/stage" => { post: board::move_deal },
     "/pipelines" => { get: pipelines::list, post: board::create_pipeline },
     "/static/board.js" => { get: board::script },
+    "/static/records.js" => { get: records::list::script },
     "/trash" => { get: trash::list },
     "/trash/{type}/{id}/restore" => { post: trash::restore },
     "/settings" => { get: shell::settings },
@@ -176,16 +180,19 @@ pages! {
     "/deals/{id}/delete" => { post: records::pages::deals::delete },
     "/tickets" => { get: records::pages::tickets::list, post: records::pages::tickets::create },
     "/tickets/new" => { get: records::pages::tickets::new },
+    "/tickets/bulk" => { post: records::pages::tickets::bulk },
     "/tickets/{id}" => { get: records::pages::tickets::show, post: records::pages::tickets::update },
     "/tickets/{id}/edit" => { get: records::pages::tickets::edit },
     "/tickets/{id}/delete" => { post: records::pages::tickets::delete },
     "/tasks" => { get: records::pages::tasks::list, post: records::pages::tasks::create },
     "/tasks/new" => { get: records::pages::tasks::new },
+    "/tasks/bulk" => { post: records::pages::tasks::bulk },
     "/tasks/{id}" => { get: records::pages::tasks::show, post: records::pages::tasks::update },
     "/tasks/{id}/edit" => { get: records::pages::tasks::edit },
     "/tasks/{id}/delete" => { post: records::pages::tasks::delete },
     "/notes" => { get: records::pages::notes::list, post: records::pages::notes::create },
     "/notes/new" => { get: records::pages::notes::new },
+    "/notes/bulk" => { post: records::pages::notes::bulk },
     "/notes/{id}" => { get: records::pages::notes::show, post: records::pages::notes::update },
     "/notes/{id}/edit" => { get: records::pages::notes::edit },
     "/notes/{id}/delete" => { post: records::pages::notes::delete },

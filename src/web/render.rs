@@ -71,6 +71,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "pipelines.html",
     "pipeline.html",
     "records/list.html",
+    "records/bulk_confirm.html",
     "records/show.html",
     "records/form.html",
     "mail/preview.html",

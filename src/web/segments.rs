@@ -128,9 +128,18 @@ fn form_page(v: &Visitor, status: StatusCode, id: Option<&str>, form: &SegmentFo
     render::page(status, "mail/segment_form.html", mail::frame(v, title, "segments"), ctx).map_err(|e| v.fail(e))
 }
 
+/// The new segment's form; `?query=` (from a contact list's filters) fills the query box.
 pub async fn new(v: Visitor) -> Page {
     mail::may_write(&v).await?;
-    form_page(&v, StatusCode::OK, None, &SegmentForm::default(), Errors::new())
+    let prefill: Prefill = mail::query(&v)?;
+    let form = SegmentForm { name: String::new(), query: prefill.query.unwrap_or_default() };
+    form_page(&v, StatusCode::OK, None, &form, Errors::new())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Prefill {
+    query: Option<String>,
 }
 
 pub async fn edit(v: Visitor, id: web::Path<String>) -> Page {

@@ -54,6 +54,7 @@ mod web;
 mod web_a11y;
 mod web_board;
 mod web_browser;
+mod web_bulk;
 mod web_campaigns;
 mod web_engage;
 mod web_records;

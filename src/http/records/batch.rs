@@ -45,7 +45,7 @@ pub struct BatchResponse {
 pub const BATCH_MAX: usize = 100;
 
 /// The answer an item would have had as a single request.
-fn item_problem(object: Object, e: ItemError) -> AppError {
+pub(super) fn item_problem(object: Object, e: ItemError) -> AppError {
     match e {
         ItemError::Unaddressed(Unaddressed::IdMissing) => AppError::validation("id", "is required to update"),
         ItemError::Unaddressed(Unaddressed::IdMalformed | Unaddressed::NoSuchRecord) => {

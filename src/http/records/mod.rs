@@ -13,6 +13,7 @@
 //! admin. Keys need `<plural>:read` / `<plural>:write`.
 
 pub mod batch;
+pub mod bulk;
 pub mod crud;
 pub mod list;
 pub mod schema;

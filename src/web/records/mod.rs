@@ -12,19 +12,26 @@
 //!
 //! | file | concern |
 //! | --- | --- |
+//! | `list.rs` | the list: search, sort, filters, paging, the bulk changes' checkboxes |
+//! | `filters.rs` | the filter builder's rows ⇄ the search language (`segments::parse_query`) |
+//! | `bulk.rs` | tagging, untagging and trashing the checked records (`http::records::bulk`) |
 //! | `fields.rs` | an object's form from its fields; form ⇄ API body |
 //! | `view.rs` | titles, values as text, list columns and sorts, related objects |
 //! | `pages.rs` | per-object entry points for `web::PAGES` (`object_pages!`) |
 
+pub mod bulk;
 pub mod fields;
+pub mod filters;
+pub mod list;
 pub mod pages;
 pub mod view;
+
+pub use list::list;
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use self::fields::{Field, Values};
@@ -41,23 +48,6 @@ use crate::http::records::{crud, list as listing, timeline, ListParams, Timeline
 const PAGE_SIZE: &str = "25";
 /// Linked records shown per field or related object on a record's page.
 const LINKED: usize = 10;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListQuery {
-    q: Option<String>,
-    after: Option<String>,
-    sort: Option<String>,
-}
-
-fn list_url(object: Object, pairs: &[(&str, &Option<String>)]) -> String {
-    let present: Vec<(&str, &str)> = pairs.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
-    let base = format!("/app/{}", object.plural());
-    if present.is_empty() {
-        return base;
-    }
-    format!("{base}?{}", serde_urlencoded::to_string(present).unwrap_or_default())
-}
 
 /// What an object's pages need to name ids: stages for deals, people for tasks (and for
 /// who changed what in a timeline).
@@ -79,65 +69,6 @@ async fn object_fields(v: &Visitor, object: Object) -> Result<Vec<Field>, WebErr
         .await
         .map_err(|e| v.fail(e))?;
     Ok(fields::fields(object, &defs))
-}
-
-/// `/app/{plural}?q=&sort=&after=`: 25 at a time, with a link to the next page.
-pub async fn list(v: Visitor, object: Object) -> Page {
-    let m = v.member()?;
-    let query: ListQuery = serde_urlencoded::from_str(v.req.query_string())
-        .map_err(|_| WebError::status(v.lang, StatusCode::BAD_REQUEST))?;
-    let (q, sort) = (forms::value(&query.q), forms::value(&query.sort));
-    let params = ListParams {
-        limit: Some(PAGE_SIZE.into()),
-        after: forms::value(&query.after),
-        q: q.clone(),
-        tag: None,
-        sort: sort.clone(),
-    };
-    let (status, records, next, errors) = match listing::page(&v.state, &m.principal, object, params, None).await {
-        Ok(page) => (StatusCode::OK, page.data, page.next_cursor, Vec::new()),
-        Err(AppError::Validation { errors, .. }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Vec::new(),
-            None,
-            errors.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect(),
-        ),
-        Err(e) => return Err(v.fail(e)),
-    };
-    let lookups = lookups(&v, object, false).await?;
-    let all = fields::fields(object, &[]);
-    let columns: Vec<(&Field, bool)> = view::columns(object)
-        .iter()
-        .filter_map(|(key, wide)| all.iter().find(|f| f.name == *key).map(|f| (f, *wide)))
-        .collect();
-    let rows: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            let cells: Vec<Value> = columns
-                .iter()
-                .map(|(f, wide)| json!({"shown": view::shown(v.lang, f, r, &lookups), "wide": wide}))
-                .collect();
-            json!({"id": at(r, "id"), "title": view::title(object, r), "cells": cells, "tags": at(r, "tags"),
-                "created_at": at(r, "created_at")})
-        })
-        .collect();
-    let headers: Vec<Value> = columns.iter().map(|(f, wide)| json!({"label": f.label(v.lang), "wide": wide})).collect();
-    let next_url = next.map(|cursor| list_url(object, &[("q", &q), ("sort", &sort), ("after", &Some(cursor))]));
-    let ctx = json!({
-        "object": {"name": object.name(), "plural": object.plural()},
-        "rows": rows,
-        "headers": headers,
-        "sorts": view::sort_choices(v.lang, object, sort.as_deref()),
-        "first_url": list_url(object, &[("q", &q), ("sort", &sort)]),
-        "clear_url": list_url(object, &[("sort", &sort)]),
-        "q": q,
-        "next_url": next_url,
-        "paged": query.after.is_some(),
-        "errors": errors,
-        "can_write": m.role().can_write(),
-    });
-    let title = format!("{}-title", object.plural());
-    render::page(status, "records/list.html", v.frame(&title, object.plural()), ctx).map_err(|e| v.fail(e))
 }
 
 /// The titles of the records `record` links to (a few per field), for its page.

@@ -35,6 +35,10 @@ macro_rules! object_pages {
                     super::super::update(v, Object::$object, id.into_inner(), body).await
                 }
 
+                pub async fn bulk(v: Visitor, body: Bytes) -> Page {
+                    super::super::bulk::submit(v, Object::$object, body).await
+                }
+
                 pub async fn delete(v: Visitor, id: web::Path<String>) -> Page {
                     crate::web::trash::delete(v, Object::$object, id.into_inner()).await
                 }

@@ -659,3 +659,82 @@ import-column = Column
 import-message = Problem
 exports-title = Export
 export-download = Download CSV
+
+## Record lists: filter builder and bulk changes
+filter-legend = Filters
+filter-where = Where
+filter-join = And or or
+filter-and = and
+filter-or = or
+filter-field = Field
+filter-field-pick = Choose a field…
+filter-field-created-at = Added
+filter-field-updated-at = Last changed
+filter-op = Condition
+filter-op-eq = is
+filter-op-neq = is not
+filter-op-contains = contains
+filter-op-gt = is more than / after
+filter-op-gte = is at least / from
+filter-op-lt = is less than / before
+filter-op-lte = is at most / until
+filter-op-in = is one of (comma separated)
+filter-op-exists = has a value
+filter-op-not-exists = is empty
+filter-value = Value
+filter-remove = Remove
+filter-remove-row = Remove filter { $n }
+filter-add = Add a filter
+filter-hint = Rows joined by "and" must all match; "or" starts another set. Dates as 2026-01-31, times as 2026-01-31T09:00:00Z, yes/no as true or false.
+filter-expression = Filter expression
+filter-expression-hint = The same filters in the search language of the API and of segments: one filter per line (field, operator, value); a line "or" starts another group. Edit it and apply.
+filter-expression-apply = Apply expression
+filter-save-segment = Save these filters as a segment
+filter-none-found = No records match these filters.
+bulk-action = With the selected records
+bulk-tag = Add tag
+bulk-untag = Remove tag
+bulk-delete = Move to the trash
+bulk-tag-name = Tag
+bulk-apply = Apply
+bulk-select-page = Select all on this page
+bulk-pick = Select { $name }
+bulk-confirm-delete = Move { $count ->
+    [one] this record
+   *[other] these { $count } records
+} to the trash? You can restore them from the trash for 30 days.
+bulk-confirm-yes = Move to the trash
+bulk-no-action = Choose what to do with the selected records.
+bulk-none-selected = Select at least one record first.
+bulk-tag-required = Write the tag to add or remove.
+bulk-records = { $object ->
+    [contact] { $count ->
+        [one] contact
+       *[other] contacts
+    }
+    [company] { $count ->
+        [one] company
+       *[other] companies
+    }
+    [deal] { $count ->
+        [one] deal
+       *[other] deals
+    }
+    [ticket] { $count ->
+        [one] ticket
+       *[other] tickets
+    }
+    [task] { $count ->
+        [one] task
+       *[other] tasks
+    }
+   *[note] { $count ->
+        [one] note
+       *[other] notes
+    }
+}
+bulk-done-tagged = { $count } { $records } tagged “{ $tag }”.
+bulk-done-untagged = “{ $tag }” removed from { $count } { $records }.
+bulk-done-deleted = { $count } { $records } moved to the trash.
+bulk-done-unchanged = { $count } unchanged (already so).
+bulk-done-missing = { $count } not found (deleted, or not in this portal): left unchanged.

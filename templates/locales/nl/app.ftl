@@ -658,3 +658,82 @@ import-column = Kolom
 import-message = Probleem
 exports-title = Exporteren
 export-download = CSV downloaden
+
+## Record lists: filter builder and bulk changes
+filter-legend = Filters
+filter-where = Waar
+filter-join = En of of
+filter-and = en
+filter-or = of
+filter-field = Veld
+filter-field-pick = Kies een veld…
+filter-field-created-at = Toegevoegd
+filter-field-updated-at = Laatst gewijzigd
+filter-op = Voorwaarde
+filter-op-eq = is
+filter-op-neq = is niet
+filter-op-contains = bevat
+filter-op-gt = is meer dan / na
+filter-op-gte = is minstens / vanaf
+filter-op-lt = is minder dan / voor
+filter-op-lte = is hoogstens / tot en met
+filter-op-in = is een van (komma's ertussen)
+filter-op-exists = heeft een waarde
+filter-op-not-exists = is leeg
+filter-value = Waarde
+filter-remove = Verwijderen
+filter-remove-row = Filter { $n } verwijderen
+filter-add = Filter toevoegen
+filter-hint = Regels met "en" moeten allemaal kloppen; "of" begint een nieuwe set. Datums als 2026-01-31, tijden als 2026-01-31T09:00:00Z, ja/nee als true of false.
+filter-expression = Filterexpressie
+filter-expression-hint = Dezelfde filters in de zoektaal van de API en van segmenten: één filter per regel (veld, operator, waarde); een regel "or" begint een nieuwe groep. Pas hem aan en pas toe.
+filter-expression-apply = Expressie toepassen
+filter-save-segment = Deze filters als segment opslaan
+filter-none-found = Geen records voldoen aan deze filters.
+bulk-action = Met de geselecteerde records
+bulk-tag = Label toevoegen
+bulk-untag = Label verwijderen
+bulk-delete = Naar de prullenbak
+bulk-tag-name = Label
+bulk-apply = Toepassen
+bulk-select-page = Alles op deze pagina selecteren
+bulk-pick = { $name } selecteren
+bulk-confirm-delete = { $count ->
+    [one] Dit record
+   *[other] Deze { $count } records
+} naar de prullenbak verplaatsen? Je kunt ze 30 dagen lang terugzetten vanuit de prullenbak.
+bulk-confirm-yes = Naar de prullenbak
+bulk-no-action = Kies wat je met de geselecteerde records wilt doen.
+bulk-none-selected = Selecteer eerst minstens één record.
+bulk-tag-required = Schrijf het label dat je wilt toevoegen of verwijderen.
+bulk-records = { $object ->
+    [contact] { $count ->
+        [one] contact
+       *[other] contacten
+    }
+    [company] { $count ->
+        [one] bedrijf
+       *[other] bedrijven
+    }
+    [deal] { $count ->
+        [one] deal
+       *[other] deals
+    }
+    [ticket] { $count ->
+        [one] ticket
+       *[other] tickets
+    }
+    [task] { $count ->
+        [one] taak
+       *[other] taken
+    }
+   *[note] { $count ->
+        [one] notitie
+       *[other] notities
+    }
+}
+bulk-done-tagged = { $count } { $records } gelabeld met “{ $tag }”.
+bulk-done-untagged = “{ $tag }” verwijderd van { $count } { $records }.
+bulk-done-deleted = { $count } { $records } naar de prullenbak verplaatst.
+bulk-done-unchanged = { $count } ongewijzigd (was al zo).
+bulk-done-missing = { $count } niet gevonden (verwijderd, of niet in deze portal): ongewijzigd.
