@@ -164,16 +164,11 @@ impl ConnectionFactory {
                 };
                 let mut conn = diesel::SqliteConnection::establish(&target).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching to WAL needs a lock another connection may hold.
-                // Pages are read through a memory map (no copy per page read: `pread` was
-                // 4% of a campaign send's CPU) and each connection caches 16 MiB of them
-                // (the default is 2 MiB, less than one audience index).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA foreign_keys = ON;
-                     PRAGMA synchronous = NORMAL;
-                     PRAGMA mmap_size = 1073741824;
-                     PRAGMA cache_size = -16384;",
+                     PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 strpos_utils::register_impl(&mut conn, sqlite_strpos).map_err(r2d2::Error::QueryError)?;
