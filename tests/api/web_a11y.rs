@@ -106,6 +106,7 @@ const NOT_SCANNED: &[(&str, &str)] = &[
     ("/app/static/app.css", "a stylesheet"),
     ("/app/static/board.js", "a script"),
     ("/app/static/bell.js", "a script"),
+    ("/app/static/records.js", "a script"),
     ("/app/notifications/counts", "JSON for bell.js"),
     ("/app/imports/{id}/errors.csv", "a CSV download"),
     ("/app/exports/download", "a CSV download"),
