@@ -34,7 +34,8 @@ pub fn prepare() {
         unsafe {
             let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"OPENSSL_init_crypto".as_ptr());
             if !symbol.is_null() {
-                let init: unsafe extern "C" fn(u64, *const libc::c_void) -> libc::c_int = std::mem::transmute(symbol);
+                type InitCrypto = unsafe extern "C" fn(u64, *const libc::c_void) -> libc::c_int;
+                let init = std::mem::transmute::<*mut libc::c_void, InitCrypto>(symbol);
                 init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null());
             }
         }

@@ -91,7 +91,9 @@ async fn every_object_is_created_listed_shown_and_edited_by_its_forms(app: TestA
     let tid = task["id"].as_str().unwrap();
     let edit = b.get(&format!("/app/tasks/{tid}/edit")).await;
     assert!(edit.text.contains(r#"name="_present" value="completed""#), "{}", edit.text);
-    let r = b.post(&format!("/app/tasks/{tid}"), &[("title", "Call again"), ("due_at", ""), ("_present", "completed")]).await;
+    let r = b
+        .post(&format!("/app/tasks/{tid}"), &[("title", "Call again"), ("due_at", ""), ("_present", "completed")])
+        .await;
     assert_eq!(r.status, 303, "{}", r.text);
     let task = app.get(&format!("/api/v1/tasks/{tid}"), Some(&owner.token)).await.body;
     assert_eq!((task["title"].as_str(), task["completed"].as_bool()), (Some("Call again"), Some(false)));
