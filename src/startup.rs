@@ -31,6 +31,8 @@ pub struct Application {
     port: u16,
     server: Server,
     realtime: Realtime,
+    /// The job loops and limiter upkeep this node runs beside its server.
+    tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -80,20 +82,26 @@ impl Application {
         // Every write of the server and its jobs announces its commits to the real-time
         // service, which reads the events from the outbox.
         let db = pool.with_commit_sink(realtime.commit_sink());
+        // The node's background loops: they stop with its server (`run_until_stopped`).
+        let mut tasks: Vec<actix_web::rt::task::JoinHandle<()>> = Vec::new();
         if settings.run_jobs {
-            actix_web::rt::spawn(crate::jobs::purge_loop(db.clone(), clock.clone(), settings.purge_interval));
-            actix_web::rt::spawn(crate::jobs::export_loop(
+            tasks.push(actix_web::rt::spawn(crate::jobs::purge_loop(
+                db.clone(),
+                clock.clone(),
+                settings.purge_interval,
+            )));
+            tasks.push(actix_web::rt::spawn(crate::jobs::export_loop(
                 db.clone(),
                 clock.clone(),
                 settings.export_dir.clone(),
                 settings.tuning.jobs_interval,
-            ));
-            actix_web::rt::spawn(crate::jobs::import_loop(
+            )));
+            tasks.push(actix_web::rt::spawn(crate::jobs::import_loop(
                 db.clone(),
                 clock.clone(),
                 settings.tuning.jobs_interval,
                 settings.tuning.import_chunk_rows,
-            ));
+            )));
         }
         let smtp = match &settings.smtp_url {
             Some(url) => Some(crate::email::smtp::Pool::new(
@@ -115,20 +123,20 @@ impl Application {
             wake: Arc::new(tokio::sync::Notify::new()),
         });
         if settings.run_jobs {
-            actix_web::rt::spawn(crate::jobs::campaigns::runner_loop(
+            tasks.push(actix_web::rt::spawn(crate::jobs::campaigns::runner_loop(
                 campaigns.clone(),
                 crate::realtime::campaign::Running::default(),
                 settings.tuning.jobs_interval,
-            ));
+            )));
         }
         let inapp_wake = Arc::new(tokio::sync::Notify::new());
         if settings.run_jobs {
-            actix_web::rt::spawn(crate::jobs::inapp_loop(
+            tasks.push(actix_web::rt::spawn(crate::jobs::inapp_loop(
                 db.clone(),
                 clock.clone(),
                 settings.tuning.jobs_interval,
                 inapp_wake.clone(),
-            ));
+            )));
         }
         let inbox_limits = Arc::new(governor::RateLimiter::keyed(
             governor::Quota::per_second(
@@ -147,25 +155,25 @@ impl Application {
                     seal: settings.backup_encrypt.then(|| keyring.clone()),
                 },
             };
-            actix_web::rt::spawn(crate::jobs::backup_loop(
+            tasks.push(actix_web::rt::spawn(crate::jobs::backup_loop(
                 db.clone(),
                 clock.clone(),
                 plan,
                 backup_metrics,
                 settings.tuning.jobs_interval,
-            ));
+            )));
         }
         let guard = http::rate_limit::Guard::new(&settings, metrics.registry())?;
         {
             let (guard, clock, inbox_limits) = (guard.clone(), clock.clone(), inbox_limits.clone());
-            actix_web::rt::spawn(async move {
+            tasks.push(actix_web::rt::spawn(async move {
                 let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
                     inbox_limits.retain_recent();
                     guard.forget_idle(clock.now().timestamp().div_euclid(60));
                 }
-            });
+            }));
         }
         crate::web::check().map_err(|e| anyhow::anyhow!("web app: {e}"))?;
         let web_config = crate::web::Config::new(tls.is_some(), &settings.public_url);
@@ -206,7 +214,7 @@ impl Application {
         }
         .map_err(anyhow::Error::from)?
         .run();
-        Ok(Self { port: local.port(), server, realtime })
+        Ok(Self { port: local.port(), server, realtime, tasks })
     }
 
     pub fn port(&self) -> u16 {
@@ -222,9 +230,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or `handle().stop()`.
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or `handle().stop()`,
+    /// then stops the node's background loops: a stopped node claims no more jobs (what it
+    /// had claimed is leased, and the next node takes it over when the lease ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        served
     }
 }
 

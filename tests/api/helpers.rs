@@ -210,6 +210,8 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     pub client: awc::Client,
     handle: ServerHandle,
+    /// The server's task: done once the server and its background loops have stopped.
+    running: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
     settings: Settings,
     pub realtime: organizeo::realtime::Realtime,
 }
@@ -237,7 +239,7 @@ async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> 
     let port = app.port();
     let handle = app.handle();
     let realtime = app.realtime();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let running = Some(actix_web::rt::spawn(app.run_until_stopped()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -245,6 +247,7 @@ async fn start(db: impl Into<Arc<TestDb>>, settings: Settings, clock: Clock) -> 
         db,
         client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
         handle,
+        running,
         settings,
         realtime,
     }
@@ -305,8 +308,8 @@ impl TestApp {
 
     /// Stops this server and starts a new one on the same database and clock with adjusted
     /// settings (a restart with a different configuration).
-    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        self.handle.stop(true).await;
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        self.halt().await;
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("addr");
         adjust(&mut settings);
@@ -315,9 +318,18 @@ impl TestApp {
 
     /// Stops this server (as an operator stops it before a restore); the database and the
     /// settings stay for the test.
-    pub async fn stop(self) -> (Arc<TestDb>, Settings) {
-        self.handle.stop(true).await;
+    pub async fn stop(mut self) -> (Arc<TestDb>, Settings) {
+        self.halt().await;
         (self.db.clone(), self.settings.clone())
+    }
+
+    /// Stops the server and waits until its background loops (jobs) are stopped too, so a
+    /// restarted node is the only one claiming work.
+    async fn halt(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
     }
 
     /// The settings this server was started with.
