@@ -20,6 +20,9 @@ use organizeo::config::{DatabaseUrl, Secret, Settings};
 use organizeo::startup::Application;
 use serde_json::{json, Value};
 
+#[path = "web_pages.rs"]
+mod web_pages;
+
 const CONCURRENCY: usize = 16;
 
 struct Client {
@@ -219,6 +222,16 @@ fn main() -> std::process::ExitCode {
             handle.stop(true).await;
             return;
         }
+        // CRM_BENCH_WEB=only: the web pages alone after the seed; CRM_BENCH_WEB=0: no pages.
+        let web = std::env::var("CRM_BENCH_WEB").unwrap_or_default();
+        if web != "0" {
+            let samples = if web == "only" { 50 } else { 20 };
+            web_pages::run(&client.base, &client.token, "bench@x.example", "Bench-Pa55word!", &ids[0], samples).await;
+        }
+        if web == "only" {
+            handle.stop(true).await;
+            return;
+        }
         let c = client.clone();
         measure("list (25, keyset page)", 2000, move |i| {
             let c = c.clone();
@@ -295,7 +308,7 @@ fn main() -> std::process::ExitCode {
         .await;
         handle.stop(true).await;
     });
-    if std::env::var_os("CRM_BENCH_GETS").is_some() {
+    if std::env::var_os("CRM_BENCH_GETS").is_some() || std::env::var("CRM_BENCH_WEB").is_ok_and(|w| w == "only") {
         drop_database(admin);
         return std::process::ExitCode::SUCCESS;
     }
