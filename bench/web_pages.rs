@@ -37,7 +37,9 @@ impl Browser {
             req = req.insert_header(("Cookie", cookie));
         }
         let sent = match form {
-            Some(body) => req.insert_header(("Content-Type", "application/x-www-form-urlencoded")).send_body(body).await,
+            Some(body) => {
+                req.insert_header(("Content-Type", "application/x-www-form-urlencoded")).send_body(body).await
+            }
             None => req.send().await,
         };
         let mut res = sent.expect("send");
@@ -71,6 +73,7 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
     let http = awc::Client::builder().disable_redirects().timeout(Duration::from_secs(60)).finish();
     let api = |path: &str, body: Value| {
         let req = http.post(format!("{base}{path}")).insert_header(("Authorization", format!("Bearer {token}")));
+        let path = path.to_string();
         async move {
             let mut res = req.send_json(&body).await.expect("send");
             let v: Value = res.json().limit(1 << 20).await.expect("json");
@@ -123,7 +126,10 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
         }
         let mut path = route.to_string();
         if path.contains("{id}") {
-            let Some((_, id)) = ids.iter().find(|(prefix, _)| path.starts_with(prefix.trim_end_matches("/{id}")) && path.contains("{id}")) else {
+            let Some((_, id)) = ids
+                .iter()
+                .find(|(prefix, _)| path.starts_with(prefix.trim_end_matches("/{id}")) && path.contains("{id}"))
+            else {
                 println!("{route:<40} not measured: no such record seeded");
                 continue;
             };

@@ -56,6 +56,7 @@ pub mod scope;
 pub mod sealed;
 pub mod segments;
 pub mod sessions;
+pub mod sign_in_steps;
 pub mod staff;
 pub mod system;
 pub mod tags;

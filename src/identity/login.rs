@@ -158,9 +158,17 @@ pub struct Verified {
     user_id: UserId,
     email: String,
     mfa_on: bool,
+    /// Set when the person was verified by a sealed portal choice: its nonce's digest and
+    /// expiry, spent by the [`enter`] that uses it (one portal choice per password).
+    step: Option<(String, chrono::NaiveDateTime)>,
 }
 
 impl Verified {
+    /// Whether this person came through a sealed portal choice (spent when used).
+    pub fn step(&self) -> Option<&str> {
+        self.step.as_ref().map(|(d, _)| d.as_str())
+    }
+
     pub fn user_id(&self) -> &UserId {
         &self.user_id
     }
@@ -245,7 +253,12 @@ pub async fn verify_password(
     let [account_counter, ip_counter] =
         <[Counter; 2]>::try_from(counters).map_err(|_| AppError::internal(anyhow::anyhow!("counters")))?;
     throttle::succeeded(cx.db, vec![ip_counter], vec![account_counter], now).await?;
-    Ok(Verified { user_id: UserId::from_db(user.id.clone()), mfa_on: user.mfa_enabled(), email: user.email })
+    Ok(Verified {
+        user_id: UserId::from_db(user.id.clone()),
+        mfa_on: user.mfa_enabled(),
+        email: user.email,
+        step: None,
+    })
 }
 
 /// The portal step after a verified password: the only portal, the requested one (not a
@@ -262,8 +275,17 @@ pub async fn enter(
 ) -> Result<PasswordOutcome, AppError> {
     let (now, ttl) = (cx.now, cx.session_ttl);
     let (user_id, email_lower, mfa_on) = (who.user_id.clone(), who.email.clone(), who.mfa_on);
+    let step = who.step.clone();
     cx.db
         .write(move |tx| {
+            // A sealed portal choice opens one session (or one second-factor challenge):
+            // spent here, in the transaction that opens it, so a failed choice can be
+            // retried and a copied cookie cannot be replayed.
+            if let Some((digest, expires_at)) = &step {
+                if !tx.platform().spend_sign_in_step(digest, *expires_at, now.naive_utc())? {
+                    return Err(AppError::unauthorized("this sign-in step was already used; sign in again"));
+                }
+            }
             let mut s = system::enter(tx)?;
             let portals = s.portals_of(&user_id)?;
             let open = s.invitations_for(&email_lower, now.naive_utc())?;
@@ -354,7 +376,9 @@ const CHOICE_CONTEXT: &[u8] = b"organizeo:login-choice:v1";
 /// person and an expiry inside.
 pub fn seal_choice(cx: &Context<'_>, who: &Verified) -> Result<String, AppError> {
     let expires = (cx.now + chrono::Duration::minutes(CHOICE_MINUTES)).timestamp();
-    let body = serde_json::json!({"u": who.user_id.as_str(), "exp": expires}).to_string();
+    // The nonce makes the choice spendable once (`spent_sign_in_steps`).
+    let nonce = tokens::generate("").map_err(AppError::internal)?;
+    let body = serde_json::json!({"u": who.user_id.as_str(), "exp": expires, "n": nonce}).to_string();
     let sealed = cx.keyring.encrypt(body.as_bytes(), CHOICE_CONTEXT).map_err(AppError::internal)?;
     Ok(format!("{}.{}", sealed.key_id, sealed.blob))
 }
@@ -372,8 +396,11 @@ pub async fn reopen_choice(cx: &Context<'_>, sealed: &str) -> Result<Verified, A
     if expires <= cx.now.timestamp() {
         return Err(again());
     }
+    let nonce = body.get("n").and_then(serde_json::Value::as_str).filter(|n| !n.is_empty()).ok_or_else(again)?;
+    let expires_at = chrono::DateTime::from_timestamp(expires, 0).ok_or_else(again)?.naive_utc();
+    let step = Some((tokens::digest(nonce), expires_at));
     let row = cx.db.read(move |p| Ok(p.user(&user)?)).await?.ok_or_else(again)?;
-    Ok(Verified { user_id: UserId::from_db(row.id.clone()), mfa_on: row.mfa_enabled(), email: row.email })
+    Ok(Verified { user_id: UserId::from_db(row.id.clone()), mfa_on: row.mfa_enabled(), email: row.email, step })
 }
 
 /// The second step: the challenge token and a TOTP or recovery code. A wrong code counts

@@ -161,7 +161,7 @@ pub async fn login(v: Visitor, body: Bytes) -> Page {
         errors.push(crate::error::FieldError::new("password", i18n::t(v.lang, "field-required", &[])));
     }
     let (Some(email), true) = (email, errors.is_empty()) else {
-        let errors = forms::by_field(&errors, &["email", "password"]);
+        let errors = forms::by_field(v.lang, &errors, &["email", "password"]);
         return show_login(&v, StatusCode::UNPROCESSABLE_ENTITY, &form.email, errors);
     };
     let cx = v.state.login_context();
@@ -199,6 +199,13 @@ fn next_step(v: &Visitor, cx: &Context<'_>, who: &Verified, outcome: Result<Pass
             let sealed = login::seal_choice(cx, who).map_err(|e| v.fail(e))?;
             let mut res = see_other("/app/login/portal");
             let _ = res.add_cookie(&cookies::make(config, Name::Choice, sealed, Some(STEP_SECONDS)));
+            Ok(res)
+        }
+        // A portal choice already spent (its cookie replayed) or a portal the person does
+        // not belong to: back to the password, the step's cookie gone.
+        Err(AppError::Unauthorized { .. }) if who.step().is_some() => {
+            let mut res = see_other("/app/login");
+            let _ = res.add_cookie(&cookies::removal(config, Name::Choice));
             Ok(res)
         }
         Err(e) if e.code() == "no_tenant" => Err(WebError::Page {

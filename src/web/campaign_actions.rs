@@ -29,7 +29,10 @@ fn refused(v: &Visitor, e: AppError) -> Result<(StatusCode, Vec<String>), super:
     match e {
         AppError::Validation { errors, .. } => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
-            errors.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect(),
+            errors
+                .into_iter()
+                .map(|f| format!("{}: {}", f.field, super::api_text::message(v.lang, &f.message)))
+                .collect(),
         )),
         AppError::Conflict { detail, .. } => Ok((StatusCode::CONFLICT, vec![detail])),
         other => Err(v.fail(other)),

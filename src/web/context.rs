@@ -110,7 +110,13 @@ impl Visitor {
                 detail: Some(i18n::t(self.lang, "error-mfa-enrolment", &[])),
             });
         }
-        self.member.as_ref().ok_or_else(|| WebError::Redirect("/app/login".into()))
+        let m = self.member.as_ref().ok_or_else(|| WebError::Redirect("/app/login".into()))?;
+        if let Some(feature) = super::features::gate_for_page(self.req.path()) {
+            if !self.state.realtime.flags().enabled(feature, m.tenant().as_str()) {
+                return Err(WebError::from_app(self.lang, crate::error::AppError::feature_not_enabled(feature)));
+            }
+        }
+        Ok(m)
     }
 
     /// The signed-in person, also before a required 2FA enrolment: only for the pages the
@@ -150,6 +156,7 @@ impl Visitor {
                 "portal": m.portal,
                 "logo": m.branding.logo,
                 "accent": m.branding.accent.is_some(),
+                "hidden_nav": super::features::hidden_nav(&self.state.realtime.flags(), m.tenant().as_str()),
             })
         });
         let path = self.req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();

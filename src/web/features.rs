@@ -6,9 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::json;
 
-use super::render::{self, see_other, WebError};
+use super::render::{self, see_other};
 use super::{Page, Visitor};
-use crate::error::AppError;
 use crate::http::features;
 
 /// `/app/features`.
@@ -36,15 +35,50 @@ pub async fn opt_out(v: Visitor, key: web::Path<String>) -> Page {
     opt(v, key.into_inner(), false).await
 }
 
-/// Refuses a page of a capability that is off for this portal (403 `feature_not_enabled`),
-/// as `http::principal` refuses the API's route `api_route` that the page stands for: the
-/// flag is the one the registry gives for that route, never a copy.
-pub fn gate(v: &Visitor, api_route: &str) -> Result<(), WebError> {
-    let m = v.member()?;
-    if let Some(feature) = crate::features::gate_for_route(api_route) {
-        if !v.state.realtime.flags().enabled(feature, m.tenant().as_str()) {
-            return Err(v.fail(AppError::feature_not_enabled(feature)));
+/// The pages that stand for a gated API route: `/app/<prefix>…` is refused when the flag
+/// of its route is off (checked by `Visitor::member`, so no page of a gated capability can
+/// forget it), and the navigation hides its entry.
+const GATED_PAGES: &[(&str, &str)] = &[
+    ("/app/emails", "/api/v1/emails"),
+    ("/app/segments", "/api/v1/segments"),
+    ("/app/campaigns", "/api/v1/campaigns"),
+    ("/app/suppressions", "/api/v1/suppressions"),
+    ("/app/messages", "/api/v1/inapp"),
+    ("/app/imports", "/api/v1/imports"),
+    ("/app/exports", "/api/v1/exports"),
+];
+
+/// The flag that gates the page at `path`, if any.
+pub fn gate_for_page(path: &str) -> Option<&'static str> {
+    GATED_PAGES
+        .iter()
+        .find(|(page, _)| path == *page || path.strip_prefix(page).is_some_and(|rest| rest.starts_with('/')))
+        .and_then(|(_, api)| crate::features::gate_for_route(api))
+}
+
+/// The navigation entries (by `nav` name) of capabilities that are off for `tenant`.
+pub fn hidden_nav(flags: &crate::features::FlagTable, tenant: &str) -> Vec<&'static str> {
+    [("campaigns", "/app/campaigns"), ("messages", "/app/messages"), ("imports", "/app/imports")]
+        .into_iter()
+        .filter(|(_, page)| gate_for_page(page).is_some_and(|f| !flags.enabled(f, tenant)))
+        .map(|(nav, _)| nav)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gated_pages_follow_the_flag_of_their_api_route() {
+        assert_eq!(gate_for_page("/app/campaigns/abc/recipients"), Some("campaigns"));
+        assert_eq!(gate_for_page("/app/emails"), Some("campaigns"));
+        assert_eq!(gate_for_page("/app/messages/new"), Some("in_app_messages"));
+        assert_eq!(gate_for_page("/app/imports/x/errors.csv"), Some("csv_import_export"));
+        assert_eq!(gate_for_page("/app/emailsx"), None);
+        assert_eq!(gate_for_page("/app/contacts"), None);
+        for (_, api) in GATED_PAGES {
+            assert!(crate::features::gate_for_route(api).is_some(), "{api} has no flag");
         }
     }
-    Ok(())
 }

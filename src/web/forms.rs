@@ -34,11 +34,13 @@ pub fn parse<T: DeserializeOwned>(lang: Lang, body: &Bytes) -> Result<T, WebErro
 
 /// Field errors by field name, each field's messages in order, for the templates
 /// (`errors.email`); messages not tied to a form field go under `_form`.
-pub fn by_field(errors: &[FieldError], fields: &[&str]) -> BTreeMap<String, Vec<String>> {
+/// Messages are in the page's language where [`api_text`](super::api_text) knows them.
+pub fn by_field(lang: Lang, errors: &[FieldError], fields: &[&str]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in errors {
         let key = if fields.contains(&e.field.as_str()) { e.field.clone() } else { "_form".to_string() };
-        let message = if key == "_form" { format!("{}: {}", e.field, e.message) } else { e.message.clone() };
+        let text = super::api_text::message(lang, &e.message);
+        let message = if key == "_form" { format!("{}: {text}", e.field) } else { text };
         out.entry(key).or_default().push(message);
     }
     out
@@ -54,10 +56,10 @@ pub enum Refused {
 pub fn refused(lang: Lang, e: AppError, fields: &[&str], conflict_field: &str) -> Refused {
     match e {
         AppError::Validation { errors, .. } => {
-            Refused::Form { status: StatusCode::UNPROCESSABLE_ENTITY, errors: by_field(&errors, fields) }
+            Refused::Form { status: StatusCode::UNPROCESSABLE_ENTITY, errors: by_field(lang, &errors, fields) }
         }
         AppError::WithExtra { status, ref errors, .. } if status == StatusCode::UNPROCESSABLE_ENTITY => {
-            Refused::Form { status, errors: by_field(errors, fields) }
+            Refused::Form { status, errors: by_field(lang, errors, fields) }
         }
         e if is_conflict(&e) => {
             let detail = e.to_problem().detail;

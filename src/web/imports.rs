@@ -40,10 +40,6 @@ const UPLOAD_TTL: Duration = Duration::from_secs(3600);
 /// The import modes (`import-mode-<mode>` in the catalogs).
 pub const MODES: &[&str] = &["create", "update", "upsert"];
 
-/// The API routes these pages stand for (their feature flag gates them too).
-const API_IMPORTS: &str = "/api/v1/imports";
-const API_EXPORTS: &str = "/api/v1/exports/{file}";
-
 fn uploads_dir() -> PathBuf {
     std::env::temp_dir().join("organizeo-web-imports")
 }
@@ -81,7 +77,6 @@ fn objects() -> Vec<serde_json::Value> {
 
 async fn list_page(v: &Visitor, status: StatusCode, errors: BTreeMap<String, Vec<String>>) -> Page {
     let m = v.member()?;
-    super::features::gate(v, API_IMPORTS)?;
     let manage = m.role().can_manage();
     let recent: Vec<ImportView> =
         if manage { imports::recent(&v.state, &m.principal, RECENT).await.map_err(|e| v.fail(e))? } else { Vec::new() };
@@ -113,7 +108,6 @@ fn sweep(dir: &std::path::Path) {
 /// mapping step.
 pub async fn upload(v: Visitor, form: Multipart) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_IMPORTS)?;
     imports::may_import(&v.state, &m.principal).await.map_err(|e| v.fail(e))?;
     let refused = |v: &Visitor, e: AppError| match forms::refused(v.lang, e, &["file", "object"], "file") {
         forms::Refused::Form { status, errors } => Ok((status, errors)),
@@ -168,7 +162,6 @@ async fn mapping_page(
     errors: BTreeMap<String, Vec<String>>,
 ) -> Page {
     let m = v.member()?;
-    super::features::gate(v, API_IMPORTS)?;
     let fields = imports::importable(&v.state, &m.principal, object).await.map_err(|e| v.fail(e))?;
     let (headers, rows) = match open_upload(v, token).await?.preview(PREVIEW_ROWS).await {
         Ok(p) => p,
@@ -195,7 +188,6 @@ async fn mapping_page(
 /// `/app/imports/mapping?upload=&object=`; without an upload, back to the imports.
 pub async fn mapping(v: Visitor) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_IMPORTS)?;
     let q: MappingQuery = mail::query(&v)?;
     let Some(object) = Object::parse(&q.object).filter(|_| !q.upload.is_empty()) else {
         return Ok(see_other("/app/imports"));
@@ -207,7 +199,6 @@ pub async fn mapping(v: Visitor) -> Page {
 /// `POST /app/imports`: starts the import with the chosen mapping (`col<i>` = field).
 pub async fn start(v: Visitor, body: Bytes) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_IMPORTS)?;
     imports::may_import(&v.state, &m.principal).await.map_err(|e| v.fail(e))?;
     let form: HashMap<String, String> = forms::parse(v.lang, &body)?;
     let token = form.get("upload").cloned().unwrap_or_default();
@@ -297,7 +288,6 @@ fn beside_columns(e: AppError, headers: &[String]) -> AppError {
 /// `/app/imports/{id}`: progress, reloading itself until the import is done; its errors.
 pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_IMPORTS)?;
     let status = imports::load(&v.state, m.principal.clone(), id.into_inner()).await.map_err(|e| v.fail(e))?;
     let view = ImportView::from(status);
     let done = view.rows_imported + view.rows_failed;
@@ -316,7 +306,6 @@ pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
 /// `/app/imports/{id}/errors.csv`: the API's error CSV.
 pub async fn errors_csv(v: Visitor, id: web::Path<String>) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_IMPORTS)?;
     let id = id.into_inner();
     let status = imports::load(&v.state, m.principal.clone(), id.clone()).await.map_err(|e| v.fail(e))?;
     let bytes = imports::errors_csv_of(&status).map_err(|e| v.fail(e))?;
@@ -337,7 +326,6 @@ struct ExportQuery {
 /// object, back to the page.
 pub async fn export(v: Visitor, state: web::Data<AppState>) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_EXPORTS)?;
     let q: ExportQuery = mail::query(&v)?;
     let Some(object) = Object::ALL.into_iter().find(|o| o.plural() == q.object || o.name() == q.object) else {
         return Ok(see_other("/app/imports"));

@@ -122,9 +122,10 @@ pub fn allow_preview_frame(mut res: HttpResponse) -> HttpResponse {
 /// of a contact that does not exist, an email that cannot be rendered).
 pub fn messages(v: &Visitor, e: AppError) -> Result<(StatusCode, Vec<String>), WebError> {
     match e {
-        AppError::Validation { errors, .. } => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, errors.into_iter().map(|f| f.message).collect()))
-        }
+        AppError::Validation { errors, .. } => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors.into_iter().map(|f| super::api_text::message(v.lang, &f.message)).collect(),
+        )),
         other => Err(v.fail(other)),
     }
 }

@@ -27,9 +27,6 @@ pub const REFRESH_SECS: u32 = 5;
 /// The form's fields, named as the API names them (`audience` for all three choices).
 const FIELDS: &[&str] = &["title", "body", "action_url", "category", "expires_at", "audience"];
 
-/// The API route these pages stand for (its feature flag gates them too).
-const API_ROUTE: &str = "/api/v1/inapp/messages";
-
 /// The audience choices (`message-audience-<kind>` in the catalogs).
 pub const AUDIENCES: &[&str] = &["all", "segment", "users"];
 
@@ -42,7 +39,6 @@ struct Query {
 /// `/app/messages`.
 pub async fn list(v: Visitor) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_ROUTE)?;
     let q: Query = mail::query(&v)?;
     let page = inapp::page_of(&v.state, &m.principal, ListQuery { limit: None, after: forms::value(&q.after) })
         .await
@@ -57,7 +53,6 @@ pub async fn list(v: Visitor) -> Page {
 /// Refuses the form before its body is read when the API would refuse the send.
 async fn may_send(v: &Visitor) -> Result<(), WebError> {
     let m = v.member()?;
-    super::features::gate(v, API_ROUTE)?;
     m.principal.require(&v.state, RESOURCE, Access::Write).await.map_err(|e| v.fail(e))
 }
 
@@ -161,7 +156,6 @@ pub async fn create(v: Visitor, body: Bytes) -> Page {
 /// `/app/messages/{id}`: the message and its stats; reloads itself while it goes out.
 pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
     let m = v.member()?;
-    super::features::gate(&v, API_ROUTE)?;
     let msg = inapp::message(&v.state, &m.principal, id.into_inner()).await.map_err(|e| v.fail(e))?;
     let live = msg.status != "sent";
     let ctx = json!({"message": msg, "live": live});

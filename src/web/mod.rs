@@ -44,6 +44,7 @@
 //! they are HTML, not part of the OpenAPI document.
 
 pub mod account;
+pub mod api_text;
 pub mod audit;
 pub mod auth;
 pub mod board;

@@ -47,12 +47,24 @@ pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
     edit_page(&v, &id, StatusCode::OK, None, Errors::new()).await
 }
 
-/// The form's stage rows in order: `stage_id` and `stage_name` pairs (an empty id is a
-/// new stage; a row with an empty name is left out, so emptying a name removes it).
+/// The form's stage rows in their new order: `stage_id` and `stage_name` pairs (an empty id
+/// is a new stage; a row with an empty name is left out, so emptying a name removes it),
+/// sorted by each row's `stage_pos` number (reordering without JavaScript); rows without a
+/// readable number, and ties, keep their place in the form.
 fn stage_rows(pairs: &[(String, String)]) -> Vec<(String, String)> {
     let ids = pairs.iter().filter(|(k, _)| k == "stage_id").map(|(_, v)| v.trim().to_string());
     let names = pairs.iter().filter(|(k, _)| k == "stage_name").map(|(_, v)| v.clone());
-    ids.zip(names).collect()
+    let mut positions = pairs.iter().filter(|(k, _)| k == "stage_pos").map(|(_, v)| v.trim().parse::<f64>().ok());
+    let mut rows: Vec<(f64, (String, String))> = ids
+        .zip(names)
+        .enumerate()
+        .map(|(i, row)| {
+            let at = positions.next().flatten().filter(|p| p.is_finite()).unwrap_or((i + 1) as f64);
+            (at, row)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rows.into_iter().map(|(_, row)| row).collect()
 }
 
 /// `POST /app/pipelines/{id}`: the name and the whole stage list, as the API's patch.
@@ -111,5 +123,26 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         assert_eq!(stage_rows(&pairs), vec![("a".into(), "Lead".into()), (String::new(), "New".into())]);
+    }
+
+    #[test]
+    fn position_numbers_reorder_the_rows_and_ties_keep_the_form_order() {
+        let form = [
+            ("stage_id", "a"),
+            ("stage_name", "Lead"),
+            ("stage_pos", "3"),
+            ("stage_id", "b"),
+            ("stage_name", "Won"),
+            ("stage_pos", "1"),
+            ("stage_id", "c"),
+            ("stage_name", "Demo"),
+            ("stage_pos", "x"),
+            ("stage_id", ""),
+            ("stage_name", "New"),
+            ("stage_pos", "1"),
+        ];
+        let pairs: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let names: Vec<String> = stage_rows(&pairs).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["Won", "New", "Lead", "Demo"]);
     }
 }

@@ -247,9 +247,18 @@ impl WebError {
                         i18n::t(lang, "error-forbidden-role", &[])
                     }
                     AppError::NotFound { .. } => i18n::t(lang, "error-not-found-detail", &[]),
+                    AppError::WithExtra { code: "feature_not_enabled", extra, .. } => {
+                        let feature = extra.get("feature").and_then(|f| f.as_str()).unwrap_or_default();
+                        i18n::t(lang, "error-feature-off", &[("feature", Arg::Text(feature.to_string()))])
+                    }
                     AppError::RateLimited { retry_after_secs, .. } => {
                         i18n::t(lang, "error-rate-limited", &[("seconds", Arg::Number(*retry_after_secs as f64))])
                     }
+                    AppError::Validation { errors, .. } => errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, super::api_text::message(lang, &e.message)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     _ => other.to_problem().detail,
                 };
                 WebError::Page { lang, status, detail: Some(detail) }

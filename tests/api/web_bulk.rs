@@ -136,6 +136,23 @@ async fn the_builder_filters_pages_and_shows_its_expression(app: TestApp) {
     let r = b.get(&format!("/app/deals?{deals}")).await;
     assert!(r.status == 200 && r.text.contains(">Big<") && !r.text.contains(">Small<"), "{}", r.text);
     assert!(!r.text.contains("segment-from-filter"));
+    assert!(
+        r.text.contains(
+            "id=\"value-0\" name=\"value.0\" type=\"text\" value=\"100\" class=\"filter-value\" inputmode=\"decimal\""
+        ),
+        "{}",
+        r.text
+    );
+    // A choice field suggests its options; a date-time shows the format it takes.
+    let r =
+        b.get(&format!("/app/tickets?{}", query(&[("apply", "rows"), ("field.0", "priority"), ("op.0", "eq")]))).await;
+    let list = r.text.split("<datalist id=\"value-options-0\">").nth(1).and_then(|t| t.split("</datalist>").next());
+    assert_eq!(list.map(|l| l.matches("<option value=").count()), Some(4), "{}", r.text);
+    assert!(list.is_some_and(|l| l.contains("<option value=\"urgent\">")));
+    let r = b
+        .get(&format!("/app/tickets?{}", query(&[("apply", "rows"), ("field.0", "created_at"), ("op.0", "gte")])))
+        .await;
+    assert!(r.text.contains("placeholder=\"e.g. 2026-12-01T09:00:00Z (UTC)\""), "{}", r.text);
 
     // Dutch.
     assert_eq!(b.post("/app/language", &[("lang", "nl"), ("next", "/app/contacts")]).await.status, 303);

@@ -397,8 +397,33 @@ async fn owners_opt_the_portal_in_and_out_of_public_betas(app: TestApp) {
         !page.text.contains("id=\"opt-in-campaigns\"") && !page.text.contains("id=\"opt-out-campaigns\""),
         "ga: no buttons"
     );
-    // The messages screen is off with the feature, as its API route is.
+    // The messages screen is off with the feature, as its API route is, and out of the
+    // navigation.
     assert_eq!(b.get("/app/messages").await.status, 403);
+    assert!(!page.text.contains("id=\"nav-messages\"") && page.text.contains("id=\"nav-imports\""), "{}", page.text);
+    // So are the campaign screens when campaigns are off: every page under them, and its
+    // navigation entry; forms too.
+    let r = app.patch("/api/v1/staff/flags/campaigns", &json!({"stage": "off"}), Some(&rm)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for path in [
+        "/app/campaigns",
+        "/app/campaigns/new",
+        "/app/emails",
+        "/app/emails/x/revisions",
+        "/app/segments",
+        "/app/suppressions",
+    ] {
+        let r = b.get(path).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert!(r.text.contains("campaigns"), "{path} names the feature: {}", r.text);
+    }
+    assert_eq!(b.post("/app/segments", &[("name", "x"), ("query", "tags eq vip")]).await.status, 403);
+    let home = b.get("/app/contacts").await;
+    assert!(!home.text.contains("href=\"/app/campaigns\""), "{}", home.text);
+    let r = app.patch("/api/v1/staff/flags/campaigns", &json!({"stage": "ga"}), Some(&rm)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(b.get("/app/campaigns").await.status, 200);
+    assert!(b.get("/app/contacts").await.text.contains("href=\"/app/campaigns\""));
 
     // A member sees the stages but no buttons, and cannot opt in by a forged post.
     let mut m = Browser::new(&app);

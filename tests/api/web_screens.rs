@@ -102,6 +102,17 @@ async fn contact_forms_show_the_apis_validation_messages_per_field(app: TestApp)
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("data-field=\"email\""), "{}", r.text);
     assert!(r.text.contains("value=\"Ada\""), "what was typed stays");
+    let english = r.text.clone();
+    // A Dutch page shows the API's message in Dutch (the JSON API keeps its English).
+    let mut nl = Browser::new(&app);
+    nl.accept_language = Some("nl-NL,nl;q=0.9".into());
+    nl.sign_in("ada@acme.example").await;
+    nl.get("/app/contacts/new").await;
+    let r = nl.post("/app/contacts", &[("email", "not-an-email"), ("first_name", "Ada")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let (en_msg, nl_msg) = ("must be an email address", "moet een e-mailadres zijn");
+    assert!(english.contains(en_msg) && !english.contains(nl_msg), "{english}");
+    assert!(r.text.contains(nl_msg) && !r.text.contains(en_msg), "{}", r.text);
     let r = b.post("/app/contacts", &[("email", "GRACE@navy.example")]).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.text.contains("data-field=\"email\""), "the duplicate is shown at the email field");
@@ -185,8 +196,16 @@ async fn sign_in_picks_the_portal_by_name_then_asks_for_the_second_factor(app: T
         .collect();
     assert_eq!(choices.len(), 2, "{}", picker.text);
     let emea = choices.iter().find(|c| !c.ends_with(&owner.tenant_id)).unwrap().clone();
+    let sealed = b.jar.get("organizeo_choice").cloned().expect("the sealed choice");
     let r = b.post("/app/login/portal", &[("choice", &emea)]).await;
     assert_eq!(r.header("location").as_deref(), Some("/app/login/code"), "{}", r.text);
+    // The choice was spent: a copy of its cookie opens no second challenge.
+    let mut replay = Browser::new(&app);
+    replay.get("/app/login").await;
+    replay.jar.insert("organizeo_choice".into(), sealed);
+    let r = replay.post("/app/login/portal", &[("choice", &emea)]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login"), "{}", r.text);
+    assert!(!replay.jar.contains_key("organizeo_mfa") && !replay.jar.contains_key("organizeo_choice"));
     b.get("/app/login/code").await;
     let r = b.post("/app/login/code", &[("code", "000000")]).await;
     assert_eq!(r.status, 401, "{}", r.text);
@@ -203,7 +222,44 @@ async fn sign_in_picks_the_portal_by_name_then_asks_for_the_second_factor(app: T
     assert_eq!(r.header("location").as_deref(), Some("/app/login"), "{}", r.text);
 }
 
+/// A sealed portal choice opens one session: replayed (a copied cookie, a second tab, a
+/// double submit) it sends back to the password and opens nothing; a refused choice (not
+/// this person's portal) is not spent.
+async fn a_portal_choice_opens_one_session_only(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let r = app.post("/api/v1/me/tenants", &json!({"name": "Second"}), Some(&owner.token)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let stranger = app.signup("Other", "bo@other.example").await;
+    let mut b = Browser::new(&app);
+    b.get("/app/login").await;
+    let r = b.post("/app/login", &[("email", "ada@acme.example"), ("password", PASSWORD)]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login/portal"), "{}", r.text);
+    b.get("/app/login/portal").await;
+    let sealed = b.jar.get("organizeo_choice").cloned().expect("the sealed choice");
+    let r = b.post("/app/login/portal", &[("choice", &format!("t:{}", stranger.tenant_id))]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/login"), "not a member: {}", r.text);
+    let mut b = Browser::new(&app);
+    b.get("/app/login").await;
+    b.jar.insert("organizeo_choice".into(), sealed.clone());
+    b.get("/app/login/portal").await;
+    let r = b.post("/app/login/portal", &[("choice", &format!("t:{}", owner.tenant_id))]).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/dashboard"), "the refused choice was not spent: {}", r.text);
+    assert!(b.jar.keys().any(|k| k.contains("session")));
+    let sessions = app.get("/api/v1/me/sessions", Some(&owner.token)).await.body["data"].as_array().map(Vec::len);
+    for attempt in 0..2 {
+        let mut replay = Browser::new(&app);
+        replay.get("/app/login").await;
+        replay.jar.insert("organizeo_choice".into(), sealed.clone());
+        let r = replay.post("/app/login/portal", &[("choice", &format!("t:{}", owner.tenant_id))]).await;
+        assert_eq!(r.header("location").as_deref(), Some("/app/login"), "replay {attempt}: {}", r.text);
+        assert!(!replay.jar.keys().any(|k| k.contains("session")), "replay {attempt} opened a session");
+    }
+    let after = app.get("/api/v1/me/sessions", Some(&owner.token)).await.body["data"].as_array().map(Vec::len);
+    assert_eq!(sessions, after, "no session was opened by a replay");
+}
+
 both_backends!(
+    a_portal_choice_opens_one_session_only,
     hostile_contact_names_render_as_text,
     another_portals_contact_is_not_found,
     a_viewer_sees_no_edit_buttons_and_a_forged_post_is_refused,

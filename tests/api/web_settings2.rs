@@ -355,6 +355,27 @@ async fn custom_values_and_pipelines_are_edited_by_managers(app: TestApp) {
     assert_eq!((got["stages"][0]["id"].as_str(), got["stages"][0]["name"].as_str()), (Some(lead), Some("Lead in")));
     assert_eq!((got["stages"].as_array().unwrap().len(), got["stages"][1]["name"].as_str()), (2, Some("Proposal")));
     assert!(b.get("/app/pipelines").await.text.contains(ESCAPED));
+    // Reordered by the position numbers: Proposal first, the deal stays in its stage.
+    let proposal = got["stages"][1]["id"].as_str().unwrap().to_string();
+    let form = b.get(&format!("/app/pipelines/{pid}")).await;
+    assert!(form.text.contains("name=\"stage_pos\""), "{}", form.text);
+    let order = [
+        ("name", "Sales"),
+        ("stage_id", lead),
+        ("stage_name", "Lead in"),
+        ("stage_pos", "2"),
+        ("stage_id", &proposal),
+        ("stage_name", "Proposal"),
+        ("stage_pos", "1"),
+        ("stage_id", ""),
+        ("stage_name", ""),
+        ("stage_pos", "3"),
+    ];
+    let r = b.post(&format!("/app/pipelines/{pid}"), &order).await;
+    assert_eq!(r.header("location").as_deref(), Some("/app/pipelines"), "{}", r.text);
+    let got = app.get(&format!("/api/v1/pipelines/{pid}"), Some(&owner.token)).await.body;
+    let ids: Vec<&str> = got["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [proposal.as_str(), lead], "{got}");
     let r =
         b.post(&format!("/app/pipelines/{pid}"), &[("name", "Sales"), ("stage_id", ""), ("stage_name", "Only")]).await;
     assert!(r.status == 409 && r.text.contains("data-field=\"stages\""), "deals are in Lead: {}", r.text);

@@ -99,6 +99,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    spent_sign_in_steps (digest) {
+        digest -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Text,
         tenant_id -> Text,

@@ -58,6 +58,21 @@ pub fn field_choices(lang: Lang, fields: &[Field]) -> Vec<(String, String, Kind)
     out
 }
 
+/// What helps typing a row's value for a field of `kind`: suggested values (a select's
+/// options, true/false), a placeholder showing the format (dates), and whether the value
+/// is a number (a numeric keyboard on phones). The value stays free text: `in` takes a
+/// comma list and the API's 422 names a bad value.
+pub fn value_help(lang: Lang, kind: Option<&Kind>) -> (Vec<String>, String, bool) {
+    match kind {
+        Some(Kind::Select(options) | Kind::MultiSelect(options)) => (options.clone(), String::new(), false),
+        Some(Kind::Boolean) => (vec!["true".into(), "false".into()], String::new(), false),
+        Some(Kind::Date) => (Vec::new(), i18n::t(lang, "filter-value-date", &[]), false),
+        Some(Kind::DateTime) => (Vec::new(), i18n::t(lang, "filter-value-datetime", &[]), false),
+        Some(Kind::Number | Kind::Decimal) => (Vec::new(), String::new(), true),
+        _ => (Vec::new(), String::new(), false),
+    }
+}
+
 /// The field menu: every field with its operators.
 pub fn field_menu(choices: &[(String, String, Kind)]) -> Vec<FieldChoice> {
     choices

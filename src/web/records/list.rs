@@ -76,8 +76,10 @@ fn builder(v: &Visitor, fields: &[Field], rows: &[Row]) -> Value {
             .into_iter()
             .map(|(value, label)| json!({"value": value, "label": label, "selected": value == r.op}))
             .collect();
+        let kind = choices.iter().find(|(name, _, _)| *name == r.field).map(|(_, _, k)| k);
+        let (suggest, placeholder, numeric) = filters::value_help(v.lang, kind);
         json!({"n": n, "join": r.join, "field": r.field, "op": r.op, "value": r.value, "ops": ops,
-            "first": n == 0})
+            "first": n == 0, "suggest": suggest, "placeholder": placeholder, "numeric": numeric})
     };
     let mut drawn: Vec<Value> = rows.iter().enumerate().map(|(n, r)| draw(n, r)).collect();
     drawn.push(draw(rows.len(), &Row { join: "and".into(), ..Row::default() }));
@@ -131,7 +133,10 @@ pub async fn list(v: Visitor, object: Object) -> Page {
             Ok(page) => (records, next) = (page.data, page.next_cursor),
             Err(AppError::Validation { errors: e, .. }) => {
                 status = StatusCode::UNPROCESSABLE_ENTITY;
-                errors.extend(e.into_iter().map(|e| format!("{}: {}", e.field, e.message)));
+                errors.extend(
+                    e.into_iter()
+                        .map(|e| format!("{}: {}", e.field, crate::web::api_text::message(v.lang, &e.message))),
+                );
             }
             Err(e) => return Err(v.fail(e)),
         }
