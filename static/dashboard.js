@@ -2,7 +2,8 @@
 // real-time websocket. Inside the web app (/app/dashboard, `data-mode="app"`) the page is
 // already signed in by its session cookie: the script asks /app/realtime/ticket for its
 // websocket ticket with the page's CSRF token and holds no bearer token; the bell and the
-// campaign table (REST reads) are left to the standalone /dashboard for now. Its words come
+// campaign table (REST reads) are left to the standalone /dashboard for now; the layout's
+// bell is live.js's, told of each notification by an `organizeo:notification` DOM event. Its words come
 // from the page's data-t-* attributes (the app's catalogs), English otherwise.
 // (topics `dashboard`, `crm`, `campaigns` and `notifications`, the
 // bell). Everything is written with
@@ -141,6 +142,8 @@
     switch (f.type) {
       case "snapshot": renderCounters(f.data); break;
       case "subscribed":
+        // The bell (live.js) reads its count as of the subscription: nothing before is missed.
+        if (app && f.topic === "notifications") document.dispatchEvent(new CustomEvent("organizeo:notification"));
         if (f.topic === "crm") { if (state.lastSeq === null) state.lastSeq = f.seq; setStatus("live", word("Live", "live")); }
         break;
       case "reset":
@@ -150,7 +153,11 @@
       case "event":
         if (f.topic === "dashboard") renderCounters(f.data);
         else if (f.topic === "campaigns") renderCampaign(f.data);
-        else if (f.topic === "notifications" && f.event === "notification.created") { if (!app) loadBell(); }
+        else if (f.topic === "notifications" && f.event === "notification.created") {
+          // In the app the layout's bell belongs to live.js, which opens no second websocket here.
+          if (app) document.dispatchEvent(new CustomEvent("organizeo:notification"));
+          else loadBell();
+        }
         else if (f.topic === "crm") { state.lastSeq = f.seq; addActivity(f); }
         break;
       case "error": console.warn("realtime:", f.code, f.message); break;

@@ -22,8 +22,9 @@ use crate::http::campaigns::{self, Campaign, CampaignQuery};
 use crate::http::paging;
 use crate::http::{emails, segments};
 
-/// A sending or scheduled campaign's page reloads itself this often (seconds): its
-/// progress without a script (the dashboard's websocket shows it live).
+/// A sending or scheduled campaign's page reloads itself this often (seconds) in a browser
+/// without script (`<noscript>`); with script `static/live.js` shows its progress live, or
+/// falls back to this when the `campaigns` topic refuses it.
 pub const REFRESH_SECS: u32 = 5;
 
 const FIELDS: &[&str] = &["name", "email_id", "segment_id", "from_name", "from_email", "reply_to", "send_at"];
@@ -225,6 +226,9 @@ pub async fn show_page(v: &Visitor, id: &str, status: StatusCode, extra: Extra) 
     if live {
         if let Some(f) = frame.as_object_mut() {
             f.insert("refresh".into(), json!(REFRESH_SECS));
+            // `static/live.js` follows the page over the websocket; the reload is for
+            // browsers without script.
+            f.insert("refresh_noscript".into(), json!(true));
         }
     }
     render::page(status, "mail/campaign.html", frame, ctx).map_err(|e| v.fail(e))

@@ -35,7 +35,7 @@
 //! | `suppressions.rs` | the suppression list: add by hand, remove |
 //! | `imports.rs` | imports (upload, column mapping with a preview, progress, error CSV) and exports |
 //! | `messages.rs` | in-app messages: list, compose with an audience, a message's stats |
-//! | `notifications.rs` | the person's notification inbox and the bell's count (`static/bell.js`) |
+//! | `notifications.rs` | the person's notification inbox and the bell's count and the live pages' script (`static/live.js`) |
 //! | `staff_access.rs` | platform staff access (JITA) grants: list, approve, revoke |
 //! | `features.rs` | features: stages, opting in to public betas |
 //! | `shell.rs` | dashboard, language switch, stylesheets, the websocket ticket |
@@ -258,7 +258,7 @@ pages! {
     "/notifications/{id}/read" => { post: notifications::read },
     "/notifications/{id}/unread" => { post: notifications::unread },
     "/notifications/{id}/archive" => { post: notifications::archive },
-    "/static/bell.js" => { get: notifications::script },
+    "/static/live.js" => { get: notifications::script },
     "/staff-access" => { get: staff_access::list },
     "/staff-access/{id}/approve" => { post: staff_access::approve },
     "/staff-access/{id}/revoke" => { post: staff_access::revoke },

@@ -1,5 +1,6 @@
 //! The person's notification inbox in the browser (the bell): the layout links every page to
-//! it and `static/bell.js` shows the unread count from `/app/notifications/counts`; the
+//! it and `static/live.js` shows the unread count from `/app/notifications/counts`, again at
+//! each `notifications` event on the page's websocket; the
 //! inbox lists by shelf (inbox, unread, archived) with read, unread, archive and read-all.
 //! Every read and mark is `http::notifications` (`page_of`, `counts_of`, `mark`, `unmark`):
 //! only the person's own notifications, exactly as `/api/v1/me/notifications`.
@@ -17,8 +18,8 @@ use super::{Page, Visitor};
 use crate::db::features::{Mark, Unmark};
 use crate::http::notifications::{self, InboxQuery};
 
-/// The bell's script, served at `/app/static/bell.js`.
-const BELL_JS: &str = include_str!("../../static/bell.js");
+/// The live pages' script (the bell, a sending campaign), served at `/app/static/live.js`.
+const LIVE_JS: &str = include_str!("../../static/live.js");
 
 /// The shelves of the inbox, in order (`notifications-shelf-<name>` in the catalogs).
 pub const SHELVES: &[&str] = &["inbox", "unread", "archived"];
@@ -50,19 +51,19 @@ pub async fn list(v: Visitor) -> Page {
         .map_err(|e| v.fail(e))
 }
 
-/// `/app/notifications/counts`: the bell's numbers as JSON, for `bell.js`.
+/// `/app/notifications/counts`: the bell's numbers as JSON, for `live.js`.
 pub async fn counts(v: Visitor) -> Page {
     let m = v.member()?;
     let counts = notifications::counts_of(&v.state, &m.principal).await.map_err(|e| v.fail(e))?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(counts))
 }
 
-/// `/app/static/bell.js`.
+/// `/app/static/live.js`.
 pub async fn script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(BELL_JS)
+        .body(LIVE_JS)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -57,6 +57,7 @@ mod web_browser;
 mod web_bulk;
 mod web_campaigns;
 mod web_engage;
+mod web_live;
 mod web_records;
 mod web_screens;
 mod web_settings;

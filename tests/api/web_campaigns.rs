@@ -221,6 +221,9 @@ async fn a_campaign_is_previewed_tested_sent_to_the_sink_and_finishes(app: TestA
     assert_eq!(r.status, 303, "{}", r.text);
     let page = b.get(&format!("/app/campaigns/{later}")).await;
     assert!(page.text.contains("data-status=\"scheduled\"") && page.text.contains("http-equiv=\"refresh\""));
+    // The reload is for browsers without script; live.js follows the campaign over the websocket.
+    assert!(page.text.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"), "{}", page.text);
+    assert!(page.text.contains(&format!("data-live-campaign=\"{later}\" data-live-status=\"scheduled\"")));
     assert!(page.text.contains("id=\"campaign-cancel\"") && !page.text.contains("id=\"campaign-pause\""));
     assert_eq!(b.post(&format!("/app/campaigns/{later}/pause"), &[]).await.status, 409, "the status machine's 409");
     assert_eq!(b.post(&format!("/app/campaigns/{later}/cancel"), &[]).await.status, 303);

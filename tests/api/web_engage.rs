@@ -266,8 +266,8 @@ async fn the_bell_counts_unread_notifications_and_the_inbox_marks_them(app: Test
     let mut b = Browser::new(&app);
     b.sign_in("mo@acme.example").await;
     let dash = b.get("/app/dashboard").await;
-    assert!(dash.text.contains("id=\"bell\"") && dash.text.contains("src=\"/app/static/bell.js\""), "{}", dash.text);
-    let script = b.get("/app/static/bell.js").await;
+    assert!(dash.text.contains("id=\"bell\"") && dash.text.contains("src=\"/app/static/live.js\""), "{}", dash.text);
+    let script = b.get("/app/static/live.js").await;
     assert!(script.status == 200 && script.text.contains("textContent"), "{}", script.text);
     let counts = b.get("/app/notifications/counts").await;
     assert_eq!((counts.status, counts.body["unread"].as_i64()), (200, Some(2)), "{}", counts.text);
