@@ -104,21 +104,34 @@ impl TenantDb<'_> {
     ) -> QueryResult<Vec<EventRow>> {
         use super::schema::record_values as rv;
         let (conn, tid) = self.parts();
-        let linked_ids = rv::table
+        let linked_ids: Vec<String> = rv::table
             .filter(rv::tenant_id.eq(tid.to_string()))
             .filter(rv::object.eq_any(linked.to_vec()))
             .filter(rv::field.eq(link_field.to_string()))
             .filter(rv::text_value.eq(record_id.to_string()))
-            .select(rv::record_id);
-        let mut q = events::table
-            .filter(events::tenant_id.eq(tid))
-            .filter(events::record_id.eq(record_id).or(events::record_id.eq_any(linked_ids)))
-            .select(EventRow::as_select())
-            .into_boxed();
-        if let Some(b) = before_seq {
-            q = q.filter(events::seq.lt(b));
+            .select(rv::record_id)
+            .load(conn)?;
+        // One index walk (`events_by_record`) per record, merged here. As one query
+        // (`record_id = ? OR record_id IN (…)`, or even `record_id IN (…)` alone) both
+        // databases walked the portal's whole event log by `seq` until they found `limit`
+        // matches — 30 ms for a contact with two events in a portal of 100,000 contacts.
+        let before = before_seq.unwrap_or(i64::MAX);
+        let mut own: Vec<EventRow> = Vec::new();
+        for rid in std::iter::once(record_id.to_string()).chain(linked_ids) {
+            let rows: Vec<EventRow> = events::table
+                .filter(events::tenant_id.eq(tid.to_string()))
+                .filter(events::record_id.eq(rid))
+                .filter(events::seq.lt(before))
+                .order(events::seq.desc())
+                .limit(limit)
+                .select(EventRow::as_select())
+                .load(conn)?;
+            own.extend(rows);
         }
-        q.order(events::seq.desc()).limit(limit).load(conn)
+        own.sort_by(|a, b| b.seq.cmp(&a.seq));
+        own.dedup_by_key(|e| e.seq);
+        own.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(own)
     }
 
     /// Events after `since`, in order (for replay and tests).

@@ -16,6 +16,16 @@ async fn tags_are_renamed_everywhere_and_trashed_with_their_links(app: TestApp) 
     assert_eq!(list.body["data"][0]["name"], "Prospect");
     assert_eq!(list.body["data"][0]["record_count"], 1);
     let tag_id = list.body["data"][0]["id"].as_str().unwrap().to_string();
+    // The count is of live records: a trashed one leaves it, restored it comes back.
+    let second = app.create(&owner, "/api/v1/contacts", json!({"first_name": "Bo", "tags": ["Prospect"]})).await;
+    let second = second["id"].as_str().unwrap().to_string();
+    let count = || async { app.get("/api/v1/tags", Some(&owner.token)).await.body["data"][0]["record_count"].clone() };
+    assert_eq!(count().await, 2);
+    assert_eq!(app.delete(&format!("/api/v1/contacts/{second}"), Some(&owner.token)).await.status, 204);
+    assert_eq!(count().await, 1, "a trashed record is not counted");
+    app.post(&format!("/api/v1/trash/contact/{second}/restore"), &json!({}), Some(&owner.token)).await;
+    assert_eq!(count().await, 2, "restored, it counts again");
+    app.delete(&format!("/api/v1/contacts/{second}"), Some(&owner.token)).await;
     app.post("/api/v1/tags", &json!({"name": "prospect"}), Some(&owner.token)).await.problem(409, "conflict");
     app.post("/api/v1/tags", &json!({"name": ""}), Some(&owner.token)).await.problem(422, "validation_failed");
     let r = app.patch(&format!("/api/v1/tags/{tag_id}"), &json!({"name": "Lead"}), Some(&owner.token)).await;
