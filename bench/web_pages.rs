@@ -99,6 +99,16 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
     )
     .await;
 
+    // One record of each other kind, linked to the contact, for their `{id}` pages.
+    let links = json!([contact_id]);
+    let company = api("/api/v1/companies", json!({"name": "Acme BV"})).await;
+    let deal = api("/api/v1/deals", json!({"name": "Big deal", "amount": "1250.10", "currency": "EUR", "contact_ids": links})).await;
+    let ticket = api("/api/v1/tickets", json!({"subject": "Printer on fire", "contact_ids": links})).await;
+    let task = api("/api/v1/tasks", json!({"title": "Call back", "contact_ids": links})).await;
+    let note = api("/api/v1/notes", json!({"body": "Met at the fair", "contact_ids": links})).await;
+    let pipeline = api("/api/v1/pipelines", json!({"name": "Sales", "stages": [{"name": "Lead"}, {"name": "Won"}]})).await;
+    let value = api("/api/v1/custom-values", json!({"key": "city", "value": "Delft"})).await;
+
     let mut b = Browser { http: http.clone(), base: base.to_string(), jar: BTreeMap::new(), csrf: String::new() };
     b.send(awc::http::Method::GET, "/app/login", None).await;
     let form = serde_urlencoded::to_string([("email", email), ("password", password), ("csrf", &b.csrf.clone())])
@@ -114,6 +124,13 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
         ("/app/segments/{id}", &segment),
         ("/app/emails/{id}", &email_id),
         ("/app/campaigns/{id}", &campaign),
+        ("/app/companies/{id}", &company),
+        ("/app/deals/{id}", &deal),
+        ("/app/tickets/{id}", &ticket),
+        ("/app/tasks/{id}", &task),
+        ("/app/notes/{id}", &note),
+        ("/app/pipelines/{id}", &pipeline),
+        ("/app/custom-values/{id}", &value),
     ];
     let (mut over, mut measured, mut worst) = (0, 0, (0.0, String::new()));
     for (method, route) in organizeo::web::PAGES {
@@ -121,7 +138,7 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
             continue;
         }
         if let Some((_, why)) = SKIPPED.iter().find(|(r, _)| r == route) {
-            println!("{route:<40} not measured: {why}");
+            println!("{route:<60} not measured: {why}");
             continue;
         }
         let mut path = route.to_string();
@@ -130,7 +147,7 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
                 .iter()
                 .find(|(prefix, _)| path.starts_with(prefix.trim_end_matches("/{id}")) && path.contains("{id}"))
             else {
-                println!("{route:<40} not measured: no such record seeded");
+                println!("{route:<60} not measured: no such record seeded");
                 continue;
             };
             path = path.replace("{id}", id).replace("{n}", "1");
@@ -172,9 +189,8 @@ async fn time_page(b: &mut Browser, path: &str, samples: usize) -> f64 {
     }
     ms.sort_by(f64::total_cmp);
     let at = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-    let shown: String = path.chars().take(60).collect();
     println!(
-        "{shown:<60} {status}  {:>7} B  p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
+        "{path:<60} {status}  {:>7} B  p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
         bytes,
         at(0.5),
         at(0.99),
