@@ -102,11 +102,14 @@ pub async fn run(base: &str, token: &str, email: &str, password: &str, contact_i
     // One record of each other kind, linked to the contact, for their `{id}` pages.
     let links = json!([contact_id]);
     let company = api("/api/v1/companies", json!({"name": "Acme BV"})).await;
-    let deal = api("/api/v1/deals", json!({"name": "Big deal", "amount": "1250.10", "currency": "EUR", "contact_ids": links})).await;
+    let deal =
+        api("/api/v1/deals", json!({"name": "Big deal", "amount": "1250.10", "currency": "EUR", "contact_ids": links}))
+            .await;
     let ticket = api("/api/v1/tickets", json!({"subject": "Printer on fire", "contact_ids": links})).await;
     let task = api("/api/v1/tasks", json!({"title": "Call back", "contact_ids": links})).await;
     let note = api("/api/v1/notes", json!({"body": "Met at the fair", "contact_ids": links})).await;
-    let pipeline = api("/api/v1/pipelines", json!({"name": "Sales", "stages": [{"name": "Lead"}, {"name": "Won"}]})).await;
+    let pipeline =
+        api("/api/v1/pipelines", json!({"name": "Sales", "stages": [{"name": "Lead"}, {"name": "Won"}]})).await;
     let value = api("/api/v1/custom-values", json!({"key": "city", "value": "Delft"})).await;
 
     let mut b = Browser { http: http.clone(), base: base.to_string(), jar: BTreeMap::new(), csrf: String::new() };
