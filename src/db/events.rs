@@ -128,7 +128,7 @@ impl TenantDb<'_> {
                 .load(conn)?;
             own.extend(rows);
         }
-        own.sort_by(|a, b| b.seq.cmp(&a.seq));
+        own.sort_by_key(|b| std::cmp::Reverse(b.seq));
         own.dedup_by_key(|e| e.seq);
         own.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(own)
