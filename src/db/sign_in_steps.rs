@@ -26,4 +26,10 @@ impl Platform<'_> {
             .execute(c))?;
         Ok(inserted == 1)
     }
+
+    /// Whether the step `digest` was spent (a read: the spending is [`Self::spend_sign_in_step`]'s).
+    pub fn sign_in_step_spent(&mut self, digest: &str) -> QueryResult<bool> {
+        use diesel::dsl::{exists, select};
+        select(exists(spent::table.filter(spent::digest.eq(digest)))).get_result(self.conn())
+    }
 }

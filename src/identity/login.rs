@@ -398,8 +398,16 @@ pub async fn reopen_choice(cx: &Context<'_>, sealed: &str) -> Result<Verified, A
     }
     let nonce = body.get("n").and_then(serde_json::Value::as_str).filter(|n| !n.is_empty()).ok_or_else(again)?;
     let expires_at = chrono::DateTime::from_timestamp(expires, 0).ok_or_else(again)?.naive_utc();
-    let step = Some((tokens::digest(nonce), expires_at));
-    let row = cx.db.read(move |p| Ok(p.user(&user)?)).await?.ok_or_else(again)?;
+    let digest = tokens::digest(nonce);
+    // A spent choice opens nothing, not even the list of the person's portals (`enter`
+    // still spends it atomically, so two posts racing past this read open one session).
+    let lookup = digest.clone();
+    let row = cx
+        .db
+        .read(move |p| Ok(if p.sign_in_step_spent(&lookup)? { None } else { p.user(&user)? }))
+        .await?
+        .ok_or_else(again)?;
+    let step = Some((digest, expires_at));
     Ok(Verified { user_id: UserId::from_db(row.id.clone()), mfa_on: row.mfa_enabled(), email: row.email, step })
 }
 

@@ -219,6 +219,13 @@ fn next_step(v: &Visitor, cx: &Context<'_>, who: &Verified, outcome: Result<Pass
 
 // ---- sign in: the portal, by name ----
 
+/// Back to the password, the portal step's cookie gone (forged, expired or spent).
+fn back_to_password(v: &Visitor) -> HttpResponse {
+    let mut res = see_other("/app/login");
+    let _ = res.add_cookie(&cookies::removal(v.config(), Name::Choice));
+    res
+}
+
 async fn chosen(v: &Visitor, cx: &Context<'_>) -> Option<Verified> {
     let sealed = cookies::get(&v.req, v.config(), Name::Choice)?;
     login::reopen_choice(cx, &sealed).await.ok()
@@ -226,7 +233,7 @@ async fn chosen(v: &Visitor, cx: &Context<'_>) -> Option<Verified> {
 
 pub async fn portal_form(v: Visitor) -> Page {
     let cx = v.state.login_context();
-    let Some(who) = chosen(&v, &cx).await else { return Ok(see_other("/app/login")) };
+    let Some(who) = chosen(&v, &cx).await else { return Ok(back_to_password(&v)) };
     let choices = login::choices(&cx, &who).await.map_err(|e| v.fail(e))?;
     let list: Vec<serde_json::Value> = choices
         .iter()
@@ -250,7 +257,7 @@ pub struct PortalForm {
 pub async fn portal(v: Visitor, body: Bytes) -> Page {
     let form: PortalForm = forms::parse(v.lang, &body)?;
     let cx = v.state.login_context();
-    let Some(who) = chosen(&v, &cx).await else { return Ok(see_other("/app/login")) };
+    let Some(who) = chosen(&v, &cx).await else { return Ok(back_to_password(&v)) };
     let (tenant, invitation) = match form.choice.split_once(':') {
         Some(("t", id)) => match TenantId::parse(id) {
             Some(t) => (Some(t), None),

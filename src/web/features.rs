@@ -56,11 +56,18 @@ pub fn gate_for_page(path: &str) -> Option<&'static str> {
         .and_then(|(_, api)| crate::features::gate_for_route(api))
 }
 
+/// Whether the page at `path` is open to `tenant` (not gated, or its flag on): what a page
+/// asks before it reads or links to another page's capability (the message form's
+/// segments, a contact filter's "save as a segment"), so the gate has no side door.
+pub fn page_on(flags: &crate::features::FlagTable, tenant: &str, path: &str) -> bool {
+    gate_for_page(path).is_none_or(|f| flags.enabled(f, tenant))
+}
+
 /// The navigation entries (by `nav` name) of capabilities that are off for `tenant`.
 pub fn hidden_nav(flags: &crate::features::FlagTable, tenant: &str) -> Vec<&'static str> {
     [("campaigns", "/app/campaigns"), ("messages", "/app/messages"), ("imports", "/app/imports")]
         .into_iter()
-        .filter(|(_, page)| gate_for_page(page).is_some_and(|f| !flags.enabled(f, tenant)))
+        .filter(|(_, page)| !page_on(flags, tenant, page))
         .map(|(nav, _)| nav)
         .collect()
 }

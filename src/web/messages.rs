@@ -108,8 +108,15 @@ impl MessageForm {
 async fn form_page(v: &Visitor, status: StatusCode, form: &MessageForm, errors: BTreeMap<String, Vec<String>>) -> Page {
     let m = v.member()?;
     let hundred = paging::Page { limit: paging::MAX_LIMIT, after: None };
-    let segments = segments::page_of(&v.state, &m.principal, hundred).await.map_err(|e| v.fail(e))?;
-    let segments: Vec<Value> = segments.data.iter().map(|s| json!({"id": s.id, "name": s.name})).collect();
+    // Segments are the campaigns feature's: read only when its pages are open to the portal
+    // (`GET /api/v1/segments` is refused otherwise, and so is this read).
+    let segments: Vec<Value> =
+        if crate::web::features::page_on(&v.state.realtime.flags(), m.tenant().as_str(), "/app/segments") {
+            let segments = segments::page_of(&v.state, &m.principal, hundred).await.map_err(|e| v.fail(e))?;
+            segments.data.iter().map(|s| json!({"id": s.id, "name": s.name})).collect()
+        } else {
+            Vec::new()
+        };
     let audience = if AUDIENCES.contains(&form.audience.as_str()) { form.audience.as_str() } else { "all" };
     let form = json!({"title": form.title, "body": form.body, "action_url": form.action_url,
         "category": form.category, "expires_at": form.expires_at, "audience": audience,
@@ -158,7 +165,8 @@ pub async fn show(v: Visitor, id: web::Path<String>) -> Page {
     let m = v.member()?;
     let msg = inapp::message(&v.state, &m.principal, id.into_inner()).await.map_err(|e| v.fail(e))?;
     let live = msg.status != "sent";
-    let ctx = json!({"message": msg, "live": live});
+    let segments_on = crate::web::features::page_on(&v.state.realtime.flags(), m.tenant().as_str(), "/app/segments");
+    let ctx = json!({"message": msg, "live": live, "segments_on": segments_on});
     let mut frame = v.frame("message-page-title", "messages");
     if live {
         if let Some(f) = frame.as_object_mut() {

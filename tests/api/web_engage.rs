@@ -19,6 +19,7 @@ both_backends!(
     the_bell_counts_unread_notifications_and_the_inbox_marks_them,
     owners_approve_and_revoke_staff_access_grants,
     owners_opt_the_portal_in_and_out_of_public_betas,
+    campaigns_off_shows_no_segments_on_other_pages,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -454,4 +455,30 @@ async fn owners_opt_the_portal_in_and_out_of_public_betas(app: TestApp) {
     b.post("/app/language", &[("lang", "nl"), ("next", "/app/")]).await;
     let nl = b.get("/app/features").await;
     assert!(nl.text.contains("Functies") && nl.text.contains("Openbare bèta"), "{}", nl.text);
+}
+
+/// With campaigns off, segments are off too (`GET /api/v1/segments` is 403): no other
+/// page reads them for the portal or links to their screens — the in-app message form
+/// lists no segment names, a contact filter offers no "save as a segment".
+async fn campaigns_off_shows_no_segments_on_other_pages(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (rm, _) = staff_member(&app, "rita@platform.example", "release_manager").await;
+    let body = json!({"name": "Secret VIP list", "filter_groups": [{"filters": [{"field": "tags", "op": "eq", "value": "vip"}]}]});
+    let seg = app.post("/api/v1/segments", &body, Some(&owner.token)).await;
+    assert_eq!(seg.status, 201, "{}", seg.text);
+    let mut b = Browser::new(&app);
+    b.sign_in("ada@acme.example").await;
+    let filter = "/app/contacts?filter=tags+eq+vip";
+    assert!(b.get("/app/messages/new").await.text.contains("Secret VIP list"), "campaigns on: listed");
+    assert!(b.get(filter).await.text.contains("segment-from-filter"), "campaigns on: offered");
+
+    let r = app.patch("/api/v1/staff/flags/campaigns", &json!({"stage": "off"}), Some(&rm)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get("/api/v1/segments", Some(&owner.token)).await.status, 403);
+    let form = b.get("/app/messages/new").await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    assert!(!form.text.contains("Secret VIP list"), "a gated read through another page: {}", form.text);
+    let list = b.get(filter).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert!(!list.text.contains("segment-from-filter"), "a link to a refused page: {}", list.text);
 }

@@ -253,6 +253,11 @@ async fn a_portal_choice_opens_one_session_only(app: TestApp) {
         let r = replay.post("/app/login/portal", &[("choice", &format!("t:{}", owner.tenant_id))]).await;
         assert_eq!(r.header("location").as_deref(), Some("/app/login"), "replay {attempt}: {}", r.text);
         assert!(!replay.jar.keys().any(|k| k.contains("session")), "replay {attempt} opened a session");
+        // Nor does a spent choice show the person's portals to whoever holds the copy.
+        replay.jar.insert("organizeo_choice".into(), sealed.clone());
+        let r = replay.get("/app/login/portal").await;
+        assert_eq!(r.header("location").as_deref(), Some("/app/login"), "spent, portal list {attempt}: {}", r.text);
+        assert!(!r.text.contains("Second"), "{}", r.text);
     }
     let after = app.get("/api/v1/me/sessions", Some(&owner.token)).await.body["data"].as_array().map(Vec::len);
     assert_eq!(sessions, after, "no session was opened by a replay");

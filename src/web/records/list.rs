@@ -165,6 +165,7 @@ pub async fn list(v: Visitor, object: Object) -> Page {
     let segment_url = filter
         .as_ref()
         .filter(|_| object == Object::Contact && can_write && groups.is_some())
+        .filter(|_| crate::web::features::page_on(&v.state.realtime.flags(), m.tenant().as_str(), "/app/segments/new"))
         .map(|f| format!("/app/segments/new?{}", serde_urlencoded::to_string([("query", f)]).unwrap_or_default()));
     let ctx = json!({
         "object": {"name": object.name(), "plural": object.plural()},
