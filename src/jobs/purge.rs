@@ -1,6 +1,7 @@
 //! The purge: items in the trash past their `purge_at` are deleted for good, each record
-//! and email with a `<object>.purged` event (an email with its revisions); expired idempotency answers, websocket tickets, uploads cut off while staging
-//! and portal export archives past their retention go too.
+//! and email with a `<object>.purged` event (an email with its revisions); expired idempotency answers, websocket tickets, second-factor
+//! challenges, uploads cut off while staging and portal export archives past their
+//! retention go too.
 
 use crate::clock::Clock;
 use crate::crm::objects::Object;
@@ -28,6 +29,8 @@ pub struct Purged {
     pub uploads: usize,
     /// Portal export archives past their retention, deleted.
     pub exports: usize,
+    /// Second-factor challenges (people's and staff's) expired for a day.
+    pub challenges: usize,
 }
 
 impl Purged {
@@ -99,6 +102,9 @@ pub async fn step(db: &Db, clock: &Clock) -> Result<Purged, AppError> {
             // Websocket tickets are worthless once expired (kept a minute for diagnosis).
             done.tickets =
                 system::enter(tx)?.delete_expired_tickets((now - chrono::Duration::minutes(1)).naive_utc())?;
+            // A challenge lives 5 minutes; kept a day after it expired for diagnosis.
+            done.challenges =
+                system::enter(tx)?.delete_expired_challenges((now - chrono::Duration::days(1)).naive_utc())?;
             // An upload stages within seconds; one still staging after an hour was cut off.
             done.uploads =
                 system::enter(tx)?.delete_abandoned_uploads((now - chrono::Duration::hours(1)).naive_utc())?;

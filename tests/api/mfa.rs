@@ -180,7 +180,26 @@ async fn a_portal_can_require_2fa_and_people_without_it_can_only_enrol(app: Test
     app.post("/api/v1/auth/logout", &json!({}), Some(&token)).await;
 }
 
+/// Challenges do not pile up: a day after they expire, answered or not, the purge
+/// deletes them (and an expired one was refused before that).
+async fn expired_challenges_are_purged(app: TestApp) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    app.enable_mfa(&owner.token).await;
+    let first = mfa_token_for(&app, "ada@acme.example").await;
+    mfa_token_for(&app, "ada@acme.example").await;
+    let db = organizeo::db::Db::connect(&app.db.url(), 1).unwrap();
+    assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().challenges, 0, "live ones stay");
+    app.clock.advance(chrono::Duration::minutes(10));
+    let r = app.post("/api/v1/auth/mfa", &json!({"mfa_token": first, "code": "000000"}), None).await;
+    assert_eq!(r.status, 401, "expired: {}", r.text);
+    assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().challenges, 0, "kept a day");
+    app.clock.advance(chrono::Duration::days(1));
+    assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().challenges, 2);
+    assert_eq!(organizeo::jobs::purge::step(&db, &app.clock).await.unwrap().challenges, 0);
+}
+
 both_backends!(
+    expired_challenges_are_purged,
     enrolment_gives_a_uri_a_qr_and_recovery_codes_then_login_needs_a_code,
     a_code_is_never_accepted_twice,
     recovery_codes_work_once_each,

@@ -1,5 +1,6 @@
 //! The cross-portal steps of the background jobs: claiming import and export jobs, the
-//! purge's due items, expired tickets, abandoned uploads, legacy imports to stage.
+//! purge's due items, expired tickets and second-factor challenges, abandoned uploads,
+//! legacy imports to stage.
 
 use super::*;
 
@@ -156,6 +157,15 @@ impl System<'_> {
     /// Deletes websocket tickets that expired before `before` (used or not).
     pub fn delete_expired_tickets(&mut self, before: NaiveDateTime) -> QueryResult<usize> {
         diesel::delete(rt::table.filter(rt::expires_at.lt(before))).execute(self.conn)
+    }
+
+    /// Removes second-factor challenges, of portals' people and of staff, that expired
+    /// before `before`: used or not, they can never be answered again. Returns how many.
+    pub fn delete_expired_challenges(&mut self, before: NaiveDateTime) -> QueryResult<usize> {
+        use crate::db::schema::{mfa_challenges as mc, staff_challenges as sc};
+        let people = diesel::delete(mc::table.filter(mc::expires_at.lt(before))).execute(self.conn)?;
+        let staff = diesel::delete(sc::table.filter(sc::expires_at.lt(before))).execute(self.conn)?;
+        Ok(people + staff)
     }
 
     /// Removes imports left `staging` since before `before` (the upload was cut off; it
