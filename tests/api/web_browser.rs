@@ -16,7 +16,8 @@ fn fill(form: &str, fields: &[(&str, &str)]) -> String {
     format!("(() => {{ const f = document.querySelector({}); {sets} f.requestSubmit(); return true; }})()", json!(form))
 }
 
-async fn go(b: &mut Browser, app: &TestApp, path: &str) {
+/// Navigates to `path` and waits until it has loaded (shared by the browser tests).
+pub async fn go(b: &mut Browser, app: &TestApp, path: &str) {
     b.call("Page.navigate", json!({"url": app.url(path)})).await;
     b.wait_until(
         &format!("{path} loaded"),

@@ -14,21 +14,13 @@ use crate::browser::{chromium_or_warn, Browser};
 use crate::campaigns::{campaign_tests, setup};
 use crate::helpers::{TestApp, PASSWORD};
 use crate::smtp_sink::SmtpSink;
+use crate::web_browser::go;
 
 campaign_tests!(a_sending_campaign_and_the_bell_update_in_place);
 
 const RECIPIENTS: usize = 24;
 const HOSTILE_CAMPAIGN: &str = "<img src=x onerror=\"window.__xss=1\">Launch";
 const HOSTILE_PORTAL: &str = "Acme <img src=x onerror=\"window.__xss=2\">";
-
-async fn go(b: &mut Browser, app: &TestApp, path: &str) {
-    b.call("Page.navigate", json!({"url": app.url(path)})).await;
-    b.wait_until(
-        &format!("{path} loaded"),
-        &format!("document.readyState === 'complete' && location.pathname === {}", json!(path)),
-    )
-    .await;
-}
 
 /// The bell's count as the page shows it ("" when there is nothing unread).
 const BELL: &str = "document.querySelector('#bell-count').textContent";
