@@ -23,6 +23,15 @@ const NL: &[(&str, &str)] = &[
     ("is required (an empty list means every contact)", "is verplicht (een lege lijst betekent alle contacten)"),
     ("must be an email address like name@example.com", "moet een e-mailadres zijn, zoals naam@voorbeeld.nl"),
     ("must be an email address", "moet een e-mailadres zijn"),
+    ("a contact with the email {} already exists", "er bestaat al een contact met het e-mailadres {}"),
+    ("must be an id", "moet een id zijn"),
+    ("must be an array of record ids", "moet een lijst van record-id's zijn"),
+    ("must be an array of tag names", "moet een lijst van tagnamen zijn"),
+    ("needs a string value", "moet tekst zijn"),
+    (
+        "is on the list of common breached passwords; choose another",
+        "staat op de lijst van veelgebruikte gelekte wachtwoorden; kies een ander",
+    ),
     ("must be at most {} characters long", "mag hoogstens {} tekens lang zijn"),
     ("must be at most {} characters", "mag hoogstens {} tekens lang zijn"),
     ("must be at most {} KiB", "mag hoogstens {} KiB zijn"),
@@ -178,6 +187,10 @@ mod tests {
         assert_eq!(message(Lang::Nl, "is required, at most 255 characters"), "is verplicht, hoogstens 255 tekens");
         assert_eq!(message(Lang::Nl, "must be one of owner, admin"), "moet een van deze zijn: owner, admin");
         assert_eq!(message(Lang::Nl, "is required"), "is verplicht");
+        assert_eq!(
+            message(Lang::Nl, "a contact with the email jan@example.nl already exists"),
+            "er bestaat al een contact met het e-mailadres jan@example.nl"
+        );
         assert_eq!(message(Lang::En, "is required"), "is required");
     }
 

@@ -62,7 +62,7 @@ pub fn refused(lang: Lang, e: AppError, fields: &[&str], conflict_field: &str) -
             Refused::Form { status, errors: by_field(lang, errors, fields) }
         }
         e if is_conflict(&e) => {
-            let detail = e.to_problem().detail;
+            let detail = super::api_text::message(lang, &e.to_problem().detail);
             Refused::Form {
                 status: StatusCode::CONFLICT,
                 errors: BTreeMap::from([(conflict_field.to_string(), vec![detail])]),
