@@ -280,10 +280,14 @@ pub fn create(
     };
     tdb.insert_record(&row)?;
     tdb.index_fields(object, &row.id, &index_list(index), true)?;
-    if let Some(tags) = &parsed.tags {
-        tdb.set_record_tags(&row.id, tags, at)?;
-    }
-    let v = load_view(tdb, object, &row, defs)?;
+    // A new record has only the tags it was created with: no read back when it has none.
+    let v = match &parsed.tags {
+        Some(tags) => {
+            tdb.set_record_tags(&row.id, tags, at)?;
+            load_view(tdb, object, &row, defs)?
+        }
+        None => view(object, &row, Vec::new(), defs),
+    };
     tdb.append_event(event(object, "created", &row.id, actor, v.clone(), None), now);
     notify_assignee(tdb, object, &v, actor, now)?;
     Ok(v)

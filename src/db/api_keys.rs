@@ -9,7 +9,7 @@ use super::TenantDb;
 use crate::domain::ApiKeyId;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
-#[diesel(table_name = api_keys)]
+#[diesel(table_name = api_keys, treat_none_as_default_value = false)]
 pub struct ApiKeyRow {
     pub id: String,
     pub tenant_id: String,

@@ -13,7 +13,7 @@ use super::TenantDb;
 use crate::security::audit_chain::{entry_hash, EntryFields, GENESIS};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct AuditRow {
     pub tenant_id: String,
     pub seq: i64,

@@ -12,7 +12,7 @@ use super::schema::email_suppressions as sup;
 use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cr)]
+#[diesel(table_name = cr, treat_none_as_default_value = false)]
 pub struct RecipientRow {
     pub tenant_id: String,
     pub campaign_id: String,

@@ -11,7 +11,7 @@ use super::tenant_db::first_locked;
 use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = c, treat_none_as_null = true)]
+#[diesel(table_name = c, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct CampaignRow {
     pub id: String,
     pub tenant_id: String,
@@ -31,7 +31,7 @@ pub struct CampaignRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = runs)]
+#[diesel(table_name = runs, treat_none_as_default_value = false)]
 pub struct RunRow {
     pub campaign_id: String,
     pub tenant_id: String,

@@ -12,7 +12,7 @@ use super::tenant_db::first_locked;
 use super::{DbConnection, TenantDb};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cr)]
+#[diesel(table_name = cr, treat_none_as_default_value = false)]
 pub struct RevisionRow {
     pub tenant_id: String,
     pub kind: String,
@@ -37,7 +37,7 @@ pub struct RevisionSummary {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = emails)]
+#[diesel(table_name = emails, treat_none_as_default_value = false)]
 pub struct EmailRow {
     pub id: String,
     pub tenant_id: String,

@@ -11,7 +11,7 @@ use crate::crm::objects::{custom_kind, FieldSpec, Object};
 use crate::domain::CustomFieldId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = custom_fields)]
+#[diesel(table_name = custom_fields, treat_none_as_default_value = false)]
 pub struct CustomFieldRow {
     pub id: String,
     pub tenant_id: String,

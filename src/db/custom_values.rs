@@ -9,7 +9,7 @@ use super::TenantDb;
 use crate::domain::CustomValueId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = custom_values)]
+#[diesel(table_name = custom_values, treat_none_as_default_value = false)]
 pub struct CustomValueRow {
     pub id: String,
     pub tenant_id: String,

@@ -10,7 +10,7 @@ use super::schema::email_suppressions as sup;
 use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sup)]
+#[diesel(table_name = sup, treat_none_as_default_value = false)]
 pub struct SuppressionRow {
     pub tenant_id: String,
     pub email_lower: String,

@@ -11,7 +11,7 @@ use super::{DbConnection, TenantDb};
 use crate::domain::TenantId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct EventRow {
     pub tenant_id: String,
     pub seq: i64,
@@ -55,8 +55,7 @@ pub(super) fn write_numbered(
 ) -> QueryResult<i64> {
     let tid = tenant.as_str();
     let n = evs.len() as i64;
-    diesel::update(event_heads::table.find(tid)).set(event_heads::seq.eq(event_heads::seq + n)).execute(conn)?;
-    let head: i64 = event_heads::table.find(tid).select(event_heads::seq).first(conn)?;
+    let head = advance_head(conn, tid, n)?;
     let rows: Vec<EventRow> = evs
         .into_iter()
         .enumerate()
@@ -74,12 +73,63 @@ pub(super) fn write_numbered(
             occurred_at: at,
         })
         .collect();
-    // 11 binds per row: 200 rows stay far below either backend's bind limit.
+    // One event (most writes) as a single-row INSERT, which both backends keep prepared;
+    // a batch's SQL varies with its length, so it is planned each time. 11 binds per row:
+    // 200 rows stay far below either backend's bind limit.
+    if let [row] = rows.as_slice() {
+        crate::each_backend!(&mut *conn, c => diesel::insert_into(events::table).values(row).execute(c))?;
+        return Ok(head);
+    }
     for chunk in rows.chunks(200) {
         crate::each_backend!(&mut *conn, c => diesel::insert_into(events::table).values(chunk).execute(c))?;
     }
     Ok(head)
 }
+
+/// Moves the portal's head `n` on and returns it. On PostgreSQL one prepared
+/// `UPDATE … RETURNING` (diesel neither caches UPDATEs nor, without a static query id,
+/// keeps them prepared: each was parsed and planned again, then read back in a second
+/// round trip); SQLite keeps the two local statements.
+fn advance_head(conn: &mut DbConnection, tid: &str, n: i64) -> QueryResult<i64> {
+    match conn {
+        DbConnection::Postgresql(pg) => AdvanceHead { tenant: tid, by: n }.get_result(pg),
+        DbConnection::Sqlite(_) => {
+            diesel::update(event_heads::table.find(tid))
+                .set(event_heads::seq.eq(event_heads::seq + n))
+                .execute(conn)?;
+            event_heads::table.find(tid).select(event_heads::seq).first(conn)
+        }
+    }
+}
+
+/// `UPDATE event_heads SET seq = seq + $1 WHERE tenant_id = $2 RETURNING seq`, with a
+/// static query id so each connection prepares it once.
+struct AdvanceHead<'a> {
+    tenant: &'a str,
+    by: i64,
+}
+
+impl diesel::query_builder::QueryId for AdvanceHead<'_> {
+    type QueryId = AdvanceHead<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AdvanceHead<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE event_heads SET seq = seq + ");
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.by)?;
+        out.push_sql(" WHERE tenant_id = ");
+        out.push_bind_param::<diesel::sql_types::Text, _>(&self.tenant)?;
+        out.push_sql(" RETURNING seq");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for AdvanceHead<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<C> RunQueryDsl<C> for AdvanceHead<'_> {}
 
 impl TenantDb<'_> {
     /// Starts this (new) portal's event sequence.

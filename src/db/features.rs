@@ -11,7 +11,7 @@ use super::{Platform, TenantDb};
 use crate::features::{Flag, FlagTable, Stage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = feature_flags)]
+#[diesel(table_name = feature_flags, treat_none_as_default_value = false)]
 pub struct FlagRow {
     pub key: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct FlagRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = feature_flag_portals)]
+#[diesel(table_name = feature_flag_portals, treat_none_as_default_value = false)]
 pub struct FlagPortalRow {
     pub flag_key: String,
     pub tenant_id: String,
@@ -31,7 +31,7 @@ pub struct FlagPortalRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = notifications)]
+#[diesel(table_name = notifications, treat_none_as_default_value = false)]
 pub struct NotificationRow {
     pub id: String,
     pub tenant_id: String,

@@ -11,7 +11,7 @@ use super::{DbConnection, TenantDb};
 use crate::domain::ImportId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = imports)]
+#[diesel(table_name = imports, treat_none_as_default_value = false)]
 pub struct ImportRow {
     pub id: String,
     pub tenant_id: String,
@@ -54,7 +54,7 @@ const STAGE_INSERT_ROWS: usize = 1000;
 
 /// A staged row: one data row of an upload, its cells as a JSON array.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = import_rows)]
+#[diesel(table_name = import_rows, treat_none_as_default_value = false)]
 pub struct StagedRow<'a> {
     pub import_id: &'a str,
     pub tenant_id: &'a str,

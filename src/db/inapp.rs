@@ -10,7 +10,7 @@ use super::schema::{inapp_apps, inapp_items, inapp_messages};
 use super::{Platform, TenantDb};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = inapp_apps)]
+#[diesel(table_name = inapp_apps, treat_none_as_default_value = false)]
 pub struct AppRow {
     pub app_id: String,
     pub tenant_id: String,
@@ -23,7 +23,7 @@ pub struct AppRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = inapp_messages)]
+#[diesel(table_name = inapp_messages, treat_none_as_default_value = false)]
 pub struct MessageRow {
     pub id: String,
     pub tenant_id: String,

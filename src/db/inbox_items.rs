@@ -17,7 +17,7 @@ use super::schema::{inapp_counters, inapp_items, inapp_messages};
 use super::{DbConnection, TenantDb};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = inapp_items)]
+#[diesel(table_name = inapp_items, treat_none_as_default_value = false)]
 pub struct ItemRow {
     pub id: String,
     pub tenant_id: String,

@@ -11,7 +11,7 @@ use super::TenantDb;
 use crate::domain::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = invitations)]
+#[diesel(table_name = invitations, treat_none_as_default_value = false)]
 pub struct InvitationRow {
     pub id: String,
     pub tenant_id: String,

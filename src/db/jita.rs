@@ -10,7 +10,7 @@ use super::tenant_db::first_locked;
 use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = jita_grants)]
+#[diesel(table_name = jita_grants, treat_none_as_default_value = false)]
 pub struct JitaRow {
     pub id: String,
     pub tenant_id: String,

@@ -51,7 +51,7 @@ fn replace_recovery_codes(
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = mfa_challenges)]
+#[diesel(table_name = mfa_challenges, treat_none_as_default_value = false)]
 pub struct ChallengeRow {
     pub id: String,
     pub token_hash: String,

@@ -10,7 +10,7 @@ use super::TenantDb;
 use crate::domain::PipelineId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = pipelines)]
+#[diesel(table_name = pipelines, treat_none_as_default_value = false)]
 pub struct PipelineRow {
     pub id: String,
     pub tenant_id: String,

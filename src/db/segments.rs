@@ -14,7 +14,7 @@ use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::search::Search;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = segments)]
+#[diesel(table_name = segments, treat_none_as_default_value = false)]
 pub struct SegmentRow {
     pub id: String,
     pub tenant_id: String,

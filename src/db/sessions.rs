@@ -9,7 +9,7 @@ use super::TenantDb;
 use crate::domain::{SessionId, UserId};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct SessionRow {
     pub id: String,
     pub tenant_id: String,

@@ -16,7 +16,7 @@ use crate::security::crypto::Sealed;
 pub const PLATFORM_CHAIN: &str = "platform";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = staff_members)]
+#[diesel(table_name = staff_members, treat_none_as_default_value = false)]
 pub struct StaffRow {
     pub id: String,
     pub email: String,
@@ -42,7 +42,7 @@ impl StaffRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = staff_challenges)]
+#[diesel(table_name = staff_challenges, treat_none_as_default_value = false)]
 pub struct StaffChallengeRow {
     pub id: String,
     pub token_hash: String,
@@ -55,7 +55,7 @@ pub struct StaffChallengeRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = staff_sessions)]
+#[diesel(table_name = staff_sessions, treat_none_as_default_value = false)]
 pub struct StaffSessionRow {
     pub id: String,
     pub staff_id: String,
@@ -68,7 +68,7 @@ pub struct StaffSessionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = platform_audit_log)]
+#[diesel(table_name = platform_audit_log, treat_none_as_default_value = false)]
 struct PlatformAuditRow {
     seq: i64,
     occurred_at: NaiveDateTime,

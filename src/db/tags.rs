@@ -10,7 +10,7 @@ use super::TenantDb;
 use crate::domain::TagId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = tags)]
+#[diesel(table_name = tags, treat_none_as_default_value = false)]
 pub struct TagRow {
     pub id: String,
     pub tenant_id: String,

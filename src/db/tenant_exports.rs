@@ -9,7 +9,7 @@ use super::schema::tenant_exports as te;
 use super::TenantDb;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = te)]
+#[diesel(table_name = te, treat_none_as_default_value = false)]
 pub struct ExportRow {
     pub id: String,
     pub tenant_id: String,

@@ -8,7 +8,7 @@ use super::{TenantDb, Tx};
 use crate::domain::{Role, TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = tenants)]
+#[diesel(table_name = tenants, treat_none_as_default_value = false)]
 pub struct TenantRow {
     pub id: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct TenantRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = memberships)]
+#[diesel(table_name = memberships, treat_none_as_default_value = false)]
 pub struct MembershipRow {
     pub tenant_id: String,
     pub user_id: String,

@@ -10,8 +10,7 @@ use super::{DbConnection, Platform, Tx};
 use crate::security::throttle::{Policy, State};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = auth_throttle)]
-#[diesel(treat_none_as_null = true)]
+#[diesel(table_name = auth_throttle, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct ThrottleRow {
     scope: String,
     subject: String,

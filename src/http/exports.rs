@@ -99,8 +99,10 @@ pub async fn csv_response(state: web::Data<AppState>, p: &Principal, object: Obj
                     })?;
                     let mut out = Vec::new();
                     let mut last = None;
+                    let ids: Vec<&str> = rows.iter().map(|(row, _)| row.id.as_str()).collect();
+                    let mut tags_of = tdb.tag_names_of(&ids)?;
                     for (row, _) in &rows {
-                        let tags = tdb.record_tag_names(&row.id)?;
+                        let tags = tags_of.remove(&row.id).unwrap_or_default();
                         let view = records::view(object, row, tags, &defs);
                         out.extend(csv_line(&csv_io::export_row(&view, &header))?);
                         last = Some(row.id.clone());

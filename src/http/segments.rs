@@ -233,10 +233,11 @@ pub async fn members_of(state: &AppState, p: &Principal, id: &str, page: Page) -
             let defs = t.custom_fields(Some(Object::Contact))?;
             let rows = segments::members(t, &search, after.as_deref(), limit + 1)?;
             let (rows, next) = finish_page(rows, limit, |r| encode_cursor(&r.id));
+            let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+            let mut tags = t.tag_names_of(&ids)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let tags = t.record_tag_names(&row.id)?;
-                out.push(records::view(Object::Contact, row, tags, &defs));
+                out.push(records::view(Object::Contact, row, tags.remove(&row.id).unwrap_or_default(), &defs));
             }
             Ok((out, next))
         })

@@ -148,8 +148,10 @@ pub async fn page(state: &AppState, p: &Principal, q: TrashQuery) -> Result<Tras
                         trashed: true,
                         search: None,
                     })?;
+                    let ids: Vec<&str> = rows.iter().map(|(row, _)| row.id.as_str()).collect();
+                    let mut tags_of = tdb.tag_names_of(&ids)?;
                     for (row, _) in rows {
-                        let tags = tdb.record_tag_names(&row.id)?;
+                        let tags = tags_of.remove(&row.id).unwrap_or_default();
                         items.push(TrashItem {
                             kind: object.name().into(),
                             id: row.id.clone(),

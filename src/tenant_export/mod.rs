@@ -235,8 +235,10 @@ async fn records_csv(db: &Db, tenant: &TenantId, object: Object, zip: Zip) -> Re
                     search: None,
                 })?;
                 let mut last = None;
+                let ids: Vec<&str> = page.iter().map(|(row, _)| row.id.as_str()).collect();
+                let mut tags_of = t.tag_names_of(&ids)?;
                 for (row, _) in &page {
-                    let tags = t.record_tag_names(&row.id)?;
+                    let tags = tags_of.remove(&row.id).unwrap_or_default();
                     let view = records::view(object, row, tags, &defs);
                     zip.write_all(&csv_line(&csv_io::export_row(&view, &header))?).map_err(io)?;
                     last = Some(row.id.clone());

@@ -4,23 +4,25 @@
 //!
 //! - `mod.rs`: rows, writes, the value mirror, tags, purge;
 //! - `filters.rs`: the search language compiled to SQL conditions;
-//! - `listing.rs`: keyset paging in every sort order.
+//! - `listing.rs`: keyset paging in every sort order;
+//! - `pg_values.rs`: the value mirror's INSERT on PostgreSQL, one prepared statement.
 
 mod filters;
 mod listing;
+mod pg_values;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{record_tags, record_values, records, tags};
 use super::tenant_db::first_locked;
-use super::TenantDb;
+use super::{DbConnection, TenantDb};
 use crate::crm::objects::Object;
 use crate::crm::values::Indexed;
 use crate::domain::RecordId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = records)]
+#[diesel(table_name = records, treat_none_as_default_value = false)]
 pub struct RecordRow {
     pub id: String,
     pub tenant_id: String,
@@ -218,6 +220,9 @@ impl TenantDb<'_> {
             )
             .execute(conn)?;
         }
+        if let DbConnection::Postgresql(pg) = conn {
+            return pg_values::insert(pg, &tid, record_id, object, fields);
+        }
         let rows: Vec<_> = fields
             .iter()
             .flat_map(|f| f.values.iter().enumerate().map(move |(ord, v)| (f, ord, v)))
@@ -252,6 +257,28 @@ impl TenantDb<'_> {
             .order(tags::name_lower.asc())
             .select(tags::name)
             .load(conn)
+    }
+
+    /// The tag names of each of `record_ids` (sorted; records without tags are absent):
+    /// one query for a page of records instead of one per record.
+    pub fn tag_names_of(&mut self, record_ids: &[&str]) -> QueryResult<std::collections::HashMap<String, Vec<String>>> {
+        let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        if record_ids.is_empty() {
+            return Ok(out);
+        }
+        let (conn, tid) = self.parts();
+        let rows: Vec<(String, String)> = tags::table
+            .inner_join(record_tags::table)
+            .filter(record_tags::tenant_id.eq(tid))
+            .filter(record_tags::record_id.eq_any(record_ids))
+            .filter(tags::deleted_at.is_null())
+            .order(tags::name_lower.asc())
+            .select((record_tags::record_id, tags::name))
+            .load(conn)?;
+        for (record, name) in rows {
+            out.entry(record).or_default().push(name);
+        }
+        Ok(out)
     }
 
     /// Sets a record's tags to exactly `names`, creating tags that do not exist yet.

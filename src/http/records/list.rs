@@ -178,10 +178,11 @@ pub async fn page(
                 return Err(AppError::invalid(errors));
             }
             let (rows, next) = finish_page(t.list_records(&spec)?, limit, |(_, pos)| encode_position(&sort, pos));
+            let ids: Vec<&str> = rows.iter().map(|(row, _)| row.id.as_str()).collect();
+            let mut tags = t.tag_names_of(&ids)?;
             let mut out = Vec::with_capacity(rows.len());
             for (row, _) in &rows {
-                let tags = t.record_tag_names(&row.id)?;
-                out.push(records::view(object, row, tags, &defs));
+                out.push(records::view(object, row, tags.remove(&row.id).unwrap_or_default(), &defs));
             }
             Ok((out, next))
         })
