@@ -139,16 +139,18 @@ impl TenantDb<'_> {
         desc: bool,
         window: Option<i64>,
     ) -> QueryResult<Vec<(RecordRow, Position)>> {
-        use diesel::dsl::sql;
-        use diesel::sql_types::{Double, Nullable, Text};
         use record_values as rv;
         let (conn, tid) = self.parts();
-        // The record's first value of the field, read beside each row and sorted on.
-        let key_sql = |column: &str| {
-            format!("(SELECT sv.{column} FROM record_values sv WHERE sv.record_id = records.id AND sv.ord = 0 AND sv.field = ")
-        };
-        let num_key = sql::<Nullable<Double>>(&key_sql("num_value")).bind::<Text, _>(field.to_string()).sql(")");
-        let text_key = sql::<Nullable<Text>>(&key_sql("text_value")).bind::<Text, _>(field.to_string()).sql(")");
+        // The record's first value of the field, read beside each row and sorted on. Typed
+        // subqueries, not SQL text: diesel never keeps a query holding an `sql()` literal
+        // prepared, and PostgreSQL planned both passes of every sorted page again.
+        let sv = diesel::alias!(record_values as sv);
+        let first_value = sv
+            .filter(sv.field(rv::record_id).eq(records::id))
+            .filter(sv.field(rv::ord).eq(0))
+            .filter(sv.field(rv::field).eq(field.to_string()));
+        let num_key = first_value.clone().select(sv.field(rv::num_value)).single_value();
+        let text_key = first_value.select(sv.field(rv::text_value)).single_value();
         let mut q = records::table
             .filter(list_condition(tid, spec))
             .select((RecordRow::as_select(), num_key.clone(), text_key.clone()))
