@@ -7,6 +7,7 @@
 //! portal at sign-in); it never touches HTTP types.
 
 pub mod access;
+pub mod choice;
 pub mod credentials;
 pub mod invitations;
 pub mod jita;
