@@ -33,6 +33,9 @@ pub struct Application {
     realtime: Realtime,
     /// The job loops and limiter upkeep this node runs beside its server.
     tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
+    /// The node's sending side: its campaigns are handed back when the server stops.
+    campaigns: Arc<crate::campaigns::Engine>,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -121,7 +124,10 @@ impl Application {
             retry: chrono::Duration::from_std(settings.campaign_retry).unwrap_or(chrono::Duration::seconds(300)),
             owner: format!("node-{}", uuid::Uuid::new_v4()),
             wake: Arc::new(tokio::sync::Notify::new()),
+            stop: tokio::sync::watch::Sender::new(false),
+            actors: tokio::sync::watch::Sender::new(0),
         });
+        let engine = campaigns.clone();
         if settings.run_jobs {
             tasks.push(actix_web::rt::spawn(crate::jobs::campaigns::runner_loop(
                 campaigns.clone(),
@@ -214,7 +220,8 @@ impl Application {
         }
         .map_err(anyhow::Error::from)?
         .run();
-        Ok(Self { port: local.port(), server, realtime, tasks })
+        let shutdown_timeout = settings.shutdown_timeout;
+        Ok(Self { port: local.port(), server, realtime, tasks, campaigns: engine, shutdown_timeout })
     }
 
     pub fn port(&self) -> u16 {
@@ -237,6 +244,12 @@ impl Application {
         let served = self.server.await;
         for task in &self.tasks {
             task.abort();
+        }
+        // No runner claims anything now; the campaigns this node sends are handed back
+        // (what was mailed recorded, what was claimed put back, the lease given up).
+        let left = self.campaigns.hand_back_all(self.shutdown_timeout).await;
+        if left > 0 {
+            tracing::warn!(campaigns = left, "campaigns not handed back in time; their leases will run out");
         }
         served
     }

@@ -169,6 +169,25 @@ pub struct Engine {
     /// Wakes this node's campaign runner before its next tick: a campaign sent or resumed
     /// here starts at once instead of up to a tick later.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Set once when the node stops gracefully: each campaign actor then finishes its
+    /// step, records what it mailed, puts back what it claimed and gives up its lease
+    /// ([`send::hand_back`]), so the next node resumes at once and mails nobody twice.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    /// How many campaign actors run on this node (the graceful stop waits for 0).
+    pub actors: tokio::sync::watch::Sender<usize>,
+}
+
+impl Engine {
+    /// Asks this node's campaign actors to hand their campaigns back, and waits until they
+    /// have (at most `deadline`). Returns how many were still running at the deadline:
+    /// their leases run out and another node resumes them, as after a crash.
+    pub async fn hand_back_all(&self, deadline: std::time::Duration) -> usize {
+        self.stop.send_replace(true);
+        let mut actors = self.actors.subscribe();
+        let _ = actix_web::rt::time::timeout(deadline, actors.wait_for(|n| *n == 0)).await;
+        let left = *actors.borrow();
+        left
+    }
 }
 
 impl std::fmt::Debug for Engine {

@@ -452,6 +452,26 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     }
 }
 
+/// Hands campaign `id` back when this node stops gracefully, between two steps: records
+/// what the last step mailed, puts the batch it claimed back in the queue uncharged, and
+/// gives up the run's lease if this node still holds it, so the next node resumes at once
+/// and mails nobody twice.
+pub async fn hand_back(e: &Engine, tenant: &TenantId, id: &str, st: State) -> Result<(), AppError> {
+    let mut undo = st.pending;
+    if let Some(batch) = &st.ahead {
+        undo.append(batch.released());
+    }
+    let now = e.clock.now();
+    let (cid, owner) = (id.to_string(), e.owner.clone());
+    e.db.tenant(tenant.clone())
+        .write(move |t| {
+            undo.record(t, &cid, &owner, now)?;
+            t.release_run_of(&cid, &owner)?;
+            Ok(())
+        })
+        .await
+}
+
 /// Whether the answers of a batch stop the campaign: a refused sender at once, refused
 /// (or unrenderable) messages after [`REFUSALS_BEFORE_FAILING`] in a row.
 fn campaign_stop(st: &mut State, refusals: &[Option<Refusal>], sent: usize, sender: &Sender) -> Option<String> {

@@ -207,6 +207,21 @@ impl TenantDb<'_> {
         Ok(())
     }
 
+    /// Gives up `owner`'s lease on campaign `id`'s run (a graceful stop); a lease another
+    /// node took over meanwhile is left alone.
+    pub fn release_run_of(&mut self, id: &str, owner: &str) -> QueryResult<()> {
+        let (conn, tid) = self.parts();
+        diesel::update(
+            runs::table
+                .filter(runs::tenant_id.eq(tid))
+                .filter(runs::campaign_id.eq(id))
+                .filter(runs::lease_owner.eq(owner)),
+        )
+        .set((runs::lease_owner.eq(None::<String>), runs::lease_until.eq(None::<NaiveDateTime>)))
+        .execute(conn)?;
+        Ok(())
+    }
+
     /// Records why a sending campaign is waiting (or clears it with `None`).
     pub fn set_run_error(&mut self, id: &str, error: Option<&str>) -> QueryResult<()> {
         let (conn, tid) = self.parts();

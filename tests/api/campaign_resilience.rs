@@ -1,6 +1,7 @@
 //! Campaign sending when things go wrong: 5xx bounces (suppressed), 4xx deferrals (retried
 //! with back-off, failed after three attempts), an SMTP server that is down (the campaign
-//! waits, nobody is charged an attempt), pause and resume across a restart, and a SIGKILL
+//! waits, nobody is charged an attempt), pause and resume across a restart, a graceful stop
+//! mid-send (the campaign handed back, nobody mailed twice), and a SIGKILL
 //! of a real `organizeo serve` mid-send (every recipient mailed; a repeat only for the
 //! messages in flight, with the same Message-ID).
 
@@ -19,6 +20,7 @@ campaign_tests!(
     without_pipelining_bounces_and_deferrals_are_judged_alike,
     a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients,
     pause_and_resume_hold_across_a_restart,
+    a_graceful_stop_mid_send_hands_the_campaign_back,
     two_nodes_never_mail_a_recipient_twice,
     erasing_a_contact_removes_the_address_from_campaigns_but_keeps_it_unmailed,
 );
@@ -196,6 +198,41 @@ async fn pause_and_resume_hold_across_a_restart(app: TestApp, sink: SmtpSink) {
     }
     let actions = app.audit_actions(&owner.token).await;
     assert!(actions.contains(&"campaign.paused".to_string()) && actions.contains(&"campaign.resumed".to_string()));
+}
+
+/// A node stopped gracefully mid-send finishes the batch on the wire, records it, puts the
+/// batch it had claimed back (uncharged) and mails nothing more; the next node resumes at
+/// once and mails every recipient exactly once.
+async fn a_graceful_stop_mid_send_hands_the_campaign_back(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 30).await;
+    let r = app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 4}), Some(&owner.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    wait_for("a first batch", Duration::from_secs(20), || async { (sink.count() >= 4).then_some(()) }).await;
+
+    // Stop, and come back as a node that sends nothing, to look at what the stop left.
+    let app = app.restart_with(|s| s.run_jobs = false).await;
+    let mailed = sink.count();
+    let rows = recipients(&app, &owner.token, &id).await;
+    let sent = rows.iter().filter(|r| r["status"] == "sent").count();
+    assert_eq!(sent, mailed, "every message the relay accepted is recorded sent");
+    assert!(sent < 30, "stopped mid-send ({sent} sent)");
+    for r in rows.iter().filter(|r| r["status"] == "queued") {
+        assert_eq!(r["attempts"], 0, "claimed but unmailed recipients are back in the queue, uncharged: {r}");
+    }
+    let c = app.get(&format!("/api/v1/campaigns/{id}"), Some(&owner.token)).await;
+    assert_eq!(c.body["status"], "sending", "{}", c.text);
+    assert_eq!(sink.count(), mailed, "the stopped node mails nothing more");
+
+    let app = app.restart_with(|s| s.run_jobs = true).await;
+    let done = until_status(&app, &owner.token, &id, "completed").await;
+    assert_eq!(done["stats"]["sent"], 30, "{done}");
+    assert_eq!(sink.count(), 30, "30 recipients, 30 messages, across the stop");
+    for i in 0..30 {
+        assert_eq!(sink.to(&format!("p{i}@x.example")).len(), 1, "p{i} mailed exactly once");
+    }
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_organizeo");
