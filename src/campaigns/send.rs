@@ -84,9 +84,9 @@ fn finish(
     if !t.set_status_if(&c.id, &["sending"], status, now.naive_utc())? {
         return Ok(false);
     }
-    if let Some(w) = why {
-        t.set_run_error(&c.id, Some(w))?;
-    }
+    // A completed campaign shows no error: a "waiting for the SMTP server" left by a node
+    // that stopped while waiting is not cleared by the node that finished the send.
+    t.set_run_error(&c.id, why)?;
     t.release_run(&c.id)?;
     let stats = t.campaign_stats(&c.id)?;
     announce_progress(t, &c.id, status, &stats, now);

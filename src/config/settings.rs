@@ -129,7 +129,7 @@ settings! {
         default: "(cores)" => parse::cores(),
         parse: |v| parse::count(v, 1, 1024),
     }
-    /// grace period for in-flight requests on SIGTERM/SIGINT
+    /// grace period on SIGTERM/SIGINT for in-flight requests, then for campaign hand-back
     shutdown_timeout: Duration {
         key: "shutdown_timeout_seconds", env: "ORGANIZEO_SHUTDOWN_TIMEOUT_SECONDS",
         default: "30" => Duration::from_secs(30),
