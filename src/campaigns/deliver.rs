@@ -4,12 +4,13 @@
 //! failed) and, when the relay refuses the sender or the message, for the campaign.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::message::{self, Built, Sender};
 use crate::crm::objects::Object;
 use crate::db::campaign_recipients::{Delivery, RecipientRow};
 use crate::db::TenantTx;
-use crate::email::smtp::{Pool, SendError};
+use crate::email::smtp::{Pool, SendError, Wire};
 use crate::email::template::Prepared;
 use crate::error::AppError;
 
@@ -28,7 +29,7 @@ pub struct Batch {
 
 /// One recipient's message, or why there is none.
 enum Composed {
-    Ready(Built),
+    Ready(lettre::address::Envelope, Wire),
     Skip(Delivery, Option<Refusal>),
 }
 
@@ -48,21 +49,43 @@ impl Batch {
         Ok(Batch { claimed, contacts, suppressed, messages: Vec::new() })
     }
 
-    /// Renders and builds every message of the batch. CPU only, no I/O: the caller runs it
-    /// on a blocking thread while the SMTP connections carry the batch before.
-    pub fn compose(&mut self, c: &Composer) {
-        let contacts = std::mem::take(&mut self.contacts);
-        self.messages = self
-            .claimed
-            .iter()
-            .map(|r| {
-                if self.suppressed.contains(&r.email_lower) {
-                    Composed::Skip(Delivery::Suppressed, None)
-                } else {
-                    compose(c, &contacts, r)
-                }
+    /// Renders and builds every message of the batch on blocking threads, split in as many
+    /// parts as the machine has cores, while the SMTP connections carry the batch before:
+    /// rendering is the longest part of preparing a batch, and one thread alone left the
+    /// connections waiting for it.
+    pub async fn compose(mut self, c: Arc<Composer>) -> Result<Batch, AppError> {
+        let parts = std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1).clamp(1, 8);
+        let shared = Arc::new((std::mem::take(&mut self.contacts), std::mem::take(&mut self.suppressed)));
+        let size = self.claimed.len().div_ceil(parts).max(1);
+        let mut rows = std::mem::take(&mut self.claimed);
+        let mut chunks = Vec::with_capacity(parts);
+        while !rows.is_empty() {
+            let rest = rows.split_off(size.min(rows.len()));
+            chunks.push(std::mem::replace(&mut rows, rest));
+        }
+        let tasks = chunks.into_iter().map(|chunk| {
+            let (c, shared) = (c.clone(), shared.clone());
+            actix_web::web::block(move || {
+                let (contacts, suppressed) = &*shared;
+                let messages: Vec<Composed> = chunk
+                    .iter()
+                    .map(|r| {
+                        if suppressed.contains(&r.email_lower) {
+                            Composed::Skip(Delivery::Suppressed, None)
+                        } else {
+                            compose(&c, contacts, r)
+                        }
+                    })
+                    .collect();
+                (chunk, messages)
             })
-            .collect();
+        });
+        for done in futures_util::future::join_all(tasks).await {
+            let (chunk, messages) = done.map_err(|e| AppError::internal(anyhow::anyhow!("composing a batch: {e}")))?;
+            self.claimed.extend(chunk);
+            self.messages.extend(messages);
+        }
+        Ok(self)
     }
 
     /// Every claimed recipient back to the queue, uncharged.
@@ -100,7 +123,7 @@ pub async fn send_batch(smtp: &Pool, batch: &Batch, retry: &Retry) -> Vec<(Recor
     let sends = batch.claimed.iter().zip(&batch.messages).map(|(r, m)| async move {
         let (d, refusal) = match m {
             Composed::Skip(d, refusal) => (d.clone(), refusal.clone()),
-            Composed::Ready(built) => judge(smtp.send(&built.envelope, &built.bytes).await, r, retry),
+            Composed::Ready(envelope, wire) => judge(smtp.send(envelope, wire).await, r, retry),
         };
         ((r.id.clone(), r.attempts, d), refusal)
     });
@@ -121,7 +144,7 @@ fn compose(c: &Composer, contacts: &HashMap<String, serde_json::Value>, r: &Reci
         }
     };
     match message::build(&c.sender, &r.id, &r.email, rendered, &unsubscribe_url, false) {
-        Ok(b) => Composed::Ready(b),
+        Ok(Built { envelope, bytes }) => Composed::Ready(envelope, Wire::new(bytes)),
         Err(why) => Composed::Skip(Delivery::Failed(why), None),
     }
 }

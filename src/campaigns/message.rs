@@ -4,8 +4,8 @@
 //! time this recipient's message is built (so a resend after a crash is recognisably the
 //! same message), and multipart/alternative text + HTML. No I/O.
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart};
 use lettre::Message;
 
 use super::tokens::{self, Kind};
@@ -226,9 +226,50 @@ pub fn build(
         ));
     }
     let message = b
-        .multipart(MultiPart::alternative_plain_html(rendered.text, html))
+        .multipart(MultiPart::alternative_plain_html(body_of(rendered.text), body_of(html)))
         .map_err(|e| format!("the message could not be built: {e}"))?;
     Ok(Built { envelope: message.envelope().clone(), bytes: message.formatted() })
+}
+
+/// A body part sent as is, `7bit`, when it can be (ASCII without NUL or a bare CR, no line
+/// over 998 octets: RFC 5322 2.1.1, RFC 2045 2.7), else lettre's choice
+/// (quoted-printable or base64). lettre alone wraps at 76 columns, so an ASCII email with
+/// longer lines went quoted-printable: every `=` of its HTML attributes became `=3D`, the
+/// message a third larger, and the encoder the largest single cost of building it.
+fn body_of(text: String) -> Body {
+    match seven_bit(&text) {
+        Some(buf) => Body::dangerous_pre_encoded(buf, ContentTransferEncoding::SevenBit),
+        None => Body::new(text),
+    }
+}
+
+/// `text` with CRLF line ends, if it is valid `7bit` content.
+fn seven_bit(text: &str) -> Option<Vec<u8>> {
+    const MAX_LINE: usize = 998;
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 40 + 2);
+    let mut line = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => {
+                if i == 0 || bytes[i - 1] != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+                line = 0;
+                continue;
+            }
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => return None,
+            b'\r' => {}
+            0 | 128..=255 => return None,
+            _ => line += 1,
+        }
+        if line > MAX_LINE {
+            return None;
+        }
+        out.push(b);
+    }
+    Some(out)
 }
 
 fn quote_name(name: &str) -> String {
@@ -312,5 +353,23 @@ mod tests {
         let test = build(&s, "r1", "ann@x.example", r(), "#", true).unwrap();
         let test = String::from_utf8(test.bytes).unwrap();
         assert!(!test.contains("/t/o/") && !test.contains("List-Unsubscribe"), "tests are not tracked");
+    }
+
+    #[test]
+    fn parts_go_as_7bit_when_they_can() {
+        let long = format!("<a href=\"https://x.example/\">{}</a>", "y".repeat(600));
+        assert_eq!(seven_bit("a\nb\r\nc"), Some(b"a\r\nb\r\nc".to_vec()), "line ends become CRLF");
+        assert!(seven_bit(&long).is_some(), "a 640-octet line is within RFC 5322's 998");
+        assert_eq!(seven_bit(&"x".repeat(999)), None, "longer than 998 octets");
+        assert_eq!(seven_bit("caf\u{e9}"), None, "not ASCII");
+        assert_eq!(seven_bit("a\rb"), None, "a bare CR");
+        assert_eq!(seven_bit("a\0b"), None, "NUL");
+        let r = |html: String| Rendered { subject: "Hi".into(), preheader: String::new(), html, text: "Hello".into() };
+        let m = build(&sender(), "r1", "ann@x.example", r(long), "https://app.example/u/t", false).unwrap();
+        let m = String::from_utf8(m.bytes).unwrap();
+        assert!(!m.contains("=3D") && m.contains("Content-Transfer-Encoding: 7bit"), "{m}");
+        let m = build(&sender(), "r1", "ann@x.example", r("caf\u{e9} ".repeat(300)), "#", false).unwrap();
+        let m = String::from_utf8(m.bytes).unwrap();
+        assert!(m.contains("Content-Transfer-Encoding: quoted-printable"), "{m}");
     }
 }

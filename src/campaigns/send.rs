@@ -337,18 +337,21 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight, audience };
     let writing =
         e.db.tenant(tenant.clone()).write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now));
-    // The next batch's messages are rendered on a blocking thread too, so the actor's
+    // The next batch's messages are rendered on blocking threads too, so the actor's
     // thread does nothing but SMTP.
     let composing = composer.clone();
     let database = async move {
-        match writing.await? {
-            (Next::Claimed(mut batch), stats, built) => {
-                let batch = actix_web::web::block(move || {
-                    batch.compose(&composing);
-                    batch
-                })
-                .await
-                .map_err(|e| AppError::internal(anyhow::anyhow!("composing a batch: {e}")))?;
+        let started = Instant::now();
+        let written = writing.await?;
+        let written_at = started.elapsed();
+        match written {
+            (Next::Claimed(batch), stats, built) => {
+                let batch = batch.compose(composing).await?;
+                tracing::debug!(
+                    db_ms = written_at.as_millis(),
+                    compose_ms = (started.elapsed() - written_at).as_millis(),
+                    "campaign step, next batch ready"
+                );
                 Ok((Next::Claimed(batch), stats, built))
             }
             other => Ok(other),
@@ -357,10 +360,13 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     // The SMTP half, at the same time: mail the batch claimed last step.
     let retry = Retry { base: e.retry, now };
     let mailing = async {
-        match &current {
+        let started = Instant::now();
+        let out = match &current {
             Some(batch) => deliver::send_batch(&smtp, batch, &retry).await,
             None => Vec::new(),
-        }
+        };
+        tracing::debug!(smtp_ms = started.elapsed().as_millis(), "campaign step, batch mailed");
+        out
     };
     let send_started = Instant::now();
     let (results, next) = futures_util::future::join(mailing, database).await;

@@ -24,6 +24,7 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
+pub use super::transaction::Wire;
 use super::transaction::{self, Conn, Stale};
 
 /// How a connection is secured.
@@ -272,7 +273,7 @@ impl Pool {
 
     /// Sends one message. A pooled connection the server closed while idle (it breaks
     /// before answering MAIL FROM) is replaced once without counting against the message.
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+    pub async fn send(&self, envelope: &Envelope, message: &Wire) -> Result<(), SendError> {
         let _permit =
             self.permits.acquire().await.map_err(|_| SendError::Unavailable("the SMTP pool is closed".into()))?;
         let pooled = self.idle.lock().await.pop();

@@ -111,11 +111,57 @@ enum Stage {
     Data,
 }
 
+/// A message as it goes on the wire after `DATA`: dot-stuffed (RFC 5321 4.5.2) and ended
+/// by `<CRLF>.<CRLF>`, made once where messages are composed (off the thread that talks
+/// SMTP) and written in one system call.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    data: WireData,
+    ascii: bool,
+}
+
+#[derive(Debug, Clone)]
+enum WireData {
+    /// Stuffed and terminated: written as is.
+    Stuffed(String),
+    /// Not UTF-8 (never from our builder): lettre stuffs and ends it.
+    Raw(Vec<u8>),
+}
+
+impl Wire {
+    pub fn new(message: Vec<u8>) -> Wire {
+        let ascii = message.is_ascii();
+        let data = match String::from_utf8(message) {
+            Ok(text) => WireData::Stuffed(stuff(&text)),
+            Err(e) => WireData::Raw(e.into_bytes()),
+        };
+        Wire { data, ascii }
+    }
+}
+
+/// Doubles a `.` that starts a line (a line starts after CRLF, and at the very start) and
+/// appends `<CRLF>.<CRLF>`: byte for byte what lettre's own codec writes for `message`.
+fn stuff(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    if text.starts_with('.') {
+        out.push('.');
+    }
+    let mut from = 0;
+    for (at, _) in text.match_indices("\r\n.") {
+        out.push_str(&text[from..at + 2]);
+        out.push('.');
+        from = at + 2;
+    }
+    out.push_str(&text[from..]);
+    out.push_str("\r\n.\r\n");
+    out
+}
+
 /// MAIL, RCPT, DATA and the message. `Err(Stale)`: the connection was gone before the
 /// first answer (a pooled one the server closed while idle).
-pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &[u8]) -> Result<Result<(), SendError>, Stale> {
+pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &Wire) -> Result<Result<(), SendError>, Stale> {
     let mut options = Vec::new();
-    if !message.is_ascii() && conn.smtp.server_info().supports_feature(Extension::EightBitMime) {
+    if !message.ascii && conn.smtp.server_info().supports_feature(Extension::EightBitMime) {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let mail = Mail::new(envelope.from().cloned(), options);
@@ -126,7 +172,13 @@ pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &[u8]) -> Resul
     if let Err(e) = opened {
         return Ok(Err(e));
     }
-    let out = match tokio::time::timeout(SEND_TIMEOUT, conn.smtp.message(message)).await {
+    let sent = async {
+        match &message.data {
+            WireData::Stuffed(text) => conn.smtp.command(text.as_str()).await,
+            WireData::Raw(bytes) => conn.smtp.message(bytes).await,
+        }
+    };
+    let out = match tokio::time::timeout(SEND_TIMEOUT, sent).await {
         Err(_) => {
             conn.smtp.abort().await;
             Err(SendError::Transient("the SMTP server did not accept the message in time".into()))
@@ -198,4 +250,19 @@ async fn pipelined(conn: &mut Conn, mail: Mail, rcpt: Rcpt) -> Result<Result<(),
     }
     reset(conn).await;
     Ok(Err(refusal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stuffing_doubles_leading_dots_and_ends_the_data() {
+        assert_eq!(stuff("a\r\n.b\r\n..c\r\nd.e\n.f"), "a\r\n..b\r\n...c\r\nd.e\n.f\r\n.\r\n");
+        assert_eq!(stuff(".x"), "..x\r\n.\r\n");
+        assert_eq!(stuff(""), "\r\n.\r\n");
+        assert_eq!(stuff("end\r\n."), "end\r\n..\r\n.\r\n");
+        let w = Wire::new(vec![0xff, b'a']);
+        assert!(matches!(w.data, WireData::Raw(_)) && !w.ascii);
+    }
 }

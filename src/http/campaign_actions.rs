@@ -449,7 +449,7 @@ pub async fn test_send(state: &AppState, p: &Principal, id: &str, body: TestSend
     state.db.tenant(p.tenant_id.clone()).write(move |t| Ok(t.audit(entry, now)?)).await?;
     let mut results = Vec::with_capacity(built.len());
     for (to, b) in body.to.iter().zip(built) {
-        let out = smtp.send(&b.envelope, &b.bytes).await;
+        let out = smtp.send(&b.envelope, &crate::email::smtp::Wire::new(b.bytes)).await;
         results.push(match out {
             Ok(()) => TestResult { to: to.clone(), status: "sent", error: None },
             Err(e) => TestResult {

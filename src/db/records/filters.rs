@@ -15,43 +15,42 @@ use crate::db::strpos;
 type Mb = <crate::db::DbConnection as diesel::Connection>::Backend;
 pub(super) type RecordCond = Box<dyn BoxableExpression<records::table, Mb, SqlType = diesel::sql_types::Bool>>;
 
+/// How a query will read what a condition matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// One page: selective conditions collect their ids first (`id IN (SELECT …)`), which
+    /// answers a rare value in time proportional to its matches.
+    Page,
+    /// Every match, page after page behind an id cursor (a campaign's audience): each
+    /// condition is a correlated EXISTS tested per record in id order. SQLite builds an
+    /// `IN (SELECT …)` list in full on every call, so walking M matches that way costs
+    /// M²/page; tested per record it costs what the walk reads, once.
+    Walk,
+}
+
 /// One condition as SQL. Value conditions become `id IN (SELECT record_id FROM
 /// record_values WHERE tenant, object, field, <cond>)`, which the (tenant, object, field,
-/// value) indexes serve on both backends.
-fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
+/// value) indexes serve on both backends; in a [`Plan::Walk`] a correlated EXISTS.
+fn condition_sql(tid: &str, object: Object, c: &Condition, plan: Plan) -> RecordCond {
     use record_values as rv;
     let field = match &c.field {
         FieldRef::Indexed(f) => f.clone(),
         FieldRef::CreatedAt => return time_condition(true, c),
         FieldRef::UpdatedAt => return time_condition(false, c),
-        FieldRef::Tags => return tag_condition(tid, c),
+        FieldRef::Tags => return tag_condition(tid, c, plan),
     };
     // Several values, one of them too long for the index alone: OR of equalities.
     if let (Cmp::In, Operand::Texts(ts)) = (&c.cmp, &c.operand) {
         if ts.iter().any(|t| t.chars().count() >= INDEXED_TEXT_CHARS) {
             return any_of(ts.iter().map(|t| {
                 let eq = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: Operand::Text(t.clone()) };
-                condition_sql(tid, object, &eq)
+                condition_sql(tid, object, &eq, plan)
             }));
         }
     }
     let text = rv::text_value.assume_not_null();
     let full = rv::full_text.assume_not_null();
     let num = rv::num_value.assume_not_null();
-    // Each arm builds a concrete subquery: boxed subqueries cannot be rendered for both
-    // backends through `MultiConnection`.
-    macro_rules! values {
-        ($op:ident, $cond:expr) => {{
-            let sub = rv::table
-                .filter(rv::tenant_id.eq(tid.to_string()))
-                .filter(rv::object.eq(object.name()))
-                .filter(rv::field.eq(field.clone()))
-                .filter($cond)
-                .select(rv::record_id);
-            let cond: RecordCond = Box::new(records::id.$op(sub));
-            cond
-        }};
-    }
     // Range and substring filters often match much of a portal: a correlated EXISTS lets
     // the database walk records in list order and stop at the page size, where IN would
     // first collect every matching id.
@@ -59,6 +58,23 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
         ($cond:expr) => {{
             let sub = rv::table.filter(rv::record_id.eq(records::id)).filter(rv::field.eq(field.clone())).filter($cond);
             let cond: RecordCond = Box::new(diesel::dsl::exists(sub));
+            cond
+        }};
+    }
+    // Each arm builds a concrete subquery: boxed subqueries cannot be rendered for both
+    // backends through `MultiConnection`.
+    macro_rules! values {
+        ($op:ident, $cond:expr) => {{
+            if plan == Plan::Walk {
+                return exists_value!($cond);
+            }
+            let sub = rv::table
+                .filter(rv::tenant_id.eq(tid.to_string()))
+                .filter(rv::object.eq(object.name()))
+                .filter(rv::field.eq(field.clone()))
+                .filter($cond)
+                .select(rv::record_id);
+            let cond: RecordCond = Box::new(records::id.$op(sub));
             cond
         }};
     }
@@ -75,7 +91,7 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
         (Cmp::Eq, Operand::Span(a, b)) => values!(eq_any, num.ge(secs(*a)).and(num.lt(secs(*b)))),
         (Cmp::In, Operand::Spans(spans)) => any_of(spans.iter().map(|(a, b)| {
             let one = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: Operand::Span(*a, *b) };
-            condition_sql(tid, object, &one)
+            condition_sql(tid, object, &one, plan)
         })),
         (Cmp::Neq, Operand::Span(a, b)) => not_exists(exists_value!(num.ge(secs(*a)).and(num.lt(secs(*b))))),
         (Cmp::Lt, Operand::Span(a, _)) => exists_value!(num.lt(secs(*a))),
@@ -89,7 +105,7 @@ fn condition_sql(tid: &str, object: Object, c: &Condition) -> RecordCond {
         (Cmp::Exists(false), _) => not_exists(exists_value!(rv::ord.ge(0))),
         (Cmp::Neq, Operand::Text(_)) => {
             let eq = Condition { field: c.field.clone(), cmp: Cmp::Eq, operand: c.operand.clone() };
-            not_exists(condition_sql(tid, object, &eq))
+            not_exists(condition_sql(tid, object, &eq, plan))
         }
         (Cmp::Neq, Operand::Num(n)) => not_exists(exists_value!(num.eq(*n))),
         (Cmp::Lt, Operand::Text(t)) => {
@@ -130,8 +146,18 @@ fn any_of(conds: impl Iterator<Item = RecordCond>) -> RecordCond {
 }
 
 /// `tags` in a filter: the record's live tags by lower-cased name.
-fn tag_condition(tid: &str, c: &Condition) -> RecordCond {
+fn tag_condition(tid: &str, c: &Condition, plan: Plan) -> RecordCond {
     let tagged = |names: Vec<String>| {
+        if plan == Plan::Walk {
+            let sub = record_tags::table
+                .inner_join(tags::table)
+                .filter(record_tags::record_id.eq(records::id))
+                .filter(tags::name_lower.eq_any(names))
+                .filter(tags::deleted_at.is_null())
+                .select(record_tags::record_id);
+            let cond: RecordCond = Box::new(diesel::dsl::exists(sub));
+            return cond;
+        }
         let sub = record_tags::table
             .inner_join(tags::table)
             .filter(record_tags::tenant_id.eq(tid.to_string()))
@@ -216,12 +242,12 @@ fn time_condition(created: bool, c: &Condition) -> RecordCond {
 }
 
 /// OR of ANDs, as one boolean expression.
-fn search_sql(tid: &str, object: Object, search: &Search) -> Option<RecordCond> {
+fn search_sql(tid: &str, object: Object, search: &Search, plan: Plan) -> Option<RecordCond> {
     let mut any: Option<RecordCond> = None;
     for group in &search.groups {
         let mut all: Option<RecordCond> = None;
         for c in group {
-            let next = condition_sql(tid, object, c);
+            let next = condition_sql(tid, object, c, plan);
             all = Some(match all {
                 None => next,
                 Some(acc) => Box::new(acc.and(next)),
@@ -240,6 +266,11 @@ fn search_sql(tid: &str, object: Object, search: &Search) -> Option<RecordCond> 
 /// Everything a list filters on, as one condition: portal, object, live or trashed, `q`,
 /// `tag` and the search's filter groups.
 pub(super) fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
+    list_condition_for(tid, spec, Plan::Page)
+}
+
+/// [`list_condition`] for the given [`Plan`].
+pub(super) fn list_condition_for(tid: &str, spec: &ListSpec, plan: Plan) -> RecordCond {
     let mut cond: RecordCond =
         Box::new(records::tenant_id.eq(tid.to_string()).and(records::object.eq(spec.object.name())));
     let and = |acc: RecordCond, next: RecordCond| -> RecordCond { Box::new(acc.and(next)) };
@@ -258,9 +289,9 @@ pub(super) fn list_condition(tid: &str, spec: &ListSpec) -> RecordCond {
     }
     if let Some(tag) = &spec.tag {
         let c = Condition { field: FieldRef::Tags, cmp: Cmp::Eq, operand: Operand::Text(tag.clone()) };
-        cond = and(cond, tag_condition(tid, &c));
+        cond = and(cond, tag_condition(tid, &c, plan));
     }
-    if let Some(search) = spec.search.as_ref().and_then(|s| search_sql(tid, spec.object, s)) {
+    if let Some(search) = spec.search.as_ref().and_then(|s| search_sql(tid, spec.object, s, plan)) {
         cond = and(cond, search);
     }
     cond

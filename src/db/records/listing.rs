@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::filters::list_condition;
+use super::filters::{list_condition, list_condition_for, Plan};
 use super::RecordRow;
 use crate::crm::query::{ListSpec, Order, Position};
 use crate::crm::search::{Cmp, FieldRef, Operand};
@@ -63,7 +63,8 @@ impl TenantDb<'_> {
     /// filters match, as `(id, props)` only: a campaign's audience reads nothing else.
     pub fn list_ids_and_props(&mut self, spec: &ListSpec) -> QueryResult<Vec<(String, String)>> {
         let (conn, tid) = self.parts();
-        let mut q = records::table.filter(list_condition(tid, spec)).select((records::id, records::props)).into_boxed();
+        let cond = list_condition_for(tid, spec, Plan::Walk);
+        let mut q = records::table.filter(cond).select((records::id, records::props)).into_boxed();
         if let Some(after) = &spec.after {
             q = q.filter(records::id.gt(after.id().to_string()));
         }
