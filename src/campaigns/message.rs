@@ -252,7 +252,7 @@ fn seven_bit(text: &str) -> Option<Vec<u8>> {
     for (i, &b) in bytes.iter().enumerate() {
         match b {
             b'\n' => {
-                if i == 0 || bytes[i - 1] != b'\r' {
+                if out.last() != Some(&b'\r') {
                     out.push(b'\r');
                 }
                 out.push(b'\n');
