@@ -10,7 +10,7 @@ use super::message::{self, Built, Sender};
 use crate::crm::objects::Object;
 use crate::db::campaign_recipients::{Delivery, RecipientRow};
 use crate::db::TenantTx;
-use crate::email::smtp::{Pool, SendError, Wire};
+use crate::email::smtp::{Job, Pool, SendError, Wire};
 use crate::email::template::Prepared;
 use crate::error::AppError;
 
@@ -120,14 +120,30 @@ pub struct Retry {
 /// pool has connections) and returns each outcome, with the campaign-level refusal if
 /// there was one.
 pub async fn send_batch(smtp: &Pool, batch: &Batch, retry: &Retry) -> Vec<(Recorded, Option<Refusal>)> {
-    let sends = batch.claimed.iter().zip(&batch.messages).map(|(r, m)| async move {
-        let (d, refusal) = match m {
-            Composed::Skip(d, refusal) => (d.clone(), refusal.clone()),
-            Composed::Ready(envelope, wire) => judge(smtp.send(envelope, wire).await, r, retry),
-        };
-        ((r.id.clone(), r.attempts, d), refusal)
-    });
-    futures_util::future::join_all(sends).await
+    let jobs: Vec<Job<'_>> = batch
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Composed::Ready(envelope, wire) => Some(Job { envelope, wire }),
+            Composed::Skip(..) => None,
+        })
+        .collect();
+    let mut answers = smtp.send_all(&jobs).await.into_iter();
+    batch
+        .claimed
+        .iter()
+        .zip(&batch.messages)
+        .map(|(r, m)| {
+            let (d, refusal) = match m {
+                Composed::Skip(d, refusal) => (d.clone(), refusal.clone()),
+                Composed::Ready(..) => {
+                    let answer = answers.next().unwrap_or_else(|| Err(SendError::Unavailable("not sent".into())));
+                    judge(answer, r, retry)
+                }
+            };
+            ((r.id.clone(), r.attempts, d), refusal)
+        })
+        .collect()
 }
 
 /// Renders and builds one recipient's message.

@@ -243,31 +243,25 @@ fn body_of(text: String) -> Body {
     }
 }
 
-/// `text` with CRLF line ends, if it is valid `7bit` content.
+/// `text` with CRLF line ends, if it is valid `7bit` content. Whole lines are checked and
+/// copied (the byte scans are the standard library's vectorised ones).
 fn seven_bit(text: &str) -> Option<Vec<u8>> {
     const MAX_LINE: usize = 998;
     let bytes = text.as_bytes();
+    if !bytes.is_ascii() || bytes.contains(&0) {
+        return None;
+    }
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 40 + 2);
-    let mut line = 0usize;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\n' => {
-                if out.last() != Some(&b'\r') {
-                    out.push(b'\r');
-                }
-                out.push(b'\n');
-                line = 0;
-                continue;
-            }
-            b'\r' if bytes.get(i + 1) != Some(&b'\n') => return None,
-            b'\r' => {}
-            0 | 128..=255 => return None,
-            _ => line += 1,
-        }
-        if line > MAX_LINE {
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").filter(|_| lines.peek().is_some()).unwrap_or(line);
+        if line.len() > MAX_LINE || line.contains(&b'\r') {
             return None;
         }
-        out.push(b);
+        out.extend_from_slice(line);
+        if lines.peek().is_some() {
+            out.extend_from_slice(b"\r\n");
+        }
     }
     Some(out)
 }

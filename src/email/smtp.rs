@@ -14,6 +14,7 @@
 //! that cannot be reached at all is [`SendError::Unavailable`] (the campaign waits; its
 //! recipients are not charged an attempt). This module never logs message content or credentials.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,9 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
+pub use super::transaction::Job;
 pub use super::transaction::Wire;
-use super::transaction::{self, Conn, Stale};
+use super::transaction::{self, Conn, Ran, Stale};
 
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +296,75 @@ impl Pool {
             Ok(out) => self.keep(conn, out).await,
             Err(Stale) => Err(SendError::Transient("the connection closed before the server answered".into())),
         }
+    }
+
+    /// Sends every message of `jobs` over up to the pool's size of connections at once,
+    /// each connection taking the next message as soon as it is free and pipelining from
+    /// one message to the next ([`transaction::run`]). The outcomes are in `jobs`' order.
+    /// A message whose connection was gone before the server answered it is sent again
+    /// once on another connection, like [`Pool::send`] does for a stale pooled one.
+    pub async fn send_all(&self, jobs: &[Job<'_>]) -> Vec<Result<(), SendError>> {
+        let results: RefCell<Vec<Option<Result<(), SendError>>>> = RefCell::new(vec![None; jobs.len()]);
+        let set = |i: usize, out: Result<(), SendError>| {
+            if let Some(slot) = results.borrow_mut().get_mut(i) {
+                *slot = Some(out);
+            }
+        };
+        let queue: RefCell<std::collections::VecDeque<usize>> = RefCell::new((0..jobs.len()).collect());
+        let retried: RefCell<Vec<bool>> = RefCell::new(vec![false; jobs.len()]);
+        let workers = (0..self.cfg.pool_size.min(jobs.len())).map(|_| async {
+            let Ok(_permit) = self.permits.acquire().await else { return };
+            while !queue.borrow().is_empty() {
+                let pooled = self.idle.lock().await.pop();
+                let mut conn = match pooled {
+                    Some(c) => c,
+                    None => match self.connect().await {
+                        Ok(c) => c,
+                        Err(why) => {
+                            // Not attempted; the next message tries to connect again.
+                            let taken = queue.borrow_mut().pop_front();
+                            if let Some(i) = taken {
+                                set(i, Err(SendError::Unavailable(why)));
+                            }
+                            continue;
+                        }
+                    },
+                };
+                transaction::run(
+                    &mut conn,
+                    || {
+                        let i = queue.borrow_mut().pop_front()?;
+                        jobs.get(i).map(|j| (i, Job { envelope: j.envelope, wire: j.wire }))
+                    },
+                    |i, ran| match ran {
+                        Ran::Done(out) => set(i, out),
+                        Ran::Stale => {
+                            let again = retried.borrow_mut().get_mut(i).is_some_and(|r| !std::mem::replace(r, true));
+                            if again {
+                                queue.borrow_mut().push_front(i);
+                            } else {
+                                set(
+                                    i,
+                                    Err(SendError::Transient(
+                                        "the connection closed before the server answered".into(),
+                                    )),
+                                );
+                            }
+                        }
+                    },
+                )
+                .await;
+                if !conn.has_broken() {
+                    self.idle.lock().await.push(conn);
+                }
+            }
+        });
+        futures_util::future::join_all(workers).await;
+        results
+            .into_inner()
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(SendError::Unavailable("the SMTP pool is closed".into()))))
+            .collect()
     }
 
     /// Returns a connection still in step to the pool; passes the outcome on.

@@ -146,13 +146,16 @@ fn stuff(text: &str) -> String {
     if text.starts_with('.') {
         out.push('.');
     }
-    let mut from = 0;
-    for (at, _) in text.match_indices("\r\n.") {
-        out.push_str(&text[from..at + 2]);
-        out.push('.');
-        from = at + 2;
+    let mut rest = text;
+    while let Some(nl) = rest.find('\n') {
+        let (line, next) = rest.split_at(nl + 1);
+        out.push_str(line);
+        if line.ends_with("\r\n") && next.starts_with('.') {
+            out.push('.');
+        }
+        rest = next;
     }
-    out.push_str(&text[from..]);
+    out.push_str(rest);
     out.push_str("\r\n.\r\n");
     out
 }
@@ -178,21 +181,8 @@ pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &Wire) -> Resul
             WireData::Raw(bytes) => conn.smtp.message(bytes).await,
         }
     };
-    let out = match tokio::time::timeout(SEND_TIMEOUT, sent).await {
-        Err(_) => {
-            conn.smtp.abort().await;
-            Err(SendError::Transient("the SMTP server did not accept the message in time".into()))
-        }
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) if e.is_permanent() => Err(SendError::MessageRefused(e.to_string())),
-        Ok(Err(e)) => {
-            if !e.is_transient() {
-                conn.smtp.abort().await;
-            }
-            Err(SendError::Transient(e.to_string()))
-        }
-    };
-    Ok(out)
+    let answer = tokio::time::timeout(SEND_TIMEOUT, sent).await;
+    Ok(data_answer(conn, answer).await)
 }
 
 /// MAIL, each RCPT and DATA one at a time.
@@ -220,6 +210,11 @@ async fn one_by_one(conn: &mut Conn, mail: Mail, envelope: &Envelope) -> Result<
 async fn pipelined(conn: &mut Conn, mail: Mail, rcpt: Rcpt) -> Result<Result<(), SendError>, Stale> {
     let group = format!("{mail}{rcpt}{Data}");
     let first = judge(tokio::time::timeout(COMMAND_TIMEOUT, conn.smtp.command(group)).await);
+    opened(conn, first).await
+}
+
+/// Judges MAIL's answer (`first`, already read) and reads and judges RCPT's and DATA's.
+async fn opened(conn: &mut Conn, first: Step) -> Result<Result<(), SendError>, Stale> {
     if let Step::Broken(_) = first {
         conn.smtp.abort().await;
         return Err(Stale);
@@ -250,6 +245,125 @@ async fn pipelined(conn: &mut Conn, mail: Mail, rcpt: Rcpt) -> Result<Result<(),
     }
     reset(conn).await;
     Ok(Err(refusal))
+}
+
+/// How the server's answer to the end of a message's data ends it.
+async fn data_answer(conn: &mut Conn, answer: Answer) -> Result<(), SendError> {
+    match answer {
+        Err(_) => {
+            conn.smtp.abort().await;
+            Err(SendError::Transient("the SMTP server did not accept the message in time".into()))
+        }
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_permanent() => Err(SendError::MessageRefused(e.to_string())),
+        Ok(Err(e)) => {
+            if !e.is_transient() {
+                conn.smtp.abort().await;
+            }
+            Err(SendError::Transient(e.to_string()))
+        }
+    }
+}
+
+/// A message for [`run`]: its envelope and its data.
+pub struct Job<'a> {
+    pub envelope: &'a Envelope,
+    pub wire: &'a Wire,
+}
+
+/// What [`run`] did with one message.
+pub enum Ran {
+    Done(Result<(), SendError>),
+    /// Not attempted: the connection was gone before the server answered its first
+    /// command. It may go again, on another connection.
+    Stale,
+}
+
+/// Mails the messages `next` hands out, one after another, on `conn`, telling `report`
+/// how each ended. With `PIPELINING` the end of one message's data and the next
+/// message's MAIL, RCPT and DATA leave in one write (RFC 2920 lets the data be the first
+/// "command" of a group), so a message costs one round trip and one write, not two; each
+/// answer is still judged by the stage that gave it. Returns when `next` has nothing more
+/// or the connection broke.
+pub async fn run<'a>(
+    conn: &mut Conn,
+    mut next: impl FnMut() -> Option<(usize, Job<'a>)>,
+    mut report: impl FnMut(usize, Ran),
+) {
+    // A message accepted for data (354) whose data, stuffed, is not yet written.
+    let mut waiting: Option<(usize, &'a str)> = None;
+    loop {
+        let job = if conn.has_broken() { None } else { next() };
+        let Some((j, job)) = job else {
+            if let Some((i, data)) = waiting.take() {
+                let answer = tokio::time::timeout(SEND_TIMEOUT, conn.smtp.command(data)).await;
+                report(i, Ran::Done(data_answer(conn, answer).await));
+            }
+            return;
+        };
+        let pipelinable = match (job.envelope.to(), &job.wire.data) {
+            ([to], WireData::Stuffed(data)) if conn.pipelining => Some((to.clone(), data.as_str())),
+            _ => None,
+        };
+        let Some((to, data)) = pipelinable else {
+            // Not pipelinable: finish what waits, then this one on its own.
+            if let Some((i, data)) = waiting.take() {
+                let answer = tokio::time::timeout(SEND_TIMEOUT, conn.smtp.command(data)).await;
+                report(i, Ran::Done(data_answer(conn, answer).await));
+                if conn.has_broken() {
+                    report(j, Ran::Stale);
+                    return;
+                }
+            }
+            match send(conn, job.envelope, job.wire).await {
+                Ok(out) => report(j, Ran::Done(out)),
+                Err(Stale) => report(j, Ran::Stale),
+            }
+            continue;
+        };
+        let mut options = Vec::new();
+        if !job.wire.ascii && conn.smtp.server_info().supports_feature(Extension::EightBitMime) {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let mail = Mail::new(job.envelope.from().cloned(), options);
+        let rcpt = Rcpt::new(to, Vec::new());
+        let first = match waiting.take() {
+            None => {
+                let group = format!("{mail}{rcpt}{Data}");
+                judge(tokio::time::timeout(COMMAND_TIMEOUT, conn.smtp.command(group)).await)
+            }
+            Some((i, before)) => {
+                let group = format!("{before}{mail}{rcpt}{Data}");
+                let answer = tokio::time::timeout(SEND_TIMEOUT, conn.smtp.command(group)).await;
+                let answered = answer_is_smtp(&answer);
+                report(i, Ran::Done(data_answer(conn, answer).await));
+                if !answered || conn.has_broken() {
+                    // This message's commands were never answered.
+                    report(j, Ran::Stale);
+                    return;
+                }
+                judge(tokio::time::timeout(COMMAND_TIMEOUT, conn.smtp.read_response()).await)
+            }
+        };
+        match opened(conn, first).await {
+            Err(Stale) => {
+                report(j, Ran::Stale);
+                return;
+            }
+            Ok(Ok(())) => waiting = Some((j, data)),
+            Ok(Err(e)) => report(j, Ran::Done(Err(e))),
+        }
+    }
+}
+
+/// Whether an answer is the server's (a reply, positive or not) rather than a broken or
+/// silent connection.
+fn answer_is_smtp(answer: &Answer) -> bool {
+    match answer {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => e.is_permanent() || e.is_transient(),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ async fn without_pipelining_bounces_and_deferrals_are_judged_alike(app: TestApp,
     sink.set_pipelining(false);
     hard_bounces_are_suppressed_and_deferrals_retried_then_failed(app, sink.clone()).await;
     assert_eq!(sink.pipelined(), 0, "nothing was pipelined to a server that does not offer it");
+    assert_eq!(sink.pipelined_after_data(), 0, "nor from one message to the next");
 }
 
 async fn a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients(app: TestApp, sink: SmtpSink) {

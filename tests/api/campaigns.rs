@@ -185,6 +185,7 @@ async fn a_campaign_reaches_each_member_once_with_rfc8058_headers(app: TestApp, 
     );
     assert!(done["started_at"].is_string() && done["completed_at"].is_string());
     assert_eq!(sink.count(), 6, "one message per member with an email");
+    assert!(sink.pipelined_after_data() > 0, "a connection's next message followed the data of the one before");
     assert!(sink.to("out@x.example").is_empty(), "outside the segment");
 
     let rows = recipients(&app, &owner.token, &id).await;

@@ -64,13 +64,21 @@ pub struct SmtpSink {
     rules: Arc<Mutex<Rules>>,
     /// MAIL FROM commands that arrived with more commands behind them in the same read.
     pipelined: Arc<std::sync::atomic::AtomicUsize>,
+    /// Ends of message data with the next commands behind them in the same read.
+    after_data: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let port = listener.local_addr().expect("addr").port();
-        let sink = SmtpSink { port, received: Arc::default(), rules: Arc::default(), pipelined: Arc::default() };
+        let sink = SmtpSink {
+            port,
+            received: Arc::default(),
+            rules: Arc::default(),
+            pipelined: Arc::default(),
+            after_data: Arc::default(),
+        };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -123,6 +131,12 @@ impl SmtpSink {
     /// How many transactions a client pipelined (MAIL FROM with RCPT already behind it).
     pub fn pipelined(&self) -> usize {
         self.pipelined.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many messages' data a client ended with the next transaction's commands
+    /// behind it (pipelining from one message to the next).
+    pub fn pipelined_after_data(&self) -> usize {
+        self.after_data.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn count(&self) -> usize {
@@ -199,6 +213,9 @@ impl SmtpSink {
                         return Ok(());
                     }
                     if l == ".\r\n" {
+                        if !r.buffer().is_empty() {
+                            self.after_data.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         break;
                     }
                     data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
