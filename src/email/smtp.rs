@@ -301,8 +301,10 @@ impl Pool {
     /// Sends every message of `jobs` over up to the pool's size of connections at once,
     /// each connection taking the next message as soon as it is free and pipelining from
     /// one message to the next ([`transaction::run`]). The outcomes are in `jobs`' order.
-    /// A message whose connection was gone before the server answered it is sent again
-    /// once on another connection, like [`Pool::send`] does for a stale pooled one.
+    /// A message whose pooled connection turns out closed (the server's idle timeout) goes
+    /// again uncounted on a fresh connection, and the other idle connections, closed by
+    /// the same timeout, are dropped; one whose fresh connection breaks before the first
+    /// answer goes again once.
     pub async fn send_all(&self, jobs: &[Job<'_>]) -> Vec<Result<(), SendError>> {
         let results: RefCell<Vec<Option<Result<(), SendError>>>> = RefCell::new(vec![None; jobs.len()]);
         let set = |i: usize, out: Result<(), SendError>| {
@@ -316,6 +318,8 @@ impl Pool {
             let Ok(_permit) = self.permits.acquire().await else { return };
             while !queue.borrow().is_empty() {
                 let pooled = self.idle.lock().await.pop();
+                let fresh = pooled.is_none();
+                let mut went_stale = false;
                 let mut conn = match pooled {
                     Some(c) => c,
                     None => match self.connect().await {
@@ -339,7 +343,12 @@ impl Pool {
                     |i, ran| match ran {
                         Ran::Done(out) => set(i, out),
                         Ran::Stale => {
-                            let again = retried.borrow_mut().get_mut(i).is_some_and(|r| !std::mem::replace(r, true));
+                            // From a pooled connection the server closed while it sat idle
+                            // (as it likely closed the other idle ones): again, uncounted, on
+                            // a fresh connection. From a fresh one: once more, then it counts.
+                            went_stale = true;
+                            let again =
+                                !fresh || retried.borrow_mut().get_mut(i).is_some_and(|r| !std::mem::replace(r, true));
                             if again {
                                 queue.borrow_mut().push_front(i);
                             } else {
@@ -354,6 +363,9 @@ impl Pool {
                     },
                 )
                 .await;
+                if went_stale && !fresh {
+                    self.idle.lock().await.clear();
+                }
                 if !conn.has_broken() {
                     self.idle.lock().await.push(conn);
                 }

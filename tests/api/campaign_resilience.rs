@@ -23,7 +23,38 @@ campaign_tests!(
     a_graceful_stop_mid_send_hands_the_campaign_back,
     two_nodes_never_mail_a_recipient_twice,
     erasing_a_contact_removes_the_address_from_campaigns_but_keeps_it_unmailed,
+    pooled_connections_the_server_closed_cost_nobody_an_attempt,
 );
+
+/// The relay closes the pooled connections while they sit idle between two campaigns (its
+/// idle timeout): the next campaign finds out at its first command on each, and every
+/// message goes out on a fresh connection at once, uncharged — not deferred for a retry.
+async fn pooled_connections_the_server_closed_cost_nobody_an_attempt(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 6).await;
+    let first = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{first}/send"), &json!({}), Some(&owner.token)).await;
+    until_status(&app, &owner.token, &first, "completed").await;
+    sink.close_idle();
+    // Fewer messages than idle connections: a retry on another pooled one would meet a
+    // closed connection again.
+    let two = app
+        .post(
+            "/api/v1/segments",
+            &json!({"name": "Two", "filter_groups": [{"filters": [{"field": "email", "op": "in", "value": ["p0@x.example", "p1@x.example"]}]}]}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(two.status, 201, "{}", two.text);
+    let second = draft(&app, &owner, &email, two.body["id"].as_str().unwrap()).await;
+    app.post(&format!("/api/v1/campaigns/{second}/send"), &json!({}), Some(&owner.token)).await;
+    let done = until_status(&app, &owner.token, &second, "completed").await;
+    assert_eq!(done["stats"]["sent"], 2, "{done}");
+    for r in recipients(&app, &owner.token, &second).await {
+        assert_eq!((r["status"].as_str(), r["attempts"].as_i64()), (Some("sent"), Some(1)), "{r}");
+    }
+    assert_eq!(sink.count(), 8);
+}
 
 async fn two_nodes_never_mail_a_recipient_twice(app: TestApp, sink: SmtpSink) {
     let second = app.another_node(|_| {}).await;

@@ -49,6 +49,8 @@ struct Rules {
     slow: Duration,
     /// Close every new connection at once.
     down: bool,
+    /// Bumped by `close_idle`: connections opened before it close at their next command.
+    epoch: u32,
     /// Senders answered 550 at MAIL FROM.
     refuse_from: Vec<String>,
     /// An answer to the end of DATA instead of 250 (e.g. a 554 policy rejection).
@@ -139,6 +141,12 @@ impl SmtpSink {
         self.after_data.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Closes every connection open now, as a server's idle timeout does: each one closes,
+    /// unanswered, at the next command it gets.
+    pub fn close_idle(&self) {
+        self.rules.lock().unwrap().epoch += 1;
+    }
+
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
     }
@@ -161,9 +169,14 @@ impl SmtpSink {
         // needs an accepted recipient, whatever a pipelining client sent after a refusal.
         let mut open = false;
         let mut line = String::new();
+        let born = self.rules.lock().unwrap().epoch;
         loop {
             line.clear();
             if r.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            if self.rules.lock().unwrap().epoch != born {
+                // Closed while idle (a server's idle timeout): the client learns it now.
                 return Ok(());
             }
             let upper = line.to_ascii_uppercase();
