@@ -160,14 +160,19 @@ fn stuff(text: &str) -> String {
     out
 }
 
-/// MAIL, RCPT, DATA and the message. `Err(Stale)`: the connection was gone before the
-/// first answer (a pooled one the server closed while idle).
-pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &Wire) -> Result<Result<(), SendError>, Stale> {
+/// `MAIL FROM`, declaring 8-bit data when the message has some and the server takes it.
+fn mail_command(conn: &Conn, envelope: &Envelope, message: &Wire) -> Mail {
     let mut options = Vec::new();
     if !message.ascii && conn.smtp.server_info().supports_feature(Extension::EightBitMime) {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mail = Mail::new(envelope.from().cloned(), options);
+    Mail::new(envelope.from().cloned(), options)
+}
+
+/// MAIL, RCPT, DATA and the message. `Err(Stale)`: the connection was gone before the
+/// first answer (a pooled one the server closed while idle).
+pub async fn send(conn: &mut Conn, envelope: &Envelope, message: &Wire) -> Result<Result<(), SendError>, Stale> {
+    let mail = mail_command(conn, envelope, message);
     let opened = match envelope.to() {
         [to] if conn.pipelining => pipelined(conn, mail, Rcpt::new(to.clone(), Vec::new())).await?,
         _ => one_by_one(conn, mail, envelope).await?,
@@ -321,11 +326,7 @@ pub async fn run<'a>(
             }
             continue;
         };
-        let mut options = Vec::new();
-        if !job.wire.ascii && conn.smtp.server_info().supports_feature(Extension::EightBitMime) {
-            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        let mail = Mail::new(job.envelope.from().cloned(), options);
+        let mail = mail_command(conn, job.envelope, job.wire);
         let rcpt = Rcpt::new(to, Vec::new());
         let first = match waiting.take() {
             None => {
