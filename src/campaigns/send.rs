@@ -1,16 +1,25 @@
 //! One step of a sending campaign, called in a loop by its `CampaignActor`: build the next
-//! batch of the audience; or mail the batch claimed in the previous step through the SMTP
-//! pool while, *at the same time*, one database transaction records the outcomes of the
-//! batch before it (with the bounce suppressions and, at most twice a second, a
-//! `campaign.progress` event), renews the campaign's lease and claims (and reads the
-//! contacts of) the next batch. The SMTP connections never wait for the database, which is
-//! what makes a send as fast as the relay allows. The campaign completes when nothing is
-//! queued and nothing is in flight.
+//! batch of the audience; or run three stages of a pipeline *at the same time*:
+//!
+//! 1. mail the batch composed in the previous step through the SMTP pool;
+//! 2. compose (render and build) the messages of the batch claimed in the previous step,
+//!    on blocking threads;
+//! 3. one database transaction records the outcomes of the batch mailed in the previous
+//!    step (with the bounce suppressions and, at most twice a second, a `campaign.progress`
+//!    event), renews the campaign's lease and claims (and reads the contacts of) the next
+//!    batch.
+//!
+//! A step lasts as long as the slowest stage, not as their sum: the SMTP connections never
+//! wait for the database or the renderer, which is what makes a send as fast as the relay
+//! allows. The progress figures are counted on a read connection beside the steps, never
+//! inside the write transaction (counting a large campaign's rows takes longer than a
+//! step). The campaign completes when nothing is queued and nothing is in flight.
 //!
 //! It never holds a database transaction while talking SMTP, and never marks a recipient
 //! sent before the server accepted the message: a crash before the outcome is recorded
 //! (at most two batches: the one in flight, the one sent but not yet recorded) sends those
-//! messages again with the same `Message-ID`, which is the only repeat there can be.
+//! messages again with the same `Message-ID`, which is the only repeat there can be. A
+//! claimed batch not yet mailed at a crash goes back to the queue when its lease ends.
 
 use std::time::{Duration, Instant};
 
@@ -42,15 +51,20 @@ pub struct Content {
 pub struct State {
     loaded: Option<prepare::Loaded>,
     last_progress: Option<Instant>,
-    last_stats: Option<Stats>,
+    /// The progress figures being counted on a read connection, to announce next step.
+    counting: Option<tokio::task::JoinHandle<Result<Stats, AppError>>>,
     smtp_wait: Duration,
     error_shown: bool,
     /// Messages refused (or not renderable) in a row, none accepted since.
     refusal_streak: u32,
-    /// Claimed in the last step, to be mailed in the next.
+    /// Claimed in the last step (contacts read), to be composed in the next.
+    claimed: Option<Batch>,
+    /// Composed in the last step, to be mailed in the next.
     ahead: Option<Batch>,
     /// Mailed in the last step, to be recorded in the next.
     pending: Pending,
+    /// The earliest the next batch may go on the wire (the portal's sending rate).
+    paced: Option<Instant>,
 }
 
 /// What one step did.
@@ -190,20 +204,21 @@ async fn materialise(
 struct ClaimPlan {
     until: chrono::NaiveDateTime,
     size: i64,
-    progress_due: bool,
+    /// Progress counted beside the last steps, to announce in this transaction.
+    progress: Option<Stats>,
     clear_error: bool,
     in_flight: bool,
     audience: Option<Building>,
 }
 
-/// What the database half found: what comes next, the progress stats when it counted
-/// them, and whether the audience is complete now.
-type Half = (Next, Option<Stats>, bool);
+/// What the database half found: what comes next, and whether the audience is complete
+/// now.
+type Half = (Next, bool);
 
 /// The database half of a step, one transaction: record the last batch's outcomes, renew
-/// the lease, build the next part of the audience while it is incomplete, maybe announce
-/// progress, claim and read the next batch — or, with the audience built and nothing
-/// queued or in flight, complete the campaign.
+/// the lease, build the next part of the audience while it is incomplete, announce the
+/// progress counted beside the steps, claim and read the next batch — or, with the
+/// audience built and nothing queued or in flight, complete the campaign.
 fn database_half(
     t: &mut TenantTx<'_>,
     cid: &str,
@@ -217,7 +232,7 @@ fn database_half(
     pending.record(t, cid, owner, now)?;
     let record_us = t0.elapsed().as_micros();
     if !t.renew_run_lease(cid, owner, p.until, now.naive_utc())? {
-        return Ok((Next::Stopped, None, false));
+        return Ok((Next::Stopped, false));
     }
     if p.clear_error {
         t.set_run_error(cid, None)?;
@@ -229,37 +244,33 @@ fn database_half(
             Built::Done => true,
             Built::Unusable(why) => {
                 finish(t, campaign, "failed", Some(&why), now)?;
-                return Ok((Next::Failed, None, false));
+                return Ok((Next::Failed, false));
             }
         },
     };
-    let stats = if p.progress_due {
-        let stats = t.campaign_stats(cid)?;
-        announce_progress(t, cid, "sending", &stats, now);
-        Some(stats)
-    } else {
-        None
-    };
+    if let Some(stats) = &p.progress {
+        announce_progress(t, cid, "sending", stats, now);
+    }
     let t1 = Instant::now();
     let claimed = t.claim_recipients(cid, owner, now.naive_utc(), p.until, p.size)?;
     let t2 = Instant::now();
     if !claimed.is_empty() {
         let b = Batch::read(t, claimed)?;
-        tracing::debug!(campaign = %cid, record_us, stats_us = (t1 - t0).as_micros() - record_us,
+        tracing::debug!(campaign = %cid, record_us, audience_us = (t1 - t0).as_micros() - record_us,
                 claim_us = (t2 - t1).as_micros(), read_us = t2.elapsed().as_micros(), "campaign step, database half");
-        return Ok((Next::Claimed(b), stats, built));
+        return Ok((Next::Claimed(b), built));
     }
     if p.in_flight {
-        return Ok((Next::Draining, stats, built));
+        return Ok((Next::Draining, built));
     }
     if !built {
-        return Ok((Next::Building, stats, built));
+        return Ok((Next::Building, built));
     }
     if t.has_queued(cid)? {
-        return Ok((Next::Wait(t.next_retry_at(cid)?), stats, built));
+        return Ok((Next::Wait(t.next_retry_at(cid)?), built));
     }
     let done = finish(t, campaign, "completed", None, now)?;
-    Ok((if done { Next::Completed } else { Next::Stopped }, stats, built))
+    Ok((if done { Next::Completed } else { Next::Stopped }, built))
 }
 
 /// One step of campaign `id` of `tenant` on this node.
@@ -296,6 +307,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     };
 
     let current = st.ahead.take();
+    let to_compose = st.claimed.take();
     // The server must be reachable before anyone is charged an attempt.
     if let Some(batch) = &current {
         if let Err(why) = smtp.check().await {
@@ -303,6 +315,9 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             let mut undo = std::mem::take(&mut st.pending);
             let kept = undo.clone();
             undo.append(batch.released());
+            if let Some(b) = &to_compose {
+                undo.append(b.released());
+            }
             let (cid, owner) = (id.to_string(), e.owner.clone());
             let message = format!("waiting for the SMTP server: {why}");
             let written =
@@ -314,9 +329,10 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
                     })
                     .await;
             if let Err(err) = written {
-                // Nothing was recorded: try again with the same batch next step.
+                // Nothing was recorded: try again with the same batches next step.
                 st.pending = kept;
                 st.ahead = current;
+                st.claimed = to_compose;
                 return Err(err);
             }
             st.error_shown = true;
@@ -326,38 +342,53 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         st.smtp_wait = Duration::ZERO;
     }
 
-    // The database half: record the last batch, renew the lease, claim the next.
+    // The progress figures, counted beside the steps: announced once counted, and counted
+    // again at most twice a second.
+    let mut progress = None;
+    if st.counting.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+        if let Some(counted) = st.counting.take().and_then(futures_util::FutureExt::now_or_never) {
+            match counted {
+                Ok(Ok(stats)) => progress = Some(stats),
+                Ok(Err(err)) => tracing::warn!(campaign = %id, error = %err, "counting a campaign's progress failed"),
+                Err(err) => tracing::warn!(campaign = %id, error = %err, "counting a campaign's progress failed"),
+            }
+        }
+    }
+    if st.counting.is_none() && st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+        st.last_progress = Some(Instant::now());
+        let (db, cid) = (e.db.tenant(tenant.clone()), id.to_string());
+        st.counting = Some(actix_web::rt::spawn(async move { db.read(move |t| Ok(t.campaign_stats(&cid)?)).await }));
+    }
+
+    // The database stage: record the last batch, renew the lease, claim the next.
     let pending = std::mem::take(&mut st.pending);
     let kept = pending.clone();
-    let progress_due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
     let clear_error = st.error_shown && current.is_some();
-    let in_flight = current.is_some();
+    let in_flight = current.is_some() || to_compose.is_some();
     let size = i64::from(rate).clamp(1, 500);
     let (cid, owner, finishing) = (id.to_string(), e.owner.clone(), campaign.clone());
-    let plan = ClaimPlan { until, size, progress_due, clear_error, in_flight, audience };
-    let writing =
-        e.db.tenant(tenant.clone()).write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now));
-    // The next batch's messages are rendered on blocking threads too, so the actor's
-    // thread does nothing but SMTP.
-    let composing = composer.clone();
+    let plan = ClaimPlan { until, size, progress, clear_error, in_flight, audience };
     let database = async move {
         let started = Instant::now();
-        let written = writing.await?;
-        let written_at = started.elapsed();
-        match written {
-            (Next::Claimed(batch), stats, built) => {
-                let batch = batch.compose(composing).await?;
-                tracing::debug!(
-                    db_ms = written_at.as_millis(),
-                    compose_ms = (started.elapsed() - written_at).as_millis(),
-                    "campaign step, next batch ready"
-                );
-                Ok((Next::Claimed(batch), stats, built))
-            }
-            other => Ok(other),
-        }
+        let written =
+            e.db.tenant(tenant.clone())
+                .write(move |t| database_half(t, &cid, &owner, &pending, plan, &finishing, now))
+                .await;
+        tracing::debug!(db_ms = started.elapsed().as_millis(), "campaign step, database stage");
+        written
     };
-    // The SMTP half, at the same time: mail the batch claimed last step.
+    // The compose stage: the batch claimed last step is rendered on blocking threads, so
+    // the actor's thread does nothing but SMTP.
+    let composing = async {
+        let started = Instant::now();
+        let composed = match to_compose {
+            Some(batch) => Some(batch.compose(composer.clone()).await),
+            None => None,
+        };
+        tracing::debug!(compose_ms = started.elapsed().as_millis(), "campaign step, compose stage");
+        composed
+    };
+    // The SMTP stage: mail the batch composed last step.
     let retry = Retry { base: e.retry, now };
     let mailing = async {
         let started = Instant::now();
@@ -369,19 +400,31 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         out
     };
     let send_started = Instant::now();
-    let (results, next) = futures_util::future::join(mailing, database).await;
+    let (results, next, composed) = futures_util::future::join3(mailing, database, composing).await;
     let elapsed = send_started.elapsed();
 
     let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
     let sent = outcomes.iter().filter(|(_, _, d)| *d == crate::db::campaign_recipients::Delivery::Sent).count();
     let mailed = current.as_ref().map(|b| Pending::of(b, outcomes)).unwrap_or_default();
     let stop = campaign_stop(st, &refusals, sent, &composer.sender);
-    let (next, stats, built) = match next {
+    // A batch that could not be composed (a blocking thread failed) stays claimed: its
+    // lease runs out and it is claimed again.
+    let composed = match composed {
+        Some(Ok(b)) => Some(b),
+        Some(Err(err)) => {
+            tracing::error!(campaign = %id, error = %err, "composing a batch failed; it goes again when its lease ends");
+            None
+        }
+        None => None,
+    };
+    let (next, built) = match next {
         Ok(n) => n,
         Err(err) => {
-            // Rolled back: nothing recorded, nothing claimed. Keep what was mailed.
+            // Rolled back: nothing recorded, nothing claimed. Keep what was mailed, and the
+            // composed batch (still claimed) for the next step.
             st.pending = kept;
             st.pending.append(mailed);
+            st.ahead = composed;
             return Err(err);
         }
     };
@@ -397,20 +440,19 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             }
         });
     }
-    if let Some(s) = stats {
-        st.last_progress = Some(Instant::now());
-        st.last_stats = Some(s);
-    }
     let claimed_next = match &next {
         Next::Claimed(b) => b.claimed.len(),
         _ => 0,
     };
     tracing::debug!(campaign = %id, sent, batch = current.as_ref().map_or(0, |b| b.claimed.len()), claimed_next,
-        step_ms = elapsed.as_millis(), progress_due, "campaign step");
+        step_ms = elapsed.as_millis(), "campaign step");
 
     if let Some(why) = stop {
         // Record what was mailed, put back what was claimed, and end the campaign.
         let mut undo = mailed;
+        if let Some(b) = &composed {
+            undo.append(b.released());
+        }
         if let Next::Claimed(b) = &next {
             undo.append(b.released());
         }
@@ -428,18 +470,25 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     }
     match next {
         Next::Stopped | Next::Failed => {
-            // Paused, cancelled or taken over mid-batch: what was mailed is still recorded.
+            // Paused, cancelled or taken over mid-batch: what was mailed is still recorded,
+            // and the composed batch goes back to the queue uncharged.
+            let mut undo = mailed;
+            if let Some(b) = &composed {
+                undo.append(b.released());
+            }
             let (cid, owner) = (id.to_string(), e.owner.clone());
-            e.db.tenant(tenant.clone()).write(move |t| mailed.record(t, &cid, &owner, now)).await?;
+            e.db.tenant(tenant.clone()).write(move |t| undo.record(t, &cid, &owner, now)).await?;
             Ok(if matches!(next, Next::Failed) { Outcome::Finished("failed") } else { Outcome::Stopped })
         }
         Next::Building => {
             st.pending = mailed;
+            st.ahead = composed;
             Ok(Outcome::Worked(Duration::ZERO))
         }
         Next::Completed => Ok(Outcome::Finished("completed")),
         Next::Wait(at) => {
             st.pending = mailed;
+            st.ahead = composed;
             let wait = at
                 .map(|at| (at.and_utc() - now).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(Duration::from_secs(1))
@@ -448,23 +497,29 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         }
         Next::Draining | Next::Claimed(_) => {
             st.pending = mailed;
+            st.ahead = composed;
             if let Next::Claimed(b) = next {
-                st.ahead = Some(b);
+                st.claimed = Some(b);
             }
+            // Paced by when each batch went on the wire, not by how long a step took: a
+            // batch starts a full `count / rate` after the one before (never sooner, and
+            // never in a burst to catch up after a slow step).
             let count = current.as_ref().map_or(0, |b| b.claimed.len());
             let pace = Duration::from_secs_f64(count as f64 / f64::from(rate.max(1)));
-            Ok(Outcome::Worked(pace.saturating_sub(elapsed)))
+            let next = st.paced.map_or(send_started, |d| d.max(send_started)) + pace;
+            st.paced = Some(next);
+            Ok(Outcome::Worked(next.saturating_duration_since(Instant::now())))
         }
     }
 }
 
 /// Hands campaign `id` back when this node stops gracefully, between two steps: records
-/// what the last step mailed, puts the batch it claimed back in the queue uncharged, and
+/// what the last step mailed, puts the batches it claimed back in the queue uncharged, and
 /// gives up the run's lease if this node still holds it, so the next node resumes at once
 /// and mails nobody twice.
 pub async fn hand_back(e: &Engine, tenant: &TenantId, id: &str, st: State) -> Result<(), AppError> {
     let mut undo = st.pending;
-    if let Some(batch) = &st.ahead {
+    for batch in st.ahead.iter().chain(st.claimed.iter()) {
         undo.append(batch.released());
     }
     let now = e.clock.now();

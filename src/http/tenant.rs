@@ -26,7 +26,7 @@ pub struct TenantSettings {
     /// at once), `approval_required` (the default: an owner or admin approves each grant in
     /// `/api/v1/staff-access`), or `denied`.
     pub staff_access: StaffAccess,
-    /// Campaign messages per second this portal sends at most (1-10,000; default 20).
+    /// Campaign messages per second this portal sends at most (1-100,000; default 20).
     pub sending_rate_per_second: i32,
     /// Whether campaign opens and clicks are tracked (the open pixel and rewritten links).
     pub email_tracking: bool,
@@ -56,7 +56,8 @@ pub struct TenantPatch {
     pub name: Option<String>,
     pub require_mfa: Option<bool>,
     pub staff_access: Option<StaffAccess>,
-    /// 1-10,000.
+    /// 1-100,000: a ceiling the portal sets for its own sends; the node's SMTP pool and
+    /// the relay decide how fast a send actually goes below it.
     pub sending_rate_per_second: Option<i64>,
     pub email_tracking: Option<bool>,
 }
@@ -125,13 +126,18 @@ pub async fn patch_tenant(
     Ok(HttpResponse::Ok().json(change(&state, &p, body.0).await?))
 }
 
+/// The highest `sending_rate_per_second` a portal may set (messages per second). A node
+/// with a fast relay sends well over 10,000 a second; the cap only stops a typo from
+/// meaning "unthrottled".
+pub const MAX_SENDING_RATE: i64 = 100_000;
+
 /// Changes the portal's settings (owner or admin); the web app's settings form too.
 pub async fn change(state: &AppState, p: &Principal, patch: TenantPatch) -> Result<TenantSettings, AppError> {
     p.manager()?;
     let mut errors = Vec::new();
     let name = patch.name.map(|n| display_name("name", &n, &mut errors));
-    if patch.sending_rate_per_second.is_some_and(|r| !(1..=10_000).contains(&r)) {
-        errors.push(crate::error::FieldError::new("sending_rate_per_second", "must be from 1 to 10,000"));
+    if patch.sending_rate_per_second.is_some_and(|r| !(1..=MAX_SENDING_RATE).contains(&r)) {
+        errors.push(crate::error::FieldError::new("sending_rate_per_second", "must be from 1 to 100,000"));
     }
     let (rate, tracking) = (patch.sending_rate_per_second.map(|r| r as i32), patch.email_tracking);
     if !errors.is_empty() {

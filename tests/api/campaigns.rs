@@ -345,6 +345,13 @@ async fn tracked_links_redirect_only_to_the_signed_url_and_tracking_can_be_off(a
     // Tracking off for the portal: the next campaign carries the original links, no pixel.
     let r = app.patch("/api/v1/tenant", &json!({"email_tracking": false}), Some(&owner.token)).await;
     assert_eq!((r.status, r.body["email_tracking"].as_bool()), (200, Some(false)), "{}", r.text);
+    // The sending rate is a ceiling from 1 to 100,000 messages a second; nothing else.
+    for bad in [0, -5, 100_001] {
+        let r = app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": bad}), Some(&owner.token)).await;
+        assert_eq!(r.problem(422, "validation_failed")["errors"][0]["field"], "sending_rate_per_second", "{bad}");
+    }
+    let r = app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 100_000}), Some(&owner.token)).await;
+    assert_eq!((r.status, r.body["sending_rate_per_second"].as_i64()), (200, Some(100_000)), "{}", r.text);
     let second = draft(&app, &owner, &email, &segment).await;
     app.post(&format!("/api/v1/campaigns/{second}/send"), &json!({}), Some(&owner.token)).await;
     until_status(&app, &owner.token, &second, "completed").await;
