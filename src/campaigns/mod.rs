@@ -30,6 +30,7 @@
 //! most the messages in flight, which are sent again with the same `Message-ID`.
 
 pub mod audience;
+mod claim;
 pub mod deliver;
 pub mod message;
 mod prepare;
