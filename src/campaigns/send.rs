@@ -30,6 +30,7 @@ use super::deliver::{self, Batch, Pending, Recorded, Refusal, Retry};
 use super::message::Sender;
 use super::prepare;
 use super::Engine;
+use crate::db::campaign_recipients::Delivery;
 use crate::db::campaigns::Stats;
 use crate::domain::TenantId;
 use crate::error::AppError;
@@ -153,6 +154,22 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
         st.smtp_wait = Duration::ZERO;
     }
 
+    // Paused or cancelled since the batch was composed (a pause usually lands while the
+    // step waits for its pace): nothing more goes on the wire. Only what is already being
+    // mailed when a pause lands still goes out.
+    if current.is_some() {
+        let cid = id.to_string();
+        let status = e.db.tenant(tenant.clone()).read(move |t| Ok(t.campaign_status(&cid)?)).await?;
+        if status.as_deref() != Some("sending") {
+            let mut undo = std::mem::take(&mut st.pending);
+            for b in current.iter().chain(to_compose.iter()) {
+                undo.append(b.released());
+            }
+            stopped(e, tenant, id, undo, now).await?;
+            return Ok(Outcome::Stopped);
+        }
+    }
+
     // The progress figures, counted beside the steps: announced once counted, and counted
     // again at most twice a second.
     let mut progress = None;
@@ -215,7 +232,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
     let elapsed = send_started.elapsed();
 
     let (outcomes, refusals): (Vec<Recorded>, Vec<Option<Refusal>>) = results.into_iter().unzip();
-    let sent = outcomes.iter().filter(|(_, _, d)| *d == crate::db::campaign_recipients::Delivery::Sent).count();
+    let sent = outcomes.iter().filter(|(_, _, d)| *d == Delivery::Sent).count();
     let mailed = current.as_ref().map(|b| Pending::of(b, outcomes)).unwrap_or_default();
     let stop = campaign_stop(st, &refusals, sent, &composer.sender);
     // A batch that could not be composed (a blocking thread failed) stays claimed: its
@@ -287,8 +304,7 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             if let Some(b) = &composed {
                 undo.append(b.released());
             }
-            let (cid, owner) = (id.to_string(), e.owner.clone());
-            e.db.tenant(tenant.clone()).write(move |t| undo.record(t, &cid, &owner, now)).await?;
+            stopped(e, tenant, id, undo, now).await?;
             Ok(if matches!(next, Next::Failed) { Outcome::Finished("failed") } else { Outcome::Stopped })
         }
         Next::Building => {
@@ -322,6 +338,32 @@ pub async fn step(e: &Engine, tenant: &TenantId, id: &str, st: &mut State) -> Re
             Ok(Outcome::Worked(next.saturating_duration_since(Instant::now())))
         }
     }
+}
+
+/// Records what was mailed (and releases what was claimed) after the campaign stopped
+/// being this node's to send. When it was paused or cancelled, a last `campaign.progress`
+/// with the figures now: the status event was announced before these were recorded.
+async fn stopped(
+    e: &Engine,
+    tenant: &TenantId,
+    id: &str,
+    undo: Pending,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    let (cid, owner) = (id.to_string(), e.owner.clone());
+    e.db.tenant(tenant.clone())
+        .write(move |t| {
+            let mailed = undo.outcomes.iter().any(|(_, _, d)| *d != Delivery::Released);
+            undo.record(t, &cid, &owner, now)?;
+            if mailed {
+                if let Some(status) = t.campaign_status(&cid)?.filter(|s| s == "paused" || s == "cancelled") {
+                    let stats = t.campaign_stats(&cid)?;
+                    super::announce_progress(t, &cid, &status, &stats, now);
+                }
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Hands campaign `id` back when this node stops gracefully, between two steps: records

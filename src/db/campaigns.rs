@@ -94,6 +94,12 @@ impl TenantDb<'_> {
             .select(CampaignRow::as_select()))
     }
 
+    /// Campaign `id`'s status now (no lock: a sending step looks before it mails).
+    pub fn campaign_status(&mut self, id: &str) -> QueryResult<Option<String>> {
+        let (conn, tid) = self.parts();
+        c::table.filter(c::tenant_id.eq(tid)).filter(c::id.eq(id)).select(c::status).first(conn).optional()
+    }
+
     /// Campaigns newest first, after the cursor id, optionally of one status.
     pub fn campaigns_page(
         &mut self,

@@ -20,6 +20,7 @@ campaign_tests!(
     without_pipelining_bounces_and_deferrals_are_judged_alike,
     a_down_smtp_server_makes_the_campaign_wait_without_burning_recipients,
     pause_and_resume_hold_across_a_restart,
+    a_pause_stops_the_batch_already_composed,
     a_graceful_stop_mid_send_hands_the_campaign_back,
     two_nodes_never_mail_a_recipient_twice,
     erasing_a_contact_removes_the_address_from_campaigns_but_keeps_it_unmailed,
@@ -232,6 +233,44 @@ async fn pause_and_resume_hold_across_a_restart(app: TestApp, sink: SmtpSink) {
     }
     let actions = app.audit_actions(&owner.token).await;
     assert!(actions.contains(&"campaign.paused".to_string()) && actions.contains(&"campaign.resumed".to_string()));
+}
+
+/// At one message a second, the pause lands while the step waits for its pace, with the
+/// next batch already composed and the one after claimed: neither goes out. What was
+/// mailed before the pause is recorded, the rest goes back to the queue uncharged, and a
+/// last `campaign.progress` (status `paused`) gives the figures the pause answer could not.
+async fn a_pause_stops_the_batch_already_composed(app: TestApp, sink: SmtpSink) {
+    let owner = app.signup("Acme", "ada@acme.example").await;
+    let (email, segment) = setup(&app, &owner, 5).await;
+    let r = app.patch("/api/v1/tenant", &json!({"sending_rate_per_second": 1}), Some(&owner.token)).await;
+    assert_eq!(r.body["sending_rate_per_second"], 1, "{}", r.text);
+    let mut ws = app.ws(&owner.token).await;
+    ws.subscribe("campaigns", None).await;
+    let id = draft(&app, &owner, &email, &segment).await;
+    app.post(&format!("/api/v1/campaigns/{id}/send"), &json!({}), Some(&owner.token)).await;
+    wait_for("the first message", Duration::from_secs(20), || async { (sink.count() >= 1).then_some(()) }).await;
+    let r = app.post(&format!("/api/v1/campaigns/{id}/pause"), &json!({}), Some(&owner.token)).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (202, Some("paused")), "{}", r.text);
+    let last = loop {
+        let f = ws.until("event", Some("campaign.progress")).await;
+        if f["data"]["status"] == "paused" {
+            break f;
+        }
+    };
+    assert_eq!(last["data"]["stats"]["sent"], 1, "{last}");
+    assert_eq!(last["data"]["stats"]["queued"], 4, "{last}");
+    assert_eq!(sink.count(), 1, "nothing composed before the pause went out after it");
+    let rows = recipients(&app, &owner.token, &id).await;
+    for r in rows.iter().filter(|r| r["status"] == "queued") {
+        assert_eq!(r["attempts"], 0, "put back uncharged: {r}");
+    }
+    let r = app.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}), Some(&owner.token)).await;
+    assert_eq!(r.body["status"], "sending", "{}", r.text);
+    let done = until_status(&app, &owner.token, &id, "completed").await;
+    assert_eq!(done["stats"]["sent"], 5, "{done}");
+    for i in 0..5 {
+        assert_eq!(sink.to(&format!("p{i}@x.example")).len(), 1, "p{i} mailed exactly once");
+    }
 }
 
 /// A node stopped gracefully mid-send finishes the batch on the wire, records it, puts the
